@@ -1,0 +1,29 @@
+/**
+ * deregister: an EventBridge "ECS Task State Change" event for a stopping task (desiredStatus
+ * STOPPED, or lastStatus STOPPED) → the task's keys deleted and its stop remembered.
+ */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { deregisterTask, type DeregisterOutcome } from '../lib/deregister';
+import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
+import { invocationMiddleware, logger, middyOptions, sharedRegistry } from '../lib/lambda';
+
+/** Result when the event is an ECS task event, but not of a stopping task. */
+export interface NotStopping {
+  readonly action: 'ignored';
+  readonly taskArn: string;
+  readonly reason: string;
+}
+
+async function deregister(event: unknown, _context: Context): Promise<DeregisterOutcome | NotStopping> {
+  const { task } = parseTaskStateChange(event);
+  if (taskPhase(task) !== TaskPhase.Stopping) {
+    const reason = `not a stopping task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): deregister handles desiredStatus STOPPED or lastStatus STOPPED`;
+    logger.warn('event ignored', { reason });
+    return { action: 'ignored', taskArn: task.taskArn, reason };
+  }
+  return deregisterTask(sharedRegistry().registry, task);
+}
+
+/** Lambda entry point. Throws on malformed events and on etcd failures, so the platform retries. */
+export const handler = middy(deregister, middyOptions).use(invocationMiddleware('deregister'));

@@ -1,0 +1,30 @@
+/**
+ * register: an EventBridge "ECS Task State Change" event for a started task (lastStatus and
+ * desiredStatus RUNNING) → the task's endpoints published in etcd under one lease.
+ */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
+import { invocationMiddleware, logger, middyOptions } from '../lib/lambda';
+import type { RegisterOutcome } from '../lib/registrar';
+import { sharedRegistrar } from '../lib/runtime';
+
+/** Result when the event is an ECS task event, but not of a started task. */
+export interface NotStarted {
+  readonly action: 'ignored';
+  readonly taskArn: string;
+  readonly reason: string;
+}
+
+async function register(event: unknown, _context: Context): Promise<RegisterOutcome | NotStarted> {
+  const { task } = parseTaskStateChange(event);
+  if (taskPhase(task) !== TaskPhase.Started) {
+    const reason = `not a started task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): register only handles RUNNING/RUNNING`;
+    logger.warn('event ignored', { reason });
+    return { action: 'ignored', taskArn: task.taskArn, reason };
+  }
+  return sharedRegistrar().register(task);
+}
+
+/** Lambda entry point. Throws on malformed events and on etcd/ECS failures, so the platform retries. */
+export const handler = middy(register, middyOptions).use(invocationMiddleware('register'));

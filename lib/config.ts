@@ -1,0 +1,137 @@
+/**
+ * All configuration, read from the environment once and validated. A bad value fails with the
+ * variable's name and what was expected. The AWS SDK's own variables (`AWS_REGION`,
+ * `AWS_ENDPOINT_URL_ECS`, `AWS_ENDPOINT_URL_EC2`, `AWS_MAX_ATTEMPTS`, ...) are left to the SDK.
+ */
+import { ConfigError } from './errors';
+
+/** How an endpoint key's value is written. */
+export const ValueFormat = {
+  /** `{"Op":0,"Addr":"ip:port","Metadata":"<json text>"}`, as etcd's Go endpoints manager writes it. */
+  EtcdNaming: 'etcd-naming',
+  /** The bare `ip:port`. */
+  Addr: 'addr',
+  /** `{"Name":"<service>","IP":"ip:port"}`. */
+  Json: 'json',
+} as const;
+export type ValueFormat = (typeof ValueFormat)[keyof typeof ValueFormat];
+
+/** How an endpoint key's last segment is written. */
+export const KeyFormat = {
+  /** `<prefix>/<service>/<task-id>:<port>`: unique per task, so IP reuse never collides. */
+  Task: 'task',
+  /** `<prefix>/<service>/<ip>:<port>`, for clients that read the address from the key. */
+  Addr: 'addr',
+} as const;
+export type KeyFormat = (typeof KeyFormat)[keyof typeof KeyFormat];
+
+/** The registrar's validated configuration. */
+export interface Config {
+  /** `ETCD_ENDPOINTS` (required): etcd client URLs. */
+  readonly etcdEndpoints: readonly string[];
+  /** `REGISTRY_PREFIX`: endpoint keys live under `<prefix>/<service>/`. @default "services" */
+  readonly registryPrefix: string;
+  /** `STATE_PREFIX`: task records and tombstones, never under the endpoint prefix. @default "registrar" */
+  readonly statePrefix: string;
+  /** `LEASE_TTL_SECONDS`: TTL of the one lease each task's keys hang on. @default 180 */
+  readonly leaseTtlSeconds: number;
+  /** `TOMBSTONE_TTL_SECONDS`: how long a stopped task is remembered. @default 86400 (EventBridge retries for 24 h) */
+  readonly tombstoneTtlSeconds: number;
+  /** `VALUE_FORMAT`. @default "etcd-naming" */
+  readonly valueFormat: ValueFormat;
+  /** `KEY_FORMAT`. @default "task" */
+  readonly keyFormat: KeyFormat;
+  /** `CLUSTERS`: clusters renew reconciles with ListTasks; empty means the clusters of registered tasks. @default [] */
+  readonly clusters: readonly string[];
+  /** `ETCD_TIMEOUT_MS`: deadline of one etcd call (also capped by the invocation's remaining time). @default 5000 */
+  readonly etcdTimeoutMs: number;
+  /** `RENEW_CONCURRENCY`: keepalives and task repairs in flight at once during renew. @default 64 */
+  readonly renewConcurrency: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+function intVar(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: Record<string, T>, fallback: T): T {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const values = Object.values(allowed);
+  if (!(values as string[]).includes(raw)) throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
+function prefixVar(env: Env, name: string, fallback: string, allowEmpty: boolean): string {
+  const value = env[name] ?? fallback;
+  if (!allowEmpty && value === '') throw new ConfigError(name, 'must not be empty');
+  if (CONTROL_CHARS.test(value)) throw new ConfigError(name, 'must not contain control characters');
+  if (value.split('/').some((s) => s === '..' || s === '.')) throw new ConfigError(name, 'must not contain "." or ".." segments');
+  return value;
+}
+
+function endpointsVar(env: Env): string[] {
+  const raw = env.ETCD_ENDPOINTS?.trim();
+  if (!raw) throw new ConfigError('ETCD_ENDPOINTS', 'is required (comma-separated etcd client URLs, e.g. http://127.0.0.1:2379)');
+  const endpoints = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const endpoint of endpoints) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      throw new ConfigError('ETCD_ENDPOINTS', `"${endpoint}" is not a URL (expected e.g. http://10.0.1.5:2379)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('ETCD_ENDPOINTS', `"${endpoint}" must start with http:// or https://`);
+    if (!url.port) throw new ConfigError('ETCD_ENDPOINTS', `"${endpoint}" has no port (etcd listens on 2379 by default)`);
+  }
+  return endpoints;
+}
+
+/**
+ * Reads and validates the configuration from an environment. Pure: tests pass their own env.
+ *
+ * @throws {ConfigError} naming the first bad variable.
+ * @example
+ * const config = loadConfig({ ETCD_ENDPOINTS: 'http://127.0.0.1:2379' });
+ */
+export function loadConfig(env: Env): Config {
+  const registryPrefix = prefixVar(env, 'REGISTRY_PREFIX', 'services', true);
+  const statePrefix = prefixVar(env, 'STATE_PREFIX', 'registrar', false);
+  if (registryPrefix !== '' && (statePrefix === registryPrefix || statePrefix.startsWith(`${registryPrefix}/`)))
+    throw new ConfigError('STATE_PREFIX', `"${statePrefix}" lies under REGISTRY_PREFIX "${registryPrefix}": clients would read task records as endpoints`);
+  if (registryPrefix.startsWith(`${statePrefix}/`))
+    throw new ConfigError('REGISTRY_PREFIX', `"${registryPrefix}" lies under STATE_PREFIX "${statePrefix}"`);
+  const clusters = (env.CLUSTERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const cluster of clusters) {
+    if (!/^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/)?[A-Za-z0-9_-]{1,255}$/.test(cluster))
+      throw new ConfigError('CLUSTERS', `"${cluster}" is neither a cluster name nor a cluster ARN`);
+  }
+  return {
+    etcdEndpoints: endpointsVar(env),
+    registryPrefix,
+    statePrefix,
+    leaseTtlSeconds: intVar(env, 'LEASE_TTL_SECONDS', 180, 10, 86400),
+    tombstoneTtlSeconds: intVar(env, 'TOMBSTONE_TTL_SECONDS', 86400, 60, 7 * 86400),
+    valueFormat: oneOf(env, 'VALUE_FORMAT', ValueFormat, ValueFormat.EtcdNaming),
+    keyFormat: oneOf(env, 'KEY_FORMAT', KeyFormat, KeyFormat.Task),
+    clusters,
+    etcdTimeoutMs: intVar(env, 'ETCD_TIMEOUT_MS', 5000, 100, 60000),
+    renewConcurrency: intVar(env, 'RENEW_CONCURRENCY', 64, 1, 1024),
+  };
+}
+
+let cached: Config | undefined;
+
+/** The process's configuration, read from `process.env` on first use and kept. */
+export function getConfig(): Config {
+  cached ??= loadConfig(process.env);
+  return cached;
+}

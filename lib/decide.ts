@@ -1,0 +1,134 @@
+/**
+ * Pure decisions: what to do with a task given what etcd holds and what ECS says. No I/O here;
+ * the adapters in `lib/etcd` and `lib/ecs` carry the decisions out.
+ */
+import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
+
+/** What the registry currently publishes for a task. */
+export const RecordState = {
+  /** Endpoint keys are written. */
+  Registered: 'registered',
+  /** Health-gated: waiting for ECS to report HEALTHY; no endpoint keys yet. */
+  Pending: 'pending',
+  /** ECS reported UNHEALTHY: endpoint keys removed, the task is still watched. */
+  Withdrawn: 'withdrawn',
+  /** The task exposes no endpoint (no ports, or every container skipped): tracked, nothing published. */
+  Empty: 'empty',
+} as const;
+export type RecordState = (typeof RecordState)[keyof typeof RecordState];
+
+/** The registrar's record of one task, stored under `<STATE_PREFIX>/tasks/<cluster>/<task-id>` on the task's lease. */
+export interface TaskRecord {
+  readonly taskArn: string;
+  readonly clusterArn: string;
+  /** `detail.version` of the newest state applied. */
+  readonly version: number;
+  readonly state: RecordState;
+  /** The task's lease (decimal string: lease IDs are 64-bit). */
+  readonly leaseId: string;
+  /** Endpoint keys written for this task (all on `leaseId`). */
+  readonly keys: readonly string[];
+  readonly taskDefinitionArn: string;
+  /** Containers whose health check gates registration. */
+  readonly gatedContainers: readonly string[];
+  /** ISO time of the last write. */
+  readonly updatedAt: string;
+}
+
+/** The memory of a stopped task, so late or redelivered RUNNING events change nothing. */
+export interface Tombstone {
+  readonly taskArn: string;
+  readonly version: number;
+  readonly stoppedAt: string;
+}
+
+/** Where a write request comes from: an event, or ECS's own current answer during renew. */
+export const WriteSource = {
+  Event: 'event',
+  Ecs: 'ecs',
+} as const;
+export type WriteSource = (typeof WriteSource)[keyof typeof WriteSource];
+
+/** Outcome of {@link decideWrite}. */
+export type WriteDecision =
+  | { readonly write: true }
+  | { readonly write: false; readonly reason: 'stopped' | 'stale' | 'duplicate' };
+
+/**
+ * Whether a started task's state may be written over what etcd holds.
+ *
+ * Events arrive at least once and out of order; `version` orders one task's states. A stopped
+ * task never runs again, so a tombstone wins over any version. ECS's own answer during renew may
+ * refresh a record at the same version (health changes do not always bump it).
+ */
+export function decideWrite(
+  incoming: { readonly version: number; readonly source: WriteSource },
+  current: { readonly record?: Pick<TaskRecord, 'version'>; readonly tombstone?: Pick<Tombstone, 'version'> },
+): WriteDecision {
+  if (current.tombstone) return { write: false, reason: 'stopped' };
+  if (!current.record) return { write: true };
+  if (incoming.version < current.record.version) return { write: false, reason: 'stale' };
+  if (incoming.version === current.record.version && incoming.source === WriteSource.Event) return { write: false, reason: 'duplicate' };
+  return { write: true };
+}
+
+/** Health of a task for routing purposes. */
+export const Health = {
+  /** Route to it. */
+  Ready: 'ready',
+  /** Has a health check that has not passed yet: do not route yet. */
+  Pending: 'pending',
+  /** Failing its health check: stop routing. */
+  Unhealthy: 'unhealthy',
+} as const;
+export type Health = (typeof Health)[keyof typeof Health];
+
+/**
+ * The health gate. A task whose published containers define no health check is ready once
+ * RUNNING; one with checks is ready when ECS says HEALTHY (task-level, or every gated container).
+ */
+export function evaluateHealth(task: Pick<TaskSnapshot, 'healthStatus' | 'containers'>, gatedContainers: readonly string[]): Health {
+  if (task.healthStatus === 'UNHEALTHY') return Health.Unhealthy;
+  const gated = task.containers.filter((c) => gatedContainers.includes(c.name));
+  if (gated.some((c) => c.healthStatus === 'UNHEALTHY')) return Health.Unhealthy;
+  if (gatedContainers.length === 0) return Health.Ready;
+  if (task.healthStatus === 'HEALTHY') return Health.Ready;
+  if (gated.length === gatedContainers.length && gated.every((c) => c.healthStatus === 'HEALTHY')) return Health.Ready;
+  return Health.Pending;
+}
+
+/** The record state a started task should have, given its health and whether it has endpoints. */
+export function targetState(health: Health, endpointCount: number): RecordState {
+  if (health === Health.Unhealthy) return RecordState.Withdrawn;
+  if (health === Health.Pending) return RecordState.Pending;
+  return endpointCount > 0 ? RecordState.Registered : RecordState.Empty;
+}
+
+/** What renew does with one recorded task. */
+export const RenewAction = {
+  /** Still right: renew its lease. */
+  KeepAlive: 'keepalive',
+  /** Rewrite it from ECS's answer (became healthy, changed, or needs repair). */
+  Register: 'register',
+  /** Unhealthy: remove its endpoints, keep watching it. */
+  Withdraw: 'withdraw',
+  /** Stopped, stopping or gone from ECS: remove it. */
+  Deregister: 'deregister',
+} as const;
+export type RenewAction = (typeof RenewAction)[keyof typeof RenewAction];
+
+/**
+ * Decides what renew does with a recorded task, given what `DescribeTasks` said (or `undefined`
+ * when ECS reported the task missing).
+ */
+export function decideRenew(record: Pick<TaskRecord, 'state' | 'version' | 'gatedContainers'>, described: TaskSnapshot | undefined): RenewAction {
+  if (!described) return RenewAction.Deregister;
+  const phase = taskPhase(described);
+  if (phase === TaskPhase.Stopping) return RenewAction.Deregister;
+  if (phase === TaskPhase.Starting) return RenewAction.KeepAlive;
+  const health = evaluateHealth(described, record.gatedContainers);
+  if (health === Health.Unhealthy) return record.state === RecordState.Withdrawn ? RenewAction.KeepAlive : RenewAction.Withdraw;
+  if (health === Health.Pending) return record.state === RecordState.Withdrawn ? RenewAction.Register : RenewAction.KeepAlive;
+  if (record.state === RecordState.Pending || record.state === RecordState.Withdrawn) return RenewAction.Register;
+  return described.version > record.version ? RenewAction.Register : RenewAction.KeepAlive;
+}

@@ -1,0 +1,177 @@
+/**
+ * ECS and EC2 reads. Clients are created lazily once per process; endpoint, region, retries and
+ * credentials come from the SDK's own configuration (`AWS_REGION`, `AWS_ENDPOINT_URL_ECS`,
+ * `AWS_ENDPOINT_URL_EC2`, `AWS_MAX_ATTEMPTS`, ...), never overridden here. Throttling is retried
+ * by the SDK; what still fails surfaces as a {@link DependencyError}.
+ */
+import {
+  DescribeContainerInstancesCommand,
+  DescribeTaskDefinitionCommand,
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+} from '@aws-sdk/client-ecs';
+import { DependencyError, errorMessage } from '../errors';
+import { snapshotFromDescribedTask, type TaskSnapshot } from './event';
+import { toTaskDefinitionInfo, type TaskDefinitionInfo } from './task-definition';
+
+/** `DescribeTasks` takes at most this many tasks per call. */
+export const DESCRIBE_TASKS_BATCH = 100;
+
+/** What `DescribeTasks` said about a batch of tasks. */
+export interface DescribedTasks {
+  readonly tasks: readonly TaskSnapshot[];
+  /** Task ARNs ECS reported as MISSING (long stopped or never existed). */
+  readonly missing: readonly string[];
+  /** Task ARNs ECS answered for with data this code refuses to trust, with why. */
+  readonly invalid: readonly { readonly taskArn: string; readonly error: string }[];
+}
+
+/** The ECS/EC2 reads registration and renew need. */
+export interface EcsReader {
+  /** A task definition revision (cached by ARN: revisions are immutable). */
+  taskDefinition(arn: string): Promise<TaskDefinitionInfo>;
+  /** Describes tasks of one cluster, 100 per call. */
+  describeTasks(cluster: string, taskArns: readonly string[]): Promise<DescribedTasks>;
+  /** Every task ARN of a cluster with desiredStatus RUNNING (all pages). */
+  listRunningTasks(cluster: string): Promise<string[]>;
+  /** Private IPv4 address of a container instance's EC2 instance (cached). */
+  hostIp(cluster: string, containerInstanceArn: string): Promise<string>;
+}
+
+/** Counts of API calls made, for the renew summary and benchmarks. */
+export interface EcsCallCounts {
+  describeTasks: number;
+  listTasks: number;
+  describeTaskDefinition: number;
+  describeContainerInstances: number;
+  describeInstances: number;
+}
+
+/** A cache that forgets its oldest entries past `max`, and forgets failures at once. */
+class PromiseCache<T> {
+  private readonly entries = new Map<string, Promise<T>>();
+  constructor(private readonly max: number) {}
+  get(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.entries.get(key);
+    if (hit) return hit;
+    const value = load();
+    this.entries.set(key, value);
+    value.catch(() => this.entries.delete(key));
+    if (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
+    return value;
+  }
+}
+
+function wrap(dependency: 'ecs' | 'ec2', what: string, err: unknown): DependencyError {
+  const name = err instanceof Error ? err.name : 'Error';
+  return new DependencyError(dependency, `${what} failed: ${name}: ${errorMessage(err)}`, { cause: err });
+}
+
+/** Minimal shape of the EC2 client this module uses (loaded only for bridge/host tasks). */
+interface Ec2Lookup {
+  privateIp(instanceId: string): Promise<string | undefined>;
+}
+
+async function loadEc2(): Promise<Ec2Lookup> {
+  const { EC2Client, DescribeInstancesCommand } = await import('@aws-sdk/client-ec2');
+  const ec2 = new EC2Client({});
+  return {
+    async privateIp(instanceId) {
+      const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+      return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId)?.PrivateIpAddress;
+    },
+  };
+}
+
+/** {@link EcsReader} over the AWS SDK. */
+export class AwsEcsReader implements EcsReader {
+  /** API calls made by this reader so far. */
+  readonly calls: EcsCallCounts = { describeTasks: 0, listTasks: 0, describeTaskDefinition: 0, describeContainerInstances: 0, describeInstances: 0 };
+  private readonly definitions = new PromiseCache<TaskDefinitionInfo>(1000);
+  private readonly hostIps = new PromiseCache<string>(10000);
+  private ec2?: Promise<Ec2Lookup>;
+
+  constructor(private readonly ecs: ECSClient = new ECSClient({})) {}
+
+  taskDefinition(arn: string): Promise<TaskDefinitionInfo> {
+    return this.definitions.get(arn, async () => {
+      this.calls.describeTaskDefinition++;
+      try {
+        const out = await this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn }));
+        if (!out.taskDefinition) throw new Error('no taskDefinition in the answer');
+        return toTaskDefinitionInfo(out.taskDefinition);
+      } catch (err) {
+        throw wrap('ecs', `DescribeTaskDefinition ${arn}`, err);
+      }
+    });
+  }
+
+  async describeTasks(cluster: string, taskArns: readonly string[]): Promise<DescribedTasks> {
+    const tasks: TaskSnapshot[] = [];
+    const missing: string[] = [];
+    const invalid: { taskArn: string; error: string }[] = [];
+    for (let i = 0; i < taskArns.length; i += DESCRIBE_TASKS_BATCH) {
+      const batch = taskArns.slice(i, i + DESCRIBE_TASKS_BATCH);
+      this.calls.describeTasks++;
+      let out;
+      try {
+        out = await this.ecs.send(new DescribeTasksCommand({ cluster, tasks: [...batch] }));
+      } catch (err) {
+        throw wrap('ecs', `DescribeTasks in ${cluster}`, err);
+      }
+      for (const task of out.tasks ?? []) {
+        try {
+          tasks.push(snapshotFromDescribedTask(task));
+        } catch (err) {
+          invalid.push({ taskArn: task.taskArn ?? '?', error: errorMessage(err) });
+        }
+      }
+      for (const failure of out.failures ?? []) {
+        if (failure.reason === 'MISSING' && failure.arn) missing.push(failure.arn);
+        else invalid.push({ taskArn: failure.arn ?? '?', error: `DescribeTasks failure: ${failure.reason ?? '?'} ${failure.detail ?? ''}`.trim() });
+      }
+    }
+    return { tasks, missing, invalid };
+  }
+
+  async listRunningTasks(cluster: string): Promise<string[]> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      this.calls.listTasks++;
+      let out;
+      try {
+        out = await this.ecs.send(new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', maxResults: 100, nextToken }));
+      } catch (err) {
+        throw wrap('ecs', `ListTasks in ${cluster}`, err);
+      }
+      arns.push(...(out.taskArns ?? []));
+      nextToken = out.nextToken;
+    } while (nextToken);
+    return arns;
+  }
+
+  hostIp(cluster: string, containerInstanceArn: string): Promise<string> {
+    return this.hostIps.get(containerInstanceArn, async () => {
+      this.calls.describeContainerInstances++;
+      let instanceId: string | undefined;
+      try {
+        const out = await this.ecs.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: [containerInstanceArn] }));
+        instanceId = out.containerInstances?.[0]?.ec2InstanceId;
+      } catch (err) {
+        throw wrap('ecs', `DescribeContainerInstances ${containerInstanceArn}`, err);
+      }
+      if (!instanceId) throw new DependencyError('ecs', `container instance ${containerInstanceArn} has no EC2 instance id`);
+      this.calls.describeInstances++;
+      try {
+        this.ec2 ??= loadEc2();
+        const ip = await (await this.ec2).privateIp(instanceId);
+        if (!ip) throw new Error(`instance ${instanceId} has no private IP`);
+        return ip;
+      } catch (err) {
+        throw wrap('ec2', `DescribeInstances ${instanceId}`, err);
+      }
+    });
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * The "ECS Task State Change" event and the task it describes, validated at the edge.
+ *
+ * Events and `DescribeTasks` answers describe the same task object (events use ISO strings for
+ * times and `eni` for the attachment type), so both become one {@link TaskSnapshot}: the rest of
+ * the code only ever sees data that passed this schema.
+ */
+import type { Task } from '@aws-sdk/client-ecs';
+import { z } from 'zod';
+import { InvalidEventError } from '../errors';
+
+const ARN_PARTITION = 'arn:aws(?:-[a-z]+)*';
+const TASK_ARN = new RegExp(`^${ARN_PARTITION}:ecs:([a-z0-9-]{1,32}):(\\d{12}):task/(?:([A-Za-z0-9_-]{1,255})/)?([A-Za-z0-9-]{1,64})$`);
+const CLUSTER_ARN = new RegExp(`^${ARN_PARTITION}:ecs:([a-z0-9-]{1,32}):(\\d{12}):cluster/([A-Za-z0-9_-]{1,255})$`);
+const TASK_DEFINITION_ARN = new RegExp(`^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:task-definition/[A-Za-z0-9_-]{1,255}:\\d{1,10}$`);
+const CONTAINER_INSTANCE_ARN = new RegExp(`^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:container-instance/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9-]{1,64}$`);
+
+/** Largest number of containers accepted in one task (ECS allows 10 per task definition). */
+export const MAX_CONTAINERS = 50;
+
+/** ECS task and container statuses are upper-case words; new ones may appear. */
+const status = z.string().regex(/^[A-Z][A-Z0-9_]{0,31}$/, 'expected an upper-case ECS status');
+const healthStatus = z.enum(['HEALTHY', 'UNHEALTHY', 'UNKNOWN']);
+const port = z.number().int().min(0).max(65535);
+const isoTime = z.string().max(64).regex(/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/, 'expected an ISO-8601 time');
+
+const networkBinding = z.looseObject({
+  bindIP: z.string().max(64).optional(),
+  containerPort: port.optional(),
+  hostPort: port.optional(),
+  protocol: z.enum(['tcp', 'udp']).optional(),
+});
+
+const container = z.looseObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'expected a container name (letters, digits, - and _)'),
+  lastStatus: status.optional(),
+  healthStatus: healthStatus.optional(),
+  networkBindings: z.array(networkBinding).max(1000).optional(),
+  networkInterfaces: z.array(z.looseObject({ privateIpv4Address: z.ipv4().optional() })).max(16).optional(),
+});
+
+const attachment = z.looseObject({
+  type: z.string().max(64),
+  details: z.array(z.looseObject({ name: z.string().max(128), value: z.string().max(1024).optional() })).max(64).optional(),
+});
+
+/** The `detail` of an "ECS Task State Change" event (unknown fields pass through untouched). */
+export const taskDetailSchema = z.looseObject({
+  taskArn: z.string().regex(TASK_ARN, 'expected an ECS task ARN'),
+  clusterArn: z.string().regex(CLUSTER_ARN, 'expected an ECS cluster ARN'),
+  taskDefinitionArn: z.string().regex(TASK_DEFINITION_ARN, 'expected an ECS task definition ARN (…:task-definition/<family>:<revision>)'),
+  version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  lastStatus: status,
+  desiredStatus: status,
+  containers: z.array(container).max(MAX_CONTAINERS).default([]),
+  attachments: z.array(attachment).max(32).optional(),
+  containerInstanceArn: z.string().regex(CONTAINER_INSTANCE_ARN, 'expected a container instance ARN').optional(),
+  group: z.string().max(255).optional(),
+  launchType: status.optional(),
+  availabilityZone: z.string().regex(/^[a-z0-9-]{1,32}$/, 'expected an availability zone').optional(),
+  healthStatus: healthStatus.optional(),
+  startedAt: isoTime.optional(),
+  stoppedAt: isoTime.optional(),
+  stopCode: z.string().max(64).optional(),
+});
+
+/** The EventBridge envelope of an "ECS Task State Change" event. */
+export const taskStateChangeSchema = z.looseObject({
+  id: z.string().min(1).max(128),
+  source: z.literal('aws.ecs', 'expected source "aws.ecs"'),
+  'detail-type': z.literal('ECS Task State Change', 'expected detail-type "ECS Task State Change"'),
+  detail: taskDetailSchema,
+});
+
+/** One container of a task, as far as registration cares. */
+export interface ContainerSnapshot {
+  readonly name: string;
+  readonly lastStatus?: string;
+  readonly healthStatus?: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+  readonly networkBindings: readonly { bindIP?: string; containerPort?: number; hostPort?: number; protocol?: 'tcp' | 'udp' }[];
+  /** The container's awsvpc address, when the task reports one. */
+  readonly privateIpv4?: string;
+}
+
+/** A validated view of one ECS task, from an event or from `DescribeTasks`. */
+export interface TaskSnapshot {
+  readonly taskArn: string;
+  /** Last segment of the task ARN: unique, safe as a key segment. */
+  readonly taskId: string;
+  readonly clusterArn: string;
+  /** Cluster name from the cluster ARN: safe as a key segment. */
+  readonly clusterName: string;
+  readonly region: string;
+  /** `detail.version`: orders one task's events. */
+  readonly version: number;
+  readonly lastStatus: string;
+  readonly desiredStatus: string;
+  readonly taskDefinitionArn: string;
+  readonly containerInstanceArn?: string;
+  readonly group?: string;
+  readonly launchType?: string;
+  readonly availabilityZone?: string;
+  readonly healthStatus?: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+  readonly startedAt?: string;
+  /** IPv4 address of the task's ENI (awsvpc), when attached. */
+  readonly eniIpv4?: string;
+  readonly containers: readonly ContainerSnapshot[];
+}
+
+/** An accepted "ECS Task State Change" event. */
+export interface TaskStateChange {
+  /** EventBridge event id: identical for redeliveries of the same event. */
+  readonly id: string;
+  readonly task: TaskSnapshot;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, root: string): InvalidEventError {
+  const path = [root, ...issue.path.map(String)].filter(Boolean).join('.');
+  return new InvalidEventError(issue.message, path || undefined);
+}
+
+function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): TaskSnapshot {
+  const [, region, account, taskCluster, taskId] = TASK_ARN.exec(detail.taskArn)!;
+  const [, clusterRegion, clusterAccount, clusterName] = CLUSTER_ARN.exec(detail.clusterArn)!;
+  if (region !== clusterRegion || account !== clusterAccount)
+    throw new InvalidEventError(`task ${detail.taskArn} is not in the account and region of cluster ${detail.clusterArn}`, `${root}taskArn`);
+  if (taskCluster !== undefined && taskCluster !== clusterName)
+    throw new InvalidEventError(`task ${detail.taskArn} belongs to cluster "${taskCluster}", not "${clusterName}"`, `${root}taskArn`);
+  const eni = detail.attachments?.find((a) => a.type === 'eni' || a.type === 'ElasticNetworkInterface');
+  const eniIpv4 = eni?.details?.find((d) => d.name === 'privateIPv4Address')?.value;
+  if (eniIpv4 !== undefined && !z.ipv4().safeParse(eniIpv4).success)
+    throw new InvalidEventError(`"${eniIpv4.slice(0, 64)}" is not an IPv4 address`, `${root}attachments.privateIPv4Address`);
+  return {
+    taskArn: detail.taskArn,
+    taskId: taskId!,
+    clusterArn: detail.clusterArn,
+    clusterName: clusterName!,
+    region: region!,
+    version: detail.version,
+    lastStatus: detail.lastStatus,
+    desiredStatus: detail.desiredStatus,
+    taskDefinitionArn: detail.taskDefinitionArn,
+    containerInstanceArn: detail.containerInstanceArn,
+    group: detail.group,
+    launchType: detail.launchType,
+    availabilityZone: detail.availabilityZone,
+    healthStatus: detail.healthStatus,
+    startedAt: detail.startedAt,
+    eniIpv4,
+    containers: detail.containers.map((c) => ({
+      name: c.name,
+      lastStatus: c.lastStatus,
+      healthStatus: c.healthStatus,
+      networkBindings: c.networkBindings ?? [],
+      privateIpv4: c.networkInterfaces?.find((n) => n.privateIpv4Address)?.privateIpv4Address,
+    })),
+  };
+}
+
+/**
+ * Validates an EventBridge "ECS Task State Change" event.
+ *
+ * @throws {InvalidEventError} naming the first thing wrong (path and expectation).
+ * @example
+ * const { id, task } = parseTaskStateChange(event);
+ */
+export function parseTaskStateChange(event: unknown): TaskStateChange {
+  if (typeof event !== 'object' || event === null || Array.isArray(event))
+    throw new InvalidEventError(`expected an EventBridge event object, got ${event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event}`);
+  const parsed = taskStateChangeSchema.safeParse(event);
+  if (!parsed.success) throw describeIssue(parsed.error.issues[0]!, '');
+  return { id: parsed.data.id, task: toSnapshot(parsed.data.detail, 'detail.') };
+}
+
+/** Copies a value with every `Date` turned into its ISO string, as events carry times. */
+function datesToIso(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(datesToIso);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, datesToIso(v)]));
+  return value;
+}
+
+/**
+ * Validates a task from a `DescribeTasks` answer into the same snapshot an event gives.
+ *
+ * @throws {InvalidEventError} when ECS answered with a task this code cannot trust.
+ */
+export function snapshotFromDescribedTask(task: Task): TaskSnapshot {
+  const parsed = taskDetailSchema.safeParse(datesToIso(task));
+  if (!parsed.success) throw describeIssue(parsed.error.issues[0]!, 'DescribeTasks.task');
+  return toSnapshot(parsed.data, 'DescribeTasks.task.');
+}
+
+/** What a task state change means for registration. */
+export const TaskPhase = {
+  /** Running and meant to keep running: register. */
+  Started: 'started',
+  /** ECS decided to stop it (or it has stopped): deregister now. */
+  Stopping: 'stopping',
+  /** Provisioning, pending, activating: nothing to do yet. */
+  Starting: 'starting',
+} as const;
+export type TaskPhase = (typeof TaskPhase)[keyof typeof TaskPhase];
+
+/** Classifies a task by its `lastStatus` and `desiredStatus`. */
+export function taskPhase(task: Pick<TaskSnapshot, 'lastStatus' | 'desiredStatus'>): TaskPhase {
+  if (task.desiredStatus === 'STOPPED' || task.lastStatus === 'STOPPED' || task.lastStatus === 'DELETED') return TaskPhase.Stopping;
+  if (task.lastStatus === 'RUNNING' && task.desiredStatus === 'RUNNING') return TaskPhase.Started;
+  if (['DEACTIVATING', 'STOPPING', 'DEPROVISIONING'].includes(task.lastStatus)) return TaskPhase.Stopping;
+  return TaskPhase.Starting;
+}

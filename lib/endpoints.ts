@@ -1,0 +1,164 @@
+/**
+ * Pure: which endpoints a task publishes, from the task (event or DescribeTasks), its task
+ * definition and, for bridge/host networking, the container instance's private IP.
+ *
+ * Naming rule: a container is published under its `registrar.service` docker label, else the ECS
+ * service (`group` = `service:NAME`), else the task definition family. A service name that gets
+ * one container port is published as `<service>`; one that gets several ports publishes each as
+ * `<service>-<containerPort>`.
+ */
+import { z } from 'zod';
+import type { TaskSnapshot } from './ecs/event';
+import type { ContainerDefinitionInfo, TaskDefinitionInfo } from './ecs/task-definition';
+import { InvalidEventError } from './errors';
+import { assertSegment, type Endpoint } from './keys';
+
+/** Docker labels that steer registration. */
+export const Labels = {
+  /** Service name to publish the container under. */
+  Service: 'registrar.service',
+  /** Comma list of container ports to publish (default: every TCP port). */
+  Ports: 'registrar.ports',
+  /** `true` skips the container. */
+  Skip: 'registrar.skip',
+} as const;
+
+/** Most endpoints one task may publish (keeps every write within one etcd transaction). */
+export const MAX_ENDPOINTS_PER_TASK = 50;
+
+/** What a task publishes. */
+export interface EndpointPlan {
+  readonly endpoints: readonly Endpoint[];
+  /** Containers whose health check gates publication. */
+  readonly gatedContainers: readonly string[];
+  /** Containers left out, with why (for logs). */
+  readonly skipped: readonly { readonly container: string; readonly reason: string }[];
+}
+
+/** Network facts a plan could not be made without. */
+export class MissingNetworkInfo extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MissingNetworkInfo';
+  }
+}
+
+const ipv4 = z.ipv4();
+
+/** Whether the task's addresses come from its container instance (bridge or host networking). */
+export function needsHostIp(definition: Pick<TaskDefinitionInfo, 'networkMode'>): boolean {
+  return definition.networkMode === 'bridge' || definition.networkMode === 'host';
+}
+
+function labelPath(container: string, label: string): string {
+  return `taskDefinition.containerDefinitions[${container}].dockerLabels["${label}"]`;
+}
+
+function allowedPorts(def: ContainerDefinitionInfo): Set<number> | undefined {
+  const raw = def.labels[Labels.Ports];
+  if (raw === undefined) return undefined;
+  const ports = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const parsed = ports.map((p) => (/^\d{1,5}$/.test(p) ? Number(p) : NaN));
+  if (ports.length === 0 || parsed.some((p) => !(p >= 1 && p <= 65535)))
+    throw new InvalidEventError(`${JSON.stringify(raw.slice(0, 64))} is not a comma list of ports 1-65535`, labelPath(def.name, Labels.Ports));
+  return new Set(parsed);
+}
+
+function baseServiceName(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo): string {
+  const label = container.labels[Labels.Service];
+  if (label !== undefined) return assertSegment(label, labelPath(container.name, Labels.Service));
+  const group = task.group ?? '';
+  if (group.startsWith('service:')) return assertSegment(group.slice('service:'.length), 'detail.group');
+  if (group.startsWith('family:')) return assertSegment(group.slice('family:'.length), 'detail.group');
+  return assertSegment(definition.family, 'taskDefinition.family');
+}
+
+function checkPort(port: number | undefined, what: string): number {
+  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535)
+    throw new InvalidEventError(`port ${String(port)} is not a dialable port (1-65535)`, what);
+  return port;
+}
+
+/** (containerPort, dialPort) pairs a container listens on, for the task's network mode. */
+function containerPorts(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo): { containerPort: number; port: number }[] {
+  const tcpMappings = container.portMappings.filter((p) => p.protocol === 'tcp');
+  if (definition.networkMode === 'awsvpc') return tcpMappings.map((p) => ({ containerPort: p.containerPort, port: p.containerPort }));
+  const bindings = task.containers.find((c) => c.name === container.name)?.networkBindings ?? [];
+  const tcpBindings = bindings.filter((b) => (b.protocol ?? 'tcp') === 'tcp' && !(b.bindIP ?? '').includes(':'));
+  if (tcpBindings.length > 0) {
+    const seen = new Map<string, { containerPort: number; port: number }>();
+    for (const b of tcpBindings) {
+      const containerPort = checkPort(b.containerPort, `detail.containers[${container.name}].networkBindings.containerPort`);
+      const port = checkPort(b.hostPort, `detail.containers[${container.name}].networkBindings.hostPort`);
+      seen.set(`${containerPort}/${port}`, { containerPort, port });
+    }
+    return [...seen.values()];
+  }
+  if (tcpMappings.length === 0) return [];
+  if (definition.networkMode === 'host') return tcpMappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort ?? p.containerPort }));
+  // Bridge mode without bindings: only static host ports are knowable.
+  if (tcpMappings.every((p) => p.hostPort)) return tcpMappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort! }));
+  throw new MissingNetworkInfo(`container ${container.name} uses dynamic host ports but the task reports no network bindings`);
+}
+
+function containerIp(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo, hostIp: string | undefined): string {
+  if (needsHostIp(definition)) {
+    if (!hostIp) throw new MissingNetworkInfo(`the container instance's private IP is needed for ${definition.networkMode} networking`);
+    return hostIp;
+  }
+  const ip = task.eniIpv4 ?? task.containers.find((c) => c.name === container.name)?.privateIpv4;
+  if (!ip) throw new MissingNetworkInfo('the task reports no ENI address yet');
+  if (!ipv4.safeParse(ip).success) throw new InvalidEventError(`${JSON.stringify(ip.slice(0, 64))} is not an IPv4 address`, 'detail.attachments.privateIPv4Address');
+  return ip;
+}
+
+/**
+ * Works out the endpoints a task publishes and which containers gate it on health.
+ *
+ * @param reservedServices names that must not be used (e.g. the state prefix's first segment when
+ *   the registry prefix is empty).
+ * @throws {InvalidEventError} for unsafe names, bad labels or undialable ports.
+ * @throws {MissingNetworkInfo} when the task does not (yet) carry the addresses or bindings needed.
+ */
+export function planEndpoints(
+  task: TaskSnapshot,
+  definition: TaskDefinitionInfo,
+  hostIp?: string,
+  reservedServices: readonly string[] = [],
+): EndpointPlan {
+  if (hostIp !== undefined && !ipv4.safeParse(hostIp).success) throw new InvalidEventError(`host IP ${JSON.stringify(hostIp)} is not an IPv4 address`, 'containerInstance');
+  const skipped: { container: string; reason: string }[] = [];
+  const raw: (Omit<Endpoint, 'service'> & { base: string; hasHealthCheck: boolean })[] = [];
+  for (const container of definition.containers) {
+    if (container.labels[Labels.Skip] === 'true') {
+      skipped.push({ container: container.name, reason: `label ${Labels.Skip}=true` });
+      continue;
+    }
+    const status = task.containers.find((c) => c.name === container.name)?.lastStatus;
+    if (status !== undefined && status !== 'RUNNING') {
+      skipped.push({ container: container.name, reason: `container is ${status}` });
+      continue;
+    }
+    const only = allowedPorts(container);
+    const ports = containerPorts(task, definition, container).filter((p) => !only || only.has(p.containerPort));
+    if (ports.length === 0) {
+      if (container.portMappings.length > 0 || only) skipped.push({ container: container.name, reason: 'no TCP port to publish' });
+      continue;
+    }
+    const base = baseServiceName(task, definition, container);
+    const ip = containerIp(task, definition, container, hostIp);
+    for (const { containerPort, port } of ports) raw.push({ base, container: container.name, containerPort, ip, port, hasHealthCheck: container.hasHealthCheck });
+  }
+  const portsPerService = new Map<string, Set<number>>();
+  for (const e of raw) portsPerService.set(e.base, (portsPerService.get(e.base) ?? new Set()).add(e.containerPort));
+  const endpoints: Endpoint[] = raw.map(({ base, hasHealthCheck: _, ...e }) => {
+    const service = portsPerService.get(base)!.size > 1 ? assertSegment(`${base}-${e.containerPort}`, 'service') : base;
+    if (reservedServices.includes(service))
+      throw new InvalidEventError(`service name "${service}" is reserved: it is the first segment of STATE_PREFIX while REGISTRY_PREFIX is empty`, 'service');
+    return { service, ...e };
+  });
+  if (endpoints.length > MAX_ENDPOINTS_PER_TASK)
+    throw new InvalidEventError(`task publishes ${endpoints.length} endpoints; at most ${MAX_ENDPOINTS_PER_TASK} are supported`, 'taskDefinition.containerDefinitions');
+  const gatedContainers = [...new Set(raw.filter((e) => e.hasHealthCheck).map((e) => e.container))];
+  return { endpoints, gatedContainers, skipped };
+}

@@ -1,0 +1,68 @@
+/**
+ * The registrar's small error hierarchy. Callers decide by type, never by message text:
+ * {@link InvalidEventError} and {@link ConfigError} will fail the same way on retry,
+ * {@link DependencyError} and {@link ConflictError} can succeed later.
+ */
+
+/** Base class of every error the registrar throws on purpose. */
+export class RegistrarError extends Error {
+  /** Whether retrying the same input later can succeed. */
+  readonly retryable: boolean = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A configuration variable is missing or invalid. The message names the variable. */
+export class ConfigError extends RegistrarError {
+  constructor(
+    /** The environment variable at fault. */
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/**
+ * The input event is malformed or hostile. Nothing was written. Thrown (not swallowed) so the
+ * platform's retry and dead-letter path keeps the event for a human to look at.
+ */
+export class InvalidEventError extends RegistrarError {
+  constructor(
+    message: string,
+    /** Where in the event the problem is, e.g. `detail.version`. */
+    readonly path?: string,
+  ) {
+    super(path ? `invalid event at ${path}: ${message}` : `invalid event: ${message}`);
+  }
+}
+
+/** A dependency (etcd, the ECS or EC2 API) failed or did not answer in time. Retry later. */
+export class DependencyError extends RegistrarError {
+  override readonly retryable = true;
+  constructor(
+    /** Which dependency failed. */
+    readonly dependency: 'etcd' | 'ecs' | 'ec2',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${dependency}: ${message}`, options);
+  }
+}
+
+/** Concurrent writers kept winning the race for a task's record. Retry later. */
+export class ConflictError extends RegistrarError {
+  override readonly retryable = true;
+}
+
+/** The invocation ran out of time before its work finished. Retry later. */
+export class DeadlineError extends RegistrarError {
+  override readonly retryable = true;
+}
+
+/** Message of any thrown value, for logs and results. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

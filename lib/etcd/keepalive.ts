@@ -1,0 +1,105 @@
+/**
+ * Renews many leases by ID from a short-lived process. etcd3's `Lease` class always grants a new
+ * lease, so this drives the raw `LeaseKeepAlive` stream: a few shared streams, each with a bounded
+ * number of requests in flight (a stream per lease is ~5x slower). An expired lease answers with
+ * TTL 0 rather than an error.
+ */
+import type { Etcd3 } from 'etcd3';
+import { errorMessage } from '../errors';
+import { callDeadline } from './client';
+
+/** Options for {@link keepAliveLeases}. */
+export interface KeepAliveOptions {
+  /** Streams opened in parallel. @default 4 */
+  readonly streams?: number;
+  /** Requests in flight per stream. @default 128 */
+  readonly inFlight?: number;
+  /** Give up on leases not answered within this time. @default 10000 */
+  readonly timeoutMs?: number;
+}
+
+/** Per-lease outcome of a keepalive round. */
+export interface KeepAliveResult {
+  /** Renewed leases and the TTL etcd granted. */
+  readonly alive: Map<string, number>;
+  /** Leases etcd no longer knows (expired or revoked): their keys are gone. */
+  readonly expired: Set<string>;
+  /** Leases whose renewal failed (stream error, timeout), with why. */
+  readonly failed: Map<string, string>;
+}
+
+interface KeepAliveStream {
+  write(req: { ID: string }): unknown;
+  on(event: 'data', cb: (res: { ID: string; TTL: string }) => void): unknown;
+  on(event: 'error', cb: (err: Error) => void): unknown;
+  on(event: 'end', cb: () => void): unknown;
+  end(): unknown;
+  cancel?(): void;
+}
+
+async function runStream(client: Etcd3, ids: readonly string[], inFlight: number, timeoutMs: number, result: KeepAliveResult): Promise<void> {
+  let stream: KeepAliveStream;
+  try {
+    stream = (await client.leaseClient.leaseKeepAlive({ deadline: callDeadline(timeoutMs) })) as unknown as KeepAliveStream;
+  } catch (err) {
+    for (const id of ids) result.failed.set(id, `keepalive stream: ${errorMessage(err)}`);
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    let next = 0;
+    const pending = new Set<string>();
+    let finished = false;
+    const finish = (reason?: string) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      for (const id of [...pending, ...ids.slice(next)]) result.failed.set(id, reason ?? 'keepalive stream closed');
+      try {
+        stream.end();
+        stream.cancel?.();
+      } catch {
+        // already closed
+      }
+      resolve();
+    };
+    const timer = setTimeout(() => finish(`no keepalive answer within ${timeoutMs} ms`), timeoutMs);
+    const pump = () => {
+      while (pending.size < inFlight && next < ids.length) {
+        const id = ids[next++]!;
+        pending.add(id);
+        stream.write({ ID: id });
+      }
+      if (pending.size === 0 && next >= ids.length) finish();
+    };
+    stream.on('data', (res) => {
+      const id = String(res.ID);
+      if (!pending.delete(id)) return;
+      const ttl = Number(res.TTL);
+      if (ttl > 0) result.alive.set(id, ttl);
+      else result.expired.add(id);
+      pump();
+    });
+    stream.on('error', (err) => finish(`keepalive stream: ${errorMessage(err)}`));
+    stream.on('end', () => finish('keepalive stream ended'));
+    pump();
+  });
+}
+
+/**
+ * Sends one keepalive for each lease and reports which are alive, expired or failed.
+ * Never throws for a single lease: per-lease results let renew decide per task.
+ *
+ * @example
+ * const { alive, expired, failed } = await keepAliveLeases(client, ['7587869512471142666']);
+ */
+export async function keepAliveLeases(client: Etcd3, leaseIds: readonly string[], options: KeepAliveOptions = {}): Promise<KeepAliveResult> {
+  const result: KeepAliveResult = { alive: new Map(), expired: new Set(), failed: new Map() };
+  const ids = [...new Set(leaseIds)];
+  if (ids.length === 0) return result;
+  const inFlight = options.inFlight ?? 128;
+  const streams = Math.max(1, Math.min(options.streams ?? 4, Math.ceil(ids.length / inFlight)));
+  const shards: string[][] = Array.from({ length: streams }, () => []);
+  ids.forEach((id, i) => shards[i % streams]!.push(id));
+  await Promise.all(shards.map((shard) => runStream(client, shard, inFlight, options.timeoutMs ?? 10000, result)));
+  return result;
+}

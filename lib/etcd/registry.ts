@@ -1,0 +1,342 @@
+/**
+ * The registry's etcd transactions. Every change to a task is one transaction guarded on what was
+ * read, so no reader ever sees half a task and concurrent writers cannot interleave; what to do
+ * when a guard fails is decided by the pure functions in `lib/decide.ts`.
+ */
+import {
+  CompareResult,
+  CompareTarget,
+  type Etcd3,
+  type ICompare,
+  type IKeyValue,
+  type IRequestOp,
+  type ITxnResponse,
+} from 'etcd3';
+import { z } from 'zod';
+import type { Config } from '../config';
+import { decideWrite, RecordState, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
+import { ConflictError, DependencyError, errorMessage } from '../errors';
+import { recordKey, recordsPrefix, tombstoneKey } from '../keys';
+
+/** Identifies one task in the registry. */
+export interface TaskRef {
+  readonly taskArn: string;
+  readonly taskId: string;
+  readonly clusterArn: string;
+  readonly clusterName: string;
+}
+
+/** A task record as stored, with the etcd facts guards need. */
+export interface StoredRecord {
+  readonly key: string;
+  readonly record: TaskRecord;
+  readonly modRevision: string;
+  /** The lease the record hangs on (the task's lease). */
+  readonly lease: string;
+}
+
+/** What etcd holds about one task. */
+export interface TaskState {
+  readonly record?: StoredRecord;
+  readonly tombstone?: { readonly tombstone: Tombstone; readonly modRevision: string };
+}
+
+/** The state a started task should be written in. */
+export interface DesiredTask extends TaskRef {
+  readonly version: number;
+  readonly state: RecordState;
+  readonly taskDefinitionArn: string;
+  readonly gatedContainers: readonly string[];
+  /** Endpoint keys and values; empty unless `state` is registered. */
+  readonly entries: readonly { readonly key: string; readonly value: string }[];
+}
+
+/** Outcome of {@link Registry.writeTask}. */
+export type WriteResult =
+  | { readonly status: 'written'; readonly leaseId: string; readonly keys: readonly string[]; readonly previous?: RecordState }
+  | { readonly status: 'ignored'; readonly reason: 'stopped' | 'stale' | 'duplicate' };
+
+/** Outcome of {@link Registry.stopTask}. */
+export type StopResult =
+  | { readonly status: 'removed'; readonly keys: readonly string[] }
+  | { readonly status: 'tombstoned' }
+  | { readonly status: 'unchanged' };
+
+const recordSchema = z.object({
+  taskArn: z.string(),
+  clusterArn: z.string(),
+  version: z.number().int(),
+  state: z.enum([RecordState.Registered, RecordState.Pending, RecordState.Withdrawn, RecordState.Empty]),
+  leaseId: z.string(),
+  keys: z.array(z.string()),
+  taskDefinitionArn: z.string(),
+  gatedContainers: z.array(z.string()),
+  updatedAt: z.string(),
+});
+const tombstoneSchema = z.object({ taskArn: z.string(), version: z.number().int(), stoppedAt: z.string() });
+
+/** How many times a guarded write re-reads and retries after losing a race. */
+const MAX_ATTEMPTS = 4;
+
+const bytes = (s: string) => Buffer.from(s, 'utf8');
+const absent = (key: string): ICompare => ({ key: bytes(key), target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 });
+const modifiedAt = (key: string, rev: string): ICompare => ({ key: bytes(key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: rev });
+const unchanged = (key: string, rev: string | undefined) => (rev === undefined ? absent(key) : modifiedAt(key, rev));
+const put = (key: string, value: string, lease?: string): IRequestOp => ({ request_put: { key: bytes(key), value: bytes(value), lease } });
+const get = (key: string): IRequestOp => ({ request_range: { key: bytes(key) } });
+const del = (key: string): IRequestOp => ({ request_delete_range: { key: bytes(key) } });
+/** Deletes a key only while it still hangs on `lease`: a newer task may own the same key (IP reuse). */
+const deleteIfOwned = (key: string, lease: string): IRequestOp => ({
+  request_txn: { compare: [{ key: bytes(key), target: CompareTarget.Lease, result: CompareResult.Equal, lease }], success: [del(key)], failure: [] },
+});
+
+/** Smallest key greater than every key with this prefix. */
+export function prefixEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix, 'utf8');
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]! += 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/** Runs an etcd call, turning any failure into a {@link DependencyError} that says so. */
+export async function etcdCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof DependencyError) throw err;
+    throw new DependencyError('etcd', `${what} failed: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** The registry: task records, tombstones and endpoint keys in etcd. */
+export class Registry {
+  constructor(
+    /** The etcd client the registry writes through. */
+    readonly client: Etcd3,
+    private readonly config: Pick<Config, 'statePrefix' | 'leaseTtlSeconds' | 'tombstoneTtlSeconds'>,
+  ) {}
+
+  private recordKey(ref: Pick<TaskRef, 'clusterName' | 'taskId'>) {
+    return recordKey(this.config.statePrefix, ref.clusterName, ref.taskId);
+  }
+
+  private tombstoneKey(ref: Pick<TaskRef, 'clusterName' | 'taskId'>) {
+    return tombstoneKey(this.config.statePrefix, ref.clusterName, ref.taskId);
+  }
+
+  /** Key under which a cluster served by the registrar is remembered (outlives every lease). */
+  clusterKey(clusterName: string): string {
+    return `${this.config.statePrefix}/clusters/${clusterName}`;
+  }
+
+  private txn(what: string, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[]): Promise<ITxnResponse> {
+    return etcdCall(what, () => this.client.kv.txn({ compare, success, failure }));
+  }
+
+  /** Grants a lease of `ttl` seconds and returns its ID. */
+  async grant(ttl: number): Promise<string> {
+    const res = await etcdCall('lease grant', () => this.client.leaseClient.leaseGrant({ TTL: ttl }));
+    return res.ID;
+  }
+
+  /** Revokes a lease, deleting what hangs on it. Best effort: an already expired lease is fine. */
+  async revoke(leaseId: string): Promise<void> {
+    try {
+      await this.client.leaseClient.leaseRevoke({ ID: leaseId });
+    } catch {
+      // Expired or unreachable: the lease expires by itself within its TTL.
+    }
+  }
+
+  private parseState(recordKv: IKeyValue | undefined, tombstoneKv: IKeyValue | undefined): TaskState {
+    return {
+      record: recordKv && this.parseRecord(recordKv),
+      tombstone: tombstoneKv && { tombstone: tombstoneSchema.parse(JSON.parse(tombstoneKv.value.toString())), modRevision: tombstoneKv.mod_revision },
+    };
+  }
+
+  /** Parses a stored record; throws on a value this code did not write. */
+  parseRecord(kv: IKeyValue): StoredRecord {
+    return { key: kv.key.toString(), record: recordSchema.parse(JSON.parse(kv.value.toString())), modRevision: kv.mod_revision, lease: kv.lease };
+  }
+
+  private stateFromFailure(res: ITxnResponse): TaskState {
+    const [recordRes, tombstoneRes] = res.responses;
+    return this.parseState(recordRes?.response_range.kvs[0], tombstoneRes?.response_range.kvs[0]);
+  }
+
+  /** Reads a task's record and tombstone in one round trip. */
+  async readTask(ref: Pick<TaskRef, 'clusterName' | 'taskId'>): Promise<TaskState> {
+    const res = await this.txn('read task', [], [get(this.recordKey(ref)), get(this.tombstoneKey(ref))], []);
+    return this.stateFromFailure(res);
+  }
+
+  /**
+   * Writes a started task: its record and every endpoint key on one new lease, in one transaction
+   * guarded on the record being as read and no tombstone. The warm path for a new task is two
+   * round trips (grant, transaction); the transaction's failure branch returns the current state,
+   * so losing a guard costs no extra read. A lease that ends up unused is revoked.
+   *
+   * @throws {DependencyError} when etcd fails; {@link ConflictError} after repeated lost races.
+   */
+  async writeTask(desired: DesiredTask, source: WriteSource, known?: TaskState): Promise<WriteResult> {
+    const rKey = this.recordKey(desired);
+    const tKey = this.tombstoneKey(desired);
+    let current: TaskState | undefined = known;
+    if (current) {
+      const decision = decideWrite({ version: desired.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
+      if (!decision.write) return { status: 'ignored', reason: decision.reason };
+    }
+    const leaseId = await this.grant(this.config.leaseTtlSeconds);
+    try {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const old = current?.record;
+        const keys = desired.entries.map((e) => e.key);
+        const record: TaskRecord = {
+          taskArn: desired.taskArn,
+          clusterArn: desired.clusterArn,
+          version: desired.version,
+          state: desired.state,
+          leaseId,
+          keys,
+          taskDefinitionArn: desired.taskDefinitionArn,
+          gatedContainers: desired.gatedContainers,
+          updatedAt: new Date().toISOString(),
+        };
+        const stale = old ? old.record.keys.filter((k) => !keys.includes(k)).map((k) => deleteIfOwned(k, old.lease)) : [];
+        const res = await this.txn(
+          'register transaction',
+          [unchanged(rKey, old?.modRevision), absent(tKey)],
+          [
+            put(rKey, JSON.stringify(record), leaseId),
+            ...desired.entries.map((e) => put(e.key, e.value, leaseId)),
+            ...stale,
+            put(this.clusterKey(desired.clusterName), desired.clusterArn),
+          ],
+          [get(rKey), get(tKey)],
+        );
+        if (res.succeeded) {
+          if (old && old.lease !== leaseId) await this.revoke(old.lease);
+          return { status: 'written', leaseId, keys, previous: old?.record.state };
+        }
+        current = this.stateFromFailure(res);
+        // A retried call whose first attempt was applied finds our own write: that is success.
+        if (current.record?.lease === leaseId) return { status: 'written', leaseId, keys, previous: old?.record.state };
+        const decision = decideWrite({ version: desired.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
+        if (!decision.write) {
+          await this.revoke(leaseId);
+          return { status: 'ignored', reason: decision.reason };
+        }
+      }
+    } catch (err) {
+      await this.revoke(leaseId);
+      throw err;
+    }
+    await this.revoke(leaseId);
+    throw new ConflictError(`task ${desired.taskArn}: record changed under ${MAX_ATTEMPTS} attempts to write it`);
+  }
+
+  /**
+   * Removes a stopping task: in one transaction writes its tombstone (on its own long lease),
+   * deletes its record and deletes each endpoint key that still hangs on the task's lease, then
+   * revokes that lease. Idempotent: a second stop finds the tombstone and changes nothing.
+   *
+   * @throws {DependencyError} when etcd fails; {@link ConflictError} after repeated lost races.
+   */
+  async stopTask(ref: TaskRef, version: number, stoppedAt: string): Promise<StopResult> {
+    const rKey = this.recordKey(ref);
+    const tKey = this.tombstoneKey(ref);
+    let current = await this.readTask(ref);
+    let tombstoneLease: string | undefined;
+    try {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const { record, tombstone } = current;
+        if (tombstone && !record) {
+          if (tombstoneLease) await this.revoke(tombstoneLease);
+          return { status: 'unchanged' };
+        }
+        tombstoneLease ??= await this.grant(this.config.tombstoneTtlSeconds);
+        const value: Tombstone = { taskArn: ref.taskArn, version: Math.max(version, tombstone?.tombstone.version ?? 0), stoppedAt };
+        const res = await this.txn(
+          'deregister transaction',
+          [unchanged(rKey, record?.modRevision), unchanged(tKey, tombstone?.modRevision)],
+          [
+            put(tKey, JSON.stringify(value), tombstoneLease),
+            ...(record ? [del(rKey), ...record.record.keys.map((k) => deleteIfOwned(k, record.lease))] : []),
+          ],
+          [get(rKey), get(tKey)],
+        );
+        if (res.succeeded) {
+          if (record) await this.revoke(record.lease);
+          return record ? { status: 'removed', keys: record.record.keys } : { status: 'tombstoned' };
+        }
+        current = this.stateFromFailure(res);
+      }
+    } catch (err) {
+      if (tombstoneLease) await this.revoke(tombstoneLease);
+      throw err;
+    }
+    throw new ConflictError(`task ${ref.taskArn}: record changed under ${MAX_ATTEMPTS} attempts to remove it`);
+  }
+
+  /**
+   * Withdraws an unhealthy task's endpoints but keeps its record (state `withdrawn`, same lease),
+   * so renew keeps watching it and publishes it again once healthy.
+   *
+   * @returns false when the record changed since it was read (the next tick decides again).
+   */
+  async withdrawTask(stored: StoredRecord, version: number): Promise<boolean> {
+    const { record } = stored;
+    const next: TaskRecord = { ...record, version: Math.max(version, record.version), state: RecordState.Withdrawn, keys: [], updatedAt: new Date().toISOString() };
+    const res = await this.txn(
+      'withdraw transaction',
+      [modifiedAt(stored.key, stored.modRevision)],
+      [put(stored.key, JSON.stringify(next), stored.lease), ...record.keys.map((k) => deleteIfOwned(k, stored.lease))],
+      [],
+    );
+    return res.succeeded;
+  }
+
+  /**
+   * Reads every task record, a page at a time, all pages at one revision.
+   * Records that cannot be parsed are returned in `invalid` rather than failing the read.
+   */
+  async listRecords(pageSize = 1000): Promise<{ records: StoredRecord[]; invalid: { key: string; error: string }[] }> {
+    const prefix = recordsPrefix(this.config.statePrefix);
+    const end = prefixEnd(prefix);
+    const records: StoredRecord[] = [];
+    const invalid: { key: string; error: string }[] = [];
+    let start = bytes(prefix);
+    let revision: string | undefined;
+    for (;;) {
+      const res = await etcdCall('list task records', () => this.client.kv.range({ key: start, range_end: end, limit: pageSize, revision }));
+      revision ??= res.header.revision;
+      for (const kv of res.kvs) {
+        try {
+          records.push(this.parseRecord(kv));
+        } catch (err) {
+          invalid.push({ key: kv.key.toString(), error: errorMessage(err) });
+        }
+      }
+      if (!res.more || res.kvs.length === 0) break;
+      start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+    return { records, invalid };
+  }
+
+  /** Cluster ARNs the registrar has registered tasks in (kept without a lease, so they outlive expiry). */
+  async knownClusters(): Promise<string[]> {
+    const prefix = `${this.config.statePrefix}/clusters/`;
+    const res = await etcdCall('list clusters', () => this.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+    return res.kvs.map((kv) => kv.value.toString());
+  }
+
+  /** Forgets a cluster that no longer exists. */
+  async forgetCluster(clusterName: string): Promise<void> {
+    await etcdCall('forget cluster', () => this.client.kv.deleteRange({ key: bytes(this.clusterKey(clusterName)) }));
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Pure key layout and value formats. Everything that becomes part of a key passes
+ * {@link assertSegment} first: no label or event field is trusted to be a safe path segment.
+ */
+import { KeyFormat, ValueFormat, type Config } from './config';
+import { InvalidEventError } from './errors';
+
+/** One dialable endpoint of one task. */
+export interface Endpoint {
+  /** Service name clients resolve (`<prefix>/<service>/`). */
+  readonly service: string;
+  /** Container that listens. */
+  readonly container: string;
+  /** Port inside the container (from the task definition or the binding). */
+  readonly containerPort: number;
+  /** Address clients dial. */
+  readonly ip: string;
+  /** Port clients dial (the host port in bridge mode). */
+  readonly port: number;
+}
+
+/** Facts about the task written into an endpoint's metadata. */
+export interface EndpointMetadata {
+  readonly taskArn: string;
+  readonly cluster: string;
+  readonly availabilityZone?: string;
+  readonly taskDefinition: string;
+  readonly container: string;
+  readonly version: number;
+  readonly startedAt?: string;
+  readonly launchType?: string;
+}
+
+/** A service name: ASCII letters, digits, `.`, `_`, `-`; starts with a letter or digit; at most 255. */
+const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+
+/**
+ * Checks that a value is safe as one key segment (no `/`, `..`, control or non-ASCII characters).
+ *
+ * @throws {InvalidEventError} naming `what` and the offending value.
+ */
+export function assertSegment(value: string, what: string): string {
+  if (!SEGMENT.test(value) || value.includes('..')) {
+    const shown = JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+    throw new InvalidEventError(`${shown} is not a valid name: use 1-255 ASCII letters, digits, ".", "_" or "-", starting with a letter or digit, without ".."`, what);
+  }
+  return value;
+}
+
+/** The prefix clients watch for one service, with its trailing slash. */
+export function serviceDirectory(registryPrefix: string, service: string): string {
+  return registryPrefix === '' ? `${service}/` : `${registryPrefix}/${service}/`;
+}
+
+/** The endpoint key of one endpoint of one task. */
+export function endpointKey(config: Pick<Config, 'registryPrefix' | 'keyFormat'>, taskId: string, endpoint: Endpoint): string {
+  const last = config.keyFormat === KeyFormat.Addr ? `${endpoint.ip}:${endpoint.port}` : `${taskId}:${endpoint.port}`;
+  return serviceDirectory(config.registryPrefix, endpoint.service) + last;
+}
+
+/** The value of an endpoint key, in the configured format. */
+export function endpointValue(format: ValueFormat, endpoint: Endpoint, metadata: EndpointMetadata): string {
+  const addr = `${endpoint.ip}:${endpoint.port}`;
+  switch (format) {
+    case ValueFormat.Addr:
+      return addr;
+    case ValueFormat.Json:
+      return JSON.stringify({ Name: endpoint.service, IP: addr });
+    case ValueFormat.EtcdNaming:
+      // Metadata is a JSON *string*: etcd's Go resolver hands it to grpc-go, whose balancer
+      // uses it as a map key and panics on a decoded object.
+      return JSON.stringify({ Op: 0, Addr: addr, Metadata: JSON.stringify(metadata) });
+  }
+}
+
+/** Where the registrar keeps the record of one task. */
+export function recordKey(statePrefix: string, clusterName: string, taskId: string): string {
+  return `${statePrefix}/tasks/${clusterName}/${taskId}`;
+}
+
+/** Prefix of all task records. */
+export function recordsPrefix(statePrefix: string): string {
+  return `${statePrefix}/tasks/`;
+}
+
+/** Where the registrar remembers that a task stopped. */
+export function tombstoneKey(statePrefix: string, clusterName: string, taskId: string): string {
+  return `${statePrefix}/tombstones/${clusterName}/${taskId}`;
+}

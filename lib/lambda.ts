@@ -1,0 +1,71 @@
+/**
+ * What every handler shares: the logger, the etcd client and registry built once per process,
+ * and the middy options and middleware that give each invocation a deadline and one log line per
+ * outcome. Nothing here decides anything.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { MiddlewareObj } from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { getConfig, type Config } from './config';
+import { DeadlineError, RegistrarError } from './errors';
+import { getEtcdClient, setInvocationDeadline } from './etcd/client';
+import { Registry } from './etcd/registry';
+
+/** Structured JSON logger; `LOG_LEVEL` and `POWERTOOLS_*` variables apply. */
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'ecs-etcd-registrar' });
+
+/** Time kept back from the Lambda deadline so an etcd failure is reported, not cut off. */
+export const DEADLINE_MARGIN_MS = 1000;
+
+/** middy's plugin options: stop a handler that overruns shortly before Lambda would. */
+export const middyOptions = {
+  timeoutEarlyInMillis: DEADLINE_MARGIN_MS / 2,
+  timeoutEarlyResponse: () => {
+    throw new DeadlineError('the invocation reached its deadline before the work finished; it will be retried');
+  },
+};
+
+let registry: Registry | undefined;
+
+/** The process-wide config and registry, created on first use and reused while warm. */
+export function sharedRegistry(): { config: Config; registry: Registry } {
+  const config = getConfig();
+  registry ??= new Registry(getEtcdClient(config), config);
+  return { config, registry };
+}
+
+/**
+ * Per-invocation plumbing: caps every etcd call at the function's remaining time less a margin,
+ * adds the Lambda context and the event id / task ARN to every log line, logs the outcome, and
+ * lets errors propagate so the platform retries or dead-letters the event.
+ */
+export function invocationMiddleware(functionName: string): MiddlewareObj<unknown, unknown, Error, Context> {
+  return {
+    before: (request) => {
+      const remaining = request.context?.getRemainingTimeInMillis?.();
+      setInvocationDeadline(typeof remaining === 'number' ? Date.now() + Math.max(100, remaining - DEADLINE_MARGIN_MS) : undefined);
+      if (request.context?.awsRequestId) logger.addContext(request.context);
+      const event = request.event as { id?: unknown; detail?: { taskArn?: unknown } } | undefined;
+      logger.appendKeys({
+        function: functionName,
+        eventId: typeof event?.id === 'string' ? event.id : undefined,
+        taskArn: typeof event?.detail?.taskArn === 'string' ? event.detail.taskArn : undefined,
+      });
+    },
+    after: (request) => {
+      logger.info(`${functionName} done`, { result: request.response });
+      setInvocationDeadline(undefined);
+      logger.resetKeys();
+    },
+    onError: (request) => {
+      const err = request.error;
+      logger.error(`${functionName} failed`, {
+        errorName: err?.name,
+        retryable: err instanceof RegistrarError ? err.retryable : true,
+        error: err,
+      });
+      setInvocationDeadline(undefined);
+      logger.resetKeys();
+    },
+  };
+}

@@ -1,0 +1,319 @@
+/**
+ * The registrar's use cases: register a started task, deregister a stopping one, and the renew
+ * tick. Each reads what it needs through the ECS reader, decides with the pure functions and
+ * writes through the registry; handlers in `functions/` only validate and call these.
+ */
+import pLimit from 'p-limit';
+import type { Config } from './config';
+import {
+  decideRenew,
+  evaluateHealth,
+  RecordState,
+  RenewAction,
+  targetState,
+  WriteSource,
+} from './decide';
+import type { EcsReader } from './ecs/api';
+import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
+import { MissingNetworkInfo, needsHostIp, planEndpoints } from './endpoints';
+import { DependencyError, errorMessage, InvalidEventError } from './errors';
+import { keepAliveLeases } from './etcd/keepalive';
+import type { Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
+import { deregisterTask, refOf, type DeregisterOutcome } from './deregister';
+import { endpointKey, endpointValue, type EndpointMetadata } from './keys';
+import type { Etcd3 } from 'etcd3';
+
+/** The few logger methods the registrar uses (Powertools' Logger fits). */
+export interface Log {
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+  error(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+/** What registering one task did. */
+export interface RegisterOutcome {
+  readonly action: 'registered' | 'pending' | 'withdrawn' | 'empty' | 'ignored';
+  readonly taskArn: string;
+  /** Why nothing changed (`ignored`): stale, duplicate, stopped. */
+  readonly reason?: string;
+  /** Endpoint keys now published for the task. */
+  readonly keys: readonly string[];
+  /** Containers left out and why. */
+  readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
+}
+
+
+/** One renew tick's result: counts, and exactly what failed. */
+export interface RenewSummary {
+  /** Task records found at the start of the tick. */
+  records: number;
+  /** Leases renewed with nothing else to do. */
+  renewed: number;
+  /** Tasks (re)written from ECS's answer: turned healthy, changed, or lease found expired. */
+  registered: number;
+  /** Running tasks found by ListTasks that had no record (lost events), now written. */
+  repaired: number;
+  /** Tasks removed because ECS says they stopped, are stopping or are gone. */
+  removed: number;
+  /** Tasks whose endpoints were withdrawn because ECS says they are unhealthy. */
+  withdrawn: number;
+  /** Leases renewed without asking ECS, because ECS failed for their cluster (fail open). */
+  failOpen: number;
+  /** Tasks that could not be handled this tick. */
+  failed: number;
+  /** What failed, per task. */
+  failures: { taskArn: string; error: string }[];
+  /** Clusters for which ECS failed. */
+  ecsFailures: { cluster: string; error: string }[];
+}
+
+/** Dependencies of the {@link Registrar}. */
+export interface RegistrarDeps {
+  readonly config: Config;
+  readonly etcd: Etcd3;
+  readonly registry: Registry;
+  readonly ecs: EcsReader;
+  readonly log: Log;
+}
+
+const CLUSTER_NAME = /^(?:arn:[^:]+:ecs:[^:]+:\d{12}:cluster\/)?([A-Za-z0-9_-]+)$/;
+const clusterName = (cluster: string) => CLUSTER_NAME.exec(cluster)?.[1] ?? cluster;
+
+/** Registers, deregisters and renews tasks. */
+export class Registrar {
+  private readonly reserved: readonly string[];
+
+  constructor(private readonly deps: RegistrarDeps) {
+    // With an empty registry prefix, a service named like the state prefix's first segment would
+    // put endpoint keys among the task records.
+    this.reserved = deps.config.registryPrefix === '' ? [deps.config.statePrefix.split('/')[0]!] : [];
+  }
+
+  /**
+   * Publishes a started task: works out its endpoints, applies the health gate, and writes its
+   * record and keys under one lease in one transaction (stale, duplicate and stopped ignored).
+   *
+   * @param source `event` for ECS events (a same-version redelivery is a duplicate); `ecs` when
+   *   the task comes from ECS's own answer during renew.
+   * @example
+   * const outcome = await registrar.register(parseTaskStateChange(event).task);
+   */
+  async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState): Promise<RegisterOutcome> {
+    const { config, ecs, registry } = this.deps;
+    const definition = await ecs.taskDefinition(task.taskDefinitionArn);
+    let plan;
+    try {
+      plan = await this.plan(task, definition);
+    } catch (err) {
+      if (!(err instanceof MissingNetworkInfo) || source !== WriteSource.Event) throw err;
+      // The event lacked addresses or bindings (older shapes do): ask ECS for the task itself.
+      const fresh = (await ecs.describeTasks(task.clusterArn, [task.taskArn])).tasks[0];
+      if (!fresh) throw new DependencyError('ecs', `task ${task.taskArn}: ${err.message}, and DescribeTasks does not know it`);
+      task = fresh.version >= task.version ? fresh : task;
+      try {
+        plan = await this.plan(task, definition);
+      } catch (again) {
+        if (again instanceof MissingNetworkInfo) throw new DependencyError('ecs', `task ${task.taskArn}: ${again.message}`);
+        throw again;
+      }
+    }
+    const state = targetState(evaluateHealth(task, plan.gatedContainers), plan.endpoints.length);
+    const metadata = (container: string): EndpointMetadata => ({
+      taskArn: task.taskArn,
+      cluster: task.clusterArn,
+      availabilityZone: task.availabilityZone,
+      taskDefinition: task.taskDefinitionArn,
+      container,
+      version: task.version,
+      startedAt: task.startedAt,
+      launchType: task.launchType,
+    });
+    const entries =
+      state === RecordState.Registered
+        ? plan.endpoints.map((e) => ({ key: endpointKey(config, task.taskId, e), value: endpointValue(config.valueFormat, e, metadata(e.container)) }))
+        : [];
+    const result = await registry.writeTask(
+      { ...refOf(task), version: task.version, state, taskDefinitionArn: task.taskDefinitionArn, gatedContainers: plan.gatedContainers, entries },
+      source,
+      known,
+    );
+    if (result.status === 'ignored') return { action: 'ignored', taskArn: task.taskArn, reason: result.reason, keys: [], skipped: plan.skipped };
+    return { action: state === RecordState.Registered ? 'registered' : state, taskArn: task.taskArn, keys: result.keys, skipped: plan.skipped };
+  }
+
+  private async plan(task: TaskSnapshot, definition: Awaited<ReturnType<EcsReader['taskDefinition']>>) {
+    let hostIp: string | undefined;
+    if (needsHostIp(definition)) {
+      if (!task.containerInstanceArn) throw new MissingNetworkInfo(`${definition.networkMode} networking but the task names no container instance`);
+      hostIp = await this.deps.ecs.hostIp(task.clusterArn, task.containerInstanceArn);
+    }
+    return planEndpoints(task, definition, hostIp, this.reserved);
+  }
+
+  /**
+   * Removes a stopping task: tombstone, record and its own endpoint keys in one transaction.
+   * Idempotent; never touches another task's key at a reused address.
+   */
+  deregister(task: TaskRef & { readonly version: number; readonly stoppedAt?: string }): Promise<DeregisterOutcome> {
+    return deregisterTask(this.deps.registry, task);
+  }
+
+  /**
+   * One renew tick: asks ECS about every recorded task (100 per DescribeTasks), renews the leases
+   * of running healthy tasks, rewrites, withdraws or removes the rest, then reconciles each served
+   * cluster with ListTasks so tasks whose events were lost get registered. If ECS fails for a
+   * cluster, that cluster's leases are renewed anyway and nothing of it is removed (fail open).
+   * One failing task never stops the run.
+   */
+  async renew(): Promise<RenewSummary> {
+    const { config, registry, ecs, log } = this.deps;
+    const summary: RenewSummary = { records: 0, renewed: 0, registered: 0, repaired: 0, removed: 0, withdrawn: 0, failOpen: 0, failed: 0, failures: [], ecsFailures: [] };
+    const fail = (taskArn: string, err: unknown) => {
+      summary.failed++;
+      summary.failures.push({ taskArn, error: errorMessage(err) });
+    };
+    const { records, invalid } = await registry.listRecords();
+    summary.records = records.length;
+    for (const bad of invalid) fail(bad.key, `unreadable task record: ${bad.error}`);
+
+    const byCluster = new Map<string, StoredRecord[]>();
+    for (const stored of records) byCluster.set(stored.record.clusterArn, [...(byCluster.get(stored.record.clusterArn) ?? []), stored]);
+
+    type Work = { stored: StoredRecord; action: RenewAction; described?: TaskSnapshot; failOpen?: boolean };
+    const work: Work[] = [];
+    const failedClusters = new Set<string>();
+    for (const [cluster, stored] of byCluster) {
+      try {
+        const described = await ecs.describeTasks(cluster, stored.map((s) => s.record.taskArn));
+        const byArn = new Map(described.tasks.map((t) => [t.taskArn, t]));
+        const untrusted = new Map(described.invalid.map((i) => [i.taskArn, i.error]));
+        for (const s of stored) {
+          const task = byArn.get(s.record.taskArn);
+          if (!task && untrusted.has(s.record.taskArn)) {
+            // Do not remove on an answer we cannot read: renew it and report.
+            fail(s.record.taskArn, untrusted.get(s.record.taskArn));
+            work.push({ stored: s, action: RenewAction.KeepAlive, failOpen: true });
+            continue;
+          }
+          work.push({ stored: s, action: decideRenew(s.record, task), described: task });
+        }
+      } catch (err) {
+        failedClusters.add(clusterName(cluster));
+        summary.ecsFailures.push({ cluster, error: errorMessage(err) });
+        log.warn('ECS failed for cluster: renewing its leases without removing anything (fail open)', { cluster, error: errorMessage(err) });
+        for (const s of stored) work.push({ stored: s, action: RenewAction.KeepAlive, failOpen: true });
+      }
+    }
+
+    const limit = pLimit(config.renewConcurrency);
+    const rewrite = (w: Work) =>
+      limit(async () => {
+        try {
+          const outcome = await this.register(w.described!, WriteSource.Ecs, { record: w.stored });
+          if (outcome.action !== 'ignored') summary.registered++;
+        } catch (err) {
+          fail(w.stored.record.taskArn, err);
+        }
+      });
+
+    // Keepalives first: they are what keeps the registry alive, and the cheapest.
+    const keepers = work.filter((w) => w.action === RenewAction.KeepAlive);
+    const kept = await keepAliveLeases(this.deps.etcd, keepers.map((w) => w.stored.lease), { inFlight: config.renewConcurrency * 2, timeoutMs: config.etcdTimeoutMs * 2 });
+    const repairs: Promise<void>[] = [];
+    for (const w of keepers) {
+      const lease = w.stored.lease;
+      if (kept.alive.has(lease)) {
+        if (w.failOpen) summary.failOpen++;
+        else summary.renewed++;
+      } else if (kept.expired.has(lease) && w.described && taskPhase(w.described) === TaskPhase.Started) {
+        repairs.push(rewrite(w)); // lease expired (renewer was down): publish again
+      } else if (kept.expired.has(lease)) {
+        fail(w.stored.record.taskArn, 'lease expired and ECS could not be asked about the task; reconcile will restore it');
+      } else {
+        fail(w.stored.record.taskArn, kept.failed.get(lease) ?? 'keepalive failed');
+      }
+    }
+
+    const others = work.filter((w) => w.action !== RenewAction.KeepAlive);
+    await Promise.all([
+      ...repairs,
+      ...others.map((w) =>
+        w.action === RenewAction.Register
+          ? rewrite(w)
+          : limit(async () => {
+              try {
+                if (w.action === RenewAction.Withdraw) {
+                  if (await registry.withdrawTask(w.stored, w.described!.version)) summary.withdrawn++;
+                  else fail(w.stored.record.taskArn, 'record changed while withdrawing; next tick decides again');
+                } else {
+                  const r = w.stored.record;
+                  await registry.stopTask({ taskArn: r.taskArn, clusterArn: r.clusterArn, ...refParts(w.stored.key) }, w.described?.version ?? r.version, new Date().toISOString());
+                  summary.removed++;
+                }
+              } catch (err) {
+                fail(w.stored.record.taskArn, err);
+              }
+            }),
+      ),
+    ]);
+
+    await this.reconcile(records, failedClusters, summary, fail);
+    return summary;
+  }
+
+  /** Registers running tasks of the served clusters that have no record (lost events). */
+  private async reconcile(
+    records: readonly StoredRecord[],
+    failedClusters: ReadonlySet<string>,
+    summary: RenewSummary,
+    fail: (taskArn: string, err: unknown) => void,
+  ): Promise<void> {
+    const { config, registry, ecs, log } = this.deps;
+    const configured = new Map(config.clusters.map((c) => [clusterName(c), c]));
+    const clusters = new Map(configured);
+    if (configured.size === 0) {
+      for (const arn of await registry.knownClusters()) clusters.set(clusterName(arn), arn);
+      for (const s of records) clusters.set(clusterName(s.record.clusterArn), s.record.clusterArn);
+    }
+    const recorded = new Set(records.map((s) => s.record.taskArn));
+    const limit = pLimit(config.renewConcurrency);
+    for (const [name, cluster] of clusters) {
+      if (failedClusters.has(name)) continue;
+      let unrecorded: string[];
+      let described;
+      try {
+        unrecorded = (await ecs.listRunningTasks(cluster)).filter((arn) => !recorded.has(arn));
+        if (unrecorded.length === 0) continue;
+        described = await ecs.describeTasks(cluster, unrecorded);
+      } catch (err) {
+        summary.ecsFailures.push({ cluster, error: errorMessage(err) });
+        log.warn('ECS failed for cluster during reconcile: nothing repaired there this tick', { cluster, error: errorMessage(err) });
+        if (!configured.has(name) && err instanceof DependencyError && (err.cause as Error | undefined)?.name === 'ClusterNotFoundException') await registry.forgetCluster(name);
+        continue;
+      }
+      for (const bad of described.invalid) fail(bad.taskArn, bad.error);
+      await Promise.all(
+        described.tasks
+          .filter((t) => taskPhase(t) === TaskPhase.Started)
+          .map((task) =>
+            limit(async () => {
+              try {
+                const outcome = await this.register(task, WriteSource.Ecs);
+                if (outcome.action !== 'ignored') summary.repaired++;
+              } catch (err) {
+                if (err instanceof InvalidEventError) log.warn('task cannot be registered', { taskArn: task.taskArn, error: err.message });
+                fail(task.taskArn, err);
+              }
+            }),
+          ),
+      );
+    }
+  }
+}
+
+
+/** Cluster name and task id from a record key `<state>/tasks/<cluster>/<task-id>`. */
+function refParts(recordKey: string): { clusterName: string; taskId: string } {
+  const parts = recordKey.split('/');
+  return { clusterName: parts[parts.length - 2]!, taskId: parts[parts.length - 1]! };
+}

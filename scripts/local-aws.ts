@@ -1,0 +1,192 @@
+/**
+ * A local stand-in for the ECS and EC2 APIs, spoken to by the real AWS SDK through
+ * `AWS_ENDPOINT_URL_ECS` / `AWS_ENDPOINT_URL_EC2`. It answers the calls the registrar makes
+ * (DescribeTasks, ListTasks, DescribeTaskDefinition, DescribeContainerInstances, DescribeInstances)
+ * from state the test, demo or benchmark controls, and can be told to fail.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+type Json = Record<string, unknown>;
+
+/** An injected API failure. */
+export interface Fault {
+  /** AWS error code, e.g. `ThrottlingException`, `ServerException`, `ClusterNotFoundException`. */
+  readonly code: string;
+  /** HTTP status. @default 400 */
+  readonly status?: number;
+  /** How many calls fail before the API answers again. @default Infinity */
+  times?: number;
+}
+
+const TIME_FIELDS = ['createdAt', 'startedAt', 'stoppedAt', 'stoppingAt', 'executionStoppedAt', 'pullStartedAt', 'pullStoppedAt', 'connectivityAt', 'updatedAt'];
+
+/** Turns an event `detail` into the task object DescribeTasks returns (epoch times, ENI type name). */
+export function describedFromDetail(detail: Json): Json {
+  const task: Json = { ...detail };
+  for (const field of TIME_FIELDS) if (typeof task[field] === 'string') task[field] = Date.parse(task[field] as string) / 1000;
+  if (Array.isArray(task.attachments))
+    task.attachments = (task.attachments as Json[]).map((a) => (a.type === 'eni' ? { ...a, type: 'ElasticNetworkInterface' } : a));
+  return task;
+}
+
+const clusterNameOf = (cluster: string) => cluster.split('/').pop()!;
+
+/** The local ECS + EC2 endpoint and the state it answers from. */
+export class LocalAws {
+  /** Tasks by ARN, in DescribeTasks shape. */
+  readonly tasks = new Map<string, Json>();
+  /** Task definitions by ARN, in DescribeTaskDefinition shape. */
+  readonly taskDefinitions = new Map<string, Json>();
+  /** EC2 instance id by container instance ARN. */
+  readonly containerInstances = new Map<string, string>();
+  /** Private IP by EC2 instance id. */
+  readonly instanceIps = new Map<string, string>();
+  /** Injected failures by operation name (e.g. `DescribeTasks`). */
+  readonly faults = new Map<string, Fault>();
+  /** Calls answered, by operation name. */
+  readonly calls = new Map<string, number>();
+  private server?: Server;
+  /** `http://127.0.0.1:<port>` once started. */
+  endpoint = '';
+
+  /** Starts listening on a free loopback port. */
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address();
+    if (!address || typeof address === 'string') throw new Error('no address');
+    this.endpoint = `http://127.0.0.1:${address.port}`;
+    return this;
+  }
+
+  /** Stops listening. */
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((resolve) => this.server?.close(resolve));
+  }
+
+  /** Environment that points the AWS SDK at this endpoint. */
+  sdkEnv(): Record<string, string> {
+    return {
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_ECS: this.endpoint,
+      AWS_ENDPOINT_URL_EC2: this.endpoint,
+      AWS_MAX_ATTEMPTS: '2',
+      AWS_RETRY_MODE: 'standard',
+    };
+  }
+
+  /** Adds or replaces a task from an event's `detail`. */
+  putTaskFromDetail(detail: Json): void {
+    this.tasks.set(detail.taskArn as string, describedFromDetail(detail));
+  }
+
+  /** Changes fields of a known task (e.g. `{ healthStatus: 'UNHEALTHY' }`). */
+  updateTask(taskArn: string, changes: Json): void {
+    const task = this.tasks.get(taskArn);
+    if (!task) throw new Error(`unknown task ${taskArn}`);
+    this.tasks.set(taskArn, { ...task, ...changes });
+  }
+
+  /** Adds a task definition, e.g. `{ taskDefinitionArn, family, networkMode, containerDefinitions }`. */
+  putTaskDefinition(definition: Json): void {
+    this.taskDefinitions.set(definition.taskDefinitionArn as string, definition);
+  }
+
+  /** Declares a container instance and its EC2 private IP. */
+  putContainerInstance(containerInstanceArn: string, instanceId: string, privateIp: string): void {
+    this.containerInstances.set(containerInstanceArn, instanceId);
+    this.instanceIps.set(instanceId, privateIp);
+  }
+
+  /** Total calls answered (or failed) for one operation. */
+  count(operation: string): number {
+    return this.calls.get(operation) ?? 0;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString();
+    const target = req.headers['x-amz-target'];
+    if (typeof target === 'string') return this.ecs(target.split('.').pop()!, body ? (JSON.parse(body) as Json) : {}, res);
+    return this.ec2(new URLSearchParams(body), res);
+  }
+
+  private fault(operation: string): Fault | undefined {
+    this.calls.set(operation, this.count(operation) + 1);
+    const fault = this.faults.get(operation);
+    if (!fault) return undefined;
+    if (fault.times !== undefined) {
+      if (fault.times <= 0) return undefined;
+      fault.times--;
+    }
+    return fault;
+  }
+
+  private ecs(operation: string, input: Json, res: ServerResponse): void {
+    const send = (status: number, payload: Json) => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+      res.end(JSON.stringify(payload));
+    };
+    const fault = this.fault(operation);
+    if (fault) return send(fault.status ?? 400, { __type: fault.code, message: `injected ${fault.code}` });
+    switch (operation) {
+      case 'DescribeTasks': {
+        const arns = (input.tasks as string[]) ?? [];
+        if (arns.length > 100) return send(400, { __type: 'InvalidParameterException', message: 'tasks can have at most 100 items' });
+        const cluster = clusterNameOf(String(input.cluster ?? 'default'));
+        const tasks: Json[] = [];
+        const failures: Json[] = [];
+        for (const arn of arns) {
+          const task = this.tasks.get(arn);
+          if (task && clusterNameOf(String(task.clusterArn)) === cluster) tasks.push(task);
+          else failures.push({ arn, reason: 'MISSING' });
+        }
+        return send(200, { tasks, failures });
+      }
+      case 'ListTasks': {
+        const cluster = clusterNameOf(String(input.cluster ?? 'default'));
+        const desired = (input.desiredStatus as string) ?? 'RUNNING';
+        const all = [...this.tasks.values()].filter((t) => clusterNameOf(String(t.clusterArn)) === cluster && t.desiredStatus === desired).map((t) => t.taskArn as string);
+        const start = Number(input.nextToken ?? 0);
+        const size = Math.min(Number(input.maxResults ?? 100), 100);
+        const page = all.slice(start, start + size);
+        return send(200, { taskArns: page, ...(start + size < all.length ? { nextToken: String(start + size) } : {}) });
+      }
+      case 'DescribeTaskDefinition': {
+        const definition = this.taskDefinitions.get(String(input.taskDefinition));
+        if (!definition) return send(400, { __type: 'ClientException', message: 'Unable to describe task definition.' });
+        return send(200, { taskDefinition: definition });
+      }
+      case 'DescribeContainerInstances': {
+        const arns = (input.containerInstances as string[]) ?? [];
+        return send(200, {
+          containerInstances: arns.filter((a) => this.containerInstances.has(a)).map((a) => ({ containerInstanceArn: a, ec2InstanceId: this.containerInstances.get(a) })),
+          failures: arns.filter((a) => !this.containerInstances.has(a)).map((arn) => ({ arn, reason: 'MISSING' })),
+        });
+      }
+      default:
+        return send(400, { __type: 'UnknownOperationException', message: `local endpoint does not implement ${operation}` });
+    }
+  }
+
+  private ec2(params: URLSearchParams, res: ServerResponse): void {
+    const action = params.get('Action') ?? '?';
+    const fault = this.fault(action);
+    const xml = (status: number, text: string) => {
+      res.writeHead(status, { 'content-type': 'text/xml' });
+      res.end(text);
+    };
+    if (fault) return xml(fault.status ?? 400, `<Response><Errors><Error><Code>${fault.code}</Code><Message>injected</Message></Error></Errors><RequestID>local</RequestID></Response>`);
+    if (action !== 'DescribeInstances') return xml(400, `<Response><Errors><Error><Code>InvalidAction</Code><Message>${action}</Message></Error></Errors></Response>`);
+    const ids = [...params.entries()].filter(([k]) => k.startsWith('InstanceId.')).map(([, v]) => v);
+    const items = ids
+      .filter((id) => this.instanceIps.has(id))
+      .map((id) => `<item><instanceId>${id}</instanceId><privateIpAddress>${this.instanceIps.get(id)}</privateIpAddress></item>`)
+      .join('');
+    xml(200, `<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>local</requestId><reservationSet><item><reservationId>r-local</reservationId><instancesSet>${items}</instancesSet></item></reservationSet></DescribeInstancesResponse>`);
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Test wiring: a registrar against the real etcd started by the global setup and a local ECS/EC2
+ * endpoint driven through the real AWS SDK. Every harness uses its own key prefixes.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import { inject } from 'vitest';
+import { LocalAws } from '../../scripts/local-aws';
+import { loadConfig, type Config } from '../../lib/config';
+import { AwsEcsReader } from '../../lib/ecs/api';
+import { createEtcdClient } from '../../lib/etcd/client';
+import { prefixEnd, Registry } from '../../lib/etcd/registry';
+import { Registrar, type Log } from '../../lib/registrar';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
+
+type Json = Record<string, any>;
+
+/** A sample event from test/fixtures/events, parsed. */
+export function loadEvent(name: string): Json {
+  return JSON.parse(readFileSync(join(FIXTURES, 'events', `${name}.json`), 'utf8')) as Json;
+}
+
+/** The sample task definitions (test/fixtures/task-definitions.json). */
+export function fixtureTaskDefinitions(): Json[] {
+  return (JSON.parse(readFileSync(join(FIXTURES, 'task-definitions.json'), 'utf8')) as { definitions: Json[] }).definitions;
+}
+
+/** A copy of an event with `detail` fields replaced. */
+export function withDetail(event: Json, changes: Json): Json {
+  return { ...structuredClone(event), detail: { ...structuredClone(event.detail), ...changes } };
+}
+
+/** A logger that remembers what it was told. */
+export function memoryLog(): Log & { lines: { level: string; message: string; extra: unknown[] }[] } {
+  const lines: { level: string; message: string; extra: unknown[] }[] = [];
+  const at = (level: string) => (message: string, ...extra: unknown[]) => void lines.push({ level, message, extra });
+  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** Config for one test: the shared etcd, unique prefixes, overrides on top. */
+export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  const ns = `t-${randomUUID().slice(0, 8)}`;
+  return { ETCD_ENDPOINTS: inject('etcdEndpoint'), REGISTRY_PREFIX: `${ns}/services`, STATE_PREFIX: `${ns}/registrar`, ...overrides };
+}
+
+/** Everything a test needs to drive the registrar. */
+export interface Harness {
+  readonly config: Config;
+  readonly etcd: Etcd3;
+  readonly registry: Registry;
+  readonly aws: LocalAws;
+  readonly ecs: AwsEcsReader;
+  readonly registrar: Registrar;
+  readonly log: ReturnType<typeof memoryLog>;
+  /** Every key and value under a prefix. */
+  dump(prefix: string): Promise<Record<string, string>>;
+  /** Endpoint keys and values under the registry prefix. */
+  endpoints(): Promise<Record<string, string>>;
+  close(): Promise<void>;
+}
+
+/** Starts a local AWS endpoint (with the sample task definitions) and wires a registrar to it. */
+export async function createHarness(overrides: Record<string, string> = {}): Promise<Harness> {
+  const aws = await new LocalAws().start();
+  Object.assign(process.env, aws.sdkEnv());
+  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
+  const config = loadConfig(testEnv(overrides));
+  const etcd = createEtcdClient(config);
+  const registry = new Registry(etcd, config);
+  const ecs = new AwsEcsReader();
+  const log = memoryLog();
+  const registrar = new Registrar({ config, etcd, registry, ecs, log });
+  const dump = async (prefix: string) => {
+    const res = await etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) });
+    return Object.fromEntries(res.kvs.map((kv) => [kv.key.toString(), kv.value.toString()]));
+  };
+  const endpointPrefix = config.registryPrefix === '' ? '' : `${config.registryPrefix}/`;
+  return {
+    config,
+    etcd,
+    registry,
+    aws,
+    ecs,
+    registrar,
+    log,
+    dump,
+    endpoints: () => dump(endpointPrefix),
+    close: async () => {
+      etcd.close();
+      await aws.stop();
+    },
+  };
+}

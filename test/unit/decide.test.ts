@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { decideRenew, decideWrite, evaluateHealth, Health, RecordState, RenewAction, targetState, WriteSource } from '../../lib/decide';
+import type { TaskSnapshot } from '../../lib/ecs/event';
+
+const task = (changes: Partial<TaskSnapshot> = {}): TaskSnapshot => ({
+  taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/prod/abc',
+  taskId: 'abc',
+  clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod',
+  clusterName: 'prod',
+  region: 'us-east-1',
+  version: 5,
+  lastStatus: 'RUNNING',
+  desiredStatus: 'RUNNING',
+  taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/api:1',
+  containers: [{ name: 'app', networkBindings: [] }],
+  ...changes,
+});
+
+describe('decideWrite (ordering)', () => {
+  const event = (version: number) => ({ version, source: WriteSource.Event });
+  it('writes a task etcd does not know', () => expect(decideWrite(event(3), {})).toEqual({ write: true }));
+  it('ignores a redelivered event (same version) as a duplicate', () =>
+    expect(decideWrite(event(3), { record: { version: 3 } })).toEqual({ write: false, reason: 'duplicate' }));
+  it('ignores an older event as stale', () => expect(decideWrite(event(2), { record: { version: 3 } })).toEqual({ write: false, reason: 'stale' }));
+  it('applies a newer event', () => expect(decideWrite(event(4), { record: { version: 3 } })).toEqual({ write: true }));
+  it('ignores any start of a task that was stopped, whatever its version', () =>
+    expect(decideWrite(event(99), { tombstone: { version: 4 } })).toEqual({ write: false, reason: 'stopped' }));
+  it("lets ECS's own answer refresh a record at the same version", () =>
+    expect(decideWrite({ version: 3, source: WriteSource.Ecs }, { record: { version: 3 } })).toEqual({ write: true }));
+  it("never lets ECS's answer go back in version", () =>
+    expect(decideWrite({ version: 2, source: WriteSource.Ecs }, { record: { version: 3 } })).toEqual({ write: false, reason: 'stale' }));
+});
+
+describe('evaluateHealth (health gate)', () => {
+  it('is ready without a health check, whatever ECS says', () => expect(evaluateHealth(task({ healthStatus: 'UNKNOWN' }), [])).toBe(Health.Ready));
+  it('is pending with a health check until ECS says HEALTHY', () => expect(evaluateHealth(task(), ['app'])).toBe(Health.Pending));
+  it('is ready when the task is HEALTHY', () => expect(evaluateHealth(task({ healthStatus: 'HEALTHY' }), ['app'])).toBe(Health.Ready));
+  it('is ready when every gated container is HEALTHY', () =>
+    expect(evaluateHealth(task({ containers: [{ name: 'app', healthStatus: 'HEALTHY', networkBindings: [] }] }), ['app'])).toBe(Health.Ready));
+  it('is unhealthy when the task is UNHEALTHY, even without a check of ours', () => expect(evaluateHealth(task({ healthStatus: 'UNHEALTHY' }), [])).toBe(Health.Unhealthy));
+  it('is unhealthy when a gated container is UNHEALTHY', () =>
+    expect(evaluateHealth(task({ healthStatus: 'HEALTHY', containers: [{ name: 'app', healthStatus: 'UNHEALTHY', networkBindings: [] }] }), ['app'])).toBe(Health.Unhealthy));
+});
+
+describe('targetState', () => {
+  it.each([
+    [Health.Ready, 2, RecordState.Registered],
+    [Health.Ready, 0, RecordState.Empty],
+    [Health.Pending, 2, RecordState.Pending],
+    [Health.Unhealthy, 2, RecordState.Withdrawn],
+  ])('%s with %i endpoints → %s', (health, count, state) => expect(targetState(health, count)).toBe(state));
+});
+
+describe('decideRenew', () => {
+  const record = (state: RecordState, gated: string[] = []) => ({ state, version: 5, gatedContainers: gated });
+  it('removes a task ECS reports missing', () => expect(decideRenew(record(RecordState.Registered), undefined)).toBe(RenewAction.Deregister));
+  it('removes a task ECS is stopping (desiredStatus STOPPED while RUNNING)', () =>
+    expect(decideRenew(record(RecordState.Registered), task({ desiredStatus: 'STOPPED' }))).toBe(RenewAction.Deregister));
+  it('removes a stopped task', () => expect(decideRenew(record(RecordState.Registered), task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED' }))).toBe(RenewAction.Deregister));
+  it('keeps a running healthy task alive', () => expect(decideRenew(record(RecordState.Registered), task())).toBe(RenewAction.KeepAlive));
+  it('rewrites a task whose version moved on', () => expect(decideRenew(record(RecordState.Registered), task({ version: 6 }))).toBe(RenewAction.Register));
+  it('withdraws an unhealthy task', () => expect(decideRenew(record(RecordState.Registered), task({ healthStatus: 'UNHEALTHY' }))).toBe(RenewAction.Withdraw));
+  it('keeps an already withdrawn unhealthy task without writing', () =>
+    expect(decideRenew(record(RecordState.Withdrawn), task({ healthStatus: 'UNHEALTHY' }))).toBe(RenewAction.KeepAlive));
+  it('publishes a pending task once ECS says HEALTHY', () =>
+    expect(decideRenew(record(RecordState.Pending, ['app']), task({ healthStatus: 'HEALTHY' }))).toBe(RenewAction.Register));
+  it('keeps a pending task pending while its health is unknown', () =>
+    expect(decideRenew(record(RecordState.Pending, ['app']), task({ healthStatus: 'UNKNOWN' }))).toBe(RenewAction.KeepAlive));
+  it('publishes a withdrawn task again once healthy', () =>
+    expect(decideRenew(record(RecordState.Withdrawn), task({ healthStatus: 'HEALTHY' }))).toBe(RenewAction.Register));
+  it('leaves a task still starting alone', () => expect(decideRenew(record(RecordState.Registered), task({ lastStatus: 'PENDING' }))).toBe(RenewAction.KeepAlive));
+});

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { describedFromDetail } from '../../../scripts/local-aws';
+import { parseTaskStateChange, snapshotFromDescribedTask, TaskPhase, taskPhase } from '../../../lib/ecs/event';
+import { InvalidEventError } from '../../../lib/errors';
+import { loadEvent, withDetail } from '../../support/harness';
+
+const fargate = loadEvent('fargate-awsvpc-running-ecs-devguide');
+
+function rejection(event: unknown): InvalidEventError {
+  try {
+    parseTaskStateChange(event);
+  } catch (err) {
+    expect(err).toBeInstanceOf(InvalidEventError);
+    return err as InvalidEventError;
+  }
+  throw new Error('expected the event to be rejected');
+}
+
+describe('parseTaskStateChange', () => {
+  it('reads the Fargate sample: ids, cluster, version, ENI address', () => {
+    const { id, task } = parseTaskStateChange(fargate);
+    expect(id).toBe('3317b2af-7005-947d-b652-f55e762e571a');
+    expect(task).toMatchObject({
+      taskId: 'c13b4cb40f1f4fe4a2971f76ae5a47ad',
+      clusterName: 'FargateCluster',
+      region: 'us-west-2',
+      version: 4,
+      lastStatus: 'RUNNING',
+      desiredStatus: 'RUNNING',
+      eniIpv4: '10.0.0.139',
+      group: 'family:sample-fargate',
+      launchType: 'FARGATE',
+    });
+    expect(task.containers[0]).toMatchObject({ name: 'FargateApp', privateIpv4: '10.0.0.139' });
+  });
+
+  it.each([
+    'ec2-running-service-task-ecs-devguide-2019',
+    'ec2-running-with-overrides-stratusgrid',
+    'fargate-stopped-essential-container-exited-fivexl',
+  ])('accepts the real sample %s', (name) => {
+    expect(parseTaskStateChange(loadEvent(name)).task.taskArn).toMatch(/^arn:aws:ecs:/);
+  });
+
+  it('reads old-format task ARNs (no cluster segment)', () => {
+    expect(parseTaskStateChange(loadEvent('ec2-running-with-overrides-stratusgrid')).task).toMatchObject({ taskId: '3102878e-4af2-4b3c-b9c1-2556b95b2bbf', clusterName: 'cluster1' });
+  });
+
+  it.each([
+    ['a string', '"hello"', undefined],
+    ['null', null, undefined],
+    ['an array', [fargate], undefined],
+    ['another source', { ...fargate, source: 'aws.ec2' }, 'source'],
+    ['another detail type', { ...fargate, 'detail-type': 'ECS Container Instance State Change' }, 'detail-type'],
+    ['no detail', { ...fargate, detail: undefined }, 'detail'],
+    ['no taskArn', withDetail(fargate, { taskArn: undefined }), 'detail.taskArn'],
+    ['a version that is a string', withDetail(fargate, { version: '4' }), 'detail.version'],
+    ['a negative version', withDetail(fargate, { version: -1 }), 'detail.version'],
+    ['a fractional version', withDetail(fargate, { version: 1.5 }), 'detail.version'],
+    ['a lower-case status', withDetail(fargate, { lastStatus: 'running' }), 'detail.lastStatus'],
+    ['a taskArn with a path', withDetail(fargate, { taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/../x' }), 'detail.taskArn'],
+    ['a task of another cluster', withDetail(fargate, { taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/Other/c13b4cb40f1f4fe4a2971f76ae5a47ad' }), 'detail.taskArn'],
+    ['a task of another account', withDetail(fargate, { taskArn: 'arn:aws:ecs:us-west-2:999999999999:task/FargateCluster/c13b4cb40f1f4fe4a2971f76ae5a47ad' }), 'detail.taskArn'],
+    ['an ENI address that is not an IP', withDetail(fargate, { attachments: [{ type: 'eni', details: [{ name: 'privateIPv4Address', value: '10.0.0.999' }] }] }), 'detail.attachments.privateIPv4Address'],
+    ['10,000 containers', withDetail(fargate, { containers: Array.from({ length: 10000 }, (_, i) => ({ name: `c${i}` })) }), 'detail.containers'],
+    ['a port of 70000', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 70000 }] }] }), 'detail.containers.0.networkBindings.0.hostPort'],
+    ['a port "abc"', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 'abc' }] }] }), 'detail.containers.0.networkBindings.0.hostPort'],
+    ['a container name with a slash', withDetail(fargate, { containers: [{ name: 'a/b' }] }), 'detail.containers.0.name'],
+  ])('rejects %s with a message naming where', (_what, event, path) => {
+    const err = rejection(event);
+    expect(err.retryable).toBe(false);
+    if (path) expect(err.path).toBe(path);
+    expect(err.message).toMatch(/^invalid event/);
+  });
+});
+
+describe('snapshotFromDescribedTask', () => {
+  it('reads a DescribeTasks answer the same as the event it came from', () => {
+    const described = describedFromDetail(fargate.detail);
+    const asSdk = { ...described, startedAt: new Date((described.startedAt as number) * 1000) };
+    const fromApi = snapshotFromDescribedTask(asSdk as never);
+    const fromEvent = parseTaskStateChange(fargate).task;
+    expect(fromApi).toEqual({ ...fromEvent, startedAt: new Date(fromEvent.startedAt!).toISOString() });
+  });
+});
+
+describe('taskPhase', () => {
+  it.each([
+    ['RUNNING', 'RUNNING', TaskPhase.Started],
+    ['RUNNING', 'STOPPED', TaskPhase.Stopping],
+    ['PENDING', 'STOPPED', TaskPhase.Stopping],
+    ['STOPPED', 'STOPPED', TaskPhase.Stopping],
+    ['DEPROVISIONING', 'STOPPED', TaskPhase.Stopping],
+    ['PENDING', 'RUNNING', TaskPhase.Starting],
+    ['PROVISIONING', 'RUNNING', TaskPhase.Starting],
+  ])('lastStatus %s, desiredStatus %s → %s', (lastStatus, desiredStatus, phase) => expect(taskPhase({ lastStatus, desiredStatus })).toBe(phase));
+});

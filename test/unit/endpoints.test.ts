@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { parseTaskStateChange, type TaskSnapshot } from '../../lib/ecs/event';
+import { toTaskDefinitionInfo, type TaskDefinitionInfo } from '../../lib/ecs/task-definition';
+import { MissingNetworkInfo, needsHostIp, planEndpoints } from '../../lib/endpoints';
+import { InvalidEventError } from '../../lib/errors';
+import { fixtureTaskDefinitions, loadEvent, withDetail } from '../support/harness';
+
+const definitions = fixtureTaskDefinitions();
+const definitionFor = (task: TaskSnapshot, changes: Record<string, unknown> = {}): TaskDefinitionInfo =>
+  toTaskDefinitionInfo({ ...definitions.find((d) => d.taskDefinitionArn === task.taskDefinitionArn), ...changes });
+const fargateEvent = loadEvent('fargate-awsvpc-running-ecs-devguide');
+const fargate = parseTaskStateChange(fargateEvent).task;
+const bridgeDetail = loadEvent('REFERENCE-describe-tasks-ec2-bridge-networkBindings-awscli').tasks[0];
+const bridge = parseTaskStateChange({ id: 'x', source: 'aws.ecs', 'detail-type': 'ECS Task State Change', detail: bridgeDetail }).task;
+
+const container = (name: string, extra: Record<string, unknown> = {}) => ({ name, essential: true, ...extra });
+
+describe('planEndpoints: awsvpc', () => {
+  it('publishes the ENI address with the task definition port under the family (Fargate sample)', () => {
+    expect(planEndpoints(fargate, definitionFor(fargate))).toEqual({
+      endpoints: [{ service: 'sample-fargate', container: 'FargateApp', containerPort: 50051, ip: '10.0.0.139', port: 50051 }],
+      gatedContainers: [],
+      skipped: [],
+    });
+  });
+
+  it('falls back to the container network interface when no ENI attachment is reported', () => {
+    const task = parseTaskStateChange(withDetail(fargateEvent, { attachments: [] })).task;
+    expect(planEndpoints(task, definitionFor(task)).endpoints[0]!.ip).toBe('10.0.0.139');
+  });
+
+  it('says what is missing when there is no address yet', () => {
+    const task = parseTaskStateChange(withDetail(fargateEvent, { attachments: [], containers: [{ name: 'FargateApp', lastStatus: 'RUNNING' }] })).task;
+    expect(() => planEndpoints(task, definitionFor(task))).toThrow(MissingNetworkInfo);
+  });
+
+  it('names the service from the ECS service group, then from the label', () => {
+    const task = parseTaskStateChange(withDetail(fargateEvent, { group: 'service:checkout' })).task;
+    expect(planEndpoints(task, definitionFor(task)).endpoints[0]!.service).toBe('checkout');
+    const labelled = definitionFor(task, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }], dockerLabels: { 'registrar.service': 'payments' } })] });
+    expect(planEndpoints(task, labelled).endpoints[0]!.service).toBe('payments');
+  });
+
+  it('falls back to the family for a custom group', () => {
+    const task = parseTaskStateChange(withDetail(fargateEvent, { group: 'my-batch' })).task;
+    expect(planEndpoints(task, definitionFor(task)).endpoints[0]!.service).toBe('sample-fargate');
+  });
+
+  it('publishes several ports as <service>-<containerPort>, and one port as <service>', () => {
+    const def = definitionFor(fargate, {
+      containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }, { containerPort: 9090 }, { containerPort: 53, protocol: 'udp' }] })],
+    });
+    expect(planEndpoints(fargate, def).endpoints.map((e) => [e.service, e.port])).toEqual([['sample-fargate-50051', 50051], ['sample-fargate-9090', 9090]]);
+  });
+
+  it('limits ports with registrar.ports and skips containers with registrar.skip=true', () => {
+    const def = definitionFor(fargate, {
+      containerDefinitions: [
+        container('FargateApp', { portMappings: [{ containerPort: 50051 }, { containerPort: 9090 }], dockerLabels: { 'registrar.ports': '50051' } }),
+        container('envoy', { portMappings: [{ containerPort: 9901 }], dockerLabels: { 'registrar.skip': 'true' } }),
+      ],
+    });
+    const plan = planEndpoints(fargate, def);
+    expect(plan.endpoints.map((e) => [e.service, e.port])).toEqual([['sample-fargate', 50051]]);
+    expect(plan.skipped).toEqual([{ container: 'envoy', reason: 'label registrar.skip=true' }]);
+  });
+
+  it('gates on the containers that define a health check', () => {
+    const def = definitionFor(fargate, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }], healthCheck: { command: ['CMD', 'true'] } })] });
+    expect(planEndpoints(fargate, def).gatedContainers).toEqual(['FargateApp']);
+  });
+
+  it('leaves out a container that is not running', () => {
+    const task = parseTaskStateChange(withDetail(fargateEvent, { containers: [{ name: 'FargateApp', lastStatus: 'STOPPED' }] })).task;
+    const plan = planEndpoints(task, definitionFor(task));
+    expect(plan.endpoints).toEqual([]);
+    expect(plan.skipped).toEqual([{ container: 'FargateApp', reason: 'container is STOPPED' }]);
+  });
+});
+
+describe('planEndpoints: bridge and host', () => {
+  it('needs the container instance IP', () => {
+    expect(needsHostIp(definitionFor(bridge))).toBe(true);
+    expect(needsHostIp(definitionFor(fargate))).toBe(false);
+    expect(() => planEndpoints(bridge, definitionFor(bridge))).toThrow(MissingNetworkInfo);
+  });
+
+  it('publishes the host port on the instance IP, named after the ECS service (awscli sample)', () => {
+    expect(planEndpoints(bridge, definitionFor(bridge), '10.1.2.3').endpoints).toEqual([
+      { service: 'testupdate', container: 'simple-app', containerPort: 80, ip: '10.1.2.3', port: 80 },
+    ]);
+  });
+
+  it('drops the duplicate IPv6 binding and UDP bindings of dynamic host ports', () => {
+    const task = { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [
+      { bindIP: '0.0.0.0', containerPort: 80, hostPort: 32768, protocol: 'tcp' as const },
+      { bindIP: '::', containerPort: 80, hostPort: 32768, protocol: 'tcp' as const },
+      { bindIP: '0.0.0.0', containerPort: 53, hostPort: 32769, protocol: 'udp' as const },
+    ] }] };
+    expect(planEndpoints(task, definitionFor(bridge), '10.1.2.3').endpoints.map((e) => e.port)).toEqual([32768]);
+  });
+
+  it('reports missing bindings for dynamic ports, but uses static host ports without bindings', () => {
+    const noBindings = { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [] }] };
+    const dynamic = definitionFor(bridge, { containerDefinitions: [container('simple-app', { portMappings: [{ containerPort: 80, hostPort: 0 }] })] });
+    expect(() => planEndpoints(noBindings, dynamic, '10.1.2.3')).toThrow(MissingNetworkInfo);
+    expect(planEndpoints(noBindings, definitionFor(bridge), '10.1.2.3').endpoints.map((e) => e.port)).toEqual([80]);
+  });
+
+  it('uses the container port as host port in host mode', () => {
+    const noBindings = { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [] }] };
+    const host = definitionFor(bridge, { networkMode: 'host', containerDefinitions: [container('simple-app', { portMappings: [{ containerPort: 7000 }] })] });
+    expect(planEndpoints(noBindings, host, '10.1.2.3').endpoints.map((e) => [e.ip, e.port])).toEqual([['10.1.2.3', 7000]]);
+  });
+});
+
+describe('planEndpoints: hostile input', () => {
+  const labelled = (labels: Record<string, string>) =>
+    definitionFor(fargate, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }], dockerLabels: labels })] });
+  it.each([
+    ['a slash', 'a/b'],
+    ['a parent segment', '..'],
+    ['dots inside', 'a..b'],
+    ['a NUL', 'api\u0000'],
+    ['a control character', 'api\n'],
+    ['a unicode look-alike', 'аpi'],
+    ['an empty name', ''],
+    ['a very long name', 'a'.repeat(300)],
+  ])('rejects a service label with %s', (_what, name) => {
+    expect(() => planEndpoints(fargate, labelled({ 'registrar.service': name }))).toThrow(InvalidEventError);
+  });
+
+  it.each(['0', '70000', 'abc', '', '80,,x'])('rejects registrar.ports=%j', (ports) => {
+    expect(() => planEndpoints(fargate, labelled({ 'registrar.ports': ports }))).toThrow(/registrar\.ports/);
+  });
+
+  it('rejects a host port of 0 in a binding', () => {
+    const task = { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [{ bindIP: '0.0.0.0', containerPort: 80, hostPort: 0 }] }] };
+    expect(() => planEndpoints(task, definitionFor(bridge), '10.1.2.3')).toThrow(/port 0 is not a dialable port/);
+  });
+
+  it('refuses a service name reserved by the state prefix', () => {
+    expect(() => planEndpoints(fargate, definitionFor(fargate), undefined, ['sample-fargate'])).toThrow(/reserved/);
+  });
+});
