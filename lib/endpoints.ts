@@ -7,7 +7,7 @@
  * one container port is published as `<service>`; one that gets several ports publishes each as
  * `<service>-<containerPort>`.
  */
-import { z } from 'zod';
+import { isIPv4 } from 'node:net';
 import type { TaskSnapshot } from './ecs/event';
 import type { ContainerDefinitionInfo, TaskDefinitionInfo } from './ecs/task-definition';
 import { InvalidEventError } from './errors';
@@ -42,8 +42,6 @@ export class MissingNetworkInfo extends Error {
     this.name = 'MissingNetworkInfo';
   }
 }
-
-const ipv4 = z.ipv4();
 
 /** Whether the task's addresses come from its container instance (bridge or host networking). */
 export function needsHostIp(definition: Pick<TaskDefinitionInfo, 'networkMode'>): boolean {
@@ -108,7 +106,7 @@ function containerIp(task: TaskSnapshot, definition: TaskDefinitionInfo, contain
   }
   const ip = task.eniIpv4 ?? task.containers.find((c) => c.name === container.name)?.privateIpv4;
   if (!ip) throw new MissingNetworkInfo('the task reports no ENI address yet');
-  if (!ipv4.safeParse(ip).success) throw new InvalidEventError(`${JSON.stringify(ip.slice(0, 64))} is not an IPv4 address`, 'detail.attachments.privateIPv4Address');
+  if (!isIPv4(ip)) throw new InvalidEventError(`${JSON.stringify(ip.slice(0, 64))} is not an IPv4 address`, 'detail.attachments.privateIPv4Address');
   return ip;
 }
 
@@ -126,7 +124,7 @@ export function planEndpoints(
   hostIp?: string,
   reservedServices: readonly string[] = [],
 ): EndpointPlan {
-  if (hostIp !== undefined && !ipv4.safeParse(hostIp).success) throw new InvalidEventError(`host IP ${JSON.stringify(hostIp)} is not an IPv4 address`, 'containerInstance');
+  if (hostIp !== undefined && !isIPv4(hostIp)) throw new InvalidEventError(`host IP ${JSON.stringify(hostIp)} is not an IPv4 address`, 'containerInstance');
   const skipped: { container: string; reason: string }[] = [];
   const raw: (Omit<Endpoint, 'service'> & { base: string; hasHealthCheck: boolean })[] = [];
   for (const container of definition.containers) {

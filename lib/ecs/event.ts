@@ -6,7 +6,9 @@
  * the code only ever sees data that passed this schema.
  */
 import type { Task } from '@aws-sdk/client-ecs';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
+import { isIPv4 } from 'node:net';
 import { InvalidEventError } from '../errors';
 
 const ARN_PARTITION = 'arn:aws(?:-[a-z]+)*';
@@ -18,55 +20,61 @@ const CONTAINER_INSTANCE_ARN = new RegExp(`^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}
 /** Largest number of containers accepted in one task (ECS allows 10 per task definition). */
 export const MAX_CONTAINERS = 50;
 
+// zod/mini keeps the bundles small; the English locale gives readable messages.
+z.config(en());
+
+const str = (max: number) => z.string().check(z.maxLength(max));
+const matching = (re: RegExp, message: string) => z.string().check(z.regex(re, message));
+
 /** ECS task and container statuses are upper-case words; new ones may appear. */
-const status = z.string().regex(/^[A-Z][A-Z0-9_]{0,31}$/, 'expected an upper-case ECS status');
+const status = matching(/^[A-Z][A-Z0-9_]{0,31}$/, 'expected an upper-case ECS status');
 const healthStatus = z.enum(['HEALTHY', 'UNHEALTHY', 'UNKNOWN']);
-const port = z.number().int().min(0).max(65535);
-const isoTime = z.string().max(64).regex(/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/, 'expected an ISO-8601 time');
+const port = z.int().check(z.minimum(0), z.maximum(65535));
+const isoTime = z.string().check(z.maxLength(64), z.regex(/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/, 'expected an ISO-8601 time'));
 
 const networkBinding = z.looseObject({
-  bindIP: z.string().max(64).optional(),
-  containerPort: port.optional(),
-  hostPort: port.optional(),
-  protocol: z.enum(['tcp', 'udp']).optional(),
+  bindIP: z.optional(str(64)),
+  containerPort: z.optional(port),
+  hostPort: z.optional(port),
+  protocol: z.optional(z.enum(['tcp', 'udp'])),
 });
 
 const container = z.looseObject({
-  name: z.string().regex(/^[A-Za-z0-9_-]{1,255}$/, 'expected a container name (letters, digits, - and _)'),
-  lastStatus: status.optional(),
-  healthStatus: healthStatus.optional(),
-  networkBindings: z.array(networkBinding).max(1000).optional(),
-  networkInterfaces: z.array(z.looseObject({ privateIpv4Address: z.ipv4().optional() })).max(16).optional(),
+  name: matching(/^[A-Za-z0-9_-]{1,255}$/, 'expected a container name (letters, digits, - and _)'),
+  lastStatus: z.optional(status),
+  healthStatus: z.optional(healthStatus),
+  networkBindings: z.optional(z.array(networkBinding).check(z.maxLength(1000))),
+  networkInterfaces: z.optional(z.array(z.looseObject({ privateIpv4Address: z.optional(z.ipv4()) })).check(z.maxLength(16))),
 });
 
 const attachment = z.looseObject({
-  type: z.string().max(64),
-  details: z.array(z.looseObject({ name: z.string().max(128), value: z.string().max(1024).optional() })).max(64).optional(),
+  type: str(64),
+  details: z.optional(z.array(z.looseObject({ name: str(128), value: z.optional(str(1024)) })).check(z.maxLength(64))),
 });
 
 /** The `detail` of an "ECS Task State Change" event (unknown fields pass through untouched). */
 export const taskDetailSchema = z.looseObject({
-  taskArn: z.string().regex(TASK_ARN, 'expected an ECS task ARN'),
-  clusterArn: z.string().regex(CLUSTER_ARN, 'expected an ECS cluster ARN'),
-  taskDefinitionArn: z.string().regex(TASK_DEFINITION_ARN, 'expected an ECS task definition ARN (…:task-definition/<family>:<revision>)'),
-  version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  taskArn: matching(TASK_ARN, 'expected an ECS task ARN'),
+  clusterArn: matching(CLUSTER_ARN, 'expected an ECS cluster ARN'),
+  taskDefinitionArn: matching(TASK_DEFINITION_ARN, 'expected an ECS task definition ARN (…:task-definition/<family>:<revision>)'),
+  version: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
   lastStatus: status,
   desiredStatus: status,
-  containers: z.array(container).max(MAX_CONTAINERS).default([]),
-  attachments: z.array(attachment).max(32).optional(),
-  containerInstanceArn: z.string().regex(CONTAINER_INSTANCE_ARN, 'expected a container instance ARN').optional(),
-  group: z.string().max(255).optional(),
-  launchType: status.optional(),
-  availabilityZone: z.string().regex(/^[a-z0-9-]{1,32}$/, 'expected an availability zone').optional(),
-  healthStatus: healthStatus.optional(),
-  startedAt: isoTime.optional(),
-  stoppedAt: isoTime.optional(),
-  stopCode: z.string().max(64).optional(),
+  containers: z.optional(z.array(container).check(z.maxLength(MAX_CONTAINERS))),
+  attachments: z.optional(z.array(attachment).check(z.maxLength(32))),
+  containerInstanceArn: z.optional(matching(CONTAINER_INSTANCE_ARN, 'expected a container instance ARN')),
+  group: z.optional(str(255)),
+  launchType: z.optional(status),
+  availabilityZone: z.optional(matching(/^[a-z0-9-]{1,32}$/, 'expected an availability zone')),
+  healthStatus: z.optional(healthStatus),
+  startedAt: z.optional(isoTime),
+  stoppedAt: z.optional(isoTime),
+  stopCode: z.optional(str(64)),
 });
 
 /** The EventBridge envelope of an "ECS Task State Change" event. */
 export const taskStateChangeSchema = z.looseObject({
-  id: z.string().min(1).max(128),
+  id: z.string().check(z.minLength(1), z.maxLength(128)),
   source: z.literal('aws.ecs', 'expected source "aws.ecs"'),
   'detail-type': z.literal('ECS Task State Change', 'expected detail-type "ECS Task State Change"'),
   detail: taskDetailSchema,
@@ -128,7 +136,7 @@ function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): Tas
     throw new InvalidEventError(`task ${detail.taskArn} belongs to cluster "${taskCluster}", not "${clusterName}"`, `${root}taskArn`);
   const eni = detail.attachments?.find((a) => a.type === 'eni' || a.type === 'ElasticNetworkInterface');
   const eniIpv4 = eni?.details?.find((d) => d.name === 'privateIPv4Address')?.value;
-  if (eniIpv4 !== undefined && !z.ipv4().safeParse(eniIpv4).success)
+  if (eniIpv4 !== undefined && !isIPv4(eniIpv4))
     throw new InvalidEventError(`"${eniIpv4.slice(0, 64)}" is not an IPv4 address`, `${root}attachments.privateIPv4Address`);
   return {
     taskArn: detail.taskArn,
@@ -147,7 +155,7 @@ function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): Tas
     healthStatus: detail.healthStatus,
     startedAt: detail.startedAt,
     eniIpv4,
-    containers: detail.containers.map((c) => ({
+    containers: (detail.containers ?? []).map((c) => ({
       name: c.name,
       lastStatus: c.lastStatus,
       healthStatus: c.healthStatus,

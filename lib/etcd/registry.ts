@@ -7,12 +7,14 @@ import {
   CompareResult,
   CompareTarget,
   type Etcd3,
+  GRPCDeadlineExceededError,
+  GRPCUnavailableError,
   type ICompare,
   type IKeyValue,
   type IRequestOp,
   type ITxnResponse,
 } from 'etcd3';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Config } from '../config';
 import { decideWrite, RecordState, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
 import { ConflictError, DependencyError, errorMessage } from '../errors';
@@ -65,7 +67,7 @@ export type StopResult =
 const recordSchema = z.object({
   taskArn: z.string(),
   clusterArn: z.string(),
-  version: z.number().int(),
+  version: z.int(),
   state: z.enum([RecordState.Registered, RecordState.Pending, RecordState.Withdrawn, RecordState.Empty]),
   leaseId: z.string(),
   keys: z.array(z.string()),
@@ -73,7 +75,7 @@ const recordSchema = z.object({
   gatedContainers: z.array(z.string()),
   updatedAt: z.string(),
 });
-const tombstoneSchema = z.object({ taskArn: z.string(), version: z.number().int(), stoppedAt: z.string() });
+const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppedAt: z.string() });
 
 /** How many times a guarded write re-reads and retries after losing a race. */
 const MAX_ATTEMPTS = 4;
@@ -102,13 +104,23 @@ export function prefixEnd(prefix: string): Buffer {
   return Buffer.from([0]);
 }
 
+/** Says what an etcd client error means for the operator, keeping the original text. */
+function explainEtcdError(err: unknown): string {
+  const message = errorMessage(err);
+  if ((err as { isBrokenCircuitError?: boolean } | null)?.isBrokenCircuitError)
+    return `etcd is unreachable: recent calls failed, so the client is not calling it for a few seconds (${message})`;
+  if (err instanceof GRPCDeadlineExceededError) return `etcd did not answer before the deadline (${message})`;
+  if (err instanceof GRPCUnavailableError) return `etcd is unavailable (${message})`;
+  return message;
+}
+
 /** Runs an etcd call, turning any failure into a {@link DependencyError} that says so. */
 export async function etcdCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof DependencyError) throw err;
-    throw new DependencyError('etcd', `${what} failed: ${errorMessage(err)}`, { cause: err });
+    throw new DependencyError('etcd', `${what} failed: ${explainEtcdError(err)}`, { cause: err });
   }
 }
 

@@ -1,0 +1,25 @@
+/**
+ * `npm run bench`: starts its own local etcd and ECS endpoint and prints one JSON line per figure,
+ * each next to its floor measured in the same run.
+ */
+import { buildFunctions } from '../scripts/build.mjs';
+import { benchRegister } from './register';
+
+const only = process.argv[2];
+const figures: [string, () => Promise<unknown>][] = [
+  ['register', () => benchRegister()],
+  [
+    'bundles',
+    async () => {
+      const sizes = await buildFunctions('dist');
+      return Object.entries(sizes).map(([name, s]) => ({ figure: 'bundle_size', function: name, entry_kb: +(s.entryBytes / 1024).toFixed(1), all_files_kb: +(s.totalBytes / 1024).toFixed(1) }));
+    },
+  ],
+];
+
+for (const [name, run] of figures) {
+  if (only && only !== name) continue;
+  const result = await run();
+  for (const line of Array.isArray(result) ? result : [result]) console.log(JSON.stringify(line));
+}
+process.exit(0);

@@ -1,0 +1,39 @@
+/**
+ * Invokes one function locally with one event file, as Lambda would, without any framework:
+ *
+ *   ETCD_ENDPOINTS=http://127.0.0.1:2379 npm run invoke -- register test/fixtures/events/<name>.json
+ *
+ * Configuration comes from the environment (see README). Prints the result; exits 1 on error.
+ */
+import { readFileSync } from 'node:fs';
+
+const FUNCTIONS = ['register', 'deregister', 'renew'] as const;
+type FunctionName = (typeof FUNCTIONS)[number];
+
+async function main() {
+  const [name, file] = process.argv.slice(2);
+  if (!FUNCTIONS.includes(name as FunctionName) || (!file && name !== 'renew')) {
+    console.error(`usage: npm run invoke -- <${FUNCTIONS.join('|')}> <event.json>`);
+    process.exit(2);
+  }
+  const event: unknown = file ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const { handler } = (await import(`../functions/${name}.ts`)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
+  const timeoutMs = Number(process.env.INVOKE_TIMEOUT_MS ?? 30_000);
+  const deadline = Date.now() + timeoutMs;
+  const context = {
+    functionName: name,
+    awsRequestId: `local-${Date.now()}`,
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${name}`,
+    memoryLimitInMB: '256',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+  try {
+    console.log(JSON.stringify(await handler(event, context), null, 2));
+    process.exit(0);
+  } catch (err) {
+    console.error(`${(err as Error).name}: ${(err as Error).message}`);
+    process.exit(1);
+  }
+}
+
+void main();

@@ -1,0 +1,22 @@
+import { startLocalEtcd } from './scripts/local-etcd';
+import { LocalAws } from './scripts/local-aws';
+import { readFileSync } from 'node:fs';
+const etcd = await startLocalEtcd();
+const aws = await new LocalAws().start();
+const defs = JSON.parse(readFileSync('test/fixtures/task-definitions.json','utf8')).definitions;
+for (const d of defs) aws.putTaskDefinition(d);
+Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, POWERTOOLS_LOG_LEVEL: 'WARN' });
+const ev = JSON.parse(readFileSync('test/fixtures/events/fargate-awsvpc-running-ecs-devguide.json','utf8'));
+aws.putTaskFromDetail(ev.detail);
+const ctx = { getRemainingTimeInMillis: () => 10000, awsRequestId: 'x', functionName: 'f' } as any;
+const reg = await import('./dist/register/index.mjs');
+const t0 = performance.now();
+console.log(JSON.stringify(await reg.handler(ev, ctx)));
+const n = 200; const times = [];
+for (let i = 0; i < n; i++) { const e = structuredClone(ev); e.detail.taskArn = e.detail.taskArn.replace(/[0-9a-f]{6}$/, i.toString(16).padStart(6,'0')); const s = performance.now(); await reg.handler(e, ctx); times.push(performance.now()-s); }
+times.sort((a,b)=>a-b); console.log('warm register p50', times[n/2].toFixed(2), 'ms p90', times[Math.floor(n*0.9)].toFixed(2));
+const ren = await import('./dist/renew/index.mjs');
+console.log(JSON.stringify(await ren.handler({}, ctx)).slice(0,200));
+const de = await import('./dist/deregister/index.mjs');
+console.log(JSON.stringify(await de.handler({...ev, detail: {...ev.detail, version: 9, desiredStatus: 'STOPPED'}}, ctx)));
+await aws.stop(); await etcd.stop(); process.exit(0);

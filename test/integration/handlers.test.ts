@@ -1,0 +1,103 @@
+/**
+ * The exported Lambda handlers, called with the real sample events and a Lambda context, against
+ * the real etcd and the local ECS endpoint (configuration from the environment, as in Lambda).
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { InvalidEventError } from '../../lib/errors';
+import { LocalAws } from '../../scripts/local-aws';
+import { fixtureTaskDefinitions, loadEvent, testEnv, withDetail } from '../support/harness';
+import { lambdaContext, scheduledEvent } from '../support/lambda';
+
+let aws: LocalAws;
+let env: Record<string, string>;
+let handlers: {
+  register: (typeof import('../../functions/register'))['handler'];
+  deregister: (typeof import('../../functions/deregister'))['handler'];
+  renew: (typeof import('../../functions/renew'))['handler'];
+};
+let stdout: string[];
+
+beforeAll(async () => {
+  aws = await new LocalAws().start();
+  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
+  env = testEnv();
+  Object.assign(process.env, aws.sdkEnv(), env);
+  handlers = {
+    register: (await import('../../functions/register')).handler,
+    deregister: (await import('../../functions/deregister')).handler,
+    renew: (await import('../../functions/renew')).handler,
+  };
+  stdout = [];
+  for (const stream of [process.stdout, process.stderr])
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stdout.push(String(chunk));
+      return true;
+    });
+});
+afterAll(async () => {
+  vi.restoreAllMocks();
+  await aws.stop();
+});
+
+const logLines = () => stdout.flatMap((s) => s.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('register handler', () => {
+  it('registers the Fargate sample and logs with the event id and task ARN', async () => {
+    const event = loadEvent('fargate-awsvpc-running-ecs-devguide');
+    aws.putTaskFromDetail(event.detail);
+    const result = await handlers.register(event, lambdaContext('register'));
+    expect(result).toMatchObject({ action: 'registered', keys: [`${env.REGISTRY_PREFIX}/sample-fargate/c13b4cb40f1f4fe4a2971f76ae5a47ad:50051`] });
+    const done = logLines().find((l) => l.message === 'register done');
+    expect(done).toMatchObject({ eventId: event.id, taskArn: event.detail.taskArn, function: 'register', level: 'INFO' });
+  });
+
+  it('ignores a stopping task and says so', async () => {
+    const result = await handlers.register(loadEvent('fargate-stopped-essential-container-exited-fivexl'), lambdaContext('register'));
+    expect(result).toMatchObject({ action: 'ignored', reason: expect.stringMatching(/not a started task \(lastStatus STOPPED, desiredStatus STOPPED\)/) });
+  });
+
+  it('throws a clear error for a malformed event, so the platform keeps it', async () => {
+    const event = withDetail(loadEvent('fargate-awsvpc-running-ecs-devguide'), { version: 'four' });
+    await expect(handlers.register(event, lambdaContext('register'))).rejects.toThrow(InvalidEventError);
+    await expect(handlers.register(event, lambdaContext('register'))).rejects.toThrow('invalid event at detail.version');
+    const failed = logLines().filter((l) => l.message === 'register failed');
+    expect(failed.at(-1)).toMatchObject({ errorName: 'InvalidEventError', retryable: false, level: 'ERROR' });
+  });
+
+  it('throws for an event that is not an ECS task state change', async () => {
+    await expect(handlers.register(scheduledEvent, lambdaContext('register'))).rejects.toThrow(/expected source "aws.ecs"/);
+  });
+});
+
+describe('deregister handler', () => {
+  it('removes the task registered above when its stop arrives', async () => {
+    const running = loadEvent('fargate-awsvpc-running-ecs-devguide');
+    const stopping = withDetail(running, { version: 5, desiredStatus: 'STOPPED' });
+    const result = await handlers.deregister(stopping, lambdaContext('deregister'));
+    expect(result).toMatchObject({ action: 'removed', keys: [expect.stringContaining('/sample-fargate/')] });
+    expect(await handlers.deregister(stopping, lambdaContext('deregister'))).toMatchObject({ action: 'unchanged' });
+  });
+
+  it('remembers the stop of the fivexl sample', async () => {
+    expect(await handlers.deregister(loadEvent('fargate-stopped-essential-container-exited-fivexl'), lambdaContext('deregister'))).toMatchObject({ action: 'tombstoned' });
+  });
+
+  it('ignores a running task and says so', async () => {
+    const result = await handlers.deregister(loadEvent('ec2-running-service-task-ecs-devguide-2019'), lambdaContext('deregister'));
+    expect(result).toMatchObject({ action: 'ignored', reason: expect.stringMatching(/^not a stopping task/) });
+  });
+});
+
+describe('renew handler', () => {
+  it('accepts the scheduled event and returns the tick summary', async () => {
+    const running = withDetail(loadEvent('fargate-awsvpc-running-ecs-devguide'), { taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/0000000000000000000000000000beef' });
+    aws.putTaskFromDetail(running.detail);
+    await handlers.register(running, lambdaContext('register'));
+    const summary = await handlers.renew(scheduledEvent, lambdaContext('renew'));
+    expect(summary).toMatchObject({ records: 1, renewed: 1, failed: 0 });
+  });
+
+  it('accepts any payload', async () => {
+    expect(await handlers.renew({}, lambdaContext('renew'))).toMatchObject({ records: 1, renewed: 1 });
+  });
+});
