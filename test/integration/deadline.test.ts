@@ -20,7 +20,7 @@ beforeAll(async () => {
   aws = await new LocalAws().start();
   for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
   // A per-call timeout far beyond the invocation: only the invocation deadline can stop the calls.
-  Object.assign(process.env, aws.sdkEnv(), testEnv({ ETCD_ENDPOINTS: `http://127.0.0.1:${port}`, ETCD_TIMEOUT_MS: '60000' }));
+  Object.assign(process.env, aws.sdkEnv(), testEnv({ ETCD_ENDPOINTS: `http://127.0.0.1:${port}`, ETCD_TIMEOUT_MS: '60000' }), { POWERTOOLS_LOG_LEVEL: 'SILENT' });
 });
 afterAll(async () => {
   for (const s of sockets) s.destroy();
