@@ -352,3 +352,17 @@ describe('etcd unreachable', () => {
     expect((error as Error).message).toMatch(/^etcd: lease grant failed/);
   });
 });
+
+describe('renew at scale', () => {
+  it('pages through records and describes at most 100 tasks per DescribeTasks call', async () => {
+    h = await createHarness();
+    for (let n = 0; n < 250; n++) await start(h, fargateEvent(1000 + n));
+    const paged = await h.registry.listRecords(7);
+    expect(paged.records).toHaveLength(250);
+    expect(new Set(paged.records.map((r) => r.key)).size).toBe(250);
+    const calls = h.aws.count('DescribeTasks');
+    expect(await h.registrar.renew()).toMatchObject({ records: 250, renewed: 250, failed: 0 });
+    expect(h.aws.count('DescribeTasks') - calls).toBe(3);
+    expect(h.aws.count('ListTasks')).toBe(3); // 250 running tasks, 100 per page
+  });
+});
