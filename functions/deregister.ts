@@ -2,11 +2,13 @@
  * deregister: an EventBridge "ECS Task State Change" event for a stopping task (desiredStatus
  * STOPPED, or lastStatus STOPPED) → the task's keys deleted and its stop remembered.
  */
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { deregisterTask, type DeregisterOutcome } from '../lib/deregister';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
-import { invocationMiddleware, logger, middyOptions, sharedRegistry } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
+import { deregisterMetrics } from '../lib/metrics';
 
 /** Result when the event is an ECS task event, but not of a stopping task. */
 export interface NotStopping {
@@ -22,8 +24,10 @@ async function deregister(event: unknown, _context: Context): Promise<Deregister
     logger.warn('event ignored', { reason });
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }
-  return deregisterTask(sharedRegistry().registry, task);
+  const outcome = await deregisterTask(sharedRegistry().registry, task);
+  emitCounts(deregisterMetrics(outcome));
+  return outcome;
 }
 
 /** Lambda entry point. Throws on malformed events and on etcd failures, so the platform retries. */
-export const handler = middy(deregister, middyOptions).use(invocationMiddleware('deregister'));
+export const handler = middy(deregister, middyOptions).use(logMetrics(metrics)).use(invocationMiddleware('deregister'));

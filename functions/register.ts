@@ -2,10 +2,12 @@
  * register: an EventBridge "ECS Task State Change" event for a started task (lastStatus and
  * desiredStatus RUNNING) → the task's endpoints published in etcd under one lease.
  */
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
-import { invocationMiddleware, logger, middyOptions } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/lambda';
+import { registerMetrics } from '../lib/metrics';
 import type { RegisterOutcome } from '../lib/registrar';
 import { sharedRegistrar } from '../lib/runtime';
 
@@ -23,8 +25,10 @@ async function register(event: unknown, _context: Context): Promise<RegisterOutc
     logger.warn('event ignored', { reason });
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }
-  return sharedRegistrar().register(task);
+  const outcome = await sharedRegistrar().register(task);
+  emitCounts(registerMetrics(outcome));
+  return outcome;
 }
 
 /** Lambda entry point. Throws on malformed events and on etcd/ECS failures, so the platform retries. */
-export const handler = middy(register, middyOptions).use(invocationMiddleware('register'));
+export const handler = middy(register, middyOptions).use(logMetrics(metrics)).use(invocationMiddleware('register'));

@@ -1,15 +1,21 @@
 /**
  * renew: scheduled every minute (any payload) → leases of running, healthy tasks renewed; stopped,
  * gone and unhealthy tasks removed or withdrawn; tasks whose events were lost registered.
+ * With `DRY_RUN=true` it logs every change it would make and writes nothing.
  */
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { invocationMiddleware, logger, middyOptions } from '../lib/lambda';
+import { getConfig } from '../lib/config';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/lambda';
+import { renewMetrics } from '../lib/metrics';
 import type { RenewSummary } from '../lib/registrar';
 import { sharedRegistrar } from '../lib/runtime';
 
 async function renew(_event: unknown, _context: Context): Promise<RenewSummary> {
-  const summary = await sharedRegistrar().renew();
+  const summary = await sharedRegistrar().renew({ dryRun: getConfig().dryRun });
+  emitCounts(renewMetrics(summary));
+  if (summary.dryRun) logger.info('dry run: nothing was written', { planned: summary.planned });
   if (summary.failed > 0 || summary.ecsFailures.length > 0) logger.warn('renew tick had failures', { summary });
   return summary;
 }
@@ -18,4 +24,4 @@ async function renew(_event: unknown, _context: Context): Promise<RenewSummary> 
  * Lambda entry point. Per-task failures are reported in the result, not thrown; the tick itself
  * throws only when etcd cannot be read at all.
  */
-export const handler = middy(renew, middyOptions).use(invocationMiddleware('renew'));
+export const handler = middy(renew, middyOptions).use(logMetrics(metrics)).use(invocationMiddleware('renew'));

@@ -47,6 +47,8 @@ export interface Config {
   readonly etcdTimeoutMs: number;
   /** `RENEW_CONCURRENCY`: keepalives and task repairs in flight at once during renew. @default 64 */
   readonly renewConcurrency: number;
+  /** `DRY_RUN`: renew decides and logs every change it would make, and writes nothing. @default false */
+  readonly dryRun: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -68,6 +70,14 @@ function oneOf<T extends string>(env: Env, name: string, allowed: Record<string,
   const values = Object.values(allowed);
   if (!(values as string[]).includes(raw)) throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
   return raw as T;
+}
+
+function boolVar(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (!raw) return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(name, `expected true or false, got "${env[name]}"`);
 }
 
 function prefixVar(env: Env, name: string, fallback: string, allowEmpty: boolean): string {
@@ -125,6 +135,7 @@ export function loadConfig(env: Env): Config {
     clusters,
     etcdTimeoutMs: intVar(env, 'ETCD_TIMEOUT_MS', 5000, 100, 60000),
     renewConcurrency: intVar(env, 'RENEW_CONCURRENCY', 64, 1, 1024),
+    dryRun: boolVar(env, 'DRY_RUN', false),
   };
 }
 

@@ -4,15 +4,31 @@
  * outcome. Nothing here decides anything.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { getConfig, type Config } from './config';
-import { DeadlineError, RegistrarError } from './errors';
+import { DeadlineError, DependencyError, RegistrarError } from './errors';
 import { getEtcdClient, setInvocationDeadline } from './etcd/client';
 import { Registry } from './etcd/registry';
+import { ETCD_LATENCY_METRIC, MetricName, type MetricCounts } from './metrics';
 
 /** Structured JSON logger; `LOG_LEVEL` and `POWERTOOLS_*` variables apply. */
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'ecs-etcd-registrar' });
+
+/**
+ * CloudWatch metrics in Embedded Metric Format, flushed once per invocation by the handlers'
+ * `logMetrics` middleware. Namespace from `POWERTOOLS_METRICS_NAMESPACE`.
+ */
+export const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'EcsEtcdRegistrar',
+  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'ecs-etcd-registrar',
+});
+
+/** Adds counts to this invocation's metrics (zero counts are left out). */
+export function emitCounts(counts: MetricCounts): void {
+  for (const [name, value] of Object.entries(counts)) if (value) metrics.addMetric(name, MetricUnit.Count, value);
+}
 
 /** Time kept back from the Lambda deadline so an etcd failure is reported, not cut off. */
 export const DEADLINE_MARGIN_MS = 1000;
@@ -30,7 +46,7 @@ let registry: Registry | undefined;
 /** The process-wide config and registry, created on first use and reused while warm. */
 export function sharedRegistry(): { config: Config; registry: Registry } {
   const config = getConfig();
-  registry ??= new Registry(getEtcdClient(config), config);
+  registry ??= new Registry(getEtcdClient(config), config, (_operation, ms) => metrics.addMetric(ETCD_LATENCY_METRIC, MetricUnit.Milliseconds, ms));
   return { config, registry };
 }
 
@@ -59,6 +75,7 @@ export function invocationMiddleware(functionName: string): MiddlewareObj<unknow
     },
     onError: (request) => {
       const err = request.error;
+      if (err instanceof DependencyError && err.dependency !== 'etcd') emitCounts({ [MetricName.EcsFailures]: 1 });
       logger.error(`${functionName} failed`, {
         errorName: err?.name,
         retryable: err instanceof RegistrarError ? err.retryable : true,

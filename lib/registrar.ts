@@ -15,10 +15,11 @@ import {
 } from './decide';
 import type { EcsReader } from './ecs/api';
 import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
-import { MissingNetworkInfo, needsHostIp, planEndpoints } from './endpoints';
+import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
+import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, errorMessage, InvalidEventError } from './errors';
-import { keepAliveLeases } from './etcd/keepalive';
-import type { Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
+import { keepAliveLeases, probeLeases } from './etcd/keepalive';
+import type { DesiredTask, Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
 import { deregisterTask, refOf, type DeregisterOutcome } from './deregister';
 import { endpointKey, endpointValue, type EndpointMetadata } from './keys';
 import type { Etcd3 } from 'etcd3';
@@ -43,8 +44,17 @@ export interface RegisterOutcome {
 }
 
 
+/** A change a dry-run renew tick would have made. */
+export interface PlannedChange {
+  readonly taskArn: string;
+  readonly action: 'register' | 'withdraw' | 'deregister' | 'repair';
+  readonly reason: string;
+}
+
 /** One renew tick's result: counts, and exactly what failed. */
 export interface RenewSummary {
+  /** True when nothing was written (`DRY_RUN`): the counts say what would have happened. */
+  dryRun: boolean;
   /** Task records found at the start of the tick. */
   records: number;
   /** Leases renewed with nothing else to do. */
@@ -65,6 +75,8 @@ export interface RenewSummary {
   failures: { taskArn: string; error: string }[];
   /** Clusters for which ECS failed. */
   ecsFailures: { cluster: string; error: string }[];
+  /** Dry run only: every change the tick would have made (renewals not listed). */
+  planned: PlannedChange[];
 }
 
 /** Dependencies of the {@link Registrar}. */
@@ -90,18 +102,16 @@ export class Registrar {
   }
 
   /**
-   * Publishes a started task: works out its endpoints, applies the health gate, and writes its
-   * record and keys under one lease in one transaction (stale, duplicate and stopped ignored).
+   * Works out what a started task should look like in etcd (its endpoints, the health gate, the
+   * keys and values) without writing anything.
    *
-   * @param source `event` for ECS events (a same-version redelivery is a duplicate); `ecs` when
-   *   the task comes from ECS's own answer during renew.
-   * @example
-   * const outcome = await registrar.register(parseTaskStateChange(event).task);
+   * @param source on `event`, an event that lacks addresses or bindings (older shapes) is
+   *   completed with one DescribeTasks.
    */
-  async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState): Promise<RegisterOutcome> {
-    const { config, ecs, registry } = this.deps;
+  async prepare(task: TaskSnapshot, source: WriteSource = WriteSource.Event): Promise<{ desired: DesiredTask; skipped: EndpointPlan['skipped'] }> {
+    const { config, ecs } = this.deps;
     const definition = await ecs.taskDefinition(task.taskDefinitionArn);
-    let plan;
+    let plan: EndpointPlan;
     try {
       plan = await this.plan(task, definition);
     } catch (err) {
@@ -132,16 +142,29 @@ export class Registrar {
       state === RecordState.Registered
         ? plan.endpoints.map((e) => ({ key: endpointKey(config, task.taskId, e), value: endpointValue(config.valueFormat, e, metadata(e.container)) }))
         : [];
-    const result = await registry.writeTask(
-      { ...refOf(task), version: task.version, state, taskDefinitionArn: task.taskDefinitionArn, gatedContainers: plan.gatedContainers, entries },
-      source,
-      known,
-    );
-    if (result.status === 'ignored') return { action: 'ignored', taskArn: task.taskArn, reason: result.reason, keys: [], skipped: plan.skipped };
-    return { action: state === RecordState.Registered ? 'registered' : state, taskArn: task.taskArn, keys: result.keys, skipped: plan.skipped };
+    return {
+      desired: { ...refOf(task), version: task.version, state, taskDefinitionArn: task.taskDefinitionArn, gatedContainers: plan.gatedContainers, entries },
+      skipped: plan.skipped,
+    };
   }
 
-  private async plan(task: TaskSnapshot, definition: Awaited<ReturnType<EcsReader['taskDefinition']>>) {
+  /**
+   * Publishes a started task: works out its endpoints, applies the health gate, and writes its
+   * record and keys under one lease in one transaction (stale, duplicate and stopped ignored).
+   *
+   * @param source `event` for ECS events (a same-version redelivery is a duplicate); `ecs` when
+   *   the task comes from ECS's own answer during renew.
+   * @example
+   * const outcome = await registrar.register(parseTaskStateChange(event).task);
+   */
+  async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState): Promise<RegisterOutcome> {
+    const { desired, skipped } = await this.prepare(task, source);
+    const result = await this.deps.registry.writeTask(desired, source, known);
+    if (result.status === 'ignored') return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
+    return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: desired.taskArn, keys: result.keys, skipped };
+  }
+
+  private async plan(task: TaskSnapshot, definition: TaskDefinitionInfo): Promise<EndpointPlan> {
     let hostIp: string | undefined;
     if (needsHostIp(definition)) {
       if (!task.containerInstanceArn) throw new MissingNetworkInfo(`${definition.networkMode} networking but the task names no container instance`);
@@ -164,10 +187,16 @@ export class Registrar {
    * cluster with ListTasks so tasks whose events were lost get registered. If ECS fails for a
    * cluster, that cluster's leases are renewed anyway and nothing of it is removed (fail open).
    * One failing task never stops the run.
+   *
+   * @param options.dryRun decide everything, write nothing (not even keepalives: lease TTLs are
+   *   only read), and list every change the tick would make in `planned`.
    */
-  async renew(): Promise<RenewSummary> {
+  async renew(options: { readonly dryRun?: boolean } = {}): Promise<RenewSummary> {
     const { config, registry, ecs, log } = this.deps;
-    const summary: RenewSummary = { records: 0, renewed: 0, registered: 0, repaired: 0, removed: 0, withdrawn: 0, failOpen: 0, failed: 0, failures: [], ecsFailures: [] };
+    const dryRun = options.dryRun ?? false;
+    const summary: RenewSummary = {
+      dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, removed: 0, withdrawn: 0, failOpen: 0, failed: 0, failures: [], ecsFailures: [], planned: [],
+    };
     const fail = (taskArn: string, err: unknown) => {
       summary.failed++;
       summary.failures.push({ taskArn, error: errorMessage(err) });
@@ -179,7 +208,6 @@ export class Registrar {
     const byCluster = new Map<string, StoredRecord[]>();
     for (const stored of records) byCluster.set(stored.record.clusterArn, [...(byCluster.get(stored.record.clusterArn) ?? []), stored]);
 
-    type Work = { stored: StoredRecord; action: RenewAction; described?: TaskSnapshot; failOpen?: boolean };
     const work: Work[] = [];
     const failedClusters = new Set<string>();
     for (const [cluster, stored] of byCluster) {
@@ -206,27 +234,36 @@ export class Registrar {
     }
 
     const limit = pLimit(config.renewConcurrency);
-    const rewrite = (w: Work) =>
+    /** Applies one change (or only lists it, in a dry run); `apply` says whether it counted. */
+    const change = (taskArn: string, action: PlannedChange['action'], counter: 'registered' | 'withdrawn' | 'removed', reason: string, apply: () => Promise<boolean>) =>
       limit(async () => {
         try {
-          const outcome = await this.register(w.described!, WriteSource.Ecs, { record: w.stored });
-          if (outcome.action !== 'ignored') summary.registered++;
+          if (dryRun) summary.planned.push({ taskArn, action, reason });
+          if (dryRun || (await apply())) summary[counter]++;
         } catch (err) {
-          fail(w.stored.record.taskArn, err);
+          fail(taskArn, err);
         }
+      });
+    const rewrite = (w: Work, reason: string) =>
+      change(w.stored.record.taskArn, 'register', 'registered', reason, async () => {
+        const outcome = await this.register(w.described!, WriteSource.Ecs, { record: w.stored });
+        return outcome.action !== 'ignored';
       });
 
     // Keepalives first: they are what keeps the registry alive, and the cheapest.
     const keepers = work.filter((w) => w.action === RenewAction.KeepAlive);
-    const kept = await keepAliveLeases(this.deps.etcd, keepers.map((w) => w.stored.lease), { inFlight: config.renewConcurrency * 2, timeoutMs: config.etcdTimeoutMs * 2 });
-    const repairs: Promise<void>[] = [];
+    const leaseIds = keepers.map((w) => w.stored.lease);
+    const kept = dryRun
+      ? await probeLeases(this.deps.etcd, leaseIds, config.renewConcurrency)
+      : await keepAliveLeases(this.deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 2, timeoutMs: config.etcdTimeoutMs * 2 });
+    const changes: Promise<void>[] = [];
     for (const w of keepers) {
       const lease = w.stored.lease;
       if (kept.alive.has(lease)) {
         if (w.failOpen) summary.failOpen++;
         else summary.renewed++;
       } else if (kept.expired.has(lease) && w.described && taskPhase(w.described) === TaskPhase.Started) {
-        repairs.push(rewrite(w)); // lease expired (renewer was down): publish again
+        changes.push(rewrite(w, 'lease expired: publish again'));
       } else if (kept.expired.has(lease)) {
         fail(w.stored.record.taskArn, 'lease expired and ECS could not be asked about the task; reconcile will restore it');
       } else {
@@ -234,30 +271,28 @@ export class Registrar {
       }
     }
 
-    const others = work.filter((w) => w.action !== RenewAction.KeepAlive);
-    await Promise.all([
-      ...repairs,
-      ...others.map((w) =>
-        w.action === RenewAction.Register
-          ? rewrite(w)
-          : limit(async () => {
-              try {
-                if (w.action === RenewAction.Withdraw) {
-                  if (await registry.withdrawTask(w.stored, w.described!.version)) summary.withdrawn++;
-                  else fail(w.stored.record.taskArn, 'record changed while withdrawing; next tick decides again');
-                } else {
-                  const r = w.stored.record;
-                  await registry.stopTask({ taskArn: r.taskArn, clusterArn: r.clusterArn, ...refParts(w.stored.key) }, w.described?.version ?? r.version, new Date().toISOString());
-                  summary.removed++;
-                }
-              } catch (err) {
-                fail(w.stored.record.taskArn, err);
-              }
-            }),
-      ),
-    ]);
+    for (const w of work) {
+      const r = w.stored.record;
+      if (w.action === RenewAction.Register) changes.push(rewrite(w, `ECS says ${describeState(w.described!)}; record is ${r.state} at version ${r.version}`));
+      else if (w.action === RenewAction.Withdraw)
+        changes.push(
+          change(r.taskArn, 'withdraw', 'withdrawn', 'ECS says UNHEALTHY', async () => {
+            if (await registry.withdrawTask(w.stored, w.described!.version)) return true;
+            fail(r.taskArn, 'record changed while withdrawing; next tick decides again');
+            return false;
+          }),
+        );
+      else if (w.action === RenewAction.Deregister)
+        changes.push(
+          change(r.taskArn, 'deregister', 'removed', w.described ? `ECS says ${describeState(w.described)}` : 'ECS reports the task MISSING', async () => {
+            await registry.stopTask({ taskArn: r.taskArn, clusterArn: r.clusterArn, ...refParts(w.stored.key) }, w.described?.version ?? r.version, new Date().toISOString());
+            return true;
+          }),
+        );
+    }
+    await Promise.all(changes);
 
-    await this.reconcile(records, failedClusters, summary, fail);
+    await this.reconcile(records, failedClusters, summary, fail, dryRun);
     return summary;
   }
 
@@ -267,6 +302,7 @@ export class Registrar {
     failedClusters: ReadonlySet<string>,
     summary: RenewSummary,
     fail: (taskArn: string, err: unknown) => void,
+    dryRun: boolean,
   ): Promise<void> {
     const { config, registry, ecs, log } = this.deps;
     const configured = new Map(config.clusters.map((c) => [clusterName(c), c]));
@@ -288,7 +324,8 @@ export class Registrar {
       } catch (err) {
         summary.ecsFailures.push({ cluster, error: errorMessage(err) });
         log.warn('ECS failed for cluster during reconcile: nothing repaired there this tick', { cluster, error: errorMessage(err) });
-        if (!configured.has(name) && err instanceof DependencyError && (err.cause as Error | undefined)?.name === 'ClusterNotFoundException') await registry.forgetCluster(name);
+        if (!dryRun && !configured.has(name) && err instanceof DependencyError && (err.cause as Error | undefined)?.name === 'ClusterNotFoundException')
+          await registry.forgetCluster(name);
         continue;
       }
       for (const bad of described.invalid) fail(bad.taskArn, bad.error);
@@ -298,6 +335,12 @@ export class Registrar {
           .map((task) =>
             limit(async () => {
               try {
+                if (dryRun) {
+                  const { desired } = await this.prepare(task, WriteSource.Ecs);
+                  summary.planned.push({ taskArn: task.taskArn, action: 'repair', reason: `running in ECS without a record: would be written ${desired.state} with ${desired.entries.length} keys` });
+                  summary.repaired++;
+                  return;
+                }
                 const outcome = await this.register(task, WriteSource.Ecs);
                 if (outcome.action !== 'ignored') summary.repaired++;
               } catch (err) {
@@ -311,8 +354,12 @@ export class Registrar {
   }
 }
 
+type Work = { readonly stored: StoredRecord; readonly action: RenewAction; readonly described?: TaskSnapshot; readonly failOpen?: boolean };
 
-/** Cluster name and task id from a record key `<state>/tasks/<cluster>/<task-id>`. */
+function describeState(task: TaskSnapshot): string {
+  return `${task.lastStatus}/${task.desiredStatus}${task.healthStatus ? ` ${task.healthStatus}` : ''} at version ${task.version}`;
+}
+
 function refParts(recordKey: string): { clusterName: string; taskId: string } {
   const parts = recordKey.split('/');
   return { clusterName: parts[parts.length - 2]!, taskId: parts[parts.length - 1]! };

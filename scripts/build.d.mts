@@ -1,3 +1,3 @@
 export declare const FUNCTIONS: string[];
 export declare const esbuildOptions: Record<string, unknown>;
-export declare function buildFunctions(outdir?: string): Promise<Record<string, { entryBytes: number; totalBytes: number; files: { file: string; bytes: number }[] }>>;
+export declare function buildFunctions(outdir?: string): Promise<Record<string, { entryBytes: number; loadedBytes: number; totalBytes: number; files: { file: string; bytes: number }[] }>>;

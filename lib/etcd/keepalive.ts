@@ -103,3 +103,27 @@ export async function keepAliveLeases(client: Etcd3, leaseIds: readonly string[]
   await Promise.all(shards.map((shard) => runStream(client, shard, inFlight, options.timeoutMs ?? 10000, result)));
   return result;
 }
+
+/**
+ * Reads the remaining TTL of each lease without renewing it (for dry runs): the same result shape
+ * as {@link keepAliveLeases}, with `alive` holding the remaining TTL.
+ */
+export async function probeLeases(client: Etcd3, leaseIds: readonly string[], concurrency: number): Promise<KeepAliveResult> {
+  const result: KeepAliveResult = { alive: new Map(), expired: new Set(), failed: new Map() };
+  const ids = [...new Set(leaseIds)];
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) {
+      const id = ids[next++]!;
+      try {
+        const ttl = Number((await client.leaseClient.leaseTimeToLive({ ID: id })).TTL);
+        if (ttl > 0) result.alive.set(id, ttl);
+        else result.expired.add(id);
+      } catch (err) {
+        result.failed.set(id, `lease TTL: ${errorMessage(err)}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, ids.length)) }, worker));
+  return result;
+}

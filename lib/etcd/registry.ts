@@ -130,7 +130,19 @@ export class Registry {
     /** The etcd client the registry writes through. */
     readonly client: Etcd3,
     private readonly config: Pick<Config, 'statePrefix' | 'leaseTtlSeconds' | 'tombstoneTtlSeconds'>,
+    /** Told the duration of every etcd request the registry makes (for latency metrics). */
+    private readonly observe?: (operation: string, ms: number) => void,
   ) {}
+
+  /** Runs one etcd request, timed for {@link observe}, failures turned into {@link DependencyError}. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await etcdCall(what, fn);
+    } finally {
+      this.observe?.(what, performance.now() - started);
+    }
+  }
 
   private recordKey(ref: Pick<TaskRef, 'clusterName' | 'taskId'>) {
     return recordKey(this.config.statePrefix, ref.clusterName, ref.taskId);
@@ -146,12 +158,12 @@ export class Registry {
   }
 
   private txn(what: string, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[]): Promise<ITxnResponse> {
-    return etcdCall(what, () => this.client.kv.txn({ compare, success, failure }));
+    return this.call(what, () => this.client.kv.txn({ compare, success, failure }));
   }
 
   /** Grants a lease of `ttl` seconds and returns its ID. */
   async grant(ttl: number): Promise<string> {
-    const res = await etcdCall('lease grant', () => this.client.leaseClient.leaseGrant({ TTL: ttl }));
+    const res = await this.call('lease grant', () => this.client.leaseClient.leaseGrant({ TTL: ttl }));
     return res.ID;
   }
 
@@ -325,7 +337,7 @@ export class Registry {
     let start = bytes(prefix);
     let revision: string | undefined;
     for (;;) {
-      const res = await etcdCall('list task records', () => this.client.kv.range({ key: start, range_end: end, limit: pageSize, revision }));
+      const res = await this.call('list task records', () => this.client.kv.range({ key: start, range_end: end, limit: pageSize, revision }));
       revision ??= res.header.revision;
       for (const kv of res.kvs) {
         try {
@@ -343,12 +355,12 @@ export class Registry {
   /** Cluster ARNs the registrar has registered tasks in (kept without a lease, so they outlive expiry). */
   async knownClusters(): Promise<string[]> {
     const prefix = `${this.config.statePrefix}/clusters/`;
-    const res = await etcdCall('list clusters', () => this.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+    const res = await this.call('list clusters', () => this.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
     return res.kvs.map((kv) => kv.value.toString());
   }
 
   /** Forgets a cluster that no longer exists. */
   async forgetCluster(clusterName: string): Promise<void> {
-    await etcdCall('forget cluster', () => this.client.kv.deleteRange({ key: bytes(this.clusterKey(clusterName)) }));
+    await this.call('forget cluster', () => this.client.kv.deleteRange({ key: bytes(this.clusterKey(clusterName)) }));
   }
 }

@@ -49,6 +49,10 @@ describe('register handler', () => {
     expect(result).toMatchObject({ action: 'registered', keys: [`${env.REGISTRY_PREFIX}/sample-fargate/c13b4cb40f1f4fe4a2971f76ae5a47ad:50051`] });
     const done = logLines().find((l) => l.message === 'register done');
     expect(done).toMatchObject({ eventId: event.id, taskArn: event.detail.taskArn, function: 'register', level: 'INFO' });
+    const emf = logLines().filter((l) => '_aws' in l && 'Registered' in l);
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({ Registered: 1, service: 'ecs-etcd-registrar' });
+    expect((emf[0]!.EtcdLatency as number[]).length).toBe(2); // grant + one transaction
   });
 
   it('ignores a stopping task and says so', async () => {

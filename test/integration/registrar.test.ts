@@ -82,10 +82,10 @@ describe('register', () => {
     h = await createHarness();
     const event = fargateEvent(1);
     await start(h, event);
-    const before = await h.etcd.kv.range({ key: Buffer.from(h.config.registryPrefix), range_end: Buffer.from(`${h.config.statePrefix}\xff`) });
+    const before = await h.revisions();
+    expect(Object.keys(before)).toHaveLength(3); // endpoint key, record, cluster
     expect(await h.registrar.register(task(event))).toMatchObject({ action: 'ignored', reason: 'duplicate' });
-    const after = await h.etcd.kv.range({ key: Buffer.from(h.config.registryPrefix), range_end: Buffer.from(`${h.config.statePrefix}\xff`) });
-    expect(after.kvs.map((kv) => [kv.key.toString(), kv.mod_revision])).toEqual(before.kvs.map((kv) => [kv.key.toString(), kv.mod_revision]));
+    expect(await h.revisions()).toEqual(before);
   });
 
   it('ignores an older event delivered after a newer one', async () => {
@@ -364,5 +364,34 @@ describe('renew at scale', () => {
     expect(await h.registrar.renew()).toMatchObject({ records: 250, renewed: 250, failed: 0 });
     expect(h.aws.count('DescribeTasks') - calls).toBe(3);
     expect(h.aws.count('ListTasks')).toBe(3); // 250 running tasks, 100 per page
+  });
+});
+
+describe('renew dry run', () => {
+  it('lists every change it would make, writes nothing, and counts what the real tick then does', async () => {
+    h = await createHarness();
+    const events = [300, 301, 302, 303].map((n) => fargateEvent(n));
+    for (const e of events) await start(h, e);
+    h.aws.updateTask(events[0]!.detail.taskArn, { desiredStatus: 'STOPPED' });
+    h.aws.updateTask(events[1]!.detail.taskArn, { healthStatus: 'UNHEALTHY' });
+    h.aws.putTaskFromDetail(fargateEvent(304).detail); // lost event
+    const lease = (await h.registry.readTask(task(events[2]!))).record!.lease;
+    const before = await h.revisions();
+    await new Promise((r) => setTimeout(r, 2100));
+
+    const dry = await h.registrar.renew({ dryRun: true });
+    expect(dry).toMatchObject({ dryRun: true, records: 4, renewed: 2, removed: 1, withdrawn: 1, repaired: 1, failed: 0 });
+    expect(dry.planned.map((p) => [p.taskArn, p.action]).sort()).toEqual(
+      [
+        [events[0]!.detail.taskArn, 'deregister'],
+        [events[1]!.detail.taskArn, 'withdraw'],
+        [fargateEvent(304).detail.taskArn, 'repair'],
+      ].sort(),
+    );
+    expect(await h.revisions()).toEqual(before); // nothing written
+    expect(await ttl(h, lease)).toBeLessThan(178); // not even renewed (a renewal reads 179)
+
+    const real = await h.registrar.renew();
+    expect(real).toMatchObject({ dryRun: false, records: 4, renewed: dry.renewed, removed: dry.removed, withdrawn: dry.withdrawn, repaired: dry.repaired, planned: [] });
   });
 });

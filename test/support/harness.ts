@@ -59,6 +59,8 @@ export interface Harness {
   dump(prefix: string): Promise<Record<string, string>>;
   /** Endpoint keys and values under the registry prefix. */
   endpoints(): Promise<Record<string, string>>;
+  /** `key → mod revision` of every key this harness's registrar may write (to prove nothing was written). */
+  revisions(): Promise<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,14 @@ export async function createHarness(overrides: Record<string, string> = {}): Pro
     return Object.fromEntries(res.kvs.map((kv) => [kv.key.toString(), kv.value.toString()]));
   };
   const endpointPrefix = config.registryPrefix === '' ? '' : `${config.registryPrefix}/`;
+  const revisions = async () => {
+    const out: Record<string, string> = {};
+    for (const prefix of [endpointPrefix, `${config.statePrefix}/`]) {
+      const res = await etcd.kv.range({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) });
+      for (const kv of res.kvs) out[kv.key.toString()] = kv.mod_revision;
+    }
+    return out;
+  };
   return {
     config,
     etcd,
@@ -88,6 +98,7 @@ export async function createHarness(overrides: Record<string, string> = {}): Pro
     log,
     dump,
     endpoints: () => dump(endpointPrefix),
+    revisions,
     close: async () => {
       etcd.close();
       await aws.stop();

@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       clusters: [],
       etcdTimeoutMs: 5000,
       renewConcurrency: 64,
+      dryRun: false,
     });
   });
 
@@ -24,6 +25,11 @@ describe('loadConfig', () => {
     const config = loadConfig({ ...base, ETCD_ENDPOINTS: 'http://10.0.0.1:2379, https://10.0.0.2:2379', CLUSTERS: 'prod, arn:aws:ecs:us-east-1:123456789012:cluster/batch' });
     expect(config.etcdEndpoints).toEqual(['http://10.0.0.1:2379', 'https://10.0.0.2:2379']);
     expect(config.clusters).toEqual(['prod', 'arn:aws:ecs:us-east-1:123456789012:cluster/batch']);
+  });
+
+  it('reads DRY_RUN as a boolean', () => {
+    expect(loadConfig({ ...base, DRY_RUN: 'true' }).dryRun).toBe(true);
+    expect(loadConfig({ ...base, DRY_RUN: 'FALSE' }).dryRun).toBe(false);
   });
 
   it('accepts an empty registry prefix and an OpenIM-style scheme prefix', () => {
@@ -48,6 +54,7 @@ describe('loadConfig', () => {
     [{ ...base, REGISTRY_PREFIX: 'svc\u0000' }, 'REGISTRY_PREFIX'],
     [{ ...base, CLUSTERS: 'prod,bad cluster' }, 'CLUSTERS'],
     [{ ...base, ETCD_TIMEOUT_MS: '0' }, 'ETCD_TIMEOUT_MS'],
+    [{ ...base, DRY_RUN: 'yes' }, 'DRY_RUN'],
   ])('rejects %j naming %s', (env, variable) => {
     let error: unknown;
     try {

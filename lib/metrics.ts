@@ -1,0 +1,77 @@
+/**
+ * Which CloudWatch metrics (Powertools EMF) each outcome emits. Pure: the handlers add what these
+ * return to the invocation's metrics, flushed once per invocation.
+ *
+ * | metric | meaning |
+ * |---|---|
+ * | `Registered` | a task's endpoints were published (event or renew) |
+ * | `HeldBackPending` | a health-gated task was recorded but not published yet |
+ * | `Withdrawn` | an unhealthy task's endpoints were removed |
+ * | `Deregistered` | a stopping task's keys were removed |
+ * | `Renewed` | leases renewed by a renew tick |
+ * | `IgnoredStale` | an event older than, equal to, or after the stop of what etcd holds changed nothing |
+ * | `RepairedByReconcile` | running tasks without a record (lost events) registered by renew |
+ * | `FailOpenRenewed` | leases renewed without ECS's answer because ECS failed for their cluster |
+ * | `EcsFailures` | ECS API calls that failed (after SDK retries) |
+ * | `RenewTaskFailures` | tasks a renew tick could not handle |
+ * | `EtcdLatency` | milliseconds per etcd request (one value per request) |
+ */
+import type { DeregisterOutcome } from './deregister';
+import type { RegisterOutcome, RenewSummary } from './registrar';
+
+/** Metric name → count to add. */
+export type MetricCounts = Partial<Record<MetricName, number>>;
+
+/** Every count metric the registrar emits. */
+export const MetricName = {
+  Registered: 'Registered',
+  HeldBackPending: 'HeldBackPending',
+  Withdrawn: 'Withdrawn',
+  Deregistered: 'Deregistered',
+  Renewed: 'Renewed',
+  IgnoredStale: 'IgnoredStale',
+  RepairedByReconcile: 'RepairedByReconcile',
+  FailOpenRenewed: 'FailOpenRenewed',
+  EcsFailures: 'EcsFailures',
+  RenewTaskFailures: 'RenewTaskFailures',
+} as const;
+export type MetricName = (typeof MetricName)[keyof typeof MetricName];
+
+/** The latency metric (milliseconds per etcd request). */
+export const ETCD_LATENCY_METRIC = 'EtcdLatency';
+
+/** Metrics of one register invocation. */
+export function registerMetrics(outcome: Pick<RegisterOutcome, 'action'>): MetricCounts {
+  switch (outcome.action) {
+    case 'registered':
+      return { Registered: 1 };
+    case 'pending':
+      return { HeldBackPending: 1 };
+    case 'withdrawn':
+      return { Withdrawn: 1 };
+    case 'ignored':
+      return { IgnoredStale: 1 };
+    case 'empty':
+      return {};
+  }
+}
+
+/** Metrics of one deregister invocation. */
+export function deregisterMetrics(outcome: Pick<DeregisterOutcome, 'action'>): MetricCounts {
+  return outcome.action === 'removed' ? { Deregistered: 1 } : {};
+}
+
+/** Metrics of one renew tick (a dry run emits none: it changed nothing). */
+export function renewMetrics(summary: RenewSummary): MetricCounts {
+  if (summary.dryRun) return {};
+  return {
+    Renewed: summary.renewed,
+    Registered: summary.registered,
+    RepairedByReconcile: summary.repaired,
+    Deregistered: summary.removed,
+    Withdrawn: summary.withdrawn,
+    FailOpenRenewed: summary.failOpen,
+    EcsFailures: summary.ecsFailures.length,
+    RenewTaskFailures: summary.failed,
+  };
+}

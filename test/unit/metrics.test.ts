@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { deregisterMetrics, registerMetrics, renewMetrics } from '../../lib/metrics';
+import type { RenewSummary } from '../../lib/registrar';
+
+const summary = (changes: Partial<RenewSummary> = {}): RenewSummary => ({
+  dryRun: false, records: 9, renewed: 4, registered: 1, repaired: 2, removed: 1, withdrawn: 1, failOpen: 3, failed: 1,
+  failures: [{ taskArn: 't', error: 'e' }], ecsFailures: [{ cluster: 'c', error: 'e' }], planned: [], ...changes,
+});
+
+describe('metrics', () => {
+  it.each([
+    ['registered', { Registered: 1 }],
+    ['pending', { HeldBackPending: 1 }],
+    ['withdrawn', { Withdrawn: 1 }],
+    ['ignored', { IgnoredStale: 1 }],
+    ['empty', {}],
+  ] as const)('register %s → %j', (action, counts) => expect(registerMetrics({ action })).toEqual(counts));
+
+  it('counts a deregistration only when keys were removed', () => {
+    expect(deregisterMetrics({ action: 'removed' })).toEqual({ Deregistered: 1 });
+    expect(deregisterMetrics({ action: 'unchanged' })).toEqual({});
+  });
+
+  it('maps a renew tick to its counts', () =>
+    expect(renewMetrics(summary())).toEqual({ Renewed: 4, Registered: 1, RepairedByReconcile: 2, Deregistered: 1, Withdrawn: 1, FailOpenRenewed: 3, EcsFailures: 1, RenewTaskFailures: 1 }));
+
+  it('emits nothing for a dry run', () => expect(renewMetrics(summary({ dryRun: true }))).toEqual({}));
+});
