@@ -37,10 +37,7 @@ export interface EndpointPlan {
 
 /** Network facts a plan could not be made without. */
 export class MissingNetworkInfo extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MissingNetworkInfo';
-  }
+  override readonly name = 'MissingNetworkInfo';
 }
 
 /** Whether the task's addresses come from its container instance (bridge or host networking). */

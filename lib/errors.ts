@@ -10,12 +10,14 @@ export class RegistrarError extends Error {
   readonly retryable: boolean = false;
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
-    this.name = new.target.name;
+    // Set explicitly per class: bundles are minified, so constructor names are not kept.
+    this.name = 'RegistrarError';
   }
 }
 
 /** A configuration variable is missing or invalid. The message names the variable. */
 export class ConfigError extends RegistrarError {
+  override readonly name = 'ConfigError';
   constructor(
     /** The environment variable at fault. */
     readonly variable: string,
@@ -30,6 +32,7 @@ export class ConfigError extends RegistrarError {
  * platform's retry and dead-letter path keeps the event for a human to look at.
  */
 export class InvalidEventError extends RegistrarError {
+  override readonly name = 'InvalidEventError';
   constructor(
     message: string,
     /** Where in the event the problem is, e.g. `detail.version`. */
@@ -41,6 +44,7 @@ export class InvalidEventError extends RegistrarError {
 
 /** A dependency (etcd, the ECS or EC2 API) failed or did not answer in time. Retry later. */
 export class DependencyError extends RegistrarError {
+  override readonly name = 'DependencyError';
   override readonly retryable = true;
   constructor(
     /** Which dependency failed. */
@@ -54,11 +58,13 @@ export class DependencyError extends RegistrarError {
 
 /** Concurrent writers kept winning the race for a task's record. Retry later. */
 export class ConflictError extends RegistrarError {
+  override readonly name = 'ConflictError';
   override readonly retryable = true;
 }
 
 /** The invocation ran out of time before its work finished. Retry later. */
 export class DeadlineError extends RegistrarError {
+  override readonly name = 'DeadlineError';
   override readonly retryable = true;
 }
 

@@ -12,18 +12,10 @@ const { etcdProtosPlugin } = require('../build/esbuild-etcd-protos.cjs');
 /** The functions and their entry files. */
 export const FUNCTIONS = ['register', 'deregister', 'renew'];
 
-/** esbuild options shared by this script and serverless.yml. */
+/** esbuild options shared with serverless.yml (build/esbuild-options.cjs). */
 export const esbuildOptions = {
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  minify: true,
-  splitting: true,
+  ...require('../build/esbuild-options.cjs').options,
   outExtension: { '.js': '.mjs' },
-  // CommonJS dependencies (etcd3, grpc-js) call require() for Node built-ins.
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  legalComments: 'none',
   logLevel: 'warning',
 };
 

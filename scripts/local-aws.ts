@@ -49,10 +49,10 @@ export class LocalAws {
   /** `http://127.0.0.1:<port>` once started. */
   endpoint = '';
 
-  /** Starts listening on a free loopback port. */
-  async start(): Promise<this> {
+  /** Starts listening on 127.0.0.1, on `port` or a free one. */
+  async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     const address = this.server.address();
     if (!address || typeof address === 'string') throw new Error('no address');
     this.endpoint = `http://127.0.0.1:${address.port}`;

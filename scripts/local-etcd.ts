@@ -24,6 +24,8 @@ export interface LocalEtcdOptions {
   readonly startTimeoutMs?: number;
   /** Prints etcd's own log to stderr. @default false */
   readonly verbose?: boolean;
+  /** Client port to listen on. @default a free port */
+  readonly clientPort?: number;
 }
 
 /** Returns a TCP port that was free on 127.0.0.1 a moment ago. */
@@ -66,7 +68,7 @@ async function waitHealthy(endpoint: string, child: ChildProcess, timeoutMs: num
 export async function startLocalEtcd(options: LocalEtcdOptions = {}): Promise<LocalEtcd> {
   const bin = process.env.ETCD_BIN ?? 'etcd';
   const dataDir = mkdtempSync(join(tmpdir(), 'registrar-etcd-'));
-  const [clientPort, peerPort] = [await findFreePort(), await findFreePort()];
+  const [clientPort, peerPort] = [options.clientPort ?? (await findFreePort()), await findFreePort()];
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = [

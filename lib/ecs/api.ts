@@ -74,7 +74,9 @@ interface Ec2Lookup {
 }
 
 async function loadEc2(): Promise<Ec2Lookup> {
-  const { EC2Client, DescribeInstancesCommand } = await import('@aws-sdk/client-ec2');
+  const loaded = await import('@aws-sdk/client-ec2');
+  // A bundled CommonJS module may arrive as the default export of the dynamic import.
+  const { EC2Client, DescribeInstancesCommand } = (loaded.EC2Client ? loaded : (loaded as unknown as { default: typeof loaded }).default);
   const ec2 = new EC2Client({});
   return {
     async privateIp(instanceId) {

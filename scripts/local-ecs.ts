@@ -1,0 +1,30 @@
+/**
+ * Runs the local ECS/EC2 endpoint in the foreground for trying the functions by hand, loaded with
+ * every sample task definition and the task of every sample event (so DescribeTasks and ListTasks
+ * answer for them). Port 4566 unless LOCAL_ECS_PORT says otherwise. Ctrl-C stops it.
+ *
+ *   npm run local-ecs
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LocalAws } from './local-aws';
+
+type Json = Record<string, any>;
+const fixtures = join(import.meta.dirname, '..', 'test', 'fixtures');
+const aws = await new LocalAws().start(Number(process.env.LOCAL_ECS_PORT ?? 4566));
+for (const definition of (JSON.parse(readFileSync(join(fixtures, 'task-definitions.json'), 'utf8')) as { definitions: Json[] }).definitions)
+  aws.putTaskDefinition(definition);
+let hosts = 0;
+for (const file of readdirSync(join(fixtures, 'events')).filter((f) => f.endsWith('.json') && !f.startsWith('REFERENCE'))) {
+  const event = JSON.parse(readFileSync(join(fixtures, 'events', file), 'utf8')) as Json;
+  if (event.source !== 'aws.ecs') continue;
+  const detail = structuredClone(event.detail) as Json;
+  // Old-shape EC2 events carry no bindings: answer DescribeTasks with the host port ECS would report.
+  for (const c of detail.containers ?? []) if (detail.containerInstanceArn && !c.networkBindings) c.networkBindings = [{ bindIP: '0.0.0.0', containerPort: 8080, hostPort: 32770, protocol: 'tcp' }];
+  if (!aws.tasks.has(detail.taskArn) || detail.desiredStatus === 'RUNNING') aws.putTaskFromDetail(detail);
+  if (detail.containerInstanceArn) aws.putContainerInstance(detail.containerInstanceArn, `i-0local${hosts}`, `172.31.0.${10 + hosts++}`);
+}
+const env = Object.entries(aws.sdkEnv()).map(([k, v]) => `export ${k}=${v}`).join('\n');
+console.log(`local ECS/EC2 endpoint on ${aws.endpoint}: ${aws.taskDefinitions.size} task definitions, ${aws.tasks.size} tasks (Ctrl-C to stop)\n${env}`);
+process.on('SIGINT', () => void aws.stop().then(() => process.exit(0)));
+process.on('SIGTERM', () => void aws.stop().then(() => process.exit(0)));

@@ -1,0 +1,195 @@
+/**
+ * What ships: `serverless package` (osls, offline) runs, the CloudFormation template it generates
+ * has exactly the triggers, dead-letter wiring, permissions and runtime settings intended, and the
+ * packaged bundle of each function — loaded by plain Node from the zip, as Lambda would — registers,
+ * renews and deregisters against the real local etcd.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { unzipSync } from 'fflate';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalAws } from '../../scripts/local-aws';
+import { fixtureTaskDefinitions, loadEvent, testEnv } from '../support/harness';
+
+const root = join(import.meta.dirname, '..', '..');
+const work = mkdtempSync(join(tmpdir(), 'registrar-package-'));
+const packageDir = join(work, 'package');
+const PARAMS = {
+  etcdEndpoints: 'http://10.0.1.5:2379,http://10.0.2.5:2379',
+  subnetIds: 'subnet-0a1,subnet-0b2',
+  securityGroupIds: 'sg-0c3',
+  clusterArns: 'arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster,arn:aws:ecs:us-east-1:123456789012:cluster/MyCluster',
+};
+type Json = Record<string, any>;
+let template: Json;
+let resources: Record<string, Json>;
+
+const byType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const functionNamed = (name: string) => resources[`${name[0]!.toUpperCase()}${name.slice(1)}LambdaFunction`]!.Properties;
+const ruleFor = (fn: string) =>
+  byType('AWS::Events::Rule').map(([, r]) => r.Properties).find((p) => p.Targets[0].Arn['Fn::GetAtt'][0] === `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`)!;
+
+beforeAll(async () => {
+  await promisify(execFile)(
+    join(root, 'node_modules/.bin/osls'),
+    ['package', '--stage', 'ci', '--region', 'us-east-1', '--package', packageDir, ...Object.entries(PARAMS).map(([k, v]) => `--param=${k}=${v}`)],
+    { cwd: root, env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' }, timeout: 180_000 },
+  );
+  template = JSON.parse(readFileSync(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Json;
+  resources = template.Resources;
+}, 240_000);
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('serverless package: the CloudFormation template', () => {
+  it('runs every function on nodejs22.x, arm64, in the VPC, with the configuration', () => {
+    for (const name of ['register', 'deregister', 'renew']) {
+      const fn = functionNamed(name);
+      expect(fn.Runtime).toBe('nodejs22.x');
+      expect(fn.Architectures).toEqual(['arm64']);
+      expect(fn.Handler).toBe(`functions/${name}.handler`);
+      expect(fn.VpcConfig).toEqual({ SubnetIds: { 'Fn::Split': [',', PARAMS.subnetIds] }, SecurityGroupIds: { 'Fn::Split': [',', PARAMS.securityGroupIds] } });
+      expect(fn.Environment.Variables).toEqual({
+        ETCD_ENDPOINTS: PARAMS.etcdEndpoints,
+        REGISTRY_PREFIX: 'services',
+        STATE_PREFIX: 'registrar',
+        LEASE_TTL_SECONDS: '180',
+        VALUE_FORMAT: 'etcd-naming',
+        KEY_FORMAT: 'task',
+        CLUSTERS: PARAMS.clusterArns,
+        DRY_RUN: 'false',
+        POWERTOOLS_SERVICE_NAME: 'ecs-etcd-registrar',
+        POWERTOOLS_METRICS_NAMESPACE: 'EcsEtcdRegistrar',
+      });
+    }
+    expect([functionNamed('register').ReservedConcurrentExecutions, functionNamed('deregister').ReservedConcurrentExecutions, functionNamed('renew').ReservedConcurrentExecutions]).toEqual([10, 10, 1]);
+    expect(functionNamed('renew').Timeout).toBeLessThan(60); // ticks never overlap
+  });
+
+  it('triggers register on RUNNING/RUNNING and deregister on desiredStatus STOPPED, for the given clusters only', () => {
+    const clusterArn = PARAMS.clusterArns.split(',');
+    expect(ruleFor('register').EventPattern).toEqual({
+      source: ['aws.ecs'],
+      'detail-type': ['ECS Task State Change'],
+      detail: { lastStatus: ['RUNNING'], desiredStatus: ['RUNNING'], clusterArn },
+    });
+    expect(ruleFor('deregister').EventPattern).toEqual({
+      source: ['aws.ecs'],
+      'detail-type': ['ECS Task State Change'],
+      detail: { desiredStatus: ['STOPPED'], clusterArn },
+    });
+  });
+
+  it('runs renew every minute', () => {
+    expect(ruleFor('renew').ScheduleExpression).toBe('rate(1 minute)');
+    expect(ruleFor('renew').EventPattern).toBeUndefined();
+  });
+
+  it('gives every EventBridge target a retry policy and a dead-letter queue, and every function an on-failure queue', () => {
+    for (const name of ['register', 'deregister', 'renew']) {
+      const queue = `${name[0]!.toUpperCase()}${name.slice(1)}DeadLetterQueue`;
+      expect(resources[queue]?.Type).toBe('AWS::SQS::Queue');
+      const target = ruleFor(name).Targets[0];
+      expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [queue, 'Arn'] } });
+      expect(target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
+      const invokeConfig = byType('AWS::Lambda::EventInvokeConfig').map(([, r]) => r.Properties).find((p) => p.FunctionName.Ref === `${queue.replace('DeadLetterQueue', '')}LambdaFunction`)!;
+      expect(invokeConfig.DestinationConfig).toEqual({ OnFailure: { Destination: { 'Fn::GetAtt': [queue, 'Arn'] } } });
+      const policy = byType('AWS::SQS::QueuePolicy').map(([, r]) => r.Properties).find((p) => p.Queues.some((q: Json) => q.Ref === queue));
+      expect(policy?.PolicyDocument.Statement[0].Principal).toEqual({ Service: 'events.amazonaws.com' });
+      const alarm = byType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties).find((p) => p.Dimensions?.[0]?.Value?.['Fn::GetAtt']?.[0] === queue);
+      expect(alarm).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    }
+    const renewErrors = byType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties).find((p) => p.Namespace === 'AWS/Lambda');
+    expect(renewErrors).toMatchObject({ MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'RenewLambdaFunction' } }] });
+  });
+
+  it('grants exactly the ECS and EC2 reads the code makes, and no wildcard action', () => {
+    const statements: Json[] = resources.IamRoleLambdaExecution!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
+    const actions = statements.flatMap((s) => [s.Action].flat() as string[]);
+    expect(actions.filter((a) => /^(ecs|ec2):/.test(a)).sort()).toEqual(
+      ['ec2:DescribeInstances', 'ecs:DescribeContainerInstances', 'ecs:DescribeTaskDefinition', 'ecs:DescribeTasks', 'ecs:ListTasks'].sort(),
+    );
+    expect(actions.filter((a) => !/^(ecs|ec2|logs):/.test(a))).toEqual(['sqs:SendMessage', 'sqs:SendMessage', 'sqs:SendMessage']);
+    expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+  });
+});
+
+describe('the packaged bundles, run by plain Node', () => {
+  let aws: LocalAws;
+  let env: Record<string, string>;
+  const bundles: Record<string, string> = {};
+
+  beforeAll(async () => {
+    for (const name of ['register', 'deregister', 'renew']) {
+      const files = unzipSync(readFileSync(join(packageDir, `${name}.zip`)));
+      const dir = join(work, 'unzipped', name);
+      for (const [path, data] of Object.entries(files)) {
+        mkdirSync(dirname(join(dir, path)), { recursive: true });
+        writeFileSync(join(dir, path), data);
+      }
+      bundles[name] = join(dir, 'functions', `${name}.js`);
+    }
+    aws = await new LocalAws().start();
+    for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
+    env = { ...process.env, ...aws.sdkEnv(), ...testEnv(), POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' } as Record<string, string>;
+  });
+  afterAll(async () => aws?.stop());
+
+  /** Runs one bundle in its own Node process, with no access to the sources or node_modules. */
+  function invoke(name: string, event: unknown): Promise<{ ok: boolean; value: Json }> {
+    const file = join(work, `event-${Math.random().toString(16).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(event));
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [join(root, 'test/support/invoke-bundle.mjs'), bundles[name]!, file], { cwd: work, env });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', () => undefined);
+      child.on('error', reject);
+      child.on('exit', () => {
+        const line = out.split('\n').find((l) => l.startsWith('RESULT ') || l.startsWith('ERROR '));
+        if (!line) return reject(new Error(`no result from ${name}: ${out.slice(-500)}`));
+        resolve({ ok: line.startsWith('RESULT '), value: JSON.parse(line.slice(line.indexOf(' ') + 1)) as Json });
+      });
+    });
+  }
+
+  it('carries no source file, no node_modules and no .proto file: one self-contained bundle directory', () => {
+    const files = Object.keys(unzipSync(readFileSync(join(packageDir, 'register.zip'))));
+    expect(files.filter((f) => !f.endsWith('.js')).sort()).toEqual(['functions/package.json']);
+    expect(files.every((f) => f.startsWith('functions/'))).toBe(true);
+    expect(JSON.parse(new TextDecoder().decode(unzipSync(readFileSync(join(packageDir, 'register.zip')))['functions/package.json']))).toEqual({ type: 'module' });
+  });
+
+  it('register publishes a Fargate task, a bridge task on dynamic ports, and two containers', async () => {
+    const fargate = loadEvent('fargate-awsvpc-running-ecs-devguide');
+    const bridge = loadEvent('ec2-bridge-running-dynamic-ports');
+    const two = loadEvent('fargate-two-containers-running');
+    for (const e of [fargate, bridge, two]) aws.putTaskFromDetail(e.detail);
+    aws.putContainerInstance(bridge.detail.containerInstanceArn, 'i-0fedcba987654321', '172.31.40.2');
+
+    expect(await invoke('register', fargate)).toMatchObject({ ok: true, value: { action: 'registered', keys: [`${env.REGISTRY_PREFIX}/sample-fargate/c13b4cb40f1f4fe4a2971f76ae5a47ad:50051`] } });
+    expect(await invoke('register', bridge)).toMatchObject({ ok: true, value: { action: 'registered', keys: [`${env.REGISTRY_PREFIX}/greeter-bridge/4d590253bb114126b7afa7b58eea9221:32768`] } });
+    expect(await invoke('register', two)).toMatchObject({
+      ok: true,
+      value: { action: 'registered', keys: [`${env.REGISTRY_PREFIX}/orders/5d2e8f0c1a9b4c7d8e6f0a1b2c3d4e5f:50051`, `${env.REGISTRY_PREFIX}/orders-admin/5d2e8f0c1a9b4c7d8e6f0a1b2c3d4e5f:9090`] },
+    });
+  });
+
+  it('register rejects a malformed event with a clear error', async () => {
+    expect(await invoke('register', { source: 'aws.ecs', 'detail-type': 'ECS Task State Change', id: 'x', detail: {} })).toEqual({
+      ok: false,
+      value: { name: 'InvalidEventError', message: 'invalid event at detail.taskArn: Invalid input: expected string, received undefined' },
+    });
+  });
+
+  it('renew renews what register wrote; deregister removes the stopping and the Spot-interrupted tasks', async () => {
+    expect(await invoke('renew', loadEvent('scheduled-event'))).toMatchObject({ ok: true, value: { records: 3, renewed: 3, failed: 0 } });
+    expect(await invoke('deregister', loadEvent('fargate-stopping-desired-stopped'))).toMatchObject({ ok: true, value: { action: 'removed' } });
+    const spot = loadEvent('fargate-spot-interruption');
+    spot.detail.taskArn = loadEvent('fargate-two-containers-running').detail.taskArn;
+    expect(await invoke('deregister', spot)).toMatchObject({ ok: true, value: { action: 'removed', keys: [expect.stringContaining('/orders/'), expect.stringContaining('/orders-admin/')] } });
+    expect(await invoke('deregister', loadEvent('fargate-stopped-essential-container-exited-fivexl'))).toMatchObject({ ok: true, value: { action: 'tombstoned' } });
+  });
+});
