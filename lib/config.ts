@@ -49,7 +49,22 @@ export interface Config {
   readonly renewConcurrency: number;
   /** `DRY_RUN`: renew decides and logs every change it would make, and writes nothing. @default false */
   readonly dryRun: boolean;
+  /**
+   * Where the etcd credentials come from (never from serverless.yml in plain text):
+   * `ETCD_SECRET_ID` (a Secrets Manager secret), `ETCD_SSM_PARAMETER` (an SSM SecureString), or,
+   * for local use, `ETCD_USERNAME` / `ETCD_PASSWORD` and `ETCD_CA_FILE` / `ETCD_CERT_FILE` /
+   * `ETCD_KEY_FILE`. The secret or parameter holds JSON: `{"username","password","ca","cert","key"}`
+   * (every field optional; PEM text for the last three). The password itself is never part of the config.
+   */
+  readonly etcdCredentials: EtcdCredentialSource;
 }
+
+/** Where etcd credentials are read from. */
+export type EtcdCredentialSource =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'secrets-manager'; readonly secretId: string }
+  | { readonly kind: 'ssm'; readonly parameter: string }
+  | { readonly kind: 'env'; readonly username?: string; readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -78,6 +93,34 @@ function boolVar(env: Env, name: string, fallback: boolean): boolean {
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
   throw new ConfigError(name, `expected true or false, got "${env[name]}"`);
+}
+
+function credentialSource(env: Env): EtcdCredentialSource {
+  const secretId = env.ETCD_SECRET_ID?.trim();
+  const parameter = env.ETCD_SSM_PARAMETER?.trim();
+  const local = ['ETCD_USERNAME', 'ETCD_PASSWORD', 'ETCD_CA_FILE', 'ETCD_CERT_FILE', 'ETCD_KEY_FILE'].filter((name) => env[name]?.trim());
+  if (secretId && parameter) throw new ConfigError('ETCD_SSM_PARAMETER', 'set either ETCD_SECRET_ID or ETCD_SSM_PARAMETER, not both');
+  if ((secretId || parameter) && local.length > 0)
+    throw new ConfigError(local[0]!, `credentials come from ${secretId ? 'ETCD_SECRET_ID' : 'ETCD_SSM_PARAMETER'}; do not also set ${local.join(', ')}`);
+  if (secretId) {
+    if (!/^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(secretId)) throw new ConfigError('ETCD_SECRET_ID', 'expected a Secrets Manager secret name or ARN');
+    return { kind: 'secrets-manager', secretId };
+  }
+  if (parameter) {
+    if (!/^(arn:[^\s]+|\/?[A-Za-z0-9/_.-]{1,2048})$/.test(parameter)) throw new ConfigError('ETCD_SSM_PARAMETER', 'expected an SSM parameter name or ARN');
+    return { kind: 'ssm', parameter };
+  }
+  if (local.length === 0) return { kind: 'none' };
+  if (env.ETCD_PASSWORD?.trim() && !env.ETCD_USERNAME?.trim()) throw new ConfigError('ETCD_USERNAME', 'is required when ETCD_PASSWORD is set');
+  if (Boolean(env.ETCD_CERT_FILE?.trim()) !== Boolean(env.ETCD_KEY_FILE?.trim()))
+    throw new ConfigError(env.ETCD_CERT_FILE?.trim() ? 'ETCD_KEY_FILE' : 'ETCD_CERT_FILE', 'a client certificate needs both ETCD_CERT_FILE and ETCD_KEY_FILE');
+  return {
+    kind: 'env',
+    username: env.ETCD_USERNAME?.trim() || undefined,
+    caFile: env.ETCD_CA_FILE?.trim() || undefined,
+    certFile: env.ETCD_CERT_FILE?.trim() || undefined,
+    keyFile: env.ETCD_KEY_FILE?.trim() || undefined,
+  };
 }
 
 function prefixVar(env: Env, name: string, fallback: string, allowEmpty: boolean): string {
@@ -136,6 +179,7 @@ export function loadConfig(env: Env): Config {
     etcdTimeoutMs: intVar(env, 'ETCD_TIMEOUT_MS', 5000, 100, 60000),
     renewConcurrency: intVar(env, 'RENEW_CONCURRENCY', 64, 1, 1024),
     dryRun: boolVar(env, 'DRY_RUN', false),
+    etcdCredentials: credentialSource(env),
   };
 }
 

@@ -9,8 +9,10 @@ import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { getConfig, type Config } from './config';
 import { DeadlineError, DependencyError, RegistrarError } from './errors';
-import { getEtcdClient, setInvocationDeadline } from './etcd/client';
+import { diagnoseTls, getEtcdClient, setInvocationDeadline } from './etcd/client';
+import type { EtcdCredentials } from './etcd/credentials';
 import { Registry } from './etcd/registry';
+import { resolveEtcdCredentials } from './secrets';
 import { ETCD_LATENCY_METRIC, MetricName, type MetricCounts } from './metrics';
 
 /** Structured JSON logger; `LOG_LEVEL` and `POWERTOOLS_*` variables apply. */
@@ -42,11 +44,23 @@ export const middyOptions = {
 };
 
 let registry: Registry | undefined;
+/** The credentials resolved for the current invocation (set by {@link invocationMiddleware}). */
+let credentials: EtcdCredentials | undefined;
 
-/** The process-wide config and registry, created on first use and reused while warm. */
+/**
+ * The process-wide config and registry, created on first use and reused while warm (a new one
+ * only when the etcd credentials changed, e.g. a rotated secret).
+ */
 export function sharedRegistry(): { config: Config; registry: Registry } {
   const config = getConfig();
-  registry ??= new Registry(getEtcdClient(config), config, (_operation, ms) => metrics.addMetric(ETCD_LATENCY_METRIC, MetricUnit.Milliseconds, ms));
+  const client = getEtcdClient(config, credentials);
+  if (registry?.client !== client) {
+    const current = credentials;
+    registry = new Registry(client, config, {
+      observe: (_operation, ms) => metrics.addMetric(ETCD_LATENCY_METRIC, MetricUnit.Milliseconds, ms),
+      diagnose: () => diagnoseTls(config, current),
+    });
+  }
   return { config, registry };
 }
 
@@ -57,7 +71,7 @@ export function sharedRegistry(): { config: Config; registry: Registry } {
  */
 export function invocationMiddleware(functionName: string): MiddlewareObj<unknown, unknown, Error, Context> {
   return {
-    before: (request) => {
+    before: async (request) => {
       const remaining = request.context?.getRemainingTimeInMillis?.();
       setInvocationDeadline(typeof remaining === 'number' ? Date.now() + Math.max(100, remaining - DEADLINE_MARGIN_MS) : undefined);
       if (request.context?.awsRequestId) logger.addContext(request.context);
@@ -67,6 +81,7 @@ export function invocationMiddleware(functionName: string): MiddlewareObj<unknow
         eventId: typeof event?.id === 'string' ? event.id : undefined,
         taskArn: typeof event?.detail?.taskArn === 'string' ? event.detail.taskArn : undefined,
       });
+      credentials = await resolveEtcdCredentials(getConfig().etcdCredentials, request);
     },
     after: (request) => {
       logger.info(`${functionName} done`, { result: request.response });
@@ -75,7 +90,7 @@ export function invocationMiddleware(functionName: string): MiddlewareObj<unknow
     },
     onError: (request) => {
       const err = request.error;
-      if (err instanceof DependencyError && err.dependency !== 'etcd') emitCounts({ [MetricName.EcsFailures]: 1 });
+      if (err instanceof DependencyError && (err.dependency === 'ecs' || err.dependency === 'ec2')) emitCounts({ [MetricName.EcsFailures]: 1 });
       logger.error(`${functionName} failed`, {
         errorName: err?.name,
         retryable: err instanceof RegistrarError ? err.retryable : true,

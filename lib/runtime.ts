@@ -4,15 +4,18 @@
  */
 import { AwsEcsReader } from './ecs/api';
 import { logger, sharedRegistry } from './lambda';
+import type { Registry } from './etcd/registry';
 import { Registrar } from './registrar';
 
-let registrar: Registrar | undefined;
+let registrar: { registry: Registry; registrar: Registrar } | undefined;
+let ecs: AwsEcsReader | undefined;
 
 /** The registrar wired from the environment, created on first use and reused while warm. */
 export function sharedRegistrar(): Registrar {
-  if (!registrar) {
-    const { config, registry } = sharedRegistry();
-    registrar = new Registrar({ config, registry, etcd: registry.client, ecs: new AwsEcsReader(), log: logger });
+  const { config, registry } = sharedRegistry();
+  if (registrar?.registry !== registry) {
+    ecs ??= new AwsEcsReader();
+    registrar = { registry, registrar: new Registrar({ config, registry, etcd: registry.client, ecs, log: logger }) };
   }
-  return registrar;
+  return registrar.registrar;
 }

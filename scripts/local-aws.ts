@@ -1,8 +1,9 @@
 /**
- * A local stand-in for the ECS and EC2 APIs, spoken to by the real AWS SDK through
- * `AWS_ENDPOINT_URL_ECS` / `AWS_ENDPOINT_URL_EC2`. It answers the calls the registrar makes
- * (DescribeTasks, ListTasks, DescribeTaskDefinition, DescribeContainerInstances, DescribeInstances)
- * from state the test, demo or benchmark controls, and can be told to fail.
+ * A local stand-in for the ECS and EC2 APIs (and the secret stores), spoken to by the real AWS SDK
+ * through `AWS_ENDPOINT_URL_ECS` / `_EC2` / `_SECRETS_MANAGER` / `_SSM`. It answers the calls the
+ * registrar makes (DescribeTasks, ListTasks, DescribeTaskDefinition, DescribeContainerInstances,
+ * DescribeInstances, GetSecretValue, GetParameter(s)) from state the test, demo or benchmark
+ * controls, and can be told to fail.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
@@ -41,6 +42,10 @@ export class LocalAws {
   readonly containerInstances = new Map<string, string>();
   /** Private IP by EC2 instance id. */
   readonly instanceIps = new Map<string, string>();
+  /** Secrets Manager secrets (SecretString) by name or ARN. */
+  readonly secrets = new Map<string, string>();
+  /** SSM parameter values by name. */
+  readonly parameters = new Map<string, string>();
   /** Injected failures by operation name (e.g. `DescribeTasks`). */
   readonly faults = new Map<string, Fault>();
   /** Calls answered, by operation name. */
@@ -73,6 +78,8 @@ export class LocalAws {
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL_ECS: this.endpoint,
       AWS_ENDPOINT_URL_EC2: this.endpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: this.endpoint,
+      AWS_ENDPOINT_URL_SSM: this.endpoint,
       AWS_MAX_ATTEMPTS: '2',
       AWS_RETRY_MODE: 'standard',
     };
@@ -166,6 +173,25 @@ export class LocalAws {
         return send(200, {
           containerInstances: arns.filter((a) => this.containerInstances.has(a)).map((a) => ({ containerInstanceArn: a, ec2InstanceId: this.containerInstances.get(a) })),
           failures: arns.filter((a) => !this.containerInstances.has(a)).map((arn) => ({ arn, reason: 'MISSING' })),
+        });
+      }
+      case 'GetSecretValue': {
+        const id = String(input.SecretId);
+        const value = this.secrets.get(id);
+        if (value === undefined) return send(400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." });
+        return send(200, { ARN: id.startsWith('arn:') ? id : `arn:aws:secretsmanager:us-east-1:123456789012:secret:${id}`, Name: id, SecretString: value, VersionId: 'v1' });
+      }
+      case 'GetParameter': {
+        const name = String(input.Name);
+        const value = this.parameters.get(name);
+        if (value === undefined) return send(400, { __type: 'ParameterNotFound', message: `parameter ${name} not found` });
+        return send(200, { Parameter: { Name: name, Type: 'SecureString', Value: value, Version: 1 } });
+      }
+      case 'GetParameters': {
+        const names = (input.Names as string[]) ?? [];
+        return send(200, {
+          Parameters: names.filter((n) => this.parameters.has(n)).map((n) => ({ Name: n, Type: 'SecureString', Value: this.parameters.get(n), Version: 1 })),
+          InvalidParameters: names.filter((n) => !this.parameters.has(n)),
         });
       }
       default:

@@ -26,6 +26,8 @@ export interface LocalEtcdOptions {
   readonly verbose?: boolean;
   /** Client port to listen on. @default a free port */
   readonly clientPort?: number;
+  /** Serve clients over TLS, requiring client certificates signed by `trustedCaFile`. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly trustedCaFile: string };
 }
 
 /** Returns a TCP port that was free on 127.0.0.1 a moment ago. */
@@ -69,8 +71,13 @@ export async function startLocalEtcd(options: LocalEtcdOptions = {}): Promise<Lo
   const bin = process.env.ETCD_BIN ?? 'etcd';
   const dataDir = mkdtempSync(join(tmpdir(), 'registrar-etcd-'));
   const [clientPort, peerPort] = [options.clientPort ?? (await findFreePort()), await findFreePort()];
-  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
+  // With TLS on the client port, health is read from a plain-HTTP metrics listener.
+  const health = options.tls ? `http://127.0.0.1:${await findFreePort()}` : endpoint;
+  const tlsArgs = options.tls
+    ? ['--cert-file', options.tls.certFile, '--key-file', options.tls.keyFile, '--trusted-ca-file', options.tls.trustedCaFile, '--client-cert-auth', '--listen-metrics-urls', health]
+    : [];
   const args = [
     '--name', 'local',
     '--data-dir', dataDir,
@@ -81,6 +88,7 @@ export async function startLocalEtcd(options: LocalEtcdOptions = {}): Promise<Lo
     '--initial-cluster', `local=${peer}`,
     '--initial-cluster-state', 'new',
     '--log-level', 'warn',
+    ...tlsArgs,
     ...(options.extraArgs ?? []),
   ];
   let output = '';
@@ -105,7 +113,7 @@ export async function startLocalEtcd(options: LocalEtcdOptions = {}): Promise<Lo
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    await Promise.race([waitHealthy(endpoint, child, options.startTimeoutMs ?? 20000, () => output), spawnError]);
+    await Promise.race([waitHealthy(health, child, options.startTimeoutMs ?? 20000, () => output), spawnError]);
   } catch (err) {
     await stop();
     throw err;

@@ -7,6 +7,8 @@ import {
   CompareResult,
   CompareTarget,
   type Etcd3,
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
   GRPCDeadlineExceededError,
   GRPCUnavailableError,
   type ICompare,
@@ -104,11 +106,19 @@ export function prefixEnd(prefix: string): Buffer {
   return Buffer.from([0]);
 }
 
-/** Says what an etcd client error means for the operator, keeping the original text. */
+/**
+ * Says what an etcd client error means for the operator, keeping the original text. etcd3 does not
+ * always type auth failures (they can arrive as plain gRPC errors), so etcd's own fixed server
+ * messages are recognised too.
+ */
 function explainEtcdError(err: unknown): string {
   const message = errorMessage(err);
   if ((err as { isBrokenCircuitError?: boolean } | null)?.isBrokenCircuitError)
     return `etcd is unreachable: recent calls failed, so the client is not calling it for a few seconds (${message})`;
+  if (err instanceof EtcdAuthenticationFailedError || message.includes('etcdserver: authentication failed'))
+    return `etcd rejected the user name or password (${message})`;
+  if (err instanceof EtcdPermissionDeniedError || message.includes('etcdserver: permission denied'))
+    return `etcd denied permission: the user's roles do not grant read/write on REGISTRY_PREFIX and STATE_PREFIX (${message})`;
   if (err instanceof GRPCDeadlineExceededError) return `etcd did not answer before the deadline (${message})`;
   if (err instanceof GRPCUnavailableError) return `etcd is unavailable (${message})`;
   return message;
@@ -124,23 +134,35 @@ export async function etcdCall<T>(what: string, fn: () => Promise<T>): Promise<T
   }
 }
 
+/** Optional hooks of a {@link Registry}. */
+export interface RegistryOptions {
+  /** Told the duration of every etcd request the registry makes (for latency metrics). */
+  readonly observe?: (operation: string, ms: number) => void;
+  /** Asked why etcd is unavailable (e.g. a TLS handshake failure), when it is. */
+  readonly diagnose?: () => Promise<string | undefined>;
+}
+
 /** The registry: task records, tombstones and endpoint keys in etcd. */
 export class Registry {
   constructor(
     /** The etcd client the registry writes through. */
     readonly client: Etcd3,
     private readonly config: Pick<Config, 'statePrefix' | 'leaseTtlSeconds' | 'tombstoneTtlSeconds'>,
-    /** Told the duration of every etcd request the registry makes (for latency metrics). */
-    private readonly observe?: (operation: string, ms: number) => void,
+    private readonly options: RegistryOptions = {},
   ) {}
 
-  /** Runs one etcd request, timed for {@link observe}, failures turned into {@link DependencyError}. */
+  /** Runs one etcd request, timed for `observe`, failures turned into a {@link DependencyError}. */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
       return await etcdCall(what, fn);
+    } catch (err) {
+      // "Unavailable" hides TLS failures (grpc-js reports no cause): look closer before reporting.
+      const diagnosis = err instanceof DependencyError && err.cause instanceof GRPCUnavailableError ? await this.options.diagnose?.() : undefined;
+      if (diagnosis) throw new DependencyError('etcd', `${what} failed: ${diagnosis}`, { cause: err });
+      throw err;
     } finally {
-      this.observe?.(what, performance.now() - started);
+      this.options.observe?.(what, performance.now() - started);
     }
   }
 

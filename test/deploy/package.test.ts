@@ -22,6 +22,7 @@ const PARAMS = {
   subnetIds: 'subnet-0a1,subnet-0b2',
   securityGroupIds: 'sg-0c3',
   clusterArns: 'arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster,arn:aws:ecs:us-east-1:123456789012:cluster/MyCluster',
+  etcdSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/etcd-AbCdEf',
 };
 type Json = Record<string, any>;
 let template: Json;
@@ -60,6 +61,8 @@ describe('serverless package: the CloudFormation template', () => {
         KEY_FORMAT: 'task',
         CLUSTERS: PARAMS.clusterArns,
         DRY_RUN: 'false',
+        ETCD_SECRET_ID: PARAMS.etcdSecretArn,
+        ETCD_SSM_PARAMETER: '',
         POWERTOOLS_SERVICE_NAME: 'ecs-etcd-registrar',
         POWERTOOLS_METRICS_NAMESPACE: 'EcsEtcdRegistrar',
       });
@@ -105,13 +108,16 @@ describe('serverless package: the CloudFormation template', () => {
     expect(renewErrors).toMatchObject({ MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'RenewLambdaFunction' } }] });
   });
 
-  it('grants exactly the ECS and EC2 reads the code makes, and no wildcard action', () => {
+  it('grants exactly the ECS and EC2 reads the code makes, reading the etcd secret, and no wildcard action', () => {
     const statements: Json[] = resources.IamRoleLambdaExecution!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
     const actions = statements.flatMap((s) => [s.Action].flat() as string[]);
     expect(actions.filter((a) => /^(ecs|ec2):/.test(a)).sort()).toEqual(
       ['ec2:DescribeInstances', 'ecs:DescribeContainerInstances', 'ecs:DescribeTaskDefinition', 'ecs:DescribeTasks', 'ecs:ListTasks'].sort(),
     );
-    expect(actions.filter((a) => !/^(ecs|ec2|logs):/.test(a))).toEqual(['sqs:SendMessage', 'sqs:SendMessage', 'sqs:SendMessage']);
+    expect(statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))).toEqual([
+      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: PARAMS.etcdSecretArn },
+    ]);
+    expect(actions.filter((a) => !/^(ecs|ec2|logs|secretsmanager):/.test(a))).toEqual(['sqs:SendMessage', 'sqs:SendMessage', 'sqs:SendMessage']);
     expect(actions.filter((a) => a.includes('*'))).toEqual([]);
   });
 });

@@ -7,6 +7,7 @@ import { InvalidEventError } from '../../lib/errors';
 import { LocalAws } from '../../scripts/local-aws';
 import { fixtureTaskDefinitions, loadEvent, testEnv, withDetail } from '../support/harness';
 import { lambdaContext, scheduledEvent } from '../support/lambda';
+import { captureOutput } from '../support/output';
 
 let aws: LocalAws;
 let env: Record<string, string>;
@@ -27,12 +28,7 @@ beforeAll(async () => {
     deregister: (await import('../../functions/deregister')).handler,
     renew: (await import('../../functions/renew')).handler,
   };
-  stdout = [];
-  for (const stream of [process.stdout, process.stderr])
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stdout.push(String(chunk));
-      return true;
-    });
+  stdout = captureOutput();
 });
 afterAll(async () => {
   vi.restoreAllMocks();

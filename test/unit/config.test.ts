@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       etcdTimeoutMs: 5000,
       renewConcurrency: 64,
       dryRun: false,
+      etcdCredentials: { kind: 'none' },
     });
   });
 
@@ -30,6 +31,14 @@ describe('loadConfig', () => {
   it('reads DRY_RUN as a boolean', () => {
     expect(loadConfig({ ...base, DRY_RUN: 'true' }).dryRun).toBe(true);
     expect(loadConfig({ ...base, DRY_RUN: 'FALSE' }).dryRun).toBe(false);
+  });
+
+  it('reads where etcd credentials come from, never the password itself', () => {
+    expect(loadConfig({ ...base, ETCD_SECRET_ID: 'prod/etcd' }).etcdCredentials).toEqual({ kind: 'secrets-manager', secretId: 'prod/etcd' });
+    expect(loadConfig({ ...base, ETCD_SSM_PARAMETER: '/prod/etcd' }).etcdCredentials).toEqual({ kind: 'ssm', parameter: '/prod/etcd' });
+    const local = loadConfig({ ...base, ETCD_USERNAME: 'registrar', ETCD_PASSWORD: 'secret-pw', ETCD_CA_FILE: '/ca.pem' });
+    expect(local.etcdCredentials).toEqual({ kind: 'env', username: 'registrar', caFile: '/ca.pem', certFile: undefined, keyFile: undefined });
+    expect(JSON.stringify(local)).not.toContain('secret-pw');
   });
 
   it('accepts an empty registry prefix and an OpenIM-style scheme prefix', () => {
@@ -55,6 +64,11 @@ describe('loadConfig', () => {
     [{ ...base, CLUSTERS: 'prod,bad cluster' }, 'CLUSTERS'],
     [{ ...base, ETCD_TIMEOUT_MS: '0' }, 'ETCD_TIMEOUT_MS'],
     [{ ...base, DRY_RUN: 'yes' }, 'DRY_RUN'],
+    [{ ...base, ETCD_SECRET_ID: 'a', ETCD_SSM_PARAMETER: '/b' }, 'ETCD_SSM_PARAMETER'],
+    [{ ...base, ETCD_SECRET_ID: 'a', ETCD_PASSWORD: 'p' }, 'ETCD_PASSWORD'],
+    [{ ...base, ETCD_SECRET_ID: 'bad secret id' }, 'ETCD_SECRET_ID'],
+    [{ ...base, ETCD_PASSWORD: 'p' }, 'ETCD_USERNAME'],
+    [{ ...base, ETCD_CERT_FILE: '/c.pem' }, 'ETCD_KEY_FILE'],
   ])('rejects %j naming %s', (env, variable) => {
     let error: unknown;
     try {
