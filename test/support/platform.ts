@@ -1,0 +1,86 @@
+/**
+ * What the platform does with the handlers: EventBridge invokes them with events, many at once,
+ * and when an invocation throws it delivers the same event again later, until it succeeds.
+ */
+import pLimit from 'p-limit';
+import { lambdaContext } from './lambda';
+
+type Json = Record<string, any>;
+
+/** The event handlers, as exported by `functions/`. */
+export type EventHandlers = Record<'register' | 'deregister', (event: Json, context: ReturnType<typeof lambdaContext>) => Promise<unknown>>;
+
+/** One event for one handler. */
+export interface Invocation {
+  readonly handler: 'register' | 'deregister';
+  readonly event: Json;
+}
+
+/** An invocation that threw, and what. */
+export interface Failure {
+  readonly invocation: Invocation;
+  readonly error: unknown;
+}
+
+/** Imports the register and deregister handlers (configuration is read from `process.env` on first use). */
+export async function importEventHandlers(): Promise<EventHandlers> {
+  return {
+    register: (await import('../../functions/register')).handler as never,
+    deregister: (await import('../../functions/deregister')).handler as never,
+  };
+}
+
+/**
+ * Invokes every event once, `concurrency` at a time, as Lambda would (a fresh context each).
+ * `onSettled` sees each outcome as it comes.
+ *
+ * @returns the invocations that threw.
+ */
+export async function invokeAll(
+  handlers: EventHandlers,
+  invocations: readonly Invocation[],
+  options: { concurrency: number; timeoutMs?: number; onSettled?: (invocation: Invocation, outcome: { result?: unknown; error?: unknown }) => void },
+): Promise<Failure[]> {
+  const limit = pLimit(options.concurrency);
+  const failures: Failure[] = [];
+  await Promise.all(
+    invocations.map((invocation) =>
+      limit(async () => {
+        try {
+          const result = await handlers[invocation.handler](invocation.event, lambdaContext(invocation.handler, options.timeoutMs));
+          options.onSettled?.(invocation, { result });
+        } catch (error) {
+          failures.push({ invocation, error });
+          options.onSettled?.(invocation, { error });
+        }
+      }),
+    ),
+  );
+  return failures;
+}
+
+/** How the retries of failed invocations went. */
+export interface RetryReport {
+  /** Retry rounds made. */
+  readonly rounds: number;
+  /** Invocations retried (counting each event once). */
+  readonly retried: number;
+  /** Invocations still failing after the last round. */
+  readonly stillFailing: Failure[];
+}
+
+/**
+ * Delivers failed events again, as EventBridge retries a target: rounds with a growing pause,
+ * until none fails or `maxRounds` is reached.
+ */
+export async function redeliver(handlers: EventHandlers, failures: readonly Failure[], options: { concurrency: number; maxRounds?: number; pauseMs?: number; timeoutMs?: number }): Promise<RetryReport> {
+  let pending = [...failures];
+  let rounds = 0;
+  const maxRounds = options.maxRounds ?? 10;
+  while (pending.length > 0 && rounds < maxRounds) {
+    await new Promise((r) => setTimeout(r, (options.pauseMs ?? 500) * 2 ** Math.min(rounds, 4)));
+    rounds++;
+    pending = await invokeAll(handlers, pending.map((f) => f.invocation), options);
+  }
+  return { rounds, retried: failures.length, stillFailing: pending };
+}
