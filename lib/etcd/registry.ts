@@ -7,6 +7,7 @@ import {
   CompareResult,
   CompareTarget,
   type Etcd3,
+  EtcdLeaseInvalidError,
   GRPCDeadlineExceededError,
   GRPCUnavailableError,
   type ICompare,
@@ -19,6 +20,7 @@ import type { Config } from '../config';
 import { decideWrite, RecordState, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
 import { ConflictError, DependencyError, errorMessage } from '../errors';
 import { recordKey, recordsPrefix, tombstoneKey } from '../keys';
+import { callDeadline } from './client';
 
 /** Identifies one task in the registry. */
 export interface TaskRef {
@@ -79,6 +81,9 @@ const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppe
 
 /** How many times a guarded write re-reads and retries after losing a race. */
 const MAX_ATTEMPTS = 4;
+
+/** How long a revoke that cannot reach etcd is tried again (etcd3 stops calling a failing host for 5 s). */
+const REVOKE_RETRY_MS = 6000;
 
 const bytes = (s: string) => Buffer.from(s, 'utf8');
 const absent = (key: string): ICompare => ({ key: bytes(key), target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 });
@@ -155,12 +160,21 @@ export class Registry {
     return res.ID;
   }
 
-  /** Revokes a lease, deleting what hangs on it. Best effort: an already expired lease is fine. */
+  /**
+   * Revokes a lease, deleting what hangs on it. Best effort: an already expired lease is fine, and
+   * an unreachable etcd is tried again for a few seconds (long enough for etcd3's circuit breaker to
+   * let calls through after a leader election), then left: the lease expires within its TTL.
+   */
   async revoke(leaseId: string): Promise<void> {
-    try {
-      await this.client.leaseClient.leaseRevoke({ ID: leaseId });
-    } catch {
-      // Expired or unreachable: the lease expires by itself within its TTL.
+    const deadline = callDeadline(REVOKE_RETRY_MS);
+    for (let pause = 200; ; pause = Math.min(pause * 2, 2000)) {
+      try {
+        await this.client.leaseClient.leaseRevoke({ ID: leaseId }, { deadline });
+        return;
+      } catch (err) {
+        if (err instanceof EtcdLeaseInvalidError || Date.now() + pause >= deadline) return;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
     }
   }
 
