@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidEventError } from '../../lib/errors';
 import { LocalAws } from '../../scripts/local-aws';
 import { fixtureTaskDefinitions, loadEvent, testEnv, withDetail } from '../support/harness';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
+import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
 
 let aws: LocalAws;
 let env: Record<string, string>;
@@ -15,7 +15,7 @@ let handlers: {
   deregister: (typeof import('../../functions/deregister'))['handler'];
   renew: (typeof import('../../functions/renew'))['handler'];
 };
-let stdout: string[];
+let logs: CapturedLogs;
 
 beforeAll(async () => {
   aws = await new LocalAws().start();
@@ -27,19 +27,14 @@ beforeAll(async () => {
     deregister: (await import('../../functions/deregister')).handler,
     renew: (await import('../../functions/renew')).handler,
   };
-  stdout = [];
-  for (const stream of [process.stdout, process.stderr])
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      stdout.push(String(chunk));
-      return true;
-    });
+  logs = captureLogs();
 });
 afterAll(async () => {
   vi.restoreAllMocks();
   await aws.stop();
 });
 
-const logLines = () => stdout.flatMap((s) => s.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+const logLines = () => logs.lines();
 
 describe('register handler', () => {
   it('registers the Fargate sample and logs with the event id and task ARN', async () => {
