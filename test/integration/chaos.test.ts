@@ -8,12 +8,11 @@
  */
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RenewSummary } from '../../lib/registrar';
-import { LocalAws } from '../../scripts/local-aws';
+import type { LocalAws } from '../../scripts/local-aws';
 import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
 import { checkRegistry, etcdSnapshot } from '../support/etcd';
 import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { importEventHandlers, invokeAll, redeliver, type EventHandlers } from '../support/platform';
+import { invokeAll, redeliver, startFunctions, type Functions } from '../support/platform';
 import { mulberry32, seedFrom } from '../support/random';
 import { deliver, divergence, expectedEndpoints, loadFleet, simulateFleet } from '../support/simulation';
 
@@ -24,16 +23,12 @@ const RATES = { lost: 0.1, duplicated: 0.2 };
 let etcd: LocalEtcd;
 let client: Etcd3;
 let aws: LocalAws;
-let handlers: EventHandlers;
-let renew: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<RenewSummary>;
+let functions: Functions;
 
 beforeAll(async () => {
   etcd = await startLocalEtcd();
   client = new Etcd3({ hosts: etcd.endpoint });
-  aws = await new LocalAws().start();
-  Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT' });
-  handlers = await importEventHandlers();
-  renew = (await import('../../functions/renew')).handler as never;
+  ({ aws, functions } = await startFunctions({ ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT' }));
 });
 afterAll(async () => {
   client?.close();
@@ -49,13 +44,13 @@ describe('chaos', () => {
     loadFleet(aws, tasks);
     const { deliveries, stats } = deliver(tasks, random, RATES);
 
-    const failures = await invokeAll(handlers, deliveries, { concurrency: 16 });
-    const retries = await redeliver(handlers, failures, { concurrency: 16 });
+    const failures = await invokeAll(functions, deliveries, { concurrency: 16 });
+    const retries = await redeliver(functions, failures, { concurrency: 16 });
     expect(retries.stillFailing.map((f) => String(f.error))).toEqual([]);
 
     const expected = expectedEndpoints(tasks, 'services');
     const before = divergence((await etcdSnapshot(client)).kvs, expected, 'services');
-    const summary = await renew(scheduledEvent, lambdaContext('renew', 55_000));
+    const summary = await functions.renew(scheduledEvent, lambdaContext('renew', 55_000));
     const snapshot = await etcdSnapshot(client);
     const after = divergence(snapshot.kvs, expected, 'services');
     const registry = checkRegistry(snapshot, 'services', 'registrar');

@@ -6,28 +6,22 @@
  */
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import type { RenewSummary } from '../../lib/registrar';
-import { LocalAws } from '../../scripts/local-aws';
-import { fixtureTaskDefinitions, testEnv } from '../support/harness';
+import type { LocalAws } from '../../scripts/local-aws';
+import { testEnv } from '../support/harness';
 import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
-import { importEventHandlers, invokeAll, type EventHandlers } from '../support/platform';
+import { invokeAll, startFunctions, type Functions } from '../support/platform';
 import { CLUSTER_ARN, fargateEvent } from '../support/tasks';
 
 let aws: LocalAws;
 let client: Etcd3;
 let env: Record<string, string>;
-let handlers: EventHandlers;
-let renew: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<RenewSummary>;
+let functions: Functions;
 let logs: CapturedLogs;
 
 beforeAll(async () => {
-  aws = await new LocalAws().start();
-  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
   env = testEnv();
-  Object.assign(process.env, aws.sdkEnv(), env);
+  ({ aws, functions } = await startFunctions(env));
   client = new Etcd3({ hosts: inject('etcdEndpoint') });
-  handlers = await importEventHandlers();
-  renew = (await import('../../functions/renew')).handler as never;
   logs = captureLogs();
 });
 afterAll(async () => {
@@ -36,7 +30,7 @@ afterAll(async () => {
   await aws?.stop();
 });
 
-const tick = () => renew(scheduledEvent, lambdaContext('renew', 55_000));
+const tick = () => functions.renew(scheduledEvent, lambdaContext('renew', 55_000));
 const endpointKeys = async () => (await client.getAll().prefix(`${env.REGISTRY_PREFIX}/`).keys()).sort();
 const ttl = async (lease: string) => Number((await client.leaseClient.leaseTimeToLive({ ID: lease })).TTL);
 const recordLeases = async () => Object.values(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/`).json()).map((r) => (r as { leaseId: string }).leaseId);
@@ -48,7 +42,7 @@ describe('ECS throttled during renew', () => {
   it('fails open tick after tick: leases renewed, nothing removed, a warning and counts; then catches up', async () => {
     const events = [0, 1, 2, 3, 4].map((n) => fargateEvent(n, {}, 'ecs'));
     for (const e of events) aws.putTaskFromDetail(e.detail);
-    expect(await invokeAll(handlers, events.map((event) => ({ handler: 'register', event })), { concurrency: 5 })).toEqual([]);
+    expect(await invokeAll(functions, events.map((event) => ({ handler: 'register', event })), { concurrency: 5 })).toEqual([]);
     const registered = await endpointKeys();
     expect(registered).toHaveLength(5);
 

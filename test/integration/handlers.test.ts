@@ -4,29 +4,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidEventError } from '../../lib/errors';
-import { LocalAws } from '../../scripts/local-aws';
-import { fixtureTaskDefinitions, loadEvent, testEnv, withDetail } from '../support/harness';
+import type { LocalAws } from '../../scripts/local-aws';
+import { loadEvent, testEnv, withDetail } from '../support/harness';
 import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
+import { startFunctions, type Functions } from '../support/platform';
 
 let aws: LocalAws;
 let env: Record<string, string>;
-let handlers: {
-  register: (typeof import('../../functions/register'))['handler'];
-  deregister: (typeof import('../../functions/deregister'))['handler'];
-  renew: (typeof import('../../functions/renew'))['handler'];
-};
+let handlers: Functions;
 let logs: CapturedLogs;
 
 beforeAll(async () => {
-  aws = await new LocalAws().start();
-  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
   env = testEnv();
-  Object.assign(process.env, aws.sdkEnv(), env);
-  handlers = {
-    register: (await import('../../functions/register')).handler,
-    deregister: (await import('../../functions/deregister')).handler,
-    renew: (await import('../../functions/renew')).handler,
-  };
+  ({ aws, functions: handlers } = await startFunctions(env));
   logs = captureLogs();
 });
 afterAll(async () => {

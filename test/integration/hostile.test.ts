@@ -8,10 +8,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidEventError } from '../../lib/errors';
-import { LocalAws } from '../../scripts/local-aws';
+import type { LocalAws } from '../../scripts/local-aws';
 import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
-import { fixtureTaskDefinitions, loadEvent, withDetail } from '../support/harness';
+import { loadEvent, withDetail } from '../support/harness';
 import { lambdaContext } from '../support/lambda';
+import { startFunctions, type Functions } from '../support/platform';
 import { Etcd3 } from 'etcd3';
 import { etcdSnapshot, type EtcdSnapshot } from '../support/etcd';
 
@@ -32,7 +33,7 @@ const aws = read('aws.json') as { taskDefinitions: Json[]; containerInstances: {
 let etcd: LocalEtcd;
 let client: Etcd3;
 let local: LocalAws;
-let handlers: Record<'register' | 'deregister', (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>>;
+let handlers: Functions;
 let baseline: EtcdSnapshot;
 const tally = { deliveries: 0, rejected: 0, ignored: 0, writes: 0, leasesLeaked: 0 };
 
@@ -41,14 +42,9 @@ const snapshot = () => etcdSnapshot(client);
 beforeAll(async () => {
   etcd = await startLocalEtcd();
   client = new Etcd3({ hosts: etcd.endpoint });
-  local = await new LocalAws().start();
-  for (const definition of [...fixtureTaskDefinitions(), ...aws.taskDefinitions]) local.putTaskDefinition(definition);
+  ({ aws: local, functions: handlers } = await startFunctions({ ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT' }));
+  for (const definition of aws.taskDefinitions) local.putTaskDefinition(definition);
   for (const i of aws.containerInstances) local.putContainerInstance(i.containerInstanceArn, i.ec2InstanceId, i.privateIpAddress);
-  Object.assign(process.env, local.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT' });
-  handlers = {
-    register: (await import('../../functions/register')).handler as never,
-    deregister: (await import('../../functions/deregister')).handler as never,
-  };
   // Real state to damage: one registered task (record, key, lease) and one tombstone (its lease).
   const running = loadEvent('fargate-awsvpc-running-ecs-devguide');
   expect(await handlers.register(running, lambdaContext('register'))).toMatchObject({ action: 'registered' });

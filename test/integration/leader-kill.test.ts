@@ -7,11 +7,10 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistrarError } from '../../lib/errors';
-import { LocalAws } from '../../scripts/local-aws';
+import type { LocalAws } from '../../scripts/local-aws';
 import { startLocalEtcdCluster, type LocalEtcd, type LocalEtcdCluster } from '../../scripts/local-etcd';
 import { checkRegistry, etcdSnapshot } from '../support/etcd';
-import { fixtureTaskDefinitions } from '../support/harness';
-import { importEventHandlers, invokeAll, redeliver, type EventHandlers, type Invocation } from '../support/platform';
+import { invokeAll, redeliver, startFunctions, type Functions, type Invocation } from '../support/platform';
 import { fargateEvent } from '../support/tasks';
 
 const BURST = 500;
@@ -20,15 +19,12 @@ const KILL_AFTER = 100; // settled invocations before the leader dies
 let cluster: LocalEtcdCluster;
 let client: Etcd3;
 let aws: LocalAws;
-let handlers: EventHandlers;
+let functions: Functions;
 
 beforeAll(async () => {
   cluster = await startLocalEtcdCluster(3);
   client = new Etcd3({ hosts: [...cluster.endpoints] });
-  aws = await new LocalAws().start();
-  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
-  Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: cluster.endpoints.join(','), REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT' });
-  handlers = await importEventHandlers();
+  ({ aws, functions } = await startFunctions({ ETCD_ENDPOINTS: cluster.endpoints.join(','), REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT' }));
 });
 afterAll(async () => {
   client?.close();
@@ -57,7 +53,7 @@ describe('etcd leader killed during a burst of register events', () => {
     let killed: Promise<void> | undefined;
     const acknowledged: Invocation[] = [];
     const burst: Invocation[] = events.map((event) => ({ handler: 'register', event }));
-    const failures = await invokeAll(handlers, burst, {
+    const failures = await invokeAll(functions, burst, {
       concurrency: 16,
       onSettled: (invocation, outcome) => {
         if (!outcome.error) acknowledged.push(invocation);
@@ -79,7 +75,7 @@ describe('etcd leader killed during a burst of register events', () => {
     const afterBurst = await recordArns();
     const acknowledgedNotApplied = acknowledged.filter((i) => !afterBurst.has(i.event.detail.taskArn));
 
-    const retries = await redeliver(handlers, failures, { concurrency: 16 });
+    const retries = await redeliver(functions, failures, { concurrency: 16 });
     const snapshot = await etcdSnapshot(client);
     const registry = checkRegistry(snapshot, 'services', 'registrar');
     const recorded = await recordArns();

@@ -3,12 +3,15 @@
  * and when an invocation throws it delivers the same event again later, until it succeeds.
  */
 import pLimit from 'p-limit';
+import type { RenewSummary } from '../../lib/registrar';
+import { LocalAws } from '../../scripts/local-aws';
+import { fixtureTaskDefinitions } from './harness';
 import { lambdaContext } from './lambda';
 
 type Json = Record<string, any>;
 
 /** The event handlers, as exported by `functions/`. */
-export type EventHandlers = Record<'register' | 'deregister', (event: Json, context: ReturnType<typeof lambdaContext>) => Promise<unknown>>;
+export type EventHandlers = Record<'register' | 'deregister', (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>>;
 
 /** One event for one handler. */
 export interface Invocation {
@@ -22,12 +25,26 @@ export interface Failure {
   readonly error: unknown;
 }
 
-/** Imports the register and deregister handlers (configuration is read from `process.env` on first use). */
-export async function importEventHandlers(): Promise<EventHandlers> {
-  return {
+/** All three handlers. */
+export interface Functions extends EventHandlers {
+  renew(event: unknown, context: ReturnType<typeof lambdaContext>): Promise<RenewSummary>;
+}
+
+/**
+ * Starts a local ECS/EC2 endpoint with the sample task definitions, points the AWS SDK at it, sets
+ * the given configuration in `process.env` and imports the handlers (they read it on first use, so
+ * call this once per test file, before anything else imports them).
+ */
+export async function startFunctions(env: Record<string, string>): Promise<{ aws: LocalAws; functions: Functions }> {
+  const aws = await new LocalAws().start();
+  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
+  Object.assign(process.env, aws.sdkEnv(), env);
+  const functions: Functions = {
     register: (await import('../../functions/register')).handler as never,
     deregister: (await import('../../functions/deregister')).handler as never,
+    renew: (await import('../../functions/renew')).handler as never,
   };
+  return { aws, functions };
 }
 
 /**
