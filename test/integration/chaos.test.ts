@@ -6,13 +6,10 @@
  *
  * Seeded: the seed is printed; replay a run with CHAOS_SEED=<seed>. CHAOS_TASKS changes N.
  */
-import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalAws } from '../../scripts/local-aws';
-import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
 import { checkRegistry, etcdSnapshot } from '../support/etcd';
 import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { invokeAll, redeliver, startFunctions, type Functions } from '../support/platform';
+import { invokeAll, redeliver, startIsolated, type Isolated } from '../support/platform';
 import { mulberry32, seedFrom } from '../support/random';
 import { deliver, divergence, expectedEndpoints, loadFleet, simulateFleet } from '../support/simulation';
 
@@ -20,25 +17,16 @@ const SEED = seedFrom('CHAOS_SEED');
 const N = Number(process.env.CHAOS_TASKS ?? 1000);
 const RATES = { lost: 0.1, duplicated: 0.2 };
 
-let etcd: LocalEtcd;
-let client: Etcd3;
-let aws: LocalAws;
-let functions: Functions;
-
+let rig: Isolated;
 beforeAll(async () => {
-  etcd = await startLocalEtcd();
-  client = new Etcd3({ hosts: etcd.endpoint });
-  ({ aws, functions } = await startFunctions({ ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT' }));
+  rig = await startIsolated();
 });
-afterAll(async () => {
-  client?.close();
-  await aws?.stop();
-  await etcd?.stop();
-});
+afterAll(async () => rig?.stop());
 
 describe('chaos', () => {
   it(`etcd equals the truth after one renew tick (N=${N}, ${RATES.lost * 100}% lost, ${RATES.duplicated * 100}% duplicated, shuffled)`, { timeout: 120_000 }, async () => {
     console.log(`chaos: seed ${SEED} (replay: CHAOS_SEED=${SEED} npx vitest run test/integration/chaos.test.ts)`);
+    const { aws, client, functions } = rig;
     const random = mulberry32(SEED);
     const tasks = simulateFleet(N, random);
     loadFleet(aws, tasks);

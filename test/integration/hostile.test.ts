@@ -8,12 +8,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidEventError } from '../../lib/errors';
-import type { LocalAws } from '../../scripts/local-aws';
-import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
 import { loadEvent, withDetail } from '../support/harness';
 import { lambdaContext } from '../support/lambda';
-import { startFunctions, type Functions } from '../support/platform';
-import { Etcd3 } from 'etcd3';
+import { startIsolated, type Functions, type Isolated } from '../support/platform';
 import { etcdSnapshot, type EtcdSnapshot } from '../support/etcd';
 
 type Json = Record<string, any>;
@@ -30,21 +27,18 @@ const read = (file: string): unknown => JSON.parse(readFileSync(join(DIR, file),
 const corpus = (read('index.json') as { fixtures: Fixture[] }).fixtures;
 const aws = read('aws.json') as { taskDefinitions: Json[]; containerInstances: { containerInstanceArn: string; ec2InstanceId: string; privateIpAddress: string }[] };
 
-let etcd: LocalEtcd;
-let client: Etcd3;
-let local: LocalAws;
+let rig: Isolated;
 let handlers: Functions;
 let baseline: EtcdSnapshot;
 const tally = { deliveries: 0, rejected: 0, ignored: 0, writes: 0, leasesLeaked: 0 };
 
-const snapshot = () => etcdSnapshot(client);
+const snapshot = () => etcdSnapshot(rig.client);
 
 beforeAll(async () => {
-  etcd = await startLocalEtcd();
-  client = new Etcd3({ hosts: etcd.endpoint });
-  ({ aws: local, functions: handlers } = await startFunctions({ ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT' }));
-  for (const definition of aws.taskDefinitions) local.putTaskDefinition(definition);
-  for (const i of aws.containerInstances) local.putContainerInstance(i.containerInstanceArn, i.ec2InstanceId, i.privateIpAddress);
+  rig = await startIsolated();
+  handlers = rig.functions;
+  for (const definition of aws.taskDefinitions) rig.aws.putTaskDefinition(definition);
+  for (const i of aws.containerInstances) rig.aws.putContainerInstance(i.containerInstanceArn, i.ec2InstanceId, i.privateIpAddress);
   // Real state to damage: one registered task (record, key, lease) and one tombstone (its lease).
   const running = loadEvent('fargate-awsvpc-running-ecs-devguide');
   expect(await handlers.register(running, lambdaContext('register'))).toMatchObject({ action: 'registered' });
@@ -53,11 +47,7 @@ beforeAll(async () => {
   expect(baseline.leases).toHaveLength(2);
 });
 
-afterAll(async () => {
-  client?.close();
-  await local?.stop();
-  await etcd?.stop();
-});
+afterAll(async () => rig?.stop());
 
 describe('hostile corpus', () => {
   it('holds at least 50 events, each file listed in the index exactly once', () => {
@@ -127,7 +117,7 @@ describe('names at the edge of what is allowed', () => {
   it.each(edgeCases)('registers %s, and every key stays in its directory', async (what, service, changes) => {
     const n = edgeCases.findIndex((e) => e[0] === what);
     const arn = `arn:aws:ecs:us-west-2:111122223333:task-definition/edge-${n}:1`;
-    local.putTaskDefinition({
+    rig.aws.putTaskDefinition({
       taskDefinitionArn: arn,
       family: `edge-${n}`,
       networkMode: 'awsvpc',

@@ -2,9 +2,11 @@
  * What the platform does with the handlers: EventBridge invokes them with events, many at once,
  * and when an invocation throws it delivers the same event again later, until it succeeds.
  */
+import { Etcd3 } from 'etcd3';
 import pLimit from 'p-limit';
 import type { RenewSummary } from '../../lib/registrar';
 import { LocalAws } from '../../scripts/local-aws';
+import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
 import { fixtureTaskDefinitions } from './harness';
 import { lambdaContext } from './lambda';
 
@@ -45,6 +47,37 @@ export async function startFunctions(env: Record<string, string>): Promise<{ aws
     renew: (await import('../../functions/renew')).handler as never,
   };
   return { aws, functions };
+}
+
+/** Handlers wired to an etcd of their own, a client on it and the local ECS endpoint. */
+export interface Isolated {
+  readonly etcd: LocalEtcd;
+  readonly client: Etcd3;
+  readonly aws: LocalAws;
+  readonly functions: Functions;
+  /** Stops etcd (removing its data) and the local endpoint. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts an etcd of its own — needed wherever leases are counted (they are not namespaced) or etcd
+ * is killed — and the handlers configured for it with the default prefixes, logging silenced.
+ */
+export async function startIsolated(env: Record<string, string> = {}): Promise<Isolated> {
+  const etcd = await startLocalEtcd();
+  const client = new Etcd3({ hosts: etcd.endpoint });
+  const { aws, functions } = await startFunctions({ ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT', ...env });
+  return {
+    etcd,
+    client,
+    aws,
+    functions,
+    async stop() {
+      client.close();
+      await aws.stop();
+      await etcd.stop();
+    },
+  };
 }
 
 /**
