@@ -7,11 +7,10 @@
  * one container port is published as `<service>`; one that gets several ports publishes each as
  * `<service>-<containerPort>`.
  */
-import { isIPv4 } from 'node:net';
 import type { TaskSnapshot } from './ecs/event';
-import type { ContainerDefinitionInfo, TaskDefinitionInfo } from './ecs/task-definition';
+import type { ContainerDefinitionInfo, PortMapping, TaskDefinitionInfo } from './ecs/task-definition';
 import { InvalidEventError } from './errors';
-import { assertSegment, type Endpoint } from './keys';
+import { assertDialableIpv4, assertSegment, type Endpoint } from './keys';
 
 /** Docker labels that steer registration. */
 export const Labels = {
@@ -74,10 +73,22 @@ function checkPort(port: number | undefined, what: string): number {
   return port;
 }
 
+/** The container's TCP port mappings, each port checked: a task definition is input too. */
+function tcpMappings(container: ContainerDefinitionInfo): PortMapping[] {
+  const path = `taskDefinition.containerDefinitions[${container.name}].portMappings`;
+  return container.portMappings
+    .filter((p) => p.protocol === 'tcp')
+    .map((p) => ({
+      protocol: p.protocol,
+      containerPort: checkPort(p.containerPort, `${path}.containerPort`),
+      hostPort: p.hostPort === undefined ? undefined : checkPort(p.hostPort, `${path}.hostPort`),
+    }));
+}
+
 /** (containerPort, dialPort) pairs a container listens on, for the task's network mode. */
 function containerPorts(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo): { containerPort: number; port: number }[] {
-  const tcpMappings = container.portMappings.filter((p) => p.protocol === 'tcp');
-  if (definition.networkMode === 'awsvpc') return tcpMappings.map((p) => ({ containerPort: p.containerPort, port: p.containerPort }));
+  const mappings = tcpMappings(container);
+  if (definition.networkMode === 'awsvpc') return mappings.map((p) => ({ containerPort: p.containerPort, port: p.containerPort }));
   const bindings = task.containers.find((c) => c.name === container.name)?.networkBindings ?? [];
   const tcpBindings = bindings.filter((b) => (b.protocol ?? 'tcp') === 'tcp' && !(b.bindIP ?? '').includes(':'));
   if (tcpBindings.length > 0) {
@@ -89,10 +100,10 @@ function containerPorts(task: TaskSnapshot, definition: TaskDefinitionInfo, cont
     }
     return [...seen.values()];
   }
-  if (tcpMappings.length === 0) return [];
-  if (definition.networkMode === 'host') return tcpMappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort ?? p.containerPort }));
+  if (mappings.length === 0) return [];
+  if (definition.networkMode === 'host') return mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort ?? p.containerPort }));
   // Bridge mode without bindings: only static host ports are knowable.
-  if (tcpMappings.every((p) => p.hostPort)) return tcpMappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort! }));
+  if (mappings.every((p) => p.hostPort)) return mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort! }));
   throw new MissingNetworkInfo(`container ${container.name} uses dynamic host ports but the task reports no network bindings`);
 }
 
@@ -103,8 +114,7 @@ function containerIp(task: TaskSnapshot, definition: TaskDefinitionInfo, contain
   }
   const ip = task.eniIpv4 ?? task.containers.find((c) => c.name === container.name)?.privateIpv4;
   if (!ip) throw new MissingNetworkInfo('the task reports no ENI address yet');
-  if (!isIPv4(ip)) throw new InvalidEventError(`${JSON.stringify(ip.slice(0, 64))} is not an IPv4 address`, 'detail.attachments.privateIPv4Address');
-  return ip;
+  return assertDialableIpv4(ip, 'detail.attachments.privateIPv4Address');
 }
 
 /**
@@ -121,7 +131,7 @@ export function planEndpoints(
   hostIp?: string,
   reservedServices: readonly string[] = [],
 ): EndpointPlan {
-  if (hostIp !== undefined && !isIPv4(hostIp)) throw new InvalidEventError(`host IP ${JSON.stringify(hostIp)} is not an IPv4 address`, 'containerInstance');
+  if (hostIp !== undefined) assertDialableIpv4(hostIp, 'containerInstance.privateIpAddress');
   const skipped: { container: string; reason: string }[] = [];
   const raw: (Omit<Endpoint, 'service'> & { base: string; hasHealthCheck: boolean })[] = [];
   for (const container of definition.containers) {

@@ -2,6 +2,7 @@
  * Pure key layout and value formats. Everything that becomes part of a key passes
  * {@link assertSegment} first: no label or event field is trusted to be a safe path segment.
  */
+import { isIPv4 } from 'node:net';
 import { KeyFormat, ValueFormat, type Config } from './config';
 import { InvalidEventError } from './errors';
 
@@ -34,16 +35,34 @@ export interface EndpointMetadata {
 /** A service name: ASCII letters, digits, `.`, `_`, `-`; starts with a letter or digit; at most 255. */
 const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 
+/** A value quoted for an error message, cut short. */
+const shown = (value: string) => JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+
 /**
  * Checks that a value is safe as one key segment (no `/`, `..`, control or non-ASCII characters).
  *
  * @throws {InvalidEventError} naming `what` and the offending value.
  */
 export function assertSegment(value: string, what: string): string {
-  if (!SEGMENT.test(value) || value.includes('..')) {
-    const shown = JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
-    throw new InvalidEventError(`${shown} is not a valid name: use 1-255 ASCII letters, digits, ".", "_" or "-", starting with a letter or digit, without ".."`, what);
-  }
+  if (!SEGMENT.test(value) || value.includes('..'))
+    throw new InvalidEventError(`${shown(value)} is not a valid name: use 1-255 ASCII letters, digits, ".", "_" or "-", starting with a letter or digit, without ".."`, what);
+  return value;
+}
+
+/**
+ * Checks that a value is a dotted-quad IPv4 address a client can dial: no other notation (leading
+ * zeros, spaces, IPv6), and not in a range where no task serves clients.
+ *
+ * @throws {InvalidEventError} naming `what` and the offending value.
+ */
+export function assertDialableIpv4(value: string, what: string): string {
+  if (!isIPv4(value)) throw new InvalidEventError(`${shown(value)} is not an IPv4 address`, what);
+  const [a, b] = value.split('.').map(Number) as [number, number];
+  // "This network" 0/8, loopback 127/8, link-local 169.254/16 (the EC2 instance and ECS task
+  // metadata endpoints), multicast 224/4, reserved and broadcast 240/4: publishing one would send
+  // clients to themselves or to a metadata endpoint.
+  if (a === 0 || a === 127 || a >= 224 || (a === 169 && b === 254))
+    throw new InvalidEventError(`${shown(value)} is not an address a task serves clients on (this-network, loopback, link-local, multicast or reserved)`, what);
   return value;
 }
 

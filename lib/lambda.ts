@@ -76,11 +76,9 @@ export function invocationMiddleware(functionName: string): MiddlewareObj<unknow
       setInvocationDeadline(typeof remaining === 'number' ? Date.now() + Math.max(100, remaining - DEADLINE_MARGIN_MS) : undefined);
       if (request.context?.awsRequestId) logger.addContext(request.context);
       const event = request.event as { id?: unknown; detail?: { taskArn?: unknown } } | undefined;
-      logger.appendKeys({
-        function: functionName,
-        eventId: typeof event?.id === 'string' ? event.id : undefined,
-        taskArn: typeof event?.detail?.taskArn === 'string' ? event.detail.taskArn : undefined,
-      });
+      // Not validated yet: keep what a hostile event can repeat on every log line short.
+      const short = (value: unknown) => (typeof value === 'string' ? (value.length > 160 ? `${value.slice(0, 160)}…` : value) : undefined);
+      logger.appendKeys({ function: functionName, eventId: short(event?.id), taskArn: short(event?.detail?.taskArn) });
       credentials = await resolveEtcdCredentials(getConfig().etcdCredentials, request);
     },
     after: (request) => {

@@ -8,8 +8,8 @@
 import type { Task } from '@aws-sdk/client-ecs';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
-import { isIPv4 } from 'node:net';
 import { InvalidEventError } from '../errors';
+import { assertDialableIpv4 } from '../keys';
 
 const ARN_PARTITION = 'arn:aws(?:-[a-z]+)*';
 const TASK_ARN = new RegExp(`^${ARN_PARTITION}:ecs:([a-z0-9-]{1,32}):(\\d{12}):task/(?:([A-Za-z0-9_-]{1,255})/)?([A-Za-z0-9-]{1,64})$`);
@@ -136,8 +136,7 @@ function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): Tas
     throw new InvalidEventError(`task ${detail.taskArn} belongs to cluster "${taskCluster}", not "${clusterName}"`, `${root}taskArn`);
   const eni = detail.attachments?.find((a) => a.type === 'eni' || a.type === 'ElasticNetworkInterface');
   const eniIpv4 = eni?.details?.find((d) => d.name === 'privateIPv4Address')?.value;
-  if (eniIpv4 !== undefined && !isIPv4(eniIpv4))
-    throw new InvalidEventError(`"${eniIpv4.slice(0, 64)}" is not an IPv4 address`, `${root}attachments.privateIPv4Address`);
+  if (eniIpv4 !== undefined) assertDialableIpv4(eniIpv4, `${root}attachments.privateIPv4Address`);
   return {
     taskArn: detail.taskArn,
     taskId: taskId!,
@@ -155,13 +154,11 @@ function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): Tas
     healthStatus: detail.healthStatus,
     startedAt: detail.startedAt,
     eniIpv4,
-    containers: (detail.containers ?? []).map((c) => ({
-      name: c.name,
-      lastStatus: c.lastStatus,
-      healthStatus: c.healthStatus,
-      networkBindings: c.networkBindings ?? [],
-      privateIpv4: c.networkInterfaces?.find((n) => n.privateIpv4Address)?.privateIpv4Address,
-    })),
+    containers: (detail.containers ?? []).map((c, i) => {
+      const privateIpv4 = c.networkInterfaces?.find((n) => n.privateIpv4Address)?.privateIpv4Address;
+      if (privateIpv4 !== undefined) assertDialableIpv4(privateIpv4, `${root}containers.${i}.networkInterfaces.privateIpv4Address`);
+      return { name: c.name, lastStatus: c.lastStatus, healthStatus: c.healthStatus, networkBindings: c.networkBindings ?? [], privateIpv4 };
+    }),
   };
 }
 

@@ -8,6 +8,7 @@ import {
   CompareTarget,
   type Etcd3,
   EtcdAuthenticationFailedError,
+  EtcdLeaseInvalidError,
   EtcdPermissionDeniedError,
   GRPCDeadlineExceededError,
   GRPCUnavailableError,
@@ -21,6 +22,7 @@ import type { Config } from '../config';
 import { decideWrite, RecordState, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
 import { ConflictError, DependencyError, errorMessage } from '../errors';
 import { recordKey, recordsPrefix, tombstoneKey } from '../keys';
+import { callDeadline } from './client';
 
 /** Identifies one task in the registry. */
 export interface TaskRef {
@@ -81,6 +83,12 @@ const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppe
 
 /** How many times a guarded write re-reads and retries after losing a race. */
 const MAX_ATTEMPTS = 4;
+
+/** How long a revoke that cannot reach etcd is tried again (etcd3 stops calling a failing host for 5 s). */
+const REVOKE_RETRY_MS = 6000;
+
+/** Most leases remembered for a later revoke; past that they are left to expire by their TTL. */
+const MAX_UNREVOKED = 1000;
 
 const bytes = (s: string) => Buffer.from(s, 'utf8');
 const absent = (key: string): ICompare => ({ key: bytes(key), target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 });
@@ -144,6 +152,9 @@ export interface RegistryOptions {
 
 /** The registry: task records, tombstones and endpoint keys in etcd. */
 export class Registry {
+  /** Leases a revoke could not reach etcd for, revoked on a later grant (see {@link Registry.revoke}). */
+  private readonly unrevoked = new Set<string>();
+
   constructor(
     /** The etcd client the registry writes through. */
     readonly client: Etcd3,
@@ -185,16 +196,47 @@ export class Registry {
 
   /** Grants a lease of `ttl` seconds and returns its ID. */
   async grant(ttl: number): Promise<string> {
+    if (this.unrevoked.size > 0) await this.revokeLeftovers();
     const res = await this.call('lease grant', () => this.client.leaseClient.leaseGrant({ TTL: ttl }));
     return res.ID;
   }
 
-  /** Revokes a lease, deleting what hangs on it. Best effort: an already expired lease is fine. */
+  /**
+   * Revokes a lease, deleting what hangs on it. Best effort: an already expired lease is fine, and
+   * an unreachable etcd is tried again for a few seconds (long enough for etcd3's circuit breaker to
+   * let calls through after a leader election). If etcd stays unreachable, the lease is remembered
+   * and revoked by a later grant of this process, if it is still empty; else it expires by its TTL.
+   */
   async revoke(leaseId: string): Promise<void> {
-    try {
-      await this.client.leaseClient.leaseRevoke({ ID: leaseId });
-    } catch {
-      // Expired or unreachable: the lease expires by itself within its TTL.
+    const deadline = callDeadline(REVOKE_RETRY_MS);
+    for (let pause = 200; ; pause = Math.min(pause * 2, 2000)) {
+      try {
+        await this.client.leaseClient.leaseRevoke({ ID: leaseId }, { deadline });
+        return;
+      } catch (err) {
+        if (err instanceof EtcdLeaseInvalidError) return;
+        if (Date.now() + pause >= deadline) {
+          if (this.unrevoked.size < MAX_UNREVOKED) this.unrevoked.add(leaseId);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, pause));
+      }
+    }
+  }
+
+  /** Revokes the leases an earlier revoke could not reach etcd for, unless a write landed on them. */
+  private async revokeLeftovers(): Promise<void> {
+    for (const id of [...this.unrevoked]) {
+      try {
+        // The write whose failure led to the revoke may have been applied after all (its answer
+        // lost): then the lease carries a task and its record, and is that task's lease now.
+        const lease = await this.client.leaseClient.leaseTimeToLive({ ID: id, keys: true });
+        if (Number(lease.TTL) > 0 && lease.keys.length === 0) await this.client.leaseClient.leaseRevoke({ ID: id });
+        this.unrevoked.delete(id);
+      } catch (err) {
+        if (!(err instanceof EtcdLeaseInvalidError)) return; // still unreachable: a later grant tries again
+        this.unrevoked.delete(id);
+      }
     }
   }
 

@@ -4,38 +4,27 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InvalidEventError } from '../../lib/errors';
-import { LocalAws } from '../../scripts/local-aws';
-import { fixtureTaskDefinitions, loadEvent, testEnv, withDetail } from '../support/harness';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { captureOutput } from '../support/output';
+import type { LocalAws } from '../../scripts/local-aws';
+import { loadEvent, testEnv, withDetail } from '../support/harness';
+import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
+import { startFunctions, type Functions } from '../support/platform';
 
 let aws: LocalAws;
 let env: Record<string, string>;
-let handlers: {
-  register: (typeof import('../../functions/register'))['handler'];
-  deregister: (typeof import('../../functions/deregister'))['handler'];
-  renew: (typeof import('../../functions/renew'))['handler'];
-};
-let stdout: string[];
+let handlers: Functions;
+let logs: CapturedLogs;
 
 beforeAll(async () => {
-  aws = await new LocalAws().start();
-  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
   env = testEnv();
-  Object.assign(process.env, aws.sdkEnv(), env);
-  handlers = {
-    register: (await import('../../functions/register')).handler,
-    deregister: (await import('../../functions/deregister')).handler,
-    renew: (await import('../../functions/renew')).handler,
-  };
-  stdout = captureOutput();
+  ({ aws, functions: handlers } = await startFunctions(env));
+  logs = captureLogs();
 });
 afterAll(async () => {
   vi.restoreAllMocks();
   await aws.stop();
 });
 
-const logLines = () => stdout.flatMap((s) => s.split('\n')).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+const logLines = () => logs.lines();
 
 describe('register handler', () => {
   it('registers the Fargate sample and logs with the event id and task ARN', async () => {

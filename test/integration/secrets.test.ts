@@ -6,13 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalAws } from '../../scripts/local-aws';
 import { fixtureTaskDefinitions, loadEvent } from '../support/harness';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { captureOutput } from '../support/output';
+import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
 import { startSecureEtcd, type SecureEtcd } from '../support/secure-etcd';
 
 let secure: SecureEtcd;
 let aws: LocalAws;
-let output: string[];
+let logs: CapturedLogs;
 const SECRET_ID = 'prod/ecs-etcd-registrar/etcd';
 const PARAMETER = '/prod/ecs-etcd-registrar/etcd';
 const WRONG = 'wrong-password-7c1f';
@@ -44,7 +43,7 @@ beforeAll(async () => {
     STATE_PREFIX: secure.config.statePrefix,
     ETCD_TIMEOUT_MS: '3000',
   });
-  output = captureOutput();
+  logs = captureLogs();
 });
 
 afterAll(async () => {
@@ -84,7 +83,7 @@ describe('etcd credentials from a secret store', () => {
   });
 
   it('never writes a password, key or certificate into a log line', () => {
-    const logged = output.join('');
+    const logged = JSON.stringify(logs.lines());
     expect(logged).toContain('register done'); // the logs were captured
     expect(logged).toContain('register failed');
     for (const secret of secrets()) expect(logged).not.toContain(secret);

@@ -1,6 +1,8 @@
-/** A Lambda context for calling handlers directly, as Lambda would. */
+/** A Lambda context for calling handlers directly, as Lambda would, and what handlers log. */
 import type { Context } from 'aws-lambda';
+import { vi } from 'vitest';
 
+/** A Lambda context whose remaining time counts down from `timeoutMs`. */
 export function lambdaContext(functionName: string, timeoutMs = 30_000): Context {
   const deadline = Date.now() + timeoutMs;
   return {
@@ -31,3 +33,26 @@ export const scheduledEvent = {
   resources: ['arn:aws:events:us-east-1:123456789012:rule/renew'],
   detail: {},
 };
+
+/** The JSON log lines handlers write to stdout/stderr, captured (and kept off the test output). */
+export interface CapturedLogs {
+  /** Every JSON line written since capture started. */
+  lines(): Record<string, unknown>[];
+}
+
+/** Captures what is written to stdout and stderr until `vi.restoreAllMocks()`. */
+export function captureLogs(): CapturedLogs {
+  const written: string[] = [];
+  for (const stream of [process.stdout, process.stderr])
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+  return {
+    lines: () =>
+      written
+        .flatMap((s) => s.split('\n'))
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}

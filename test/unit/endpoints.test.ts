@@ -139,6 +139,22 @@ describe('planEndpoints: hostile input', () => {
     expect(() => planEndpoints(task, definitionFor(bridge), '10.1.2.3')).toThrow(/port 0 is not a dialable port/);
   });
 
+  it.each([
+    ['awsvpc containerPort 0', 'awsvpc', { containerPort: 0 }, /portMappings\.containerPort.*port 0 is not a dialable port/],
+    ['awsvpc containerPort 70000', 'awsvpc', { containerPort: 70000 }, /portMappings\.containerPort.*port 70000/],
+    ['host-mode containerPort -1', 'host', { containerPort: -1 }, /portMappings\.containerPort.*port -1/],
+    ['bridge static hostPort 70000', 'bridge', { containerPort: 80, hostPort: 70000 }, /portMappings\.hostPort.*port 70000/],
+  ])('rejects a task definition mapping with %s', (_what, networkMode, mapping, message) => {
+    const task = networkMode === 'awsvpc' ? fargate : { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [] }] };
+    const def = definitionFor(task, { networkMode, containerDefinitions: [container(task.containers[0]!.name, { portMappings: [mapping] })] });
+    expect(() => planEndpoints(task, def, '10.1.2.3')).toThrow(InvalidEventError);
+    expect(() => planEndpoints(task, def, '10.1.2.3')).toThrow(message);
+  });
+
+  it.each(['not-an-ip', '127.0.0.1', '169.254.169.254', '0.0.0.0', '255.255.255.255'])('rejects a container instance IP of %j', (ip) => {
+    expect(() => planEndpoints(bridge, definitionFor(bridge), ip)).toThrow(/invalid event at containerInstance\.privateIpAddress/);
+  });
+
   it('refuses a service name reserved by the state prefix', () => {
     expect(() => planEndpoints(fargate, definitionFor(fargate), undefined, ['sample-fargate'])).toThrow(/reserved/);
   });

@@ -62,6 +62,8 @@ describe('parseTaskStateChange', () => {
     ['a task of another cluster', withDetail(fargate, { taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/Other/c13b4cb40f1f4fe4a2971f76ae5a47ad' }), 'detail.taskArn'],
     ['a task of another account', withDetail(fargate, { taskArn: 'arn:aws:ecs:us-west-2:999999999999:task/FargateCluster/c13b4cb40f1f4fe4a2971f76ae5a47ad' }), 'detail.taskArn'],
     ['an ENI address that is not an IP', withDetail(fargate, { attachments: [{ type: 'eni', details: [{ name: 'privateIPv4Address', value: '10.0.0.999' }] }] }), 'detail.attachments.privateIPv4Address'],
+    ['a loopback ENI address', withDetail(fargate, { attachments: [{ type: 'eni', details: [{ name: 'privateIPv4Address', value: '127.0.0.1' }] }] }), 'detail.attachments.privateIPv4Address'],
+    ['the instance metadata address on a container', withDetail(fargate, { attachments: [], containers: [{ name: 'a', networkInterfaces: [{ privateIpv4Address: '169.254.169.254' }] }] }), 'detail.containers.0.networkInterfaces.privateIpv4Address'],
     ['10,000 containers', withDetail(fargate, { containers: Array.from({ length: 10000 }, (_, i) => ({ name: `c${i}` })) }), 'detail.containers'],
     ['a port of 70000', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 70000 }] }] }), 'detail.containers.0.networkBindings.0.hostPort'],
     ['a port "abc"', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 'abc' }] }] }), 'detail.containers.0.networkBindings.0.hostPort'],

@@ -1,0 +1,94 @@
+/**
+ * The ECS API throttled (ThrottlingException past the SDK's retries) while renew runs, through the
+ * real renew handler: renew fails open — every lease of the cluster renewed, nothing removed, a
+ * warning logged and the summary counting it — for as long as ECS keeps failing, and catches up
+ * on the first tick ECS answers again.
+ */
+import { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import type { LocalAws } from '../../scripts/local-aws';
+import { testEnv } from '../support/harness';
+import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
+import { invokeAll, startFunctions, type Functions } from '../support/platform';
+import { CLUSTER_ARN, fargateEvent } from '../support/tasks';
+
+let aws: LocalAws;
+let client: Etcd3;
+let env: Record<string, string>;
+let functions: Functions;
+let logs: CapturedLogs;
+
+beforeAll(async () => {
+  env = testEnv();
+  ({ aws, functions } = await startFunctions(env));
+  client = new Etcd3({ hosts: inject('etcdEndpoint') });
+  logs = captureLogs();
+});
+afterAll(async () => {
+  vi.restoreAllMocks();
+  client?.close();
+  await aws?.stop();
+});
+
+const tick = () => functions.renew(scheduledEvent, lambdaContext('renew', 55_000));
+const endpointKeys = async () => (await client.getAll().prefix(`${env.REGISTRY_PREFIX}/`).keys()).sort();
+const ttl = async (lease: string) => Number((await client.leaseClient.leaseTimeToLive({ ID: lease })).TTL);
+const recordLeases = async () => Object.values(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/`).json()).map((r) => (r as { leaseId: string }).leaseId);
+const warnings = (message: string) => logs.lines().filter((l) => l.level === 'WARN' && typeof l.message === 'string' && l.message.includes(message));
+const idOf = (event: Record<string, any>) => (event.detail.taskArn as string).split('/').pop()!;
+const THROTTLED = /^ecs: DescribeTasks in .* failed: ThrottlingException: injected ThrottlingException$/;
+
+describe('ECS throttled during renew', () => {
+  it('fails open tick after tick: leases renewed, nothing removed, a warning and counts; then catches up', async () => {
+    const events = [0, 1, 2, 3, 4].map((n) => fargateEvent(n, {}, 'ecs'));
+    for (const e of events) aws.putTaskFromDetail(e.detail);
+    expect(await invokeAll(functions, events.map((event) => ({ handler: 'register', event })), { concurrency: 5 })).toEqual([]);
+    const registered = await endpointKeys();
+    expect(registered).toHaveLength(5);
+
+    // The world changes while ECS cannot be asked: one task stops, one is gone.
+    aws.updateTask(events[0]!.detail.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED' });
+    aws.tasks.delete(events[1]!.detail.taskArn);
+    aws.faults.set('DescribeTasks', { code: 'ThrottlingException' });
+    aws.faults.set('ListTasks', { code: 'ThrottlingException' });
+    const leases = await recordLeases();
+
+    const TICKS = 3;
+    for (let i = 0; i < TICKS; i++) {
+      await new Promise((r) => setTimeout(r, 2100)); // let the leases' TTL run down, so a renewal shows
+      const calls = aws.count('DescribeTasks');
+      const summary = await tick();
+      expect(summary).toMatchObject({ records: 5, failOpen: 5, renewed: 0, removed: 0, withdrawn: 0, failed: 0 });
+      expect(summary.ecsFailures).toEqual([{ cluster: CLUSTER_ARN, error: expect.stringMatching(THROTTLED) }]);
+      expect(aws.count('DescribeTasks') - calls).toBe(2); // the SDK retried once (AWS_MAX_ATTEMPTS=2), then gave up
+      for (const lease of leases) expect(await ttl(lease)).toBeGreaterThanOrEqual(178);
+      expect(await endpointKeys()).toEqual(registered); // the stopped and the gone task stay routable
+    }
+    const failOpen = warnings('renewing its leases without removing anything (fail open)');
+    expect(failOpen).toHaveLength(TICKS);
+    expect(failOpen[0]).toMatchObject({ function: 'renew', cluster: CLUSTER_ARN, error: expect.stringMatching(THROTTLED) });
+    const tickWarnings = warnings('renew tick had failures');
+    expect(tickWarnings).toHaveLength(TICKS);
+    expect(tickWarnings[0]).toMatchObject({ summary: { failOpen: 5, ecsFailures: [{ cluster: CLUSTER_ARN }] } });
+
+    aws.faults.clear();
+    expect(await tick()).toMatchObject({ records: 5, renewed: 3, removed: 2, failOpen: 0, failed: 0, ecsFailures: [] });
+    const gone = [events[0]!, events[1]!].map(idOf);
+    expect(await endpointKeys()).toEqual(registered.filter((k) => !gone.some((id) => k.includes(id))));
+  });
+
+  it('repairs nothing while ListTasks is throttled, and repairs on the first tick it answers', async () => {
+    const lost = fargateEvent(10, {}, 'ecs'); // running, but its event was lost
+    aws.putTaskFromDetail(lost.detail);
+    aws.faults.set('ListTasks', { code: 'ThrottlingException' });
+    const before = await endpointKeys();
+    const summary = await tick();
+    expect(summary).toMatchObject({ repaired: 0, failed: 0, ecsFailures: [{ cluster: CLUSTER_ARN, error: expect.stringMatching(/ListTasks .* failed: ThrottlingException/) }] });
+    expect(warnings('nothing repaired there this tick')).toHaveLength(1);
+    expect(await endpointKeys()).toEqual(before);
+
+    aws.faults.clear();
+    expect(await tick()).toMatchObject({ repaired: 1, failed: 0, ecsFailures: [] });
+    expect((await endpointKeys()).filter((k) => !before.includes(k))).toEqual([expect.stringContaining(idOf(lost))]);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * What the platform does with the handlers: EventBridge invokes them with events, many at once,
+ * and when an invocation throws it delivers the same event again later, until it succeeds.
+ */
+import { Etcd3 } from 'etcd3';
+import pLimit from 'p-limit';
+import type { RenewSummary } from '../../lib/registrar';
+import { LocalAws } from '../../scripts/local-aws';
+import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
+import { fixtureTaskDefinitions } from './harness';
+import { lambdaContext } from './lambda';
+
+type Json = Record<string, any>;
+
+/** The event handlers, as exported by `functions/`. */
+export type EventHandlers = Record<'register' | 'deregister', (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>>;
+
+/** One event for one handler. */
+export interface Invocation {
+  readonly handler: 'register' | 'deregister';
+  readonly event: Json;
+}
+
+/** An invocation that threw, and what. */
+export interface Failure {
+  readonly invocation: Invocation;
+  readonly error: unknown;
+}
+
+/** All three handlers. */
+export interface Functions extends EventHandlers {
+  renew(event: unknown, context: ReturnType<typeof lambdaContext>): Promise<RenewSummary>;
+}
+
+/**
+ * Starts a local ECS/EC2 endpoint with the sample task definitions, points the AWS SDK at it, sets
+ * the given configuration in `process.env` and imports the handlers (they read it on first use, so
+ * call this once per test file, before anything else imports them).
+ */
+export async function startFunctions(env: Record<string, string>): Promise<{ aws: LocalAws; functions: Functions }> {
+  const aws = await new LocalAws().start();
+  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
+  Object.assign(process.env, aws.sdkEnv(), env);
+  const functions: Functions = {
+    register: (await import('../../functions/register')).handler as never,
+    deregister: (await import('../../functions/deregister')).handler as never,
+    renew: (await import('../../functions/renew')).handler as never,
+  };
+  return { aws, functions };
+}
+
+/** Handlers wired to an etcd of their own, a client on it and the local ECS endpoint. */
+export interface Isolated {
+  readonly etcd: LocalEtcd;
+  readonly client: Etcd3;
+  readonly aws: LocalAws;
+  readonly functions: Functions;
+  /** Stops etcd (removing its data) and the local endpoint. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts an etcd of its own — needed wherever leases are counted (they are not namespaced) or etcd
+ * is killed — and the handlers configured for it with the default prefixes, logging silenced.
+ */
+export async function startIsolated(env: Record<string, string> = {}): Promise<Isolated> {
+  const etcd = await startLocalEtcd();
+  const client = new Etcd3({ hosts: etcd.endpoint });
+  const { aws, functions } = await startFunctions({ ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT', ...env });
+  return {
+    etcd,
+    client,
+    aws,
+    functions,
+    async stop() {
+      client.close();
+      await aws.stop();
+      await etcd.stop();
+    },
+  };
+}
+
+/**
+ * Invokes every event once, `concurrency` at a time, as Lambda would (a fresh context each).
+ * `onSettled` sees each outcome as it comes.
+ *
+ * @returns the invocations that threw.
+ */
+export async function invokeAll(
+  handlers: EventHandlers,
+  invocations: readonly Invocation[],
+  options: { concurrency: number; timeoutMs?: number; onSettled?: (invocation: Invocation, outcome: { result?: unknown; error?: unknown }) => void },
+): Promise<Failure[]> {
+  const limit = pLimit(options.concurrency);
+  const failures: Failure[] = [];
+  await Promise.all(
+    invocations.map((invocation) =>
+      limit(async () => {
+        try {
+          const result = await handlers[invocation.handler](invocation.event, lambdaContext(invocation.handler, options.timeoutMs));
+          options.onSettled?.(invocation, { result });
+        } catch (error) {
+          failures.push({ invocation, error });
+          options.onSettled?.(invocation, { error });
+        }
+      }),
+    ),
+  );
+  return failures;
+}
+
+/** How the retries of failed invocations went. */
+export interface RetryReport {
+  /** Retry rounds made. */
+  readonly rounds: number;
+  /** Invocations retried (counting each event once). */
+  readonly retried: number;
+  /** Invocations still failing after the last round. */
+  readonly stillFailing: Failure[];
+}
+
+/**
+ * Delivers failed events again, as EventBridge retries a target: rounds with a growing pause,
+ * until none fails or `maxRounds` is reached.
+ */
+export async function redeliver(handlers: EventHandlers, failures: readonly Failure[], options: { concurrency: number; maxRounds?: number; pauseMs?: number; timeoutMs?: number }): Promise<RetryReport> {
+  let pending = [...failures];
+  let rounds = 0;
+  const maxRounds = options.maxRounds ?? 10;
+  while (pending.length > 0 && rounds < maxRounds) {
+    await new Promise((r) => setTimeout(r, (options.pauseMs ?? 500) * 2 ** Math.min(rounds, 4)));
+    rounds++;
+    pending = await invokeAll(handlers, pending.map((f) => f.invocation), options);
+  }
+  return { rounds, retried: failures.length, stillFailing: pending };
+}
