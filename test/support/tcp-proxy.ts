@@ -8,8 +8,8 @@ import { createServer, connect, type Socket } from 'node:net';
 export interface TcpProxy {
   /** `http://127.0.0.1:<port>`. */
   readonly endpoint: string;
-  /** Connections accepted so far. */
-  readonly accepted: number;
+  /** Client connections open now. */
+  readonly open: number;
   /** Destroys every open connection and refuses new ones until {@link TcpProxy.restore}. */
   cut(): void;
   /** Accepts and forwards connections again. */
@@ -21,11 +21,12 @@ export interface TcpProxy {
 export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const { hostname, port } = new URL(target);
   const sockets = new Set<Socket>();
+  const clients = new Set<Socket>();
   let open = true;
-  let accepted = 0;
   const server = createServer((client) => {
     if (!open) return client.destroy();
-    accepted++;
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
     const upstream = connect(Number(port), hostname);
     for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
       sockets.add(a);
@@ -42,8 +43,8 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   if (!address || typeof address === 'string') throw new Error('no address');
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
-    get accepted() {
-      return accepted;
+    get open() {
+      return clients.size;
     },
     cut() {
       open = false;
