@@ -9,17 +9,14 @@ import { registerEtcdResolver, roundRobin } from '../../lib/discovery/grpc-resol
 import { LocalAws } from '../../scripts/local-aws';
 import { LocalFleet, type FleetTask } from '../../scripts/local-fleet';
 import { callMany, check, healthClient, startBackend, type Backend, type HealthClient } from '../../scripts/local-grpc';
+import { loadHandlers, registerTask, type Handlers } from '../support/handlers';
 import { testEnv } from '../support/harness';
 import { lambdaContext, scheduledEvent } from '../support/lambda';
 
 let aws: LocalAws;
 let fleet: LocalFleet;
 let env: Record<string, string>;
-let handlers: {
-  register: (typeof import('../../functions/register'))['handler'];
-  deregister: (typeof import('../../functions/deregister'))['handler'];
-  renew: (typeof import('../../functions/renew'))['handler'];
-};
+let handlers: Handlers;
 const backends: Backend[] = [];
 const clients: HealthClient[] = [];
 
@@ -27,13 +24,7 @@ beforeAll(async () => {
   aws = await new LocalAws().start();
   fleet = new LocalFleet(aws);
   env = testEnv({ POWERTOOLS_LOG_LEVEL: 'ERROR' });
-  // Handlers read their configuration once per process: set it before loading them.
-  Object.assign(process.env, aws.sdkEnv(), env);
-  handlers = {
-    register: (await import('../../functions/register')).handler,
-    deregister: (await import('../../functions/deregister')).handler,
-    renew: (await import('../../functions/renew')).handler,
-  };
+  handlers = await loadHandlers({ ...aws.sdkEnv(), ...env });
   registerEtcdResolver({ hosts: env.ETCD_ENDPOINTS! });
 });
 afterAll(async () => {
@@ -48,9 +39,8 @@ async function startTasks(service: string, count: number): Promise<{ task: Fleet
   for (let i = 1; i <= count; i++) {
     const server = await startBackend(`${service}-${i}`);
     backends.push(server);
-    const task = fleet.task(service, server.port);
-    const outcome = await handlers.register(task.running(), lambdaContext('register'));
-    expect(outcome).toMatchObject({ action: 'registered', keys: [expect.stringMatching(new RegExp(`^${env.REGISTRY_PREFIX}/${service}/[0-9a-f]{32}:${server.port}$`))] });
+    const { task, keys } = await registerTask(handlers, fleet, service, server.port);
+    expect(keys).toEqual([expect.stringMatching(new RegExp(`^${env.REGISTRY_PREFIX}/${service}/[0-9a-f]{32}:${server.port}$`))]);
     started.push({ task, server });
   }
   return started;
