@@ -15,7 +15,7 @@ import { registerEtcdResolver, roundRobin } from '../../lib/discovery/grpc-resol
 import { LocalAws } from '../../scripts/local-aws';
 import { goInteropMissing } from '../../scripts/ensure-go.mjs';
 import { LocalFleet, type FleetTask } from '../../scripts/local-fleet';
-import { callMany, healthClient } from '../../scripts/local-grpc';
+import { callMany, healthClient, startBackend, type Backend } from '../../scripts/local-grpc';
 import { loadHandlers, registerTask, type Handlers } from '../support/handlers';
 import { testEnv } from '../support/harness';
 import { lambdaContext } from '../support/lambda';
@@ -29,6 +29,7 @@ let handlers: Handlers;
 let env: Record<string, string>;
 const servers: GoServer[] = [];
 const goClients: GoClient[] = [];
+const nodeServers: Backend[] = [];
 const api: { task: FleetTask; server: GoServer }[] = [];
 let admin: GoServer;
 
@@ -60,7 +61,7 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await Promise.all([...goClients.map((c) => c.close()), ...servers.map((s) => s.stop())]);
+  await Promise.all([...goClients.map((c) => c.close()), ...servers.map((s) => s.stop()), ...nodeServers.map((s) => s.stop())]);
   await aws?.stop();
   if (programs) rmSync(programs.dir, { recursive: true, force: true });
 });
@@ -69,8 +70,8 @@ function skipUnlessRunnable(ctx: TestContext) {
   if (skipReason) ctx.skip(skipReason);
 }
 
-function goClient(target: string): GoClient {
-  const client = startGoClient(programs, env.ETCD_ENDPOINTS!, target);
+function goClient(target: string, options: { authority?: string } = {}): GoClient {
+  const client = startGoClient(programs, env.ETCD_ENDPOINTS!, target, options);
   goClients.push(client);
   return client;
 }
@@ -129,6 +130,19 @@ describe("etcd's Go resolver (grpc-go, round_robin) with tasks registered by the
     } finally {
       client.close();
     }
+  });
+
+  it("reaches grpc-js servers once it sends the service name as :authority (Node's HTTP/2 refuses grpc-go's default, the target path)", async (ctx) => {
+    skipUnlessRunnable(ctx);
+    const node = await startBackend('node');
+    nodeServers.push(node);
+    await registerTask(handlers, fleet, 'node-api', node.port);
+    const target = `etcd:///${env.REGISTRY_PREFIX}/node-api/`;
+
+    const refused = await goClient(target).call(3);
+    expect(refused.errors).toEqual(Array(3).fill(expect.stringContaining('PROTOCOL_ERROR')));
+    const named = await goClient(target, { authority: 'node-api' }).call(3);
+    expect(named).toEqual({ calls: 3, peers: { [node.addr]: 3 }, errors: [] });
   });
 
   it('also reaches api-admin when dialed without the trailing slash — why Go clients must dial etcd:///<prefix>/<service>/', async (ctx) => {

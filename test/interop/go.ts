@@ -85,20 +85,25 @@ export interface GoBatch {
 export interface GoClient {
   /** Makes `n` sequential Health/Check calls. */
   call(n: number): Promise<GoBatch>;
+  /** Makes sequential Health/Check calls for `ms` milliseconds. */
+  run(ms: number): Promise<GoBatch>;
   close(): Promise<void>;
 }
 
 /** Starts `go-client` resolving `target` through etcd at `etcdEndpoint`. */
-export function startGoClient(programs: GoPrograms, etcdEndpoint: string, target: string): GoClient {
-  const child = spawn(programs.client, ['-etcd', etcdEndpoint, '-target', target], { stdio: 'pipe' });
+export function startGoClient(programs: GoPrograms, etcdEndpoint: string, target: string, options: { authority?: string } = {}): GoClient {
+  const args = ['-etcd', etcdEndpoint, '-target', target, ...(options.authority ? ['-authority', options.authority] : [])];
+  const child = spawn(programs.client, args, { stdio: 'pipe' });
   const next = jsonLines(child, 'go-client');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const command = (line: string) => {
+    const answer = next();
+    child.stdin.write(`${line}\n`);
+    return answer as Promise<GoBatch>;
+  };
   return {
-    call: (n) => {
-      const answer = next();
-      child.stdin.write(`call ${n}\n`);
-      return answer as Promise<GoBatch>;
-    },
+    call: (n) => command(`call ${n}`),
+    run: (ms) => command(`run ${ms}`),
     close: async () => {
       child.stdin.end();
       await exited;

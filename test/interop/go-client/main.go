@@ -4,6 +4,7 @@
 //
 //	call N   make N sequential grpc.health.v1.Health/Check calls and print one JSON line:
 //	         {"calls":N,"peers":{"127.0.0.1:40001":5,...},"errors":["..."]}
+//	run MS   the same, calling for MS milliseconds
 //
 // and exits at end of input.
 package main
@@ -37,6 +38,7 @@ func main() {
 	endpoints := flag.String("etcd", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
 	target := flag.String("target", "etcd:///services/api/", "gRPC target; keep the trailing slash")
 	timeout := flag.Duration("timeout", 2*time.Second, "deadline of one call")
+	authority := flag.String("authority", "", "`:authority` to send (default: grpc-go's, the target path)")
 	flag.Parse()
 
 	cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(*endpoints, ","), DialTimeout: 5 * time.Second})
@@ -48,11 +50,15 @@ func main() {
 	if err != nil {
 		log.Fatalf("resolver: %v", err)
 	}
-	conn, err := grpc.Dial(*target,
+	options := []grpc.DialOption{
 		grpc.WithResolvers(builder),
 		grpc.WithInsecure(),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
-	)
+	}
+	if *authority != "" {
+		options = append(options, grpc.WithAuthority(*authority))
+	}
+	conn, err := grpc.Dial(*target, options...)
 	if err != nil {
 		log.Fatalf("dial %s: %v", *target, err)
 	}
@@ -63,17 +69,23 @@ func main() {
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		fields := strings.Fields(in.Text())
-		if len(fields) != 2 || fields[0] != "call" {
+		if len(fields) != 2 || (fields[0] != "call" && fields[0] != "run") {
 			log.Printf("unknown command %q", in.Text())
 			continue
 		}
 		n, err := strconv.Atoi(fields[1])
 		if err != nil {
-			log.Printf("bad count %q", fields[1])
+			log.Printf("bad number %q", fields[1])
 			continue
 		}
-		result := batch{Calls: n, Peers: map[string]int{}, Errors: []string{}}
-		for i := 0; i < n; i++ {
+		more := func(i int) bool { return i < n }
+		if fields[0] == "run" {
+			until := time.Now().Add(time.Duration(n) * time.Millisecond)
+			more = func(int) bool { return time.Now().Before(until) }
+		}
+		result := batch{Peers: map[string]int{}, Errors: []string{}}
+		for i := 0; more(i); i++ {
+			result.Calls++
 			var p peer.Peer
 			ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 			_, err := health.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Peer(&p))
