@@ -19,7 +19,7 @@ import { goInteropMissing } from '../scripts/ensure-go.mjs';
 import { LocalAws } from '../scripts/local-aws';
 import { startLocalEtcd } from '../scripts/local-etcd';
 import { LocalFleet, type FleetTask } from '../scripts/local-fleet';
-import { check, healthClient, startBackend, type Backend, type HealthClient } from '../scripts/local-grpc';
+import { check, healthClient, keepCalling, startBackend, type Backend } from '../scripts/local-grpc';
 import { buildGoPrograms, startGoClient, type GoPrograms } from '../test/interop/go';
 
 const context = { functionName: 'bench', awsRequestId: 'bench', getRemainingTimeInMillis: () => 30_000 } as never;
@@ -44,16 +44,6 @@ async function warm(servers: readonly Backend[], call: () => Promise<void>): Pro
 
 /** Load from one client; resolves with its error count once stopped. */
 type Load = { stop(): Promise<number> };
-
-function grpcJsLoad(client: HealthClient, loops = 4): Load {
-  let running = true;
-  let errors = 0;
-  const loop = async () => {
-    while (running) await check(client).catch(() => errors++);
-  };
-  const all = Promise.all(Array.from({ length: loops }, loop));
-  return { stop: async () => ((running = false), await all, errors) };
-}
 
 function summary(figure: string, client: string, runs: Run[]): Record<string, unknown> {
   const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
@@ -119,8 +109,14 @@ export async function benchFollow(runs = 20): Promise<Record<string, unknown>[]>
           const client = healthClient(`etcd:///services/follow-js-${r}`, roundRobin);
           await check(client, { waitForReady: true });
           await warm(servers, async () => void (await check(client)));
-          const load = grpcJsLoad(client);
-          return { stop: async () => ((await load.stop()) + (client.close(), 0)) };
+          const load = keepCalling(client, 4);
+          return {
+            stop: async () => {
+              const { errors } = await load.stop();
+              client.close();
+              return errors.length;
+            },
+          };
         }),
       );
     }
@@ -136,7 +132,13 @@ export async function benchFollow(runs = 20): Promise<Record<string, unknown>[]>
             await warm(servers, async () => void (await client.call(10)));
             // One batch of sequential calls spanning the stop; its answer ends the load.
             const batch = client.run(1000);
-            return { stop: async () => ((await batch).errors.length + (await client.close(), 0)) };
+            return {
+              stop: async () => {
+                const { errors } = await batch;
+                await client.close();
+                return errors.length;
+              },
+            };
           }),
         );
       }

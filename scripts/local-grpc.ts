@@ -108,3 +108,21 @@ export async function callMany(client: HealthClient, count: number, options: { d
   }
   return { byPeer, errors };
 }
+
+/** Calls from `loops` concurrent loops until stopped; then says how many calls were made and which failed. */
+export function keepCalling(client: HealthClient, loops = 1): { stop(): Promise<{ calls: number; errors: grpc.ServiceError[] }> } {
+  let running = true;
+  let calls = 0;
+  const errors: grpc.ServiceError[] = [];
+  const loop = async () => {
+    for (; running; calls++) await check(client).catch((err: grpc.ServiceError) => errors.push(err));
+  };
+  const all = Promise.all(Array.from({ length: loops }, loop));
+  return {
+    stop: async () => {
+      running = false;
+      await all;
+      return { calls, errors };
+    },
+  };
+}

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerEtcdResolver, roundRobin } from '../../lib/discovery/grpc-resolver';
 import { LocalAws } from '../../scripts/local-aws';
 import { LocalFleet, type FleetTask } from '../../scripts/local-fleet';
-import { callMany, check, healthClient, startBackend, type Backend, type HealthClient } from '../../scripts/local-grpc';
+import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from '../../scripts/local-grpc';
 import { loadHandlers, registerTask, type Handlers } from '../support/handlers';
 import { testEnv } from '../support/harness';
 import { lambdaContext, scheduledEvent } from '../support/lambda';
@@ -55,30 +55,6 @@ async function connectedClient(service: string, servers: readonly Backend[] = []
   return client;
 }
 
-/** Calls in a loop until stopped; collects errors. */
-function backgroundCalls(client: HealthClient) {
-  let running = true;
-  let calls = 0;
-  const errors: Error[] = [];
-  const loop = (async () => {
-    while (running) {
-      try {
-        await check(client);
-        calls++;
-      } catch (err) {
-        errors.push(err as Error);
-      }
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return { calls, errors };
-    },
-  };
-}
-
 const callsOf = (servers: readonly Backend[]) => servers.map((s) => s.calls);
 
 describe('a grpc-js client resolving through etcd', () => {
@@ -101,7 +77,7 @@ describe('a grpc-js client resolving through etcd', () => {
     const [, stopping] = tasks as [unknown, { task: FleetTask; server: Backend }];
     expect(stopping.server.calls).toBeGreaterThan(0);
 
-    const load = backgroundCalls(client);
+    const load = keepCalling(client);
     await new Promise((r) => setTimeout(r, 50));
     const outcome = await handlers.deregister(stopping.task.stop(), lambdaContext('deregister'));
     const atReturn = stopping.server.calls;
