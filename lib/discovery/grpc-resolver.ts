@@ -62,7 +62,7 @@ function toGrpcEndpoint(addr: string): experimental.Endpoint {
  *   longer needs it.
  * @example
  * import * as grpc from '@grpc/grpc-js';
- * import { registerEtcdResolver, roundRobin } from 'ecs-etcd-registrar/lib/discovery/grpc-resolver';
+ * import { registerEtcdResolver, roundRobin } from './lib/discovery/grpc-resolver';
  *
  * registerEtcdResolver({ hosts: 'http://10.0.1.5:2379' });
  * const client = new Greeter('etcd:///services/api', grpc.credentials.createInsecure(), roundRobin);
