@@ -50,6 +50,12 @@ export interface Config {
   /** `DRY_RUN`: renew decides and logs every change it would make, and writes nothing. @default false */
   readonly dryRun: boolean;
   /**
+   * `ALLOW_LOOPBACK_ENDPOINTS`: publish 127.x host addresses. Only for local runs (the demo and
+   * end-to-end tests serve their "tasks" on this machine); a real task never serves others on loopback.
+   * @default false
+   */
+  readonly allowLoopbackEndpoints: boolean;
+  /**
    * Where the etcd credentials come from (never from serverless.yml in plain text):
    * `ETCD_SECRET_ID` (a Secrets Manager secret), `ETCD_SSM_PARAMETER` (an SSM SecureString), or,
    * for local use, `ETCD_USERNAME` / `ETCD_PASSWORD` and `ETCD_CA_FILE` / `ETCD_CERT_FILE` /
@@ -179,6 +185,7 @@ export function loadConfig(env: Env): Config {
     etcdTimeoutMs: intVar(env, 'ETCD_TIMEOUT_MS', 5000, 100, 60000),
     renewConcurrency: intVar(env, 'RENEW_CONCURRENCY', 64, 1, 1024),
     dryRun: boolVar(env, 'DRY_RUN', false),
+    allowLoopbackEndpoints: boolVar(env, 'ALLOW_LOOPBACK_ENDPOINTS', false),
     etcdCredentials: credentialSource(env),
   };
 }

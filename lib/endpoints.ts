@@ -107,14 +107,14 @@ function containerPorts(task: TaskSnapshot, definition: TaskDefinitionInfo, cont
   throw new MissingNetworkInfo(`container ${container.name} uses dynamic host ports but the task reports no network bindings`);
 }
 
-function containerIp(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo, hostIp: string | undefined): string {
+function containerIp(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo, hostIp: string | undefined, allowLoopback: boolean): string {
   if (needsHostIp(definition)) {
     if (!hostIp) throw new MissingNetworkInfo(`the container instance's private IP is needed for ${definition.networkMode} networking`);
     return hostIp;
   }
   const ip = task.eniIpv4 ?? task.containers.find((c) => c.name === container.name)?.privateIpv4;
   if (!ip) throw new MissingNetworkInfo('the task reports no ENI address yet');
-  return assertDialableIpv4(ip, 'detail.attachments.privateIPv4Address');
+  return assertDialableIpv4(ip, 'detail.attachments.privateIPv4Address', allowLoopback);
 }
 
 /**
@@ -122,6 +122,7 @@ function containerIp(task: TaskSnapshot, definition: TaskDefinitionInfo, contain
  *
  * @param reservedServices names that must not be used (e.g. the state prefix's first segment when
  *   the registry prefix is empty).
+ * @param options.allowLoopback accept 127/8 addresses (`ALLOW_LOOPBACK_ENDPOINTS`, local runs only).
  * @throws {InvalidEventError} for unsafe names, bad labels or undialable ports.
  * @throws {MissingNetworkInfo} when the task does not (yet) carry the addresses or bindings needed.
  */
@@ -130,8 +131,9 @@ export function planEndpoints(
   definition: TaskDefinitionInfo,
   hostIp?: string,
   reservedServices: readonly string[] = [],
+  options: { readonly allowLoopback?: boolean } = {},
 ): EndpointPlan {
-  if (hostIp !== undefined) assertDialableIpv4(hostIp, 'containerInstance.privateIpAddress');
+  if (hostIp !== undefined) assertDialableIpv4(hostIp, 'containerInstance.privateIpAddress', options.allowLoopback);
   const skipped: { container: string; reason: string }[] = [];
   const raw: (Omit<Endpoint, 'service'> & { base: string; hasHealthCheck: boolean })[] = [];
   for (const container of definition.containers) {
@@ -151,7 +153,7 @@ export function planEndpoints(
       continue;
     }
     const base = baseServiceName(task, definition, container);
-    const ip = containerIp(task, definition, container, hostIp);
+    const ip = containerIp(task, definition, container, hostIp, options.allowLoopback ?? false);
     for (const { containerPort, port } of ports) raw.push({ base, container: container.name, containerPort, ip, port, hasHealthCheck: container.hasHealthCheck });
   }
   const portsPerService = new Map<string, Set<number>>();

@@ -53,11 +53,13 @@ export function assertSegment(value: string, what: string): string {
  * Checks that a value is a dotted-quad IPv4 address a client can dial: no other notation (leading
  * zeros, spaces, IPv6), and not in a range where no task serves clients.
  *
+ * @param allowLoopback accept 127/8 (local runs, where "tasks" are servers on this machine).
  * @throws {InvalidEventError} naming `what` and the offending value.
  */
-export function assertDialableIpv4(value: string, what: string): string {
+export function assertDialableIpv4(value: string, what: string, allowLoopback = false): string {
   if (!isIPv4(value)) throw new InvalidEventError(`${shown(value)} is not an IPv4 address`, what);
   const [a, b] = value.split('.').map(Number) as [number, number];
+  if (allowLoopback && a === 127) return value;
   // "This network" 0/8, loopback 127/8, link-local 169.254/16 (the EC2 instance and ECS task
   // metadata endpoints), multicast 224/4, reserved and broadcast 240/4: publishing one would send
   // clients to themselves or to a metadata endpoint.

@@ -170,7 +170,7 @@ export class Registrar {
       if (!task.containerInstanceArn) throw new MissingNetworkInfo(`${definition.networkMode} networking but the task names no container instance`);
       hostIp = await this.deps.ecs.hostIp(task.clusterArn, task.containerInstanceArn);
     }
-    return planEndpoints(task, definition, hostIp, this.reserved);
+    return planEndpoints(task, definition, hostIp, this.reserved, { allowLoopback: this.deps.config.allowLoopbackEndpoints });
   }
 
   /**

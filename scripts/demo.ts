@@ -1,8 +1,10 @@
 /**
- * The main job, locally: starts its own etcd and a local ECS/EC2 endpoint, replays ECS events
- * through the register, renew and deregister functions (the real handlers, with a Lambda context),
- * and after each step prints the registry the way a gRPC client resolving `etcd:///<prefix>/<service>/`
- * sees it.
+ * The main job, locally. Starts its own etcd, a local ECS/EC2 endpoint and real gRPC servers
+ * standing in for ECS tasks; replays their events through the register, deregister and renew
+ * functions (the real handlers, with a Lambda context); and a gRPC client resolving
+ * `etcd:///services/api` through etcd prints which servers answer — before and after a stop and an
+ * unhealthy report. Then it walks through the registrar's guarantees with sample ECS events,
+ * printing after each step what a client resolving `etcd:///<prefix>/<service>/` gets.
  *
  *   npm run demo
  */
@@ -10,8 +12,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { parseEndpoint } from '../lib/discovery/parse';
+import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
 import { LocalAws } from './local-aws';
 import { startLocalEtcd } from './local-etcd';
+import { LocalFleet } from './local-fleet';
+import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from './local-grpc';
 
 type Json = Record<string, any>;
 const root = join(import.meta.dirname, '..');
@@ -24,18 +29,28 @@ const context = (name: string) => ({
   getRemainingTimeInMillis: () => 10_000,
 });
 
+/** `n` calls; prints how many of them each server answered. */
+async function showAnswers(client: HealthClient, servers: readonly Backend[], n: number): Promise<void> {
+  const { byPeer, errors } = await callMany(client, n);
+  const answered = servers.map((s) => `${s.name} ${byPeer.get(s.addr) ?? 0}`).join(' · ');
+  console.log(`  ${n} calls answered by: ${answered}${errors.length ? ` — ${errors.length} errors: ${errors[0]!.message}` : ''}`);
+}
+
 async function main() {
   const etcd = await startLocalEtcd();
   const aws = await new LocalAws().start();
   const definitions = (JSON.parse(readFileSync(join(root, 'test/fixtures/task-definitions.json'), 'utf8')) as { definitions: Json[] }).definitions;
   for (const definition of definitions) aws.putTaskDefinition(definition);
-  Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN' });
+  Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, ALLOW_LOOPBACK_ENDPOINTS: 'true', POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN' });
   console.log(`local etcd ${etcd.endpoint}, local ECS/EC2 endpoint ${aws.endpoint}`);
 
   const { handler: register } = await import('../functions/register');
   const { handler: deregister } = await import('../functions/deregister');
   const { handler: renew } = await import('../functions/renew');
   const client = new Etcd3({ hosts: etcd.endpoint });
+  registerEtcdResolver({ hosts: etcd.endpoint });
+  const servers: Backend[] = [];
+  let grpcClient: HealthClient | undefined;
 
   const show = async () => {
     const res = await client.getAll().prefix('services/').strings();
@@ -51,6 +66,47 @@ async function main() {
   const say = (result: unknown) => console.log(`  result: ${JSON.stringify(result)}`);
 
   try {
+    step('Four gRPC servers start as ECS tasks on this host (EC2 bridge mode, dynamic host ports): three of "api", one of "api-admin"; ECS reports each RUNNING → register');
+    const fleet = new LocalFleet(aws);
+    const tasks = [];
+    for (const [service, name] of [['api', 'api-1'], ['api', 'api-2'], ['api', 'api-3'], ['api-admin', 'api-admin-1']] as const) {
+      const server = await startBackend(name);
+      servers.push(server);
+      const task = fleet.task(service, server.port);
+      tasks.push(task);
+      const outcome = await register(task.running(), context('register') as never);
+      console.log(`  ${server.name} on ${server.addr} → ${outcome.action} ${outcome.action === 'registered' ? outcome.keys.join(', ') : ''}`);
+    }
+    const [api1, api2, api3] = servers as [Backend, Backend, Backend];
+
+    step('A gRPC client (grpc-js) dials etcd:///services/api with round_robin');
+    grpcClient = healthClient('etcd:///services/api', roundRobin);
+    await check(grpcClient, { waitForReady: true });
+    while ([api1, api2, api3].some((s) => s.calls === 0)) await check(grpcClient);
+    await showAnswers(grpcClient, servers, 30);
+
+    step(`ECS stops ${api2.name} (desiredStatus STOPPED) → deregister, while the client keeps calling`);
+    const load = keepCalling(grpcClient);
+    await new Promise((r) => setTimeout(r, 100));
+    say(await deregister(tasks[1]!.stop(), context('deregister') as never));
+    const returned = performance.now();
+    const atReturn = api2.calls;
+    await new Promise((r) => setTimeout(r, 200));
+    const { calls, errors } = await load.stop();
+    const lastCall = api2.lastCallAt! - returned;
+    console.log(
+      `  ${api2.name} got its last call ${Math.abs(lastCall).toFixed(1)} ms ${lastCall < 0 ? 'before' : 'after'} the handler returned; ` +
+        `${api2.calls - atReturn} calls after it; the client made ${calls} calls meanwhile, ${errors.length} failed`,
+    );
+    await api2.stop();
+    await showAnswers(grpcClient, servers, 30);
+
+    step(`ECS reports ${api3.name} UNHEALTHY → renew tick`);
+    tasks[2]!.reportUnhealthy();
+    say(await renew({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, context('renew') as never));
+    await showAnswers(grpcClient, servers, 30);
+
+    console.log('\n\x1b[1mThe registry\'s guarantees, with sample ECS events\x1b[0m');
     const fargate = event('fargate-awsvpc-running-ecs-devguide');
     aws.putTaskFromDetail(fargate.detail);
     step('Fargate task RUNNING (awsvpc: ENI address + task definition port) → register');
@@ -113,6 +169,8 @@ async function main() {
     console.log('\nWhat gRPC clients resolve now:');
     await show();
   } finally {
+    grpcClient?.close();
+    await Promise.all(servers.map((s) => s.stop()));
     client.close();
     await aws.stop();
     await etcd.stop();

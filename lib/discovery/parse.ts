@@ -2,6 +2,7 @@
  * Reading endpoint keys the way a gRPC client does: every value format the registrar writes
  * (etcd-naming JSON, bare `ip:port`, `{"Name","IP"}` JSON) and both key formats.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 
 /** One address a client can dial, with the metadata the registrar wrote (if any). */
 export interface DiscoveredEndpoint {
@@ -13,7 +14,20 @@ export interface DiscoveredEndpoint {
   readonly metadata?: Record<string, unknown>;
 }
 
-const ADDR = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+/** `host:port` with a real IPv4/IPv6 address or DNS name and a port 1-65535. */
+function isAddr(addr: string, ipv4Only = false): boolean {
+  const colon = addr.lastIndexOf(':');
+  const host = addr.slice(0, colon);
+  const port = addr.slice(colon + 1);
+  if (colon < 1 || !/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return false;
+  if (isIPv4(host)) return true;
+  if (ipv4Only) return false;
+  if (host.startsWith('[') && host.endsWith(']')) return isIPv6(host.slice(1, -1));
+  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host) && /[A-Za-z]/.test(host) && !isIPv4Like(host);
+}
+
+/** Dotted digits that are not a valid IPv4 address (e.g. 10.0.0.999) are not a host name either. */
+const isIPv4Like = (host: string) => /^[\d.]+$/.test(host);
 
 /**
  * Parses one endpoint key/value. Returns `undefined` for values that carry no dialable address
@@ -38,13 +52,14 @@ export function parseEndpoint(key: string, value: string): DiscoveredEndpoint | 
           metadata = undefined;
         }
       }
-      return ADDR.test(json.Addr) ? { key, addr: json.Addr, metadata } : undefined;
+      return isAddr(json.Addr) ? { key, addr: json.Addr, metadata } : undefined;
     }
-    if (typeof json.IP === 'string') return ADDR.test(json.IP) ? { key, addr: json.IP } : undefined;
+    if (typeof json.IP === 'string') return isAddr(json.IP) ? { key, addr: json.IP } : undefined;
     return undefined;
   }
-  if (ADDR.test(text)) return { key, addr: text };
-  // Fall back to the key's last segment (KEY_FORMAT=addr with an unrecognised value).
+  if (isAddr(text)) return { key, addr: text };
+  // Fall back to the key's last segment only when it is an IPv4 address (KEY_FORMAT=addr): a task
+  // id (KEY_FORMAT=task) must never be taken for a host name.
   const last = key.slice(key.lastIndexOf('/') + 1);
-  return ADDR.test(last) && /^\d/.test(last) ? { key, addr: last } : undefined;
+  return isAddr(last, true) ? { key, addr: last } : undefined;
 }

@@ -8,13 +8,15 @@ export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const module of testModules) {
+      let failed = 0;
       for (const test of module.children.allTests()) {
         const state = test.result().state;
         if (state === 'passed') counts.passed++;
-        else if (state === 'failed') counts.failed++;
+        else if (state === 'failed') failed++;
         else counts.skipped++;
       }
-      if (module.state() === 'failed' && [...module.children.allTests()].length === 0) counts.failed++;
+      // A file that failed outside any test (import error, failing beforeAll) counts as one failure.
+      counts.failed += failed === 0 && module.state() === 'failed' ? 1 : failed;
     }
     process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
   }

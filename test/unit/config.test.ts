@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       etcdTimeoutMs: 5000,
       renewConcurrency: 64,
       dryRun: false,
+      allowLoopbackEndpoints: false,
       etcdCredentials: { kind: 'none' },
     });
   });

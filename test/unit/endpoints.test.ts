@@ -159,3 +159,12 @@ describe('planEndpoints: hostile input', () => {
     expect(() => planEndpoints(fargate, definitionFor(fargate), undefined, ['sample-fargate'])).toThrow(/reserved/);
   });
 });
+
+describe('planEndpoints: loopback', () => {
+  it('refuses a loopback host address unless local runs allow it', () => {
+    const definition = definitionFor(bridge);
+    expect(() => planEndpoints(bridge, definition, '127.0.0.1')).toThrow(/not an address a task serves clients on/);
+    expect(planEndpoints(bridge, definition, '127.0.0.1', [], { allowLoopback: true }).endpoints.map((e) => e.ip)).toEqual(['127.0.0.1']);
+    expect(() => planEndpoints(bridge, definition, '169.254.169.254', [], { allowLoopback: true })).toThrow(/link-local/);
+  });
+});

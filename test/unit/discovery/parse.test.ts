@@ -15,3 +15,9 @@ describe('parseEndpoint', () => {
   it('falls back to the address in the key (KEY_FORMAT=addr)', () => expect(parseEndpoint('services/api/10.0.0.7:8080', 'opaque')?.addr).toBe('10.0.0.7:8080'));
   it.each(['', 'not json {', '{"Addr":"nope"}', '{"Other":1}'])('returns undefined for %j', (value) => expect(parseEndpoint('services/api/abc:1', value)).toBeUndefined());
 });
+
+describe('parseEndpoint: addresses', () => {
+  it.each(['10.0.0.999:50051', '10.0.0.1:0', '10.0.0.1:99999', 'bad host:1', '[zz::1]:1'])('refuses %j', (addr) => expect(parseEndpoint('services/api/x', addr)).toBeUndefined());
+  it.each(['10.0.0.1:50051', 'api.internal:8080', '[fd00::1]:50051'])('accepts %j', (addr) => expect(parseEndpoint('services/api/x', addr)?.addr).toBe(addr));
+  it('never takes a task id in the key for a host name', () => expect(parseEndpoint('services/api/0000beef0000beef:50051', 'opaque')).toBeUndefined());
+});

@@ -1,0 +1,3 @@
+export declare const GO_PACKAGES: string[];
+export declare const GOCODE: string;
+export declare function goInteropMissing(): string | undefined;
