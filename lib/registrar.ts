@@ -14,7 +14,7 @@ import {
   WriteSource,
 } from './decide';
 import type { EcsReader } from './ecs/api';
-import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
+import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, errorMessage, InvalidEventError } from './errors';
@@ -43,6 +43,15 @@ export interface RegisterOutcome {
   readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
 }
 
+/** What the register function answers for an ECS task event that is not of a started task. */
+export interface NotStarted {
+  readonly action: 'ignored';
+  readonly taskArn: string;
+  readonly reason: string;
+}
+
+/** True for the answer to an event that is not of a started task (nothing was attempted). */
+export const isNotStarted = (outcome: RegisterOutcome | NotStarted): outcome is NotStarted => !('keys' in outcome);
 
 /** A change a dry-run renew tick would have made. */
 export interface PlannedChange {
@@ -157,11 +166,50 @@ export class Registrar {
    * @example
    * const outcome = await registrar.register(parseTaskStateChange(event).task);
    */
-  async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState): Promise<RegisterOutcome> {
-    const { desired, skipped } = await this.prepare(task, source);
-    const result = await this.deps.registry.writeTask(desired, source, known);
+  async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState, granted?: Promise<string>): Promise<RegisterOutcome> {
+    let prepared;
+    try {
+      prepared = await this.prepare(task, source);
+    } catch (err) {
+      if (granted) this.deps.registry.release(granted);
+      throw err;
+    }
+    const { desired, skipped } = prepared;
+    const result = await this.deps.registry.writeTask(desired, source, known, granted);
     if (result.status === 'ignored') return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
     return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: desired.taskArn, keys: result.keys, skipped };
+  }
+
+  /**
+   * The register function's work for one "ECS Task State Change" event (delivered directly by
+   * EventBridge or as the body of an SQS message): validate it, and register its task if it is a
+   * started one. The lease grant needs nothing from the event, so it is sent first and the event is
+   * validated and planned while the grant is in flight; a lease that turns out unneeded is revoked.
+   *
+   * @throws {InvalidEventError} for a malformed event (nothing written).
+   * @example
+   * const outcome = await registrar.registerEvent(event);
+   */
+  async registerEvent(event: unknown): Promise<RegisterOutcome | NotStarted> {
+    const { registry, log } = this.deps;
+    const granted = registry.grantAhead();
+    // Let the grant reach the socket first: Node writes HTTP/2 frames once the current turn of
+    // the event loop ends, and the work below would otherwise run before the request leaves.
+    await new Promise((resolve) => setImmediate(resolve));
+    let task: TaskSnapshot;
+    try {
+      task = parseTaskStateChange(event).task;
+    } catch (err) {
+      registry.release(granted);
+      throw err;
+    }
+    if (taskPhase(task) !== TaskPhase.Started) {
+      registry.release(granted);
+      const reason = `not a started task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): register only handles RUNNING/RUNNING`;
+      log.warn('event ignored', { reason, taskArn: task.taskArn });
+      return { action: 'ignored', taskArn: task.taskArn, reason };
+    }
+    return this.register(task, WriteSource.Event, undefined, granted);
   }
 
   private async plan(task: TaskSnapshot, definition: TaskDefinitionInfo): Promise<EndpointPlan> {

@@ -167,6 +167,25 @@ export class Registry {
     return res.ID;
   }
 
+  /**
+   * Starts granting a task lease ahead of knowing whether it will be needed, so the round trip
+   * overlaps other work. The result goes to {@link writeTask}, or back through {@link release}.
+   */
+  grantAhead(): Promise<string> {
+    const granted = this.grant(this.config.leaseTtlSeconds);
+    // Whoever takes the lease sees a failure; until then it must not count as unhandled.
+    granted.catch(() => undefined);
+    return granted;
+  }
+
+  /**
+   * Gives back a lease from {@link grantAhead} that turned out not to be needed. Not awaited: the
+   * lease holds no key, and if the revoke never arrives it expires within its TTL.
+   */
+  release(granted: Promise<string>): void {
+    granted.then((leaseId) => this.revoke(leaseId), () => undefined);
+  }
+
   /** Revokes a lease, deleting what hangs on it. Best effort: an already expired lease is fine. */
   async revoke(leaseId: string): Promise<void> {
     try {
@@ -205,17 +224,21 @@ export class Registry {
    * round trips (grant, transaction); the transaction's failure branch returns the current state,
    * so losing a guard costs no extra read. A lease that ends up unused is revoked.
    *
+   * @param granted a lease from {@link grantAhead} to write under, instead of granting one here.
    * @throws {DependencyError} when etcd fails; {@link ConflictError} after repeated lost races.
    */
-  async writeTask(desired: DesiredTask, source: WriteSource, known?: TaskState): Promise<WriteResult> {
+  async writeTask(desired: DesiredTask, source: WriteSource, known?: TaskState, granted?: Promise<string>): Promise<WriteResult> {
     const rKey = this.recordKey(desired);
     const tKey = this.tombstoneKey(desired);
     let current: TaskState | undefined = known;
     if (current) {
       const decision = decideWrite({ version: desired.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
-      if (!decision.write) return { status: 'ignored', reason: decision.reason };
+      if (!decision.write) {
+        if (granted) this.release(granted);
+        return { status: 'ignored', reason: decision.reason };
+      }
     }
-    const leaseId = await this.grant(this.config.leaseTtlSeconds);
+    const leaseId = await (granted ?? this.grant(this.config.leaseTtlSeconds));
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const old = current?.record;
