@@ -1,10 +1,16 @@
 /**
- * The bundles resolve `@grpc/proto-loader` to build/proto-loader-lite.cjs, fed with etcd3's protos
- * as JSON made at build time. It must give grpc-js exactly what the real loader gives etcd3:
- * the same methods, paths, stream flags and names, and byte-identical messages both ways.
+ * What the bundles' esbuild plugins put in place of library code. The bundles resolve
+ * `@grpc/proto-loader` to build/proto-loader-lite.cjs, fed with etcd3's protos as JSON made at
+ * build time: it must give grpc-js exactly what the real loader gives etcd3 (the same methods,
+ * paths, stream flags and names, and byte-identical messages both ways). grpc-js's server side is
+ * replaced by stubs that say so when used.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
 const require = createRequire(import.meta.url);
@@ -74,5 +80,32 @@ describe('proto-loader-lite', () => {
 
   it('refuses to load .proto files: the bundles carry no parser', () => {
     expect(() => lite.loadSync()).toThrow(/no \.proto loader/);
+  });
+});
+
+describe('grpc-js client only', () => {
+  it('bundles grpc-js without its server: a client channel works, a Server says it is not bundled', async () => {
+    const { grpcClientOnlyPlugin } = require(join(root, 'build/esbuild-grpc-client.cjs')) as { grpcClientOnlyPlugin(): import('esbuild').Plugin };
+    const { options } = require(join(root, 'build/esbuild-options.cjs')) as { options: import('esbuild').BuildOptions };
+    const dir = mkdtempSync(join(tmpdir(), 'grpc-client-only-'));
+    try {
+      const result = await build({
+        ...options,
+        stdin: { contents: "export * as grpc from '@grpc/grpc-js';", resolveDir: root, loader: 'js' },
+        outfile: join(dir, 'grpc.mjs'),
+        splitting: false,
+        metafile: true,
+        plugins: [grpcClientOnlyPlugin()],
+        logLevel: 'silent',
+      });
+      expect(Object.keys(result.metafile!.inputs).filter((input) => /grpc-js\/build\/src\/(server|server-interceptors|orca)\.js$/.test(input))).toEqual([]);
+      const { grpc } = (await import(pathToFileURL(join(dir, 'grpc.mjs')).href)) as { grpc: typeof import('@grpc/grpc-js') };
+      const client = new grpc.Client('127.0.0.1:1', grpc.credentials.createInsecure());
+      expect(client.getChannel().getConnectivityState(false)).toBe(grpc.connectivityState.IDLE);
+      client.close();
+      expect(() => new grpc.Server()).toThrow(/not bundled/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
