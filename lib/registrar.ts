@@ -86,6 +86,11 @@ export interface RenewSummary {
   ecsFailures: { cluster: string; error: string }[];
   /** Dry run only: every change the tick would have made (renewals not listed). */
   planned: PlannedChange[];
+  /**
+   * Milliseconds spent reading the task records, renewing their leases, asking ECS about them
+   * (DescribeTasks), writing the changes, and reconciling with ListTasks; and the whole tick.
+   */
+  durationsMs: { records: number; describe: number; keepAlive: number; changes: number; reconcile: number; total: number };
 }
 
 /** Dependencies of the {@link Registrar}. */
@@ -230,10 +235,10 @@ export class Registrar {
   }
 
   /**
-   * One renew tick: asks ECS about every recorded task (100 per DescribeTasks), renews the leases
-   * of running healthy tasks, rewrites, withdraws or removes the rest, then reconciles each served
-   * cluster with ListTasks so tasks whose events were lost get registered. If ECS fails for a
-   * cluster, that cluster's leases are renewed anyway and nothing of it is removed (fail open).
+   * One renew tick: renews the lease of every recorded task, asks ECS about them (100 per
+   * DescribeTasks), rewrites, withdraws or removes the tasks ECS says changed, stopped or are gone,
+   * then reconciles each served cluster with ListTasks so tasks whose events were lost get
+   * registered. If ECS fails for a cluster, nothing of it is removed (fail open).
    * One failing task never stops the run.
    *
    * @param options.dryRun decide everything, write nothing (not even keepalives: lease TTLs are
@@ -244,6 +249,14 @@ export class Registrar {
     const dryRun = options.dryRun ?? false;
     const summary: RenewSummary = {
       dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, removed: 0, withdrawn: 0, failOpen: 0, failed: 0, failures: [], ecsFailures: [], planned: [],
+      durationsMs: { records: 0, describe: 0, keepAlive: 0, changes: 0, reconcile: 0, total: 0 },
+    };
+    const started = performance.now();
+    let mark = started;
+    const phase = (name: Exclude<keyof RenewSummary['durationsMs'], 'total'>) => {
+      const now = performance.now();
+      summary.durationsMs[name] = Math.round((now - mark) * 10) / 10;
+      mark = now;
     };
     const fail = (taskArn: string, err: unknown) => {
       summary.failed++;
@@ -252,9 +265,23 @@ export class Registrar {
     const { records, invalid } = await registry.listRecords();
     summary.records = records.length;
     for (const bad of invalid) fail(bad.key, `unreadable task record: ${bad.error}`);
+    phase('records');
+
+    // Every lease is renewed before ECS is asked anything: ECS is the slow part (its read budget is
+    // about 20 requests a second), and a tick cut short after this still leaves the registry alive.
+    // A task ECS then reports stopped had its lease renewed once more; it is revoked moments later.
+    const leaseIds = records.map((s) => s.lease);
+    const kept = dryRun
+      ? await probeLeases(this.deps.etcd, leaseIds, config.renewConcurrency)
+      : await keepAliveLeases(this.deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 8, timeoutMs: config.etcdTimeoutMs * 2 });
+    phase('keepAlive');
 
     const byCluster = new Map<string, StoredRecord[]>();
-    for (const stored of records) byCluster.set(stored.record.clusterArn, [...(byCluster.get(stored.record.clusterArn) ?? []), stored]);
+    for (const stored of records) {
+      const cluster = byCluster.get(stored.record.clusterArn);
+      if (cluster) cluster.push(stored);
+      else byCluster.set(stored.record.clusterArn, [stored]);
+    }
 
     const work: Work[] = [];
     const failedClusters = new Set<string>();
@@ -281,6 +308,8 @@ export class Registrar {
       }
     }
 
+    phase('describe');
+
     const limit = pLimit(config.renewConcurrency);
     /** Applies one change (or only lists it, in a dry run); `apply` says whether it counted. */
     const change = (taskArn: string, action: PlannedChange['action'], counter: 'registered' | 'withdrawn' | 'removed', reason: string, apply: () => Promise<boolean>) =>
@@ -298,14 +327,8 @@ export class Registrar {
         return outcome.action !== 'ignored';
       });
 
-    // Keepalives first: they are what keeps the registry alive, and the cheapest.
-    const keepers = work.filter((w) => w.action === RenewAction.KeepAlive);
-    const leaseIds = keepers.map((w) => w.stored.lease);
-    const kept = dryRun
-      ? await probeLeases(this.deps.etcd, leaseIds, config.renewConcurrency)
-      : await keepAliveLeases(this.deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 2, timeoutMs: config.etcdTimeoutMs * 2 });
     const changes: Promise<void>[] = [];
-    for (const w of keepers) {
+    for (const w of work.filter((w) => w.action === RenewAction.KeepAlive)) {
       const lease = w.stored.lease;
       if (kept.alive.has(lease)) {
         if (w.failOpen) summary.failOpen++;
@@ -339,8 +362,11 @@ export class Registrar {
         );
     }
     await Promise.all(changes);
+    phase('changes');
 
     await this.reconcile(records, failedClusters, summary, fail, dryRun);
+    phase('reconcile');
+    summary.durationsMs.total = Math.round((performance.now() - started) * 10) / 10;
     return summary;
   }
 
