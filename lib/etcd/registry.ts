@@ -349,20 +349,26 @@ export class Registry {
   }
 
   /**
-   * Reads every task record, a page at a time, all pages at one revision.
-   * Records that cannot be parsed are returned in `invalid` rather than failing the read.
+   * Reads every task record, a page at a time, all pages at one revision. The first page holds
+   * `firstPage` records, the next ones about `pageBytes` each: etcd counts the whole rest of the
+   * range for every page it answers, so at 50,000 records pages of 1,000 cost it more than the
+   * reads themselves, and 2 MB pages stay well under grpc-js's 4 MB message limit whatever the
+   * records' size. Records that cannot be parsed are returned in `invalid` rather than failing the read.
    */
-  async listRecords(pageSize = 1000): Promise<{ records: StoredRecord[]; invalid: { key: string; error: string }[] }> {
+  async listRecords({ firstPage = 1000, pageBytes = 2 * 1024 * 1024 } = {}): Promise<{ records: StoredRecord[]; invalid: { key: string; error: string }[] }> {
     const prefix = recordsPrefix(this.config.statePrefix);
     const end = prefixEnd(prefix);
     const records: StoredRecord[] = [];
     const invalid: { key: string; error: string }[] = [];
     let start = bytes(prefix);
     let revision: string | undefined;
+    let limit = firstPage;
     for (;;) {
-      const res = await this.call('list task records', () => this.client.kv.range({ key: start, range_end: end, limit: pageSize, revision }));
+      const res = await this.call('list task records', () => this.client.kv.range({ key: start, range_end: end, limit, revision }));
       revision ??= res.header.revision;
+      let pageSize = 0;
       for (const kv of res.kvs) {
+        pageSize += kv.key.length + kv.value.length;
         try {
           records.push(this.parseRecord(kv));
         } catch (err) {
@@ -370,6 +376,7 @@ export class Registry {
         }
       }
       if (!res.more || res.kvs.length === 0) break;
+      limit = Math.max(1, Math.min(10_000, Math.floor(pageBytes / (pageSize / res.kvs.length))));
       start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
     }
     return { records, invalid };

@@ -302,8 +302,8 @@ describe('renew', () => {
     await start(h, event);
     // A registry whose record listing is followed by the lease expiring.
     const racing = new (class extends Registry {
-      override async listRecords(pageSize?: number) {
-        const listed = await super.listRecords(pageSize);
+      override async listRecords(options?: Parameters<Registry['listRecords']>[0]) {
+        const listed = await super.listRecords(options);
         for (const r of listed.records) await this.client.leaseClient.leaseRevoke({ ID: r.lease });
         return listed;
       }
@@ -357,9 +357,11 @@ describe('renew at scale', () => {
   it('pages through records and describes at most 100 tasks per DescribeTasks call', async () => {
     h = await createHarness();
     for (let n = 0; n < 250; n++) await start(h, fargateEvent(1000 + n));
-    const paged = await h.registry.listRecords(7);
-    expect(paged.records).toHaveLength(250);
-    expect(new Set(paged.records.map((r) => r.key)).size).toBe(250);
+    for (const options of [{ firstPage: 7 }, { firstPage: 7, pageBytes: 4000 }]) {
+      const paged = await h.registry.listRecords(options);
+      expect(paged.records).toHaveLength(250);
+      expect(new Set(paged.records.map((r) => r.key)).size).toBe(250);
+    }
     const calls = h.aws.count('DescribeTasks');
     expect(await h.registrar.renew()).toMatchObject({ records: 250, renewed: 250, failed: 0 });
     expect(h.aws.count('DescribeTasks') - calls).toBe(3);
