@@ -12,6 +12,8 @@ import { join } from 'node:path';
 export interface LocalEtcd {
   /** Client URL, e.g. `http://127.0.0.1:41234`. */
   readonly endpoint: string;
+  /** The server's process id (benchmarks read its CPU time). */
+  readonly pid: number;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its data dir. */
   stop(): Promise<void>;
 }
@@ -110,5 +112,5 @@ export async function startLocalEtcd(options: LocalEtcdOptions = {}): Promise<Lo
     await stop();
     throw err;
   }
-  return { endpoint, stop };
+  return { endpoint, pid: child.pid!, stop };
 }
