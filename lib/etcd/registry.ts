@@ -87,6 +87,10 @@ const unchanged = (key: string, rev: string | undefined) => (rev === undefined ?
 const put = (key: string, value: string, lease?: string): IRequestOp => ({ request_put: { key: bytes(key), value: bytes(value), lease } });
 const get = (key: string): IRequestOp => ({ request_range: { key: bytes(key) } });
 const del = (key: string): IRequestOp => ({ request_delete_range: { key: bytes(key) } });
+/** Writes `value` at `key` only when the key does not hold it yet, so an unchanged key keeps its revision. */
+const putIfChanged = (key: string, value: string): IRequestOp => ({
+  request_txn: { compare: [{ key: bytes(key), target: CompareTarget.Value, result: CompareResult.Equal, value: bytes(value) }], success: [], failure: [put(key, value)] },
+});
 /** Deletes a key only while it still hangs on `lease`: a newer task may own the same key (IP reuse). */
 const deleteIfOwned = (key: string, lease: string): IRequestOp => ({
   request_txn: { compare: [{ key: bytes(key), target: CompareTarget.Lease, result: CompareResult.Equal, lease }], success: [del(key)], failure: [] },
@@ -262,7 +266,8 @@ export class Registry {
             put(rKey, JSON.stringify(record), leaseId),
             ...desired.entries.map((e) => put(e.key, e.value, leaseId)),
             ...stale,
-            put(this.clusterKey(desired.clusterName), desired.clusterArn),
+            // Written once per cluster, not once per task: etcd adds no revision for an unchanged key.
+            putIfChanged(this.clusterKey(desired.clusterName), desired.clusterArn),
           ],
           [get(rKey), get(tKey)],
         );

@@ -78,6 +78,17 @@ describe('register', () => {
     expect(remaining).toBeLessThanOrEqual(180);
   });
 
+  it('remembers the cluster once, not once per task', async () => {
+    h = await createHarness();
+    const clusterKey = h.registry.clusterKey('FargateCluster');
+    const revisionOf = async () => (await h.etcd.kv.range({ key: Buffer.from(clusterKey) })).kvs[0]?.mod_revision;
+    await start(h, fargateEvent(1));
+    const first = await revisionOf();
+    await start(h, fargateEvent(2));
+    expect(await revisionOf()).toBe(first);
+    expect(await h.registry.knownClusters()).toEqual([fargateEvent(1).detail.clusterArn]);
+  });
+
   it('changes nothing for a duplicate delivery', async () => {
     h = await createHarness();
     const event = fargateEvent(1);
