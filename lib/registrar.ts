@@ -90,7 +90,7 @@ export interface RenewSummary {
    * Milliseconds spent reading the task records, renewing their leases, asking ECS about them
    * (DescribeTasks), writing the changes, and reconciling with ListTasks; and the whole tick.
    */
-  durationsMs: { records: number; describe: number; keepAlive: number; changes: number; reconcile: number; total: number };
+  durationsMs: { records: number; keepAlive: number; describe: number; changes: number; reconcile: number; total: number };
 }
 
 /** Dependencies of the {@link Registrar}. */
@@ -249,7 +249,7 @@ export class Registrar {
     const dryRun = options.dryRun ?? false;
     const summary: RenewSummary = {
       dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, removed: 0, withdrawn: 0, failOpen: 0, failed: 0, failures: [], ecsFailures: [], planned: [],
-      durationsMs: { records: 0, describe: 0, keepAlive: 0, changes: 0, reconcile: 0, total: 0 },
+      durationsMs: { records: 0, keepAlive: 0, describe: 0, changes: 0, reconcile: 0, total: 0 },
     };
     const started = performance.now();
     let mark = started;
