@@ -34,7 +34,7 @@ if (first && !FIGURES[first]) {
 const sizes = await buildFunctions(distDir);
 writeFileSync(join(distDir, 'sizes.json'), JSON.stringify(sizes));
 for (const name of first ? [first] : Object.keys(FIGURES)) {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', '--disable-warning=NodeVersionSupportWarning', import.meta.filename, '--figure', name], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--figure', name], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (child.status !== 0) {
     console.error(`bench: figure ${name} failed`);
     process.exit(1);
