@@ -11,6 +11,9 @@ const options = {
   minify: true,
   // Lazily imported code (the EC2 client, only for bridge/host tasks) goes into its own chunk.
   splitting: true,
+  // Prefer each package's ES module build: esbuild can drop what is not imported (the AWS SDK's
+  // CommonJS builds are single files holding every command and model).
+  mainFields: ['module', 'main'],
   sourcemap: false,
   legalComments: 'none',
   // CommonJS dependencies (etcd3, grpc-js) call require() for Node built-ins.

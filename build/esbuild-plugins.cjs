@@ -2,6 +2,7 @@
 const { mkdirSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
 const { etcdProtosPlugin } = require('./esbuild-etcd-protos.cjs');
+const { grpcClientOnlyPlugin } = require('./esbuild-grpc-client.cjs');
 
 /**
  * Marks the bundle directory as ES modules (`{"type":"module"}` beside the `.js` files), so both
@@ -23,4 +24,4 @@ function esmPackageJsonPlugin() {
   };
 }
 
-module.exports = [etcdProtosPlugin(), esmPackageJsonPlugin()];
+module.exports = [etcdProtosPlugin(), grpcClientOnlyPlugin(), esmPackageJsonPlugin()];

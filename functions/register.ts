@@ -1,34 +1,48 @@
 /**
  * register: an EventBridge "ECS Task State Change" event for a started task (lastStatus and
- * desiredStatus RUNNING) → the task's endpoints published in etcd under one lease.
+ * desiredStatus RUNNING) → the task's endpoints published in etcd under one lease. Also takes the
+ * same events in batches from an SQS queue (EventBridge → SQS → register, `ingest: sqs` in
+ * serverless.yml) and then answers with the messages that failed.
  */
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import type { Context } from 'aws-lambda';
-import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
+import type { Context, SQSBatchResponse } from 'aws-lambda';
+import { isSqsEvent, registerMessages, type MessageResult } from '../lib/batch';
+import { RegistrarError } from '../lib/errors';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/lambda';
-import { registerMetrics } from '../lib/metrics';
-import type { RegisterOutcome } from '../lib/registrar';
+import { failureMetrics, registerMetrics } from '../lib/metrics';
+import { isNotStarted, type NotStarted, type RegisterOutcome } from '../lib/registrar';
 import { sharedRegistrar } from '../lib/runtime';
 
-/** Result when the event is an ECS task event, but not of a started task. */
-export interface NotStarted {
-  readonly action: 'ignored';
-  readonly taskArn: string;
-  readonly reason: string;
-}
+type Outcome = RegisterOutcome | NotStarted;
 
-async function register(event: unknown, _context: Context): Promise<RegisterOutcome | NotStarted> {
-  const { task } = parseTaskStateChange(event);
-  if (taskPhase(task) !== TaskPhase.Started) {
-    const reason = `not a started task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): register only handles RUNNING/RUNNING`;
-    logger.warn('event ignored', { reason });
-    return { action: 'ignored', taskArn: task.taskArn, reason };
-  }
-  const outcome = await sharedRegistrar().register(task);
-  emitCounts(registerMetrics(outcome));
+function counted(outcome: Outcome): Outcome {
+  if (!isNotStarted(outcome)) emitCounts(registerMetrics(outcome));
   return outcome;
 }
 
-/** Lambda entry point. Throws on malformed events and on etcd/ECS failures, so the platform retries. */
+/** One log line and the metrics of each message of an SQS batch. */
+function reportMessage(result: MessageResult<Outcome>): void {
+  const { messageId, eventId, taskArn } = result;
+  if ('outcome' in result) {
+    counted(result.outcome);
+    logger.info('message done', { messageId, eventId, taskArn, result: result.outcome });
+    return;
+  }
+  const err = result.error as Error | undefined;
+  emitCounts(failureMetrics(err));
+  logger.error('message failed', { messageId, eventId, taskArn, errorName: err?.name, retryable: err instanceof RegistrarError ? err.retryable : true, error: err });
+}
+
+async function register(event: unknown, context: Context): Promise<Outcome | SQSBatchResponse> {
+  const registrar = sharedRegistrar();
+  if (isSqsEvent(event)) return registerMessages(event, (e) => registrar.registerEvent(e), { context, report: reportMessage });
+  return counted(await registrar.registerEvent(event));
+}
+
+/**
+ * Lambda entry point. For a direct event, throws on a malformed event and on etcd/ECS failures, so
+ * the platform retries. For an SQS batch, reports the failed messages (`batchItemFailures`) and
+ * throws only when every message failed.
+ */
 export const handler = middy(register, middyOptions).use(logMetrics(metrics)).use(invocationMiddleware('register'));

@@ -8,12 +8,12 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { getConfig, type Config } from './config';
-import { DeadlineError, DependencyError, RegistrarError } from './errors';
+import { DeadlineError, RegistrarError } from './errors';
 import { diagnoseTls, getEtcdClient, setInvocationDeadline } from './etcd/client';
 import type { EtcdCredentials } from './etcd/credentials';
 import { Registry } from './etcd/registry';
+import { ETCD_LATENCY_METRIC, failureMetrics, type MetricCounts } from './metrics';
 import { resolveEtcdCredentials } from './secrets';
-import { ETCD_LATENCY_METRIC, MetricName, type MetricCounts } from './metrics';
 
 /** Structured JSON logger; `LOG_LEVEL` and `POWERTOOLS_*` variables apply. */
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'ecs-etcd-registrar' });
@@ -88,7 +88,7 @@ export function invocationMiddleware(functionName: string): MiddlewareObj<unknow
     },
     onError: (request) => {
       const err = request.error;
-      if (err instanceof DependencyError && (err.dependency === 'ecs' || err.dependency === 'ec2')) emitCounts({ [MetricName.EcsFailures]: 1 });
+      emitCounts(failureMetrics(err));
       logger.error(`${functionName} failed`, {
         errorName: err?.name,
         retryable: err instanceof RegistrarError ? err.retryable : true,

@@ -17,6 +17,7 @@
  * | `EtcdLatency` | milliseconds per etcd request (one value per request) |
  */
 import type { DeregisterOutcome } from './deregister';
+import { DependencyError } from './errors';
 import type { RegisterOutcome, RenewSummary } from './registrar';
 
 /** Metric name → count to add. */
@@ -54,6 +55,11 @@ export function registerMetrics(outcome: Pick<RegisterOutcome, 'action'>): Metri
     case 'empty':
       return {};
   }
+}
+
+/** Metrics of a failed invocation or SQS message: ECS/EC2 failures are counted (etcd has its latency metric). */
+export function failureMetrics(err: unknown): MetricCounts {
+  return err instanceof DependencyError && (err.dependency === 'ecs' || err.dependency === 'ec2') ? { EcsFailures: 1 } : {};
 }
 
 /** Metrics of one deregister invocation. */

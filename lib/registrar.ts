@@ -14,7 +14,7 @@ import {
   WriteSource,
 } from './decide';
 import type { EcsReader } from './ecs/api';
-import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
+import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, errorMessage, InvalidEventError } from './errors';
@@ -43,6 +43,15 @@ export interface RegisterOutcome {
   readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
 }
 
+/** What the register function answers for an ECS task event that is not of a started task. */
+export interface NotStarted {
+  readonly action: 'ignored';
+  readonly taskArn: string;
+  readonly reason: string;
+}
+
+/** True for the answer to an event that is not of a started task (nothing was attempted). */
+export const isNotStarted = (outcome: RegisterOutcome | NotStarted): outcome is NotStarted => !('keys' in outcome);
 
 /** A change a dry-run renew tick would have made. */
 export interface PlannedChange {
@@ -77,6 +86,11 @@ export interface RenewSummary {
   ecsFailures: { cluster: string; error: string }[];
   /** Dry run only: every change the tick would have made (renewals not listed). */
   planned: PlannedChange[];
+  /**
+   * Milliseconds spent reading the task records, renewing their leases, asking ECS about them
+   * (DescribeTasks), writing the changes, and reconciling with ListTasks; and the whole tick.
+   */
+  durationsMs: { records: number; keepAlive: number; describe: number; changes: number; reconcile: number; total: number };
 }
 
 /** Dependencies of the {@link Registrar}. */
@@ -157,12 +171,47 @@ export class Registrar {
    * @example
    * const outcome = await registrar.register(parseTaskStateChange(event).task);
    */
-  async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState): Promise<RegisterOutcome> {
-    const { desired, skipped } = await this.prepare(task, source);
-    const result = await this.deps.registry.writeTask(desired, source, known);
+  async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState, granted?: Promise<string>): Promise<RegisterOutcome> {
+    let prepared;
+    try {
+      prepared = await this.prepare(task, source);
+    } catch (err) {
+      if (granted) await this.deps.registry.release(granted);
+      throw err;
+    }
+    const { desired, skipped } = prepared;
+    const result = await this.deps.registry.writeTask(desired, source, known, granted);
     if (result.status === 'ignored') return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
     return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: desired.taskArn, keys: result.keys, skipped };
   }
+
+  /**
+   * The register function's work for one "ECS Task State Change" event (delivered directly by
+   * EventBridge or as the body of an SQS message): validate it, and register its task if it is a
+   * started one. Once the event is valid, the lease grant (which needs nothing else from it) is sent
+   * first and the task is planned while the grant is in flight; a lease that turns out unneeded
+   * (duplicate, stale, failed planning) is revoked before returning.
+   *
+   * @throws {InvalidEventError} for a malformed event (nothing written).
+   * @example
+   * const outcome = await registrar.registerEvent(event);
+   */
+  async registerEvent(event: unknown): Promise<RegisterOutcome | NotStarted> {
+    const { registry, log } = this.deps;
+    // Validate first: a malformed or not-started event must cause no etcd request at all.
+    const task = parseTaskStateChange(event).task;
+    if (taskPhase(task) !== TaskPhase.Started) {
+      const reason = `not a started task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): register only handles RUNNING/RUNNING`;
+      log.warn('event ignored', { reason, taskArn: task.taskArn });
+      return { action: 'ignored', taskArn: task.taskArn, reason };
+    }
+    const granted = registry.grantAhead();
+    // Let the grant reach the socket first: Node writes HTTP/2 frames once the current turn of
+    // the event loop ends, and the planning below would otherwise run before the request leaves.
+    await new Promise((resolve) => setImmediate(resolve));
+    return this.register(task, WriteSource.Event, undefined, granted);
+  }
+
 
   private async plan(task: TaskSnapshot, definition: TaskDefinitionInfo): Promise<EndpointPlan> {
     let hostIp: string | undefined;
@@ -182,10 +231,10 @@ export class Registrar {
   }
 
   /**
-   * One renew tick: asks ECS about every recorded task (100 per DescribeTasks), renews the leases
-   * of running healthy tasks, rewrites, withdraws or removes the rest, then reconciles each served
-   * cluster with ListTasks so tasks whose events were lost get registered. If ECS fails for a
-   * cluster, that cluster's leases are renewed anyway and nothing of it is removed (fail open).
+   * One renew tick: renews the lease of every recorded task, asks ECS about them (100 per
+   * DescribeTasks), rewrites, withdraws or removes the tasks ECS says changed, stopped or are gone,
+   * then reconciles each served cluster with ListTasks so tasks whose events were lost get
+   * registered. If ECS fails for a cluster, nothing of it is removed (fail open).
    * One failing task never stops the run.
    *
    * @param options.dryRun decide everything, write nothing (not even keepalives: lease TTLs are
@@ -196,6 +245,14 @@ export class Registrar {
     const dryRun = options.dryRun ?? false;
     const summary: RenewSummary = {
       dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, removed: 0, withdrawn: 0, failOpen: 0, failed: 0, failures: [], ecsFailures: [], planned: [],
+      durationsMs: { records: 0, keepAlive: 0, describe: 0, changes: 0, reconcile: 0, total: 0 },
+    };
+    const started = performance.now();
+    let mark = started;
+    const phase = (name: Exclude<keyof RenewSummary['durationsMs'], 'total'>) => {
+      const now = performance.now();
+      summary.durationsMs[name] = Math.round((now - mark) * 10) / 10;
+      mark = now;
     };
     const fail = (taskArn: string, err: unknown) => {
       summary.failed++;
@@ -204,9 +261,23 @@ export class Registrar {
     const { records, invalid } = await registry.listRecords();
     summary.records = records.length;
     for (const bad of invalid) fail(bad.key, `unreadable task record: ${bad.error}`);
+    phase('records');
+
+    // Every lease is renewed before ECS is asked anything: ECS is the slow part (its read budget is
+    // about 20 requests a second), and a tick cut short after this still leaves the registry alive.
+    // A task ECS then reports stopped had its lease renewed once more; it is revoked moments later.
+    const leaseIds = records.map((s) => s.lease);
+    const kept = dryRun
+      ? await probeLeases(this.deps.etcd, leaseIds, config.renewConcurrency)
+      : await keepAliveLeases(this.deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 8, timeoutMs: config.etcdTimeoutMs * 2 });
+    phase('keepAlive');
 
     const byCluster = new Map<string, StoredRecord[]>();
-    for (const stored of records) byCluster.set(stored.record.clusterArn, [...(byCluster.get(stored.record.clusterArn) ?? []), stored]);
+    for (const stored of records) {
+      const cluster = byCluster.get(stored.record.clusterArn);
+      if (cluster) cluster.push(stored);
+      else byCluster.set(stored.record.clusterArn, [stored]);
+    }
 
     const work: Work[] = [];
     const failedClusters = new Set<string>();
@@ -233,6 +304,8 @@ export class Registrar {
       }
     }
 
+    phase('describe');
+
     const limit = pLimit(config.renewConcurrency);
     /** Applies one change (or only lists it, in a dry run); `apply` says whether it counted. */
     const change = (taskArn: string, action: PlannedChange['action'], counter: 'registered' | 'withdrawn' | 'removed', reason: string, apply: () => Promise<boolean>) =>
@@ -250,14 +323,8 @@ export class Registrar {
         return outcome.action !== 'ignored';
       });
 
-    // Keepalives first: they are what keeps the registry alive, and the cheapest.
-    const keepers = work.filter((w) => w.action === RenewAction.KeepAlive);
-    const leaseIds = keepers.map((w) => w.stored.lease);
-    const kept = dryRun
-      ? await probeLeases(this.deps.etcd, leaseIds, config.renewConcurrency)
-      : await keepAliveLeases(this.deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 2, timeoutMs: config.etcdTimeoutMs * 2 });
     const changes: Promise<void>[] = [];
-    for (const w of keepers) {
+    for (const w of work.filter((w) => w.action === RenewAction.KeepAlive)) {
       const lease = w.stored.lease;
       if (kept.alive.has(lease)) {
         if (w.failOpen) summary.failOpen++;
@@ -291,8 +358,11 @@ export class Registrar {
         );
     }
     await Promise.all(changes);
+    phase('changes');
 
     await this.reconcile(records, failedClusters, summary, fail, dryRun);
+    phase('reconcile');
+    summary.durationsMs.total = Math.round((performance.now() - started) * 10) / 10;
     return summary;
   }
 

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import type { RegisterOutcome } from '../lib/registrar';
 import { parseEndpoint } from '../lib/discovery/parse';
 import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
 import { LocalAws } from './local-aws';
@@ -74,7 +75,7 @@ async function main() {
       servers.push(server);
       const task = fleet.task(service, server.port);
       tasks.push(task);
-      const outcome = await register(task.running(), context('register') as never);
+      const outcome = (await register(task.running(), context('register') as never)) as RegisterOutcome;
       console.log(`  ${server.name} on ${server.addr} → ${outcome.action} ${outcome.action === 'registered' ? outcome.keys.join(', ') : ''}`);
     }
     const [api1, api2, api3] = servers as [Backend, Backend, Backend];

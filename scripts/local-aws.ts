@@ -50,6 +50,8 @@ export class LocalAws {
   readonly faults = new Map<string, Fault>();
   /** Calls answered, by operation name. */
   readonly calls = new Map<string, number>();
+  /** ListTasks results being paged through, by the token of their next page. */
+  private readonly listings = new Map<string, { readonly arns: readonly string[]; readonly next: number }>();
   private server?: Server;
   /** `http://127.0.0.1:<port>` once started. */
   endpoint = '';
@@ -155,13 +157,22 @@ export class LocalAws {
         return send(200, { tasks, failures });
       }
       case 'ListTasks': {
-        const cluster = clusterNameOf(String(input.cluster ?? 'default'));
-        const desired = (input.desiredStatus as string) ?? 'RUNNING';
-        const all = [...this.tasks.values()].filter((t) => clusterNameOf(String(t.clusterArn)) === cluster && t.desiredStatus === desired).map((t) => t.taskArn as string);
-        const start = Number(input.nextToken ?? 0);
+        // The first page lists the cluster's tasks once; later pages read that listing by token,
+        // so paging through N tasks costs N, not N²/100 (benchmarks page through 50,000).
+        let listing = typeof input.nextToken === 'string' ? this.listings.get(input.nextToken) : undefined;
+        if (typeof input.nextToken === 'string' && !listing) return send(400, { __type: 'InvalidParameterException', message: 'invalid nextToken' });
+        if (typeof input.nextToken === 'string') this.listings.delete(input.nextToken);
+        if (!listing) {
+          const cluster = clusterNameOf(String(input.cluster ?? 'default'));
+          const desired = (input.desiredStatus as string) ?? 'RUNNING';
+          const arns = [...this.tasks.values()].filter((t) => clusterNameOf(String(t.clusterArn)) === cluster && t.desiredStatus === desired).map((t) => t.taskArn as string);
+          listing = { arns, next: 0 };
+        }
         const size = Math.min(Number(input.maxResults ?? 100), 100);
-        const page = all.slice(start, start + size);
-        return send(200, { taskArns: page, ...(start + size < all.length ? { nextToken: String(start + size) } : {}) });
+        const end = listing.next + size;
+        const nextToken = end < listing.arns.length ? `page-${this.count(operation)}` : undefined;
+        if (nextToken) this.listings.set(nextToken, { arns: listing.arns, next: end });
+        return send(200, { taskArns: listing.arns.slice(listing.next, end), ...(nextToken ? { nextToken } : {}) });
       }
       case 'DescribeTaskDefinition': {
         const definition = this.taskDefinitions.get(String(input.taskDefinition));

@@ -18,6 +18,8 @@ export interface LocalEtcd {
   readonly endpoint: string;
   /** Whether the member's process is running. */
   readonly running: boolean;
+  /** The server's process id (benchmarks read its CPU time). */
+  readonly pid: number;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its data dir. */
   stop(): Promise<void>;
   /** Kills the server at once (SIGKILL, as a crash would), keeping its data dir for {@link restart}. */
@@ -126,6 +128,10 @@ class Member implements LocalEtcd {
 
   get name(): string {
     return this.info.name;
+  }
+
+  get pid(): number {
+    return this.child?.pid ?? 0;
   }
 
   get running(): boolean {

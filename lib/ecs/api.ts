@@ -68,22 +68,9 @@ function wrap(dependency: 'ecs' | 'ec2', what: string, err: unknown): Dependency
   return new DependencyError(dependency, `${what} failed: ${name}: ${errorMessage(err)}`, { cause: err });
 }
 
-/** Minimal shape of the EC2 client this module uses (loaded only for bridge/host tasks). */
-interface Ec2Lookup {
-  privateIp(instanceId: string): Promise<string | undefined>;
-}
-
-async function loadEc2(): Promise<Ec2Lookup> {
-  const loaded = await import('@aws-sdk/client-ec2');
-  // A bundled CommonJS module may arrive as the default export of the dynamic import.
-  const { EC2Client, DescribeInstancesCommand } = (loaded.EC2Client ? loaded : (loaded as unknown as { default: typeof loaded }).default);
-  const ec2 = new EC2Client({});
-  return {
-    async privateIp(instanceId) {
-      const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
-      return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId)?.PrivateIpAddress;
-    },
-  };
+/** Loads the EC2 client (only bridge and host tasks need it). */
+async function loadEc2(): Promise<(instanceId: string) => Promise<string | undefined>> {
+  return (await import('./ec2')).ec2PrivateIpLookup();
 }
 
 /** {@link EcsReader} over the AWS SDK. */
@@ -92,7 +79,7 @@ export class AwsEcsReader implements EcsReader {
   readonly calls: EcsCallCounts = { describeTasks: 0, listTasks: 0, describeTaskDefinition: 0, describeContainerInstances: 0, describeInstances: 0 };
   private readonly definitions = new PromiseCache<TaskDefinitionInfo>(1000);
   private readonly hostIps = new PromiseCache<string>(10000);
-  private ec2?: Promise<Ec2Lookup>;
+  private ec2?: Promise<(instanceId: string) => Promise<string | undefined>>;
 
   constructor(private readonly ecs: ECSClient = new ECSClient({})) {}
 
@@ -168,7 +155,7 @@ export class AwsEcsReader implements EcsReader {
       this.calls.describeInstances++;
       try {
         this.ec2 ??= loadEc2();
-        const ip = await (await this.ec2).privateIp(instanceId);
+        const ip = await (await this.ec2)(instanceId);
         if (!ip) throw new Error(`instance ${instanceId} has no private IP`);
         return ip;
       } catch (err) {

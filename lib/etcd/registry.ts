@@ -97,6 +97,10 @@ const unchanged = (key: string, rev: string | undefined) => (rev === undefined ?
 const put = (key: string, value: string, lease?: string): IRequestOp => ({ request_put: { key: bytes(key), value: bytes(value), lease } });
 const get = (key: string): IRequestOp => ({ request_range: { key: bytes(key) } });
 const del = (key: string): IRequestOp => ({ request_delete_range: { key: bytes(key) } });
+/** Writes `value` at `key` only when the key does not hold it yet, so an unchanged key keeps its revision. */
+const putIfChanged = (key: string, value: string): IRequestOp => ({
+  request_txn: { compare: [{ key: bytes(key), target: CompareTarget.Value, result: CompareResult.Equal, value: bytes(value) }], success: [], failure: [put(key, value)] },
+});
 /** Deletes a key only while it still hangs on `lease`: a newer task may own the same key (IP reuse). */
 const deleteIfOwned = (key: string, lease: string): IRequestOp => ({
   request_txn: { compare: [{ key: bytes(key), target: CompareTarget.Lease, result: CompareResult.Equal, lease }], success: [del(key)], failure: [] },
@@ -202,6 +206,26 @@ export class Registry {
   }
 
   /**
+   * Starts granting a task lease ahead of knowing whether it will be needed, so the round trip
+   * overlaps other work. The result goes to {@link writeTask}, or back through {@link release}.
+   */
+  grantAhead(): Promise<string> {
+    const granted = this.grant(this.config.leaseTtlSeconds);
+    // Whoever takes the lease sees a failure; until then it must not count as unhandled.
+    granted.catch(() => undefined);
+    return granted;
+  }
+
+  /**
+   * Gives back a lease from {@link grantAhead} that turned out not to be needed. Awaited by callers:
+   * a Lambda container is frozen when the handler returns, so a revoke left in flight may never leave.
+   */
+  async release(granted: Promise<string>): Promise<void> {
+    const leaseId = await granted.catch(() => undefined);
+    if (leaseId !== undefined) await this.revoke(leaseId);
+  }
+
+  /**
    * Revokes a lease, deleting what hangs on it. Best effort: an already expired lease is fine, and
    * an unreachable etcd is tried again for a few seconds (long enough for etcd3's circuit breaker to
    * let calls through after a leader election). If etcd stays unreachable, the lease is remembered
@@ -269,17 +293,21 @@ export class Registry {
    * round trips (grant, transaction); the transaction's failure branch returns the current state,
    * so losing a guard costs no extra read. A lease that ends up unused is revoked.
    *
+   * @param granted a lease from {@link grantAhead} to write under, instead of granting one here.
    * @throws {DependencyError} when etcd fails; {@link ConflictError} after repeated lost races.
    */
-  async writeTask(desired: DesiredTask, source: WriteSource, known?: TaskState): Promise<WriteResult> {
+  async writeTask(desired: DesiredTask, source: WriteSource, known?: TaskState, granted?: Promise<string>): Promise<WriteResult> {
     const rKey = this.recordKey(desired);
     const tKey = this.tombstoneKey(desired);
     let current: TaskState | undefined = known;
     if (current) {
       const decision = decideWrite({ version: desired.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
-      if (!decision.write) return { status: 'ignored', reason: decision.reason };
+      if (!decision.write) {
+        if (granted) await this.release(granted);
+        return { status: 'ignored', reason: decision.reason };
+      }
     }
-    const leaseId = await this.grant(this.config.leaseTtlSeconds);
+    const leaseId = await (granted ?? this.grant(this.config.leaseTtlSeconds));
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const old = current?.record;
@@ -303,7 +331,8 @@ export class Registry {
             put(rKey, JSON.stringify(record), leaseId),
             ...desired.entries.map((e) => put(e.key, e.value, leaseId)),
             ...stale,
-            put(this.clusterKey(desired.clusterName), desired.clusterArn),
+            // Written once per cluster, not once per task: etcd adds no revision for an unchanged key.
+            putIfChanged(this.clusterKey(desired.clusterName), desired.clusterArn),
           ],
           [get(rKey), get(tKey)],
         );
@@ -390,20 +419,26 @@ export class Registry {
   }
 
   /**
-   * Reads every task record, a page at a time, all pages at one revision.
-   * Records that cannot be parsed are returned in `invalid` rather than failing the read.
+   * Reads every task record, a page at a time, all pages at one revision. The first page holds
+   * `firstPage` records, the next ones about `pageBytes` each: etcd counts the whole rest of the
+   * range for every page it answers, so at 50,000 records pages of 1,000 cost it more than the
+   * reads themselves, and 2 MB pages stay well under grpc-js's 4 MB message limit whatever the
+   * records' size. Records that cannot be parsed are returned in `invalid` rather than failing the read.
    */
-  async listRecords(pageSize = 1000): Promise<{ records: StoredRecord[]; invalid: { key: string; error: string }[] }> {
+  async listRecords({ firstPage = 1000, pageBytes = 2 * 1024 * 1024 } = {}): Promise<{ records: StoredRecord[]; invalid: { key: string; error: string }[] }> {
     const prefix = recordsPrefix(this.config.statePrefix);
     const end = prefixEnd(prefix);
     const records: StoredRecord[] = [];
     const invalid: { key: string; error: string }[] = [];
     let start = bytes(prefix);
     let revision: string | undefined;
+    let limit = firstPage;
     for (;;) {
-      const res = await this.call('list task records', () => this.client.kv.range({ key: start, range_end: end, limit: pageSize, revision }));
+      const res = await this.call('list task records', () => this.client.kv.range({ key: start, range_end: end, limit, revision }));
       revision ??= res.header.revision;
+      let pageSize = 0;
       for (const kv of res.kvs) {
+        pageSize += kv.key.length + kv.value.length;
         try {
           records.push(this.parseRecord(kv));
         } catch (err) {
@@ -411,6 +446,7 @@ export class Registry {
         }
       }
       if (!res.more || res.kvs.length === 0) break;
+      limit = Math.max(1, Math.min(10_000, Math.floor(pageBytes / (pageSize / res.kvs.length))));
       start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
     }
     return { records, invalid };

@@ -13,6 +13,7 @@ import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalAws } from '../../scripts/local-aws';
 import { fixtureTaskDefinitions, loadEvent, testEnv } from '../support/harness';
+import { sqsEvent } from '../support/lambda';
 
 const root = join(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'registrar-package-'));
@@ -25,23 +26,30 @@ const PARAMS = {
   etcdSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/etcd-AbCdEf',
 };
 type Json = Record<string, any>;
-let template: Json;
 let resources: Record<string, Json>;
+/** The template packaged with `ingest=sqs`. */
+let sqsResources: Record<string, Json>;
 
-const byType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const byType = (type: string, from = resources) => Object.entries(from).filter(([, r]) => r.Type === type);
 const functionNamed = (name: string) => resources[`${name[0]!.toUpperCase()}${name.slice(1)}LambdaFunction`]!.Properties;
-const ruleFor = (fn: string) =>
-  byType('AWS::Events::Rule').map(([, r]) => r.Properties).find((p) => p.Targets[0].Arn['Fn::GetAtt'][0] === `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`)!;
+const ruleFor = (fn: string, from = resources) =>
+  byType('AWS::Events::Rule', from).map(([, r]) => r.Properties).find((p) => p.Targets[0].Arn['Fn::GetAtt'][0] === `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`);
 
-beforeAll(async () => {
+/** Runs `osls package` offline with the given parameters; returns the template's resources. */
+async function packageService(dir: string, params: Record<string, string>): Promise<Record<string, Json>> {
   await promisify(execFile)(
     join(root, 'node_modules/.bin/osls'),
-    ['package', '--stage', 'ci', '--region', 'us-east-1', '--package', packageDir, ...Object.entries(PARAMS).map(([k, v]) => `--param=${k}=${v}`)],
+    ['package', '--stage', 'ci', '--region', 'us-east-1', '--package', dir, ...Object.entries(params).map(([k, v]) => `--param=${k}=${v}`)],
     { cwd: root, env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' }, timeout: 180_000 },
   );
-  template = JSON.parse(readFileSync(join(packageDir, 'cloudformation-template-update-stack.json'), 'utf8')) as Json;
-  resources = template.Resources;
-}, 240_000);
+  return (JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Json).Resources;
+}
+
+beforeAll(async () => {
+  // One after the other: both build in the service's .esbuild directory.
+  resources = await packageService(packageDir, PARAMS);
+  sqsResources = await packageService(join(work, 'package-sqs'), { ...PARAMS, ingest: 'sqs' });
+}, 400_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('serverless package: the CloudFormation template', () => {
@@ -73,12 +81,12 @@ describe('serverless package: the CloudFormation template', () => {
 
   it('triggers register on RUNNING/RUNNING and deregister on desiredStatus STOPPED, for the given clusters only', () => {
     const clusterArn = PARAMS.clusterArns.split(',');
-    expect(ruleFor('register').EventPattern).toEqual({
+    expect(ruleFor('register')!.EventPattern).toEqual({
       source: ['aws.ecs'],
       'detail-type': ['ECS Task State Change'],
       detail: { lastStatus: ['RUNNING'], desiredStatus: ['RUNNING'], clusterArn },
     });
-    expect(ruleFor('deregister').EventPattern).toEqual({
+    expect(ruleFor('deregister')!.EventPattern).toEqual({
       source: ['aws.ecs'],
       'detail-type': ['ECS Task State Change'],
       detail: { desiredStatus: ['STOPPED'], clusterArn },
@@ -86,15 +94,15 @@ describe('serverless package: the CloudFormation template', () => {
   });
 
   it('runs renew every minute', () => {
-    expect(ruleFor('renew').ScheduleExpression).toBe('rate(1 minute)');
-    expect(ruleFor('renew').EventPattern).toBeUndefined();
+    expect(ruleFor('renew')!.ScheduleExpression).toBe('rate(1 minute)');
+    expect(ruleFor('renew')!.EventPattern).toBeUndefined();
   });
 
   it('gives every EventBridge target a retry policy and a dead-letter queue, and every function an on-failure queue', () => {
     for (const name of ['register', 'deregister', 'renew']) {
       const queue = `${name[0]!.toUpperCase()}${name.slice(1)}DeadLetterQueue`;
       expect(resources[queue]?.Type).toBe('AWS::SQS::Queue');
-      const target = ruleFor(name).Targets[0];
+      const target = ruleFor(name)!.Targets[0];
       expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [queue, 'Arn'] } });
       expect(target.RetryPolicy.MaximumRetryAttempts).toBeGreaterThan(0);
       const invokeConfig = byType('AWS::Lambda::EventInvokeConfig').map(([, r]) => r.Properties).find((p) => p.FunctionName.Ref === `${queue.replace('DeadLetterQueue', '')}LambdaFunction`)!;
@@ -119,6 +127,73 @@ describe('serverless package: the CloudFormation template', () => {
     ]);
     expect(actions.filter((a) => !/^(ecs|ec2|logs|secretsmanager):/.test(a))).toEqual(['sqs:SendMessage', 'sqs:SendMessage', 'sqs:SendMessage']);
     expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+  });
+});
+
+describe('serverless package --param=ingest=sqs: started tasks through a queue', () => {
+  const props = (id: string) => sqsResources[id]!.Properties;
+
+  it('has no queue by default', () => {
+    expect(byType('AWS::SQS::Queue').map(([id]) => id).filter((id) => id.includes('Ingest'))).toEqual([]);
+    expect(byType('AWS::Lambda::EventSourceMapping')).toEqual([]);
+  });
+
+  it('sends started tasks to the queue (retried, dead-lettered) instead of invoking register', () => {
+    expect(ruleFor('register', sqsResources)).toBeUndefined();
+    const rule = props('RegisterIngestRule');
+    expect(rule.EventPattern).toEqual(ruleFor('register')!.EventPattern);
+    expect(rule.Targets).toEqual([
+      {
+        Id: 'register-ingest',
+        Arn: { 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] },
+        RetryPolicy: { MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': ['RegisterDeadLetterQueue', 'Arn'] } },
+      },
+    ]);
+    const statement = props('RegisterIngestQueuePolicy').PolicyDocument.Statement;
+    expect(statement).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': ['RegisterIngestRule', 'Arn'] } } },
+      }),
+    ]);
+    // deregister and renew keep their own rules.
+    expect(ruleFor('deregister', sqsResources)).toEqual(ruleFor('deregister'));
+    expect(ruleFor('renew', sqsResources)).toEqual(ruleFor('renew'));
+  });
+
+  it('consumes the queue in batches with partial batch responses, within register’s concurrency', () => {
+    const mappings = byType('AWS::Lambda::EventSourceMapping', sqsResources).map(([, r]) => r.Properties);
+    expect(mappings).toEqual([
+      expect.objectContaining({
+        EventSourceArn: { 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] },
+        FunctionName: { 'Fn::GetAtt': ['RegisterLambdaFunction', 'Arn'] },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BatchSize: 100,
+        MaximumBatchingWindowInSeconds: 1,
+        ScalingConfig: { MaximumConcurrency: 10 },
+      }),
+    ]);
+    const register = sqsResources.RegisterLambdaFunction!.Properties;
+    expect(mappings[0].ScalingConfig.MaximumConcurrency).toBeLessThanOrEqual(register.ReservedConcurrentExecutions);
+    // A message stays invisible while an invocation may still be working on it.
+    expect(props('RegisterIngestQueue').VisibilityTimeout).toBeGreaterThanOrEqual(6 * register.Timeout);
+  });
+
+  it('moves a message that failed five receives to its own dead-letter queue, and alarms on it', () => {
+    expect(props('RegisterIngestQueue').RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': ['RegisterIngestDeadLetterQueue', 'Arn'] }, maxReceiveCount: 5 });
+    expect(props('RegisterIngestDeadLetterQueue').RedriveAllowPolicy).toEqual({ redrivePermission: 'byQueue', sourceQueueArns: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }] });
+    const alarmOn = (queue: string, metric: string) =>
+      byType('AWS::CloudWatch::Alarm', sqsResources).map(([, r]) => r.Properties).find((p) => p.MetricName === metric && p.Dimensions[0].Value['Fn::GetAtt']?.[0] === queue);
+    expect(alarmOn('RegisterIngestDeadLetterQueue', 'ApproximateNumberOfMessagesVisible')).toMatchObject({ Threshold: 0, AlarmActions: [{ Ref: 'AlarmTopic' }] });
+    expect(alarmOn('RegisterIngestQueue', 'ApproximateAgeOfOldestMessage')).toMatchObject({ Threshold: 120, AlarmActions: [{ Ref: 'AlarmTopic' }] });
+  });
+
+  it('lets register receive and delete messages of its queue only', () => {
+    const statements: Json[] = sqsResources.IamRoleLambdaExecution!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
+    const receive = statements.filter((s) => [s.Action].flat().includes('sqs:ReceiveMessage'));
+    expect(receive).toEqual([{ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }] }]);
   });
 });
 
@@ -181,6 +256,11 @@ describe('the packaged bundles, run by plain Node', () => {
       ok: true,
       value: { action: 'registered', keys: [`${env.REGISTRY_PREFIX}/orders/5d2e8f0c1a9b4c7d8e6f0a1b2c3d4e5f:50051`, `${env.REGISTRY_PREFIX}/orders-admin/5d2e8f0c1a9b4c7d8e6f0a1b2c3d4e5f:9090`] },
     });
+  });
+
+  it('register takes an SQS batch and reports only the malformed message', async () => {
+    const event = sqsEvent([loadEvent('fargate-two-containers-running'), { source: 'aws.ecs', 'detail-type': 'ECS Task State Change', id: 'x', detail: {} }]);
+    expect(await invoke('register', event)).toEqual({ ok: true, value: { batchItemFailures: [{ itemIdentifier: event.Records[1]!.messageId }] } });
   });
 
   it('register rejects a malformed event with a clear error', async () => {

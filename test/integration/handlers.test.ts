@@ -3,11 +3,15 @@
  * the real etcd and the local ECS endpoint (configuration from the environment, as in Lambda).
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../lib/config';
 import { InvalidEventError } from '../../lib/errors';
+import { createEtcdClient } from '../../lib/etcd/client';
+import { Registry } from '../../lib/etcd/registry';
 import type { LocalAws } from '../../scripts/local-aws';
 import { loadEvent, testEnv, withDetail } from '../support/harness';
-import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
+import { captureLogs, lambdaContext, scheduledEvent, sqsEvent, type CapturedLogs } from '../support/lambda';
 import { startFunctions, type Functions } from '../support/platform';
+import { fargateEvent, transition } from '../support/tasks';
 
 let aws: LocalAws;
 let env: Record<string, string>;
@@ -88,5 +92,55 @@ describe('renew handler', () => {
 
   it('accepts any payload', async () => {
     expect(await handlers.renew({}, lambdaContext('renew'))).toMatchObject({ records: 1, renewed: 1 });
+  });
+});
+
+describe('register handler, SQS batches (EventBridge → SQS → register)', () => {
+  const started = (n: number) => {
+    const event = fargateEvent(n, {}, 'sqs');
+    aws.putTaskFromDetail(event.detail);
+    return event;
+  };
+  async function recordOf(event: Record<string, any>) {
+    const config = loadConfig({ ...process.env, ...env });
+    const client = createEtcdClient(config);
+    try {
+      return (await new Registry(client, config).readTask({ clusterName: 'FargateCluster', taskId: event.detail.taskArn.split('/').pop() })).record?.record;
+    } finally {
+      client.close();
+    }
+  }
+
+  it('registers the good messages and reports only the malformed ones, with their message ids', async () => {
+    const good = started(1);
+    const batch = sqsEvent([good, withDetail(started(2), { version: 'four' }), '{"not json', started(3)]);
+    const result = (await handlers.register(batch, lambdaContext('register'))) as { batchItemFailures: { itemIdentifier: string }[] };
+    expect(result.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual([batch.Records[1]!.messageId, batch.Records[2]!.messageId].sort());
+    expect(await recordOf(good)).toMatchObject({ state: 'registered', version: good.detail.version });
+    expect(await recordOf(started(3))).toMatchObject({ state: 'registered' });
+    const failed = logLines().filter((l) => l.message === 'message failed');
+    expect(failed.find((l) => l.messageId === batch.Records[1]!.messageId)).toMatchObject({ eventId: expect.any(String), errorName: 'InvalidEventError', retryable: false, level: 'ERROR' });
+    expect(failed.find((l) => l.messageId === batch.Records[2]!.messageId)).toMatchObject({ errorName: 'InvalidEventError', error: expect.objectContaining({ message: expect.stringMatching(/does not carry a JSON event/) }) });
+    const emf = logLines().filter((l) => '_aws' in l && 'Registered' in l);
+    expect(emf.at(-1)).toMatchObject({ Registered: [1, 1] }); // one value per message; CloudWatch sums them
+  });
+
+  it('applies the messages of one task one after the other, ending at its newest version', async () => {
+    const first = started(4);
+    const newer = transition(first, first.detail.version + 2, 'RUNNING', 'RUNNING');
+    const result = await handlers.register(sqsEvent([newer, first, newer, transition(first, first.detail.version + 3, 'RUNNING', 'STOPPED')]), lambdaContext('register'));
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(await recordOf(first)).toMatchObject({ state: 'registered', version: newer.detail.version });
+    const done = logLines().filter((l) => l.message === 'message done').slice(-4).map((l) => (l.result as { action: string; reason?: string }));
+    expect(done).toEqual([
+      expect.objectContaining({ action: 'registered' }),
+      expect.objectContaining({ action: 'ignored', reason: 'stale' }),
+      expect.objectContaining({ action: 'ignored', reason: 'duplicate' }),
+      expect.objectContaining({ action: 'ignored', reason: expect.stringMatching(/^not a started task/) }),
+    ]);
+  });
+
+  it('fails the invocation when every message failed, so SQS keeps the whole batch', async () => {
+    await expect(handlers.register(sqsEvent(['[]', '{}']), lambdaContext('register'))).rejects.toThrow(/All records failed/);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTaskStateChange } from '../../lib/ecs/event';
+import { InvalidEventError } from '../../lib/errors';
 import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
 import { createHarness, type Harness } from '../support/harness';
 import { fargateEvent, transition } from '../support/tasks';
@@ -21,6 +22,16 @@ afterAll(async () => {
 
 const task = (event: Record<string, any>) => parseTaskStateChange(event).task;
 const leases = async () => (await h.etcd.leaseClient.leaseLeases()).leases.map((l) => l.ID).sort();
+
+/** Leases given back without being awaited are revoked shortly after: wait for them. */
+async function settledLeases(expected: string[]): Promise<string[]> {
+  for (let i = 0; i < 50; i++) {
+    const now = await leases();
+    if (JSON.stringify(now) === JSON.stringify(expected)) return now;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return leases();
+}
 
 describe('leases', () => {
   it('keeps exactly one lease per registered task and one per tombstone', async () => {
@@ -53,5 +64,17 @@ describe('leases', () => {
     expect(results.filter((r) => r.action === 'registered')).toHaveLength(1);
     const after = await leases();
     expect(after.filter((l) => !before.includes(l))).toEqual([(await h.registry.readTask(task(b))).record!.lease]);
+  });
+
+  it('gives back the lease granted ahead of an event that turns out malformed, not started, or a duplicate', async () => {
+    const c = fargateEvent(3);
+    h.aws.putTaskFromDetail(c.detail);
+    expect(await h.registrar.registerEvent(c)).toMatchObject({ action: 'registered' });
+    const before = await leases();
+
+    await expect(h.registrar.registerEvent({ ...c, detail: { ...c.detail, version: 'four' } })).rejects.toThrow(InvalidEventError);
+    expect(await h.registrar.registerEvent(transition(c, 5, 'RUNNING', 'STOPPED'))).toMatchObject({ action: 'ignored', reason: expect.stringMatching(/^not a started task/) });
+    expect(await h.registrar.registerEvent(c)).toMatchObject({ action: 'ignored', reason: 'duplicate' });
+    expect(await settledLeases(before)).toEqual(before);
   });
 });

@@ -78,6 +78,17 @@ describe('register', () => {
     expect(remaining).toBeLessThanOrEqual(180);
   });
 
+  it('remembers the cluster once, not once per task', async () => {
+    h = await createHarness();
+    const clusterKey = h.registry.clusterKey('FargateCluster');
+    const revisionOf = async () => (await h.etcd.kv.range({ key: Buffer.from(clusterKey) })).kvs[0]?.mod_revision;
+    await start(h, fargateEvent(1));
+    const first = await revisionOf();
+    await start(h, fargateEvent(2));
+    expect(await revisionOf()).toBe(first);
+    expect(await h.registry.knownClusters()).toEqual([fargateEvent(1).detail.clusterArn]);
+  });
+
   it('changes nothing for a duplicate delivery', async () => {
     h = await createHarness();
     const event = fargateEvent(1);
@@ -302,8 +313,8 @@ describe('renew', () => {
     await start(h, event);
     // A registry whose record listing is followed by the lease expiring.
     const racing = new (class extends Registry {
-      override async listRecords(pageSize?: number) {
-        const listed = await super.listRecords(pageSize);
+      override async listRecords(options?: Parameters<Registry['listRecords']>[0]) {
+        const listed = await super.listRecords(options);
         for (const r of listed.records) await this.client.leaseClient.leaseRevoke({ ID: r.lease });
         return listed;
       }
@@ -357,9 +368,11 @@ describe('renew at scale', () => {
   it('pages through records and describes at most 100 tasks per DescribeTasks call', async () => {
     h = await createHarness();
     for (let n = 0; n < 250; n++) await start(h, fargateEvent(1000 + n));
-    const paged = await h.registry.listRecords(7);
-    expect(paged.records).toHaveLength(250);
-    expect(new Set(paged.records.map((r) => r.key)).size).toBe(250);
+    for (const options of [{ firstPage: 7 }, { firstPage: 7, pageBytes: 4000 }]) {
+      const paged = await h.registry.listRecords(options);
+      expect(paged.records).toHaveLength(250);
+      expect(new Set(paged.records.map((r) => r.key)).size).toBe(250);
+    }
     const calls = h.aws.count('DescribeTasks');
     expect(await h.registrar.renew()).toMatchObject({ records: 250, renewed: 250, failed: 0 });
     expect(h.aws.count('DescribeTasks') - calls).toBe(3);

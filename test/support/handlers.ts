@@ -2,6 +2,7 @@
  * The three Lambda handlers, loaded the way Lambda loads them: configuration comes from
  * `process.env` and is read once per process, so the environment is set before the import.
  */
+import type { RegisterOutcome } from '../../lib/registrar';
 import type { FleetTask, LocalFleet } from '../../scripts/local-fleet';
 import { lambdaContext } from './lambda';
 
@@ -28,7 +29,8 @@ export async function loadHandlers(env: Record<string, string>): Promise<Handler
  */
 export async function registerTask(handlers: Handlers, fleet: LocalFleet, service: string, port: number): Promise<{ task: FleetTask; keys: readonly string[] }> {
   const task = fleet.task(service, port);
-  const outcome = await handlers.register(task.running(), lambdaContext('register'));
+  // A direct EventBridge event gets a RegisterOutcome (an SQS batch would get a batch response).
+  const outcome = (await handlers.register(task.running(), lambdaContext('register'))) as RegisterOutcome;
   if (outcome.action !== 'registered') throw new Error(`task of ${service} on port ${port} was not registered: ${JSON.stringify(outcome)}`);
   return { task, keys: outcome.keys };
 }

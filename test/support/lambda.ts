@@ -1,5 +1,5 @@
-/** A Lambda context for calling handlers directly, as Lambda would, and what handlers log. */
-import type { Context } from 'aws-lambda';
+/** A Lambda context for calling handlers directly, as Lambda would, the events they get, and what they log. */
+import type { Context, SQSEvent } from 'aws-lambda';
 import { vi } from 'vitest';
 
 /** A Lambda context whose remaining time counts down from `timeoutMs`. */
@@ -54,5 +54,22 @@ export function captureLogs(): CapturedLogs {
         .flatMap((s) => s.split('\n'))
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+/** An SQS batch as Lambda delivers it from the register queue: one message per body (events are sent as JSON). */
+export function sqsEvent(bodies: readonly unknown[]): SQSEvent {
+  return {
+    Records: bodies.map((body, i) => ({
+      messageId: `msg-${i}-${Math.random().toString(16).slice(2, 10)}`,
+      receiptHandle: `receipt-${i}`,
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      attributes: { ApproximateReceiveCount: '1', SentTimestamp: '1795354200000', SenderId: 'AIDAEVENTBRIDGE', ApproximateFirstReceiveTimestamp: '1795354200100' },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:ecs-etcd-registrar-ci-register-ingest',
+      awsRegion: 'us-east-1',
+    })),
   };
 }

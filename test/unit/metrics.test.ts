@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { deregisterMetrics, registerMetrics, renewMetrics } from '../../lib/metrics';
+import { DependencyError, InvalidEventError } from '../../lib/errors';
+import { deregisterMetrics, failureMetrics, registerMetrics, renewMetrics } from '../../lib/metrics';
 import type { RenewSummary } from '../../lib/registrar';
 
 const summary = (changes: Partial<RenewSummary> = {}): RenewSummary => ({
   dryRun: false, records: 9, renewed: 4, registered: 1, repaired: 2, removed: 1, withdrawn: 1, failOpen: 3, failed: 1,
-  failures: [{ taskArn: 't', error: 'e' }], ecsFailures: [{ cluster: 'c', error: 'e' }], planned: [], ...changes,
+  failures: [{ taskArn: 't', error: 'e' }], ecsFailures: [{ cluster: 'c', error: 'e' }], planned: [],
+  durationsMs: { records: 1, keepAlive: 1, describe: 1, changes: 0, reconcile: 1, total: 4 }, ...changes,
 });
 
 describe('metrics', () => {
@@ -25,4 +27,11 @@ describe('metrics', () => {
     expect(renewMetrics(summary())).toEqual({ Renewed: 4, Registered: 1, RepairedByReconcile: 2, Deregistered: 1, Withdrawn: 1, FailOpenRenewed: 3, EcsFailures: 1, RenewTaskFailures: 1 }));
 
   it('emits nothing for a dry run', () => expect(renewMetrics(summary({ dryRun: true }))).toEqual({}));
+
+  it('counts a failure of ECS or EC2, not of etcd or of the event', () => {
+    expect(failureMetrics(new DependencyError('ecs', 'DescribeTasks failed'))).toEqual({ EcsFailures: 1 });
+    expect(failureMetrics(new DependencyError('ec2', 'DescribeInstances failed'))).toEqual({ EcsFailures: 1 });
+    expect(failureMetrics(new DependencyError('etcd', 'txn failed'))).toEqual({});
+    expect(failureMetrics(new InvalidEventError('bad'))).toEqual({});
+  });
 });
