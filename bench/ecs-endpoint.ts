@@ -3,13 +3,12 @@
  * synthetic tasks exist (bench/support.ts benchEvent), it answers the real AWS SDK.
  */
 import { LocalAws } from '../scripts/local-aws';
-import { benchEvent, taskDefinitions } from './support';
+import { benchEvent } from './support';
 
 const aws = new LocalAws();
 process.on('message', async (message: { start?: true; add?: [number, number]; counts?: true }) => {
   if (message.start) {
-    await aws.start();
-    for (const definition of taskDefinitions()) aws.putTaskDefinition(definition);
+    (await aws.start()).putSampleTaskDefinitions();
     process.send!({ env: aws.sdkEnv() });
   } else if (message.add) {
     for (let n = message.add[0]; n < message.add[1]; n++) aws.putTaskFromDetail(benchEvent(n).detail);

@@ -16,7 +16,6 @@ export const root = join(import.meta.dirname, '..');
 /** Where `npm run bench` builds the bundles it measures (as `npm run build` does). */
 export const distDir = join(root, 'dist');
 
-export const taskDefinitions = (): Json[] => (JSON.parse(readFileSync(join(root, 'test/fixtures/task-definitions.json'), 'utf8')) as { definitions: Json[] }).definitions;
 const sample = JSON.parse(readFileSync(join(root, 'test/fixtures/events/fargate-awsvpc-running-ecs-devguide.json'), 'utf8')) as Json;
 
 /**

@@ -39,9 +39,7 @@ async function showAnswers(client: HealthClient, servers: readonly Backend[], n:
 
 async function main() {
   const etcd = await startLocalEtcd();
-  const aws = await new LocalAws().start();
-  const definitions = (JSON.parse(readFileSync(join(root, 'test/fixtures/task-definitions.json'), 'utf8')) as { definitions: Json[] }).definitions;
-  for (const definition of definitions) aws.putTaskDefinition(definition);
+  const aws = (await new LocalAws().start()).putSampleTaskDefinitions();
   Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, ALLOW_LOOPBACK_ENDPOINTS: 'true', POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN', POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true' });
   console.log(`local etcd ${etcd.endpoint}, local ECS/EC2 endpoint ${aws.endpoint}`);
 

@@ -5,7 +5,9 @@
  * DescribeInstances, GetSecretValue, GetParameter(s)) from state the test, demo or benchmark
  * controls, and can be told to fail.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 
 type Json = Record<string, unknown>;
 
@@ -28,6 +30,12 @@ export function describedFromDetail(detail: Json): Json {
   if (Array.isArray(task.attachments))
     task.attachments = (task.attachments as Json[]).map((a) => (a.type === 'eni' ? { ...a, type: 'ElasticNetworkInterface' } : a));
   return task;
+}
+
+/** The task definitions of the sample events (test/fixtures/task-definitions.json). */
+export function sampleTaskDefinitions(): Json[] {
+  const file = join(import.meta.dirname, '..', 'test', 'fixtures', 'task-definitions.json');
+  return (JSON.parse(readFileSync(file, 'utf8')) as { definitions: Json[] }).definitions;
 }
 
 const clusterNameOf = (cluster: string) => cluster.split('/').pop()!;
@@ -102,6 +110,12 @@ export class LocalAws {
   /** Adds a task definition, e.g. `{ taskDefinitionArn, family, networkMode, containerDefinitions }`. */
   putTaskDefinition(definition: Json): void {
     this.taskDefinitions.set(definition.taskDefinitionArn as string, definition);
+  }
+
+  /** Adds the task definitions of every sample event ({@link sampleTaskDefinitions}). */
+  putSampleTaskDefinitions(): this {
+    for (const definition of sampleTaskDefinitions()) this.putTaskDefinition(definition);
+    return this;
   }
 
   /** Declares a container instance and its EC2 private IP. */

@@ -11,9 +11,7 @@ import { LocalAws } from './local-aws';
 
 type Json = Record<string, any>;
 const fixtures = join(import.meta.dirname, '..', 'test', 'fixtures');
-const aws = await new LocalAws().start(Number(process.env.LOCAL_ECS_PORT ?? 4566));
-for (const definition of (JSON.parse(readFileSync(join(fixtures, 'task-definitions.json'), 'utf8')) as { definitions: Json[] }).definitions)
-  aws.putTaskDefinition(definition);
+const aws = (await new LocalAws().start(Number(process.env.LOCAL_ECS_PORT ?? 4566))).putSampleTaskDefinitions();
 let hosts = 0;
 for (const file of readdirSync(join(fixtures, 'events')).filter((f) => f.endsWith('.json') && !f.startsWith('REFERENCE'))) {
   const event = JSON.parse(readFileSync(join(fixtures, 'events', file), 'utf8')) as Json;

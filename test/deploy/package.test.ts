@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalAws } from '../../scripts/local-aws';
-import { fixtureTaskDefinitions, loadEvent, testEnv } from '../support/harness';
+import { loadEvent, testEnv } from '../support/harness';
 import { sqsEvent } from '../support/lambda';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -212,8 +212,7 @@ describe('the packaged bundles, run by plain Node', () => {
       }
       bundles[name] = join(dir, 'functions', `${name}.js`);
     }
-    aws = await new LocalAws().start();
-    for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
+    aws = (await new LocalAws().start()).putSampleTaskDefinitions();
     env = { ...process.env, ...aws.sdkEnv(), ...testEnv(), POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' } as Record<string, string>;
   });
   afterAll(async () => aws?.stop());

@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DependencyError } from '../../lib/errors';
 import { LocalAws } from '../../scripts/local-aws';
-import { fixtureTaskDefinitions, loadEvent, testEnv, withDetail } from '../support/harness';
+import { loadEvent, testEnv, withDetail } from '../support/harness';
 import { lambdaContext, scheduledEvent } from '../support/lambda';
 
 let silent: Server;
@@ -17,8 +17,7 @@ beforeAll(async () => {
   silent = createServer((socket) => void sockets.push(socket));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const port = (silent.address() as { port: number }).port;
-  aws = await new LocalAws().start();
-  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
+  aws = (await new LocalAws().start()).putSampleTaskDefinitions();
   // A per-call timeout far beyond the invocation: only the invocation deadline can stop the calls.
   Object.assign(process.env, aws.sdkEnv(), testEnv({ ETCD_ENDPOINTS: `http://127.0.0.1:${port}`, ETCD_TIMEOUT_MS: '60000' }), { POWERTOOLS_LOG_LEVEL: 'SILENT' });
 });

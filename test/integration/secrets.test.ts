@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LocalAws } from '../../scripts/local-aws';
-import { fixtureTaskDefinitions, loadEvent } from '../support/harness';
+import { loadEvent } from '../support/harness';
 import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
 import { startSecureEtcd, type SecureEtcd } from '../support/secure-etcd';
 
@@ -33,8 +33,7 @@ async function handlersWith(env: Record<string, string | undefined>) {
 
 beforeAll(async () => {
   secure = await startSecureEtcd();
-  aws = await new LocalAws().start();
-  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
+  aws = (await new LocalAws().start()).putSampleTaskDefinitions();
   aws.secrets.set(SECRET_ID, credentialsJson(secure.password));
   aws.parameters.set(PARAMETER, credentialsJson(WRONG));
   Object.assign(process.env, aws.sdkEnv(), {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { inject } from 'vitest';
-import { LocalAws } from '../../scripts/local-aws';
+import { LocalAws, sampleTaskDefinitions } from '../../scripts/local-aws';
 import { loadConfig, type Config } from '../../lib/config';
 import { AwsEcsReader } from '../../lib/ecs/api';
 import { createEtcdClient } from '../../lib/etcd/client';
@@ -25,7 +25,7 @@ export function loadEvent(name: string): Json {
 
 /** The sample task definitions (test/fixtures/task-definitions.json). */
 export function fixtureTaskDefinitions(): Json[] {
-  return (JSON.parse(readFileSync(join(FIXTURES, 'task-definitions.json'), 'utf8')) as { definitions: Json[] }).definitions;
+  return sampleTaskDefinitions();
 }
 
 /** A copy of an event with `detail` fields replaced. */
@@ -66,9 +66,8 @@ export interface Harness {
 
 /** Starts a local AWS endpoint (with the sample task definitions) and wires a registrar to it. */
 export async function createHarness(overrides: Record<string, string> = {}): Promise<Harness> {
-  const aws = await new LocalAws().start();
+  const aws = (await new LocalAws().start()).putSampleTaskDefinitions();
   Object.assign(process.env, aws.sdkEnv());
-  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
   const config = loadConfig(testEnv(overrides));
   const etcd = createEtcdClient(config);
   const registry = new Registry(etcd, config);

@@ -7,7 +7,7 @@ import pLimit from 'p-limit';
 import type { RenewSummary } from '../../lib/registrar';
 import { LocalAws } from '../../scripts/local-aws';
 import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
-import { fixtureTaskDefinitions } from './harness';
+import { loadHandlers } from './handlers';
 import { lambdaContext } from './lambda';
 
 type Json = Record<string, any>;
@@ -38,14 +38,8 @@ export interface Functions extends EventHandlers {
  * call this once per test file, before anything else imports them).
  */
 export async function startFunctions(env: Record<string, string>): Promise<{ aws: LocalAws; functions: Functions }> {
-  const aws = await new LocalAws().start();
-  for (const definition of fixtureTaskDefinitions()) aws.putTaskDefinition(definition);
-  Object.assign(process.env, aws.sdkEnv(), env);
-  const functions: Functions = {
-    register: (await import('../../functions/register')).handler as never,
-    deregister: (await import('../../functions/deregister')).handler as never,
-    renew: (await import('../../functions/renew')).handler as never,
-  };
+  const aws = (await new LocalAws().start()).putSampleTaskDefinitions();
+  const functions: Functions = await loadHandlers({ ...aws.sdkEnv(), ...env });
   return { aws, functions };
 }
 
