@@ -1,0 +1,141 @@
+/**
+ * What the operator CLI reads from etcd: every task record, tombstone and endpoint key, all at one
+ * revision, and the remaining TTL of the leases they hang on. Reading only; the pure inspections in
+ * `inspect.ts` work on the {@link Snapshot} this returns.
+ */
+import type { Etcd3, IKeyValue } from 'etcd3';
+import type { Config } from '../config';
+import { errorMessage } from '../errors';
+import { probeLeases } from '../etcd/keepalive';
+import { etcdCall, prefixEnd, type Registry, type StoredRecord } from '../etcd/registry';
+import { recordsPrefix } from '../keys';
+
+/** One key as read. */
+export interface KeyValue {
+  readonly key: string;
+  readonly value: string;
+  /** The lease the key hangs on; `"0"` for none. */
+  readonly lease: string;
+}
+
+/** A tombstone as read: the remembered stop, or why it could not be read. */
+export interface TombstoneEntry {
+  readonly key: string;
+  readonly clusterName: string;
+  readonly taskId: string;
+  readonly taskArn?: string;
+  readonly version?: number;
+  readonly stoppedAt?: string;
+  /** Set when the value is not a tombstone this registrar wrote. */
+  readonly error?: string;
+}
+
+/** What etcd says about one lease. */
+export type LeaseStatus =
+  | { readonly state: 'alive'; readonly ttl: number }
+  | { readonly state: 'expired' }
+  | { readonly state: 'unknown'; readonly error: string };
+
+/** Everything the registrar keeps in etcd, read at one revision. */
+export interface Snapshot {
+  /** The etcd revision every range was read at. */
+  readonly revision: string;
+  readonly registryPrefix: string;
+  readonly statePrefix: string;
+  readonly records: readonly StoredRecord[];
+  /** Record keys whose value does not parse as a task record. */
+  readonly invalidRecords: readonly { readonly key: string; readonly error: string }[];
+  readonly tombstones: readonly TombstoneEntry[];
+  /** Every key under the registry prefix (outside the state prefix when the registry prefix is empty). */
+  readonly endpoints: readonly KeyValue[];
+}
+
+/** The remaining TTL of leases, by lease ID. */
+export type LeaseTable = ReadonlyMap<string, LeaseStatus>;
+
+/** Keys per range request: small enough for any value size under grpc-js's 4 MB message limit. */
+const PAGE = 1000;
+
+/** Reads every key under `prefix` ('' = the whole key space) at one revision, a page at a time. */
+async function rangeAll(client: Etcd3, what: string, prefix: string, revision: string | undefined): Promise<{ kvs: IKeyValue[]; revision: string }> {
+  // An empty prefix means every key: etcd reads [\0, \0) as "from the first key to the end".
+  let start = prefix === '' ? Buffer.from([0]) : Buffer.from(prefix, 'utf8');
+  const end = prefix === '' ? Buffer.from([0]) : prefixEnd(prefix);
+  const kvs: IKeyValue[] = [];
+  for (;;) {
+    const res = await etcdCall(what, () => client.kv.range({ key: start, range_end: end, limit: PAGE, revision }));
+    revision ??= res.header.revision;
+    kvs.push(...res.kvs);
+    if (!res.more || res.kvs.length === 0) return { kvs, revision };
+    start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+  }
+}
+
+/** The last two segments of a state key: `<prefix>/<kind>/<cluster>/<task-id>`. */
+function clusterAndTask(key: string): { clusterName: string; taskId: string } {
+  const parts = key.split('/');
+  return { clusterName: parts[parts.length - 2] ?? '', taskId: parts[parts.length - 1] ?? '' };
+}
+
+/** Reads a tombstone's value leniently: an operator wants to see what is there, whatever it is. */
+export function parseTombstoneEntry(key: string, value: string): TombstoneEntry {
+  const where = clusterAndTask(key);
+  try {
+    const json = JSON.parse(value) as Record<string, unknown>;
+    if (typeof json !== 'object' || json === null || typeof json.version !== 'number' || typeof json.stoppedAt !== 'string')
+      return { key, ...where, error: 'not a tombstone: expected {"taskArn","version","stoppedAt"}' };
+    return { key, ...where, taskArn: typeof json.taskArn === 'string' ? json.taskArn : undefined, version: json.version, stoppedAt: json.stoppedAt };
+  } catch (err) {
+    return { key, ...where, error: `not JSON: ${errorMessage(err)}` };
+  }
+}
+
+/**
+ * Reads the records, tombstones and endpoint keys, all at the revision of the first read, so a
+ * write landing meanwhile cannot show half a task.
+ *
+ * @throws {DependencyError} (`etcd`) when etcd cannot be read.
+ */
+export async function readSnapshot(registry: Registry, config: Pick<Config, 'registryPrefix' | 'statePrefix'>): Promise<Snapshot> {
+  const client = registry.client;
+  const recordsRange = await rangeAll(client, 'read task records', recordsPrefix(config.statePrefix), undefined);
+  const { revision } = recordsRange;
+  const tombstones = await rangeAll(client, 'read tombstones', `${config.statePrefix}/tombstones/`, revision);
+  const endpointPrefix = config.registryPrefix === '' ? '' : `${config.registryPrefix}/`;
+  const endpoints = await rangeAll(client, 'read endpoint keys', endpointPrefix, revision);
+  const records: StoredRecord[] = [];
+  const invalidRecords: { key: string; error: string }[] = [];
+  for (const kv of recordsRange.kvs) {
+    try {
+      records.push(registry.parseRecord(kv));
+    } catch (err) {
+      invalidRecords.push({ key: kv.key.toString(), error: errorMessage(err) });
+    }
+  }
+  const statePrefix = `${config.statePrefix}/`;
+  return {
+    revision,
+    registryPrefix: config.registryPrefix,
+    statePrefix: config.statePrefix,
+    records,
+    invalidRecords,
+    tombstones: tombstones.kvs.map((kv) => parseTombstoneEntry(kv.key.toString(), kv.value.toString())),
+    endpoints: endpoints.kvs
+      .map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), lease: kv.lease }))
+      .filter((kv) => !kv.key.startsWith(statePrefix)),
+  };
+}
+
+/** Reads the remaining TTL of each lease (without renewing it). Lease `"0"` (no lease) is left out. */
+export async function readLeases(client: Etcd3, leaseIds: Iterable<string>, concurrency = 32): Promise<LeaseTable> {
+  const ids = [...new Set(leaseIds)].filter((id) => id !== '0');
+  const probed = await probeLeases(client, ids, concurrency);
+  const table = new Map<string, LeaseStatus>();
+  for (const [id, ttl] of probed.alive) table.set(id, { state: 'alive', ttl });
+  for (const id of probed.expired) table.set(id, { state: 'expired' });
+  for (const [id, error] of probed.failed) {
+    // etcd answers an unknown lease with an error, not TTL -1: that is an expired lease, not a failure.
+    table.set(id, /lease not found|requested lease not found/i.test(error) ? { state: 'expired' } : { state: 'unknown', error });
+  }
+  return table;
+}
