@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RecordState, type TaskRecord } from '../../../lib/decide';
 import type { StoredRecord } from '../../../lib/etcd/registry';
 import { checkSnapshot, describeEndpointKey, explain, listRows, parseTaskRef, ProblemKind, viewTask } from '../../../lib/cli/inspect';
-import type { KeyValue, LeaseStatus, Snapshot, TombstoneEntry } from '../../../lib/cli/snapshot';
+import type { LeaseStatus, Snapshot } from '../../../lib/cli/snapshot';
 import { parseTombstoneEntry } from '../../../lib/cli/snapshot';
 
 const CLUSTER = 'arn:aws:ecs:us-west-2:111122223333:cluster/prod';
@@ -18,7 +18,7 @@ function stored(id: string, lease: string, state: RecordState, keys: string[], e
   };
 }
 
-function snapshot(parts: { records?: StoredRecord[]; endpoints?: KeyValue[]; tombstones?: TombstoneEntry[]; invalidRecords?: { key: string; error: string }[] }): Snapshot {
+function snapshot(parts: Partial<Pick<Snapshot, 'records' | 'endpoints' | 'tombstones' | 'invalidRecords'>>): Snapshot {
   return { revision: '9', registryPrefix: 'services', statePrefix: 'registrar', records: [], endpoints: [], tombstones: [], invalidRecords: [], ...parts };
 }
 
