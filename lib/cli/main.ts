@@ -38,7 +38,10 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** Where the CLI reads its configuration from and writes its output to. */
 export interface CliIo {
-  /** The environment (`process.env` for the real command). */
+  /**
+   * The environment the registrar's variables are read from (`process.env` for the real command).
+   * The AWS SDK (`diff`, credentials in Secrets Manager or SSM) reads its own from `process.env`.
+   */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
