@@ -70,8 +70,8 @@ export function parseTaskRef(arnOrId: string): { clusterName?: string; taskId: s
 /** The ID at the end of a task ARN. */
 const taskIdOf = (arn: string) => arn.slice(arn.lastIndexOf('/') + 1);
 
-/** Cluster name and task ID from a state key (`<prefix>/tasks/<cluster>/<task-id>`). */
-function stateKeyParts(key: string): { clusterName: string; taskId: string } {
+/** Cluster name and task ID from a record or tombstone key (`<prefix>/<kind>/<cluster>/<task-id>`). */
+export function stateKeyParts(key: string): { clusterName: string; taskId: string } {
   const parts = key.split('/');
   return { clusterName: parts[parts.length - 2] ?? '', taskId: parts[parts.length - 1] ?? '' };
 }
@@ -90,6 +90,19 @@ export function describeEndpointKey(registryPrefix: string, kv: KeyValue): { ser
 }
 
 const ttlOf = (lease: LeaseStatus | undefined) => (lease?.state === 'alive' ? lease.ttl : undefined);
+
+/** The columns of an `ls` row that come from the task's record. */
+function taskColumns(stored: StoredRecord, leases: LeaseTable): Pick<ListRow, 'taskId' | 'taskArn' | 'cluster' | 'state' | 'ttl' | 'leaseId'> {
+  const { record } = stored;
+  return {
+    taskId: taskIdOf(record.taskArn),
+    taskArn: record.taskArn,
+    cluster: stateKeyParts(stored.key).clusterName,
+    state: record.state,
+    ttl: ttlOf(leases.get(stored.lease)),
+    leaseId: stored.lease,
+  };
+}
 
 /** The record owning an endpoint key: one that lists it and hangs on the key's lease. */
 function owners(snapshot: Snapshot): Map<string, StoredRecord> {
@@ -113,17 +126,11 @@ export function listRows(snapshot: Snapshot, leases: LeaseTable, options: { read
     const about = describeEndpointKey(snapshot.registryPrefix, kv);
     const owner = owned.get(`${kv.key}\u0000${kv.lease}`);
     if (owner) {
-      const { record } = owner;
       rows.push({
+        ...taskColumns(owner, leases),
         service: about.service,
         address: about.address,
-        taskId: taskIdOf(record.taskArn),
-        taskArn: record.taskArn,
-        cluster: stateKeyParts(owner.key).clusterName,
-        state: record.state,
-        ttl: ttlOf(leases.get(owner.lease)),
         key: kv.key,
-        leaseId: owner.lease,
         problem: leases.get(owner.lease)?.state === 'alive' ? undefined : 'lease not alive',
       });
     } else {
@@ -142,14 +149,7 @@ export function listRows(snapshot: Snapshot, leases: LeaseTable, options: { read
   }
   for (const stored of snapshot.records) {
     const { record } = stored;
-    const base = {
-      taskId: taskIdOf(record.taskArn),
-      taskArn: record.taskArn,
-      cluster: stateKeyParts(stored.key).clusterName,
-      state: record.state,
-      ttl: ttlOf(leases.get(stored.lease)),
-      leaseId: stored.lease,
-    };
+    const base = taskColumns(stored, leases);
     if (record.keys.length === 0) rows.push(base);
     for (const key of record.keys) {
       const kv = byKey.get(key);

@@ -9,6 +9,7 @@ import { errorMessage } from '../errors';
 import { probeLeases } from '../etcd/keepalive';
 import { etcdCall, prefixEnd, type Registry, type StoredRecord } from '../etcd/registry';
 import { recordsPrefix } from '../keys';
+import { stateKeyParts } from './inspect';
 
 /** One key as read. */
 export interface KeyValue {
@@ -71,15 +72,9 @@ async function rangeAll(client: Etcd3, what: string, prefix: string, revision: s
   }
 }
 
-/** The last two segments of a state key: `<prefix>/<kind>/<cluster>/<task-id>`. */
-function clusterAndTask(key: string): { clusterName: string; taskId: string } {
-  const parts = key.split('/');
-  return { clusterName: parts[parts.length - 2] ?? '', taskId: parts[parts.length - 1] ?? '' };
-}
-
 /** Reads a tombstone's value leniently: an operator wants to see what is there, whatever it is. */
 export function parseTombstoneEntry(key: string, value: string): TombstoneEntry {
-  const where = clusterAndTask(key);
+  const where = stateKeyParts(key);
   try {
     const json = JSON.parse(value) as Record<string, unknown>;
     if (typeof json !== 'object' || json === null || typeof json.version !== 'number' || typeof json.stoppedAt !== 'string')
