@@ -120,6 +120,20 @@ describe('on a consistent registry', () => {
   });
 });
 
+describe('diff when ECS fails', () => {
+  it('says the plan is partial, naming the cluster, with exit 5', async () => {
+    h.aws.faults.set('DescribeTasks', { code: 'AccessDeniedException' });
+    try {
+      const { code, out, err } = await cli('diff');
+      expect(code).toBe(ExitCode.Ecs);
+      expect(out).toBe('no changes: renew would only renew leases\n');
+      expect(err).toMatch(/^ECS failed for cluster arn:aws:ecs:us-west-2:111122223333:cluster\/FargateCluster: .*AccessDeniedException.* \(renew would change nothing there: the plan is partial\)$/m);
+    } finally {
+      h.aws.faults.delete('DescribeTasks');
+    }
+  });
+});
+
 describe('on a broken registry', () => {
   it('check exits 1 listing an orphan key and a record key that was deleted; show says which key is missing', async () => {
     const orphan = `${h.config.registryPrefix}/sample-fargate/ghost:9`;
@@ -140,6 +154,7 @@ describe('on a broken registry', () => {
   });
 
   it('the built bin, run as a child process, reports the same problem as JSON with exit 1', async () => {
+    // Built outside the repository: no node_modules above it, so the bin runs on its own, as installed.
     const dir = mkdtempSync(join(tmpdir(), 'cli-bin-'));
     try {
       const { file } = await buildCli(dir);
