@@ -64,7 +64,7 @@ export function formatTaskView(view: TaskView): string {
       ['cluster', view.clusterName ?? '-'],
       ['record', r ? `${view.record!.key}: ${r.state}, version ${r.version}, updated ${r.updatedAt}` : 'none'],
       ['tombstone', t ? (t.error ? `${t.key}: unreadable (${t.error})` : `${t.key}: stopped at ${t.stoppedAt}, version ${t.version}`) : 'none'],
-      ['lease', lease ? `${lease.id}: ${lease.state === 'alive' ? `TTL ${lease.ttl}s` : lease.state === 'expired' ? 'expired' : `unknown (${lease.error})`}` : '-'],
+      ['lease', lease ? `${lease.id}: ${lease.state === 'alive' ? `TTL ${formatTtl(lease.ttl)}` : lease.state === 'expired' ? 'expired' : `unknown (${lease.error})`}` : '-'],
       ['published', view.published ? 'yes' : 'no'],
     ],
   ).replace(/^FIELD\s+VALUE\n/, '');

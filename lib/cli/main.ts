@@ -77,9 +77,6 @@ const silent: Log = { info: () => undefined, warn: () => undefined, error: () =>
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 
-/** Leases of every record and endpoint key. */
-const allLeases = (snapshot: Snapshot) => [...snapshot.records.map((s) => s.lease), ...snapshot.endpoints.map((kv) => kv.lease)];
-
 /**
  * Runs the consistency check; a problem counts only if a second read a moment later shows it too,
  * so a task registering or stopping during the check is not reported.
@@ -132,7 +129,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     .action(async (service: string | undefined, options: { json?: boolean }) => {
       const { registry, client, config } = await connect();
       const snapshot = await readSnapshot(registry, config);
-      const rows = listRows(snapshot, await readLeases(client, allLeases(snapshot)), { service });
+      // TTLs cost a round trip per lease: read them only for the rows shown.
+      const shown = listRows(snapshot, new Map(), { service }).flatMap((r) => (r.leaseId ? [r.leaseId] : []));
+      const rows = listRows(snapshot, await readLeases(client, shown, { ttl: true }), { service });
       if (options.json) return io.stdout(json({ revision: snapshot.revision, rows }));
       io.stdout(rows.length === 0 && service !== undefined ? `nothing registered for service ${service}\n` : formatList(rows));
       const keyless = snapshot.records.filter((s) => s.record.keys.length === 0).length;
@@ -165,7 +164,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     .action(async (task: string, options: { json?: boolean }) => {
       const { registry, client, config } = await connect();
       const snapshot = await readSnapshot(registry, config);
-      const view = viewTask(snapshot, await readLeases(client, taskLeases(snapshot, task)), task);
+      const view = viewTask(snapshot, await readLeases(client, taskLeases(snapshot, task), { ttl: true }), task);
       io.stdout(options.json ? json(view) : formatTaskView(view));
       if (!view.published) code = ExitCode.NotOk;
     });

@@ -3,9 +3,9 @@
  * revision, and the remaining TTL of the leases they hang on. Reading only; the pure inspections in
  * `inspect.ts` work on the {@link Snapshot} this returns.
  */
-import type { Etcd3, IKeyValue } from 'etcd3';
+import { EtcdPermissionDeniedError, type Etcd3, type IKeyValue } from 'etcd3';
 import type { Config } from '../config';
-import { errorMessage } from '../errors';
+import { DependencyError, errorMessage } from '../errors';
 import { probeLeases } from '../etcd/keepalive';
 import { etcdCall, prefixEnd, type Registry, type StoredRecord } from '../etcd/registry';
 import { recordsPrefix } from '../keys';
@@ -33,7 +33,8 @@ export interface TombstoneEntry {
 
 /** What etcd says about one lease. */
 export type LeaseStatus =
-  | { readonly state: 'alive'; readonly ttl: number }
+  /** `ttl`: seconds left, when it was read. */
+  | { readonly state: 'alive'; readonly ttl?: number }
   | { readonly state: 'expired' }
   | { readonly state: 'unknown'; readonly error: string };
 
@@ -121,16 +122,31 @@ export async function readSnapshot(registry: Registry, config: Pick<Config, 'reg
   };
 }
 
-/** Reads the remaining TTL of each lease (without renewing it). Lease `"0"` (no lease) is left out. */
-export async function readLeases(client: Etcd3, leaseIds: Iterable<string>, concurrency = 32): Promise<LeaseTable> {
+/**
+ * Reads which of `leaseIds` are alive with one LeaseLeases call and, with `ttl`, the remaining
+ * TTL of each live one (one LeaseTimeToLive each, without renewing it). Lease `"0"` (no lease) is
+ * left out.
+ */
+export async function readLeases(client: Etcd3, leaseIds: Iterable<string>, options: { readonly ttl?: boolean; readonly concurrency?: number } = {}): Promise<LeaseTable> {
   const ids = [...new Set(leaseIds)].filter((id) => id !== '0');
-  const probed = await probeLeases(client, ids, concurrency);
   const table = new Map<string, LeaseStatus>();
+  if (ids.length === 0) return table;
+  let live: Set<string> | undefined;
+  try {
+    live = new Set((await etcdCall('list leases', () => client.leaseClient.leaseLeases())).leases.map((l) => l.ID));
+  } catch (err) {
+    // A user etcd denies the lease list to is still allowed each lease's TTL: ask lease by lease.
+    if (!(err instanceof DependencyError && err.cause instanceof EtcdPermissionDeniedError)) throw err;
+  }
+  for (const id of ids) if (live && !live.has(id)) table.set(id, { state: 'expired' });
+  const alive = live ? ids.filter((id) => live.has(id)) : ids;
+  if (!options.ttl && live) {
+    for (const id of alive) table.set(id, { state: 'alive' });
+    return table;
+  }
+  const probed = await probeLeases(client, alive, options.concurrency ?? 64);
   for (const [id, ttl] of probed.alive) table.set(id, { state: 'alive', ttl });
   for (const id of probed.expired) table.set(id, { state: 'expired' });
-  for (const [id, error] of probed.failed) {
-    // etcd answers an unknown lease with an error, not TTL -1: that is an expired lease, not a failure.
-    table.set(id, /lease not found|requested lease not found/i.test(error) ? { state: 'expired' } : { state: 'unknown', error });
-  }
+  for (const [id, error] of probed.failed) table.set(id, { state: 'unknown', error });
   return table;
 }

@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExitCode, runCli } from '../../lib/cli/main';
+import { createEtcdClient } from '../../lib/etcd/client';
+import { Registry } from '../../lib/etcd/registry';
 import { LocalAws } from '../../scripts/local-aws';
 import { startSecureEtcd, type SecureEtcd } from '../support/secure-etcd';
 
@@ -34,6 +36,22 @@ beforeAll(async () => {
   Object.assign(process.env, aws.sdkEnv());
   const pem = secure.pki.pem;
   aws.secrets.set(SECRET_ID, JSON.stringify({ username: 'registrar', password: secure.password, ca: pem.ca, cert: pem.clientCert, key: pem.clientKey }));
+  // One task written as the registrar user, so the CLI reads records, keys and leases under auth.
+  const client = createEtcdClient(secure.config, { ...secure.tls(), username: 'registrar', password: secure.password });
+  try {
+    const id = '0123456789abcdef0123456789abcdef';
+    const written = await new Registry(client, secure.config).writeTask(
+      {
+        taskArn: `arn:aws:ecs:us-west-2:111122223333:task/c/${id}`, taskId: id, clusterArn: 'arn:aws:ecs:us-west-2:111122223333:cluster/c', clusterName: 'c',
+        version: 1, state: 'registered', taskDefinitionArn: 'arn:aws:ecs:us-west-2:111122223333:task-definition/api:1', gatedContainers: [],
+        entries: [{ key: `${secure.config.registryPrefix}/api/${id}:80`, value: '10.0.0.1:80' }],
+      },
+      'event',
+    );
+    expect(written.status).toBe('written');
+  } finally {
+    client.close();
+  }
 });
 afterAll(async () => {
   await aws?.stop();
@@ -41,11 +59,13 @@ afterAll(async () => {
 });
 
 it('reads a TLS etcd with auth using the credential files and password from the environment', async () => {
-  expect(await cli({ ...base(), ...files(secure.password) }, 'check')).toEqual({ code: ExitCode.Ok, out: 'consistent: 0 records, 0 endpoint keys, 0 tombstones\n', err: '' });
+  expect(await cli({ ...base(), ...files(secure.password) }, 'check')).toEqual({ code: ExitCode.Ok, out: 'consistent: 1 records, 1 endpoint keys, 0 tombstones\n', err: '' });
 });
 
 it('reads the credentials from ETCD_SECRET_ID', async () => {
-  expect(await cli({ ...base(), ETCD_SECRET_ID: SECRET_ID }, 'ls')).toEqual({ code: ExitCode.Ok, out: 'nothing registered\n', err: '' });
+  const { code, out, err } = await cli({ ...base(), ETCD_SECRET_ID: SECRET_ID }, 'ls');
+  expect({ code, err }).toEqual({ code: ExitCode.Ok, err: '' });
+  expect(out).toMatch(/^api\s+10\.0\.0\.1:80\s+0123456789abcdef0123456789abcdef\s+registered\s+\d+s$/m);
 });
 
 it('says etcd refused a wrong password, with exit 4', async () => {
