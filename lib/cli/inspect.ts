@@ -210,6 +210,16 @@ export function checkSnapshot(snapshot: Snapshot, leases: LeaseTable): Problem[]
   return problems;
 }
 
+/**
+ * The problems of a second check that the first showed too: a task registering or stopping between
+ * the reads of one check can look inconsistent for a moment; a real problem stays.
+ */
+export function persistentProblems(first: readonly Problem[], second: readonly Problem[]): Problem[] {
+  const id = (p: Problem) => `${p.kind}\u0000${p.key}`;
+  const seen = new Set(first.map(id));
+  return second.filter((p) => seen.has(id(p)));
+}
+
 /** One endpoint key of a task, as `show` reports it. */
 export interface TaskKey {
   readonly key: string;

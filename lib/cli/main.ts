@@ -13,7 +13,7 @@ import { credentialsFromEnv, type EtcdCredentials } from '../etcd/credentials';
 import { Registry } from '../etcd/registry';
 import type { Log } from '../registrar';
 import { formatList, formatPlan, formatProblems, formatTaskView } from './format';
-import { checkSnapshot, listRows, taskLeases, viewTask, type Problem } from './inspect';
+import { checkSnapshot, listRows, persistentProblems, taskLeases, viewTask, type Problem } from './inspect';
 import { planRenew } from './plan';
 import { readLeases, readSnapshot, type LeaseTable, type Snapshot } from './snapshot';
 
@@ -90,9 +90,7 @@ async function stableProblems(conn: Connection): Promise<{ snapshot: Snapshot; p
   const first = await once();
   if (first.problems.length === 0) return first;
   const second = await once();
-  const id = (p: Problem) => `${p.kind}\u0000${p.key}`;
-  const seen = new Set(first.problems.map(id));
-  return { snapshot: second.snapshot, problems: second.problems.filter((p) => seen.has(id(p))) };
+  return { snapshot: second.snapshot, problems: persistentProblems(first.problems, second.problems) };
 }
 
 /**

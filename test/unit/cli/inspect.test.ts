@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RecordState, type TaskRecord } from '../../../lib/decide';
 import type { StoredRecord } from '../../../lib/etcd/registry';
-import { checkSnapshot, describeEndpointKey, explain, listRows, parseTaskRef, ProblemKind, viewTask } from '../../../lib/cli/inspect';
+import { checkSnapshot, describeEndpointKey, explain, listRows, parseTaskRef, persistentProblems, ProblemKind, viewTask } from '../../../lib/cli/inspect';
 import type { LeaseStatus, Snapshot } from '../../../lib/cli/snapshot';
 import { parseTombstoneEntry } from '../../../lib/cli/snapshot';
 
@@ -140,6 +140,16 @@ describe('checkSnapshot', () => {
     ]);
     expect(problems[2]!.message).toBe('lease 11 has expired');
     expect(problems[6]!.message).toContain('TTL could not be read: timeout');
+  });
+});
+
+describe('persistentProblems', () => {
+  it('keeps only problems both reads show, by kind and key, as the second read found them', () => {
+    const orphan = { kind: ProblemKind.OrphanKey, key: 'services/api/x:1', message: 'first' };
+    const registering = { kind: ProblemKind.KeyMissing, key: 'services/api/y:1', message: 'mid-write' };
+    const later = { kind: ProblemKind.OrphanKey, key: 'services/api/x:1', message: 'second' };
+    const fresh = { kind: ProblemKind.LeaseNotAlive, key: 'registrar/tasks/prod/z', message: 'new' };
+    expect(persistentProblems([orphan, registering], [later, fresh])).toEqual([later]);
   });
 });
 
