@@ -74,6 +74,12 @@ it('says etcd refused a wrong password, with exit 4', async () => {
   expect(err).toMatch(/^cannot read etcd at https:\/\/.*: .*rejected the user name or password/);
 });
 
+it("says why TLS failed when the configured CA did not sign etcd's certificate, with exit 4", async () => {
+  const { code, err } = await cli({ ...base(), ...files(secure.password), ETCD_CA_FILE: secure.pki.files.otherCa }, 'check');
+  expect(code).toBe(ExitCode.Etcd);
+  expect(err).toMatch(/^cannot read etcd at https:\/\/.*: TLS with etcd at .* failed: .*not trusted by the configured CA/);
+});
+
 it('names the variable of an unreadable credential file, with exit 3', async () => {
   const { code, err } = await cli({ ...base(), ...files(secure.password), ETCD_CA_FILE: '/nonexistent/ca.pem' }, 'ls');
   expect({ code, err }).toEqual({ code: ExitCode.Config, err: 'configuration error: ETCD_CA_FILE: cannot read /nonexistent/ca.pem: ENOENT\n' });
