@@ -73,4 +73,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const sizes = await buildFunctions(process.argv[2] ?? 'dist');
   for (const [name, s] of Object.entries(sizes))
     console.log(`${name.padEnd(10)} loaded at start ${(s.loadedBytes / 1024).toFixed(0).padStart(5)} KB   shipped ${(s.totalBytes / 1024).toFixed(0).padStart(5)} KB (${s.files.length} files)`);
+  // The operator CLI (the package's bin) goes beside the functions.
+  const cli = await (await import('./build-cli.mjs')).buildCli(join(process.argv[2] ?? 'dist', 'cli'));
+  console.log(`cli        ${cli.file} ${(cli.bytes / 1024).toFixed(0).padStart(5)} KB (one file)`);
 }
