@@ -431,18 +431,20 @@ export class Registry {
     /** Each endpoint key as last read (undefined: absent); none read before the first attempt. */
     let seen: Map<string, IKeyValue | undefined> | undefined;
     const holders = new Map<string, Promise<KeyHolder>>();
+    let old: StoredRecord | undefined;
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const old = current?.record;
+        old = current?.record;
         const guards: ICompare[] = [];
         const written: { key: string; value: string }[] = [];
         const leftOut: LeftOutKey[] = [];
         for (const entry of desired.entries) {
           const own = (lease: string) => lease === leaseId || lease === old?.lease;
+          const listed = old?.record.keys.includes(entry.key) ? old.lease : undefined;
           if (!seen) {
             // First attempt, nothing read: expect the key absent, or on the task's own lease when its
             // record lists it. Anything else fails the guard and the failure branch reads the key.
-            guards.push(old?.record.keys.includes(entry.key) ? heldBy(entry.key, old.lease) : absent(entry.key));
+            guards.push(listed === undefined ? absent(entry.key) : heldBy(entry.key, listed));
             written.push(entry);
             continue;
           }
@@ -473,7 +475,8 @@ export class Registry {
           ...(desired.startedAt === undefined ? {} : { startedAt: desired.startedAt }),
           writeId,
         };
-        const stale = old ? old.record.keys.filter((k) => !keys.includes(k)).map((k) => deleteIfOwned(k, old.lease)) : [];
+        const oldLease = old?.lease;
+        const stale = old ? old.record.keys.filter((k) => !keys.includes(k)).map((k) => deleteIfOwned(k, oldLease!)) : [];
         const res = await this.txn(
           'register transaction',
           [unchanged(rKey, old?.modRevision), absent(tKey), ...guards],
@@ -503,6 +506,9 @@ export class Registry {
       }
     } catch (err) {
       await this.giveBack(leaseId);
+      // If the failed transaction was applied after all (its answer lost), the task moved off its
+      // old lease, which is empty now; if not, the old lease still carries the task and is kept.
+      if (old && old.lease !== leaseId) await this.giveBack(old.lease);
       throw err;
     }
     await this.giveBack(leaseId);
@@ -552,9 +558,11 @@ export class Registry {
     const tKey = this.tombstoneKey(ref);
     let current = await this.readTask(ref);
     let tombstoneLease: string | undefined;
+    let record: StoredRecord | undefined;
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const { record, tombstone } = current;
+        const { tombstone } = current;
+        record = current.record;
         if (tombstone && !record) {
           // Given back only if empty: a duplicate stop may have written the tombstone on this very lease.
           if (tombstoneLease) await this.giveBack(tombstoneLease);
@@ -565,10 +573,7 @@ export class Registry {
         const res = await this.txn(
           'deregister transaction',
           [unchanged(rKey, record?.modRevision), unchanged(tKey, tombstone?.modRevision)],
-          [
-            put(tKey, JSON.stringify(value), tombstoneLease),
-            ...(record ? [del(rKey), ...record.record.keys.map((k) => deleteIfOwned(k, record.lease))] : []),
-          ],
+          [put(tKey, JSON.stringify(value), tombstoneLease), ...(record ? [del(rKey), ...record.record.keys.map((k) => deleteIfOwned(k, record!.lease))] : [])],
           [get(rKey), get(tKey)],
         );
         if (res.succeeded) {
@@ -579,6 +584,8 @@ export class Registry {
       }
     } catch (err) {
       if (tombstoneLease) await this.giveBack(tombstoneLease);
+      // Emptied if the failed transaction was applied after all (its answer lost); else kept.
+      if (record) await this.giveBack(record.lease);
       throw err;
     }
     if (tombstoneLease) await this.giveBack(tombstoneLease);
