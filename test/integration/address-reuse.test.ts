@@ -3,7 +3,6 @@
  * on their way. Through the real handlers, against the real etcd and the local ECS endpoint, with
  * VALUE_FORMAT=addr (values carry no metadata: who holds a key is learnt from the records alone).
  */
-import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config';
 import { WriteSource } from '../../lib/decide';
@@ -11,29 +10,22 @@ import { AwsEcsReader } from '../../lib/ecs/api';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { prefixEnd, Registry } from '../../lib/etcd/registry';
 import { Registrar } from '../../lib/registrar';
-import type { LocalAws } from '../../scripts/local-aws';
 import { checkRegistry, etcdSnapshot } from '../support/etcd';
 import { memoryLog, testEnv } from '../support/harness';
 import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { startFunctions, type Functions } from '../support/platform';
+import { startOnSharedEtcd, type OnSharedEtcd } from '../support/platform';
 import { fargateEvent, transition } from '../support/tasks';
 
 type Json = Record<string, any>;
 
-let aws: LocalAws;
 let env: Record<string, string>;
-let handlers: Functions;
-let client: Etcd3;
+let rig: OnSharedEtcd;
 
 beforeAll(async () => {
   env = testEnv({ KEY_FORMAT: 'addr', VALUE_FORMAT: 'addr', POWERTOOLS_LOG_LEVEL: 'SILENT' });
-  ({ aws, functions: handlers } = await startFunctions(env));
-  client = new Etcd3({ hosts: env.ETCD_ENDPOINTS! });
+  rig = await startOnSharedEtcd(env);
 });
-afterAll(async () => {
-  client?.close();
-  await aws?.stop();
-});
+afterAll(async () => rig?.stop());
 
 const EARLIER = '2026-11-20T08:00:00.000Z';
 const LATER = '2026-11-20T09:30:00.000Z';
@@ -47,23 +39,23 @@ function pair(n: number): { old: Json; reused: Json; key: string } {
   return { old, reused, key: `${env.REGISTRY_PREFIX}/sample-fargate/${ip}:50051` };
 }
 
-const register = (event: Json) => handlers.register(event, lambdaContext('register'));
-const deregister = (event: Json) => handlers.deregister(event, lambdaContext('deregister'));
+const register = (event: Json) => rig.functions.register(event, lambdaContext('register'));
+const deregister = (event: Json) => rig.functions.deregister(event, lambdaContext('deregister'));
 
 async function keyEntry(key: string): Promise<{ value: string; lease: string } | undefined> {
-  const kv = (await client.kv.range({ key: Buffer.from(key) })).kvs[0];
+  const kv = (await rig.client.kv.range({ key: Buffer.from(key) })).kvs[0];
   return kv && { value: kv.value.toString(), lease: kv.lease };
 }
 
 async function recordOf(event: Json): Promise<{ lease: string; keys: string[] } | undefined> {
   const t = task(event);
-  const kv = (await client.kv.range({ key: Buffer.from(`${env.STATE_PREFIX}/tasks/${t.clusterName}/${t.taskId}`) })).kvs[0];
+  const kv = (await rig.client.kv.range({ key: Buffer.from(`${env.STATE_PREFIX}/tasks/${t.clusterName}/${t.taskId}`) })).kvs[0];
   return kv && { lease: kv.lease, keys: (JSON.parse(kv.value.toString()) as { keys: string[] }).keys };
 }
 
 /** The registry's invariants over this file's prefixes (no orphan key, every listed key present). */
 async function consistent() {
-  const snapshot = await etcdSnapshot(client);
+  const snapshot = await etcdSnapshot(rig.client);
   const mine = snapshot.kvs.filter(([k]) => k.startsWith(`${env.REGISTRY_PREFIX}/`) || k.startsWith(`${env.STATE_PREFIX}/`));
   const report = checkRegistry({ ...snapshot, kvs: mine, leases: [] }, env.REGISTRY_PREFIX!, env.STATE_PREFIX!);
   return { brokenRecords: report.brokenRecords, orphanKeys: report.orphanKeys, sharedLeases: report.sharedLeases };
@@ -72,12 +64,12 @@ async function consistent() {
 describe('a reused ip:port (KEY_FORMAT=addr)', () => {
   it('a late RUNNING event of the old task leaves the key with the newer task, and the old task’s stop event then keeps it', async () => {
     const { old, reused, key } = pair(1);
-    aws.putTaskFromDetail(reused.detail);
+    rig.aws.putTaskFromDetail(reused.detail);
     expect(await register(reused)).toMatchObject({ action: 'registered', keys: [key] });
     const newLease = (await recordOf(reused))!.lease;
 
     // The old task's RUNNING event, delivered late (EventBridge retries, an SQS backlog).
-    aws.putTaskFromDetail(old.detail);
+    rig.aws.putTaskFromDetail(old.detail);
     expect(await register(old)).toMatchObject({
       action: 'registered',
       keys: [],
@@ -94,14 +86,14 @@ describe('a reused ip:port (KEY_FORMAT=addr)', () => {
 
   it('the old task’s stop found by renew keeps the newer task’s key too', async () => {
     const { old, reused, key } = pair(2);
-    aws.putTaskFromDetail(reused.detail);
+    rig.aws.putTaskFromDetail(reused.detail);
     await register(reused);
-    aws.putTaskFromDetail(old.detail);
+    rig.aws.putTaskFromDetail(old.detail);
     await register(old);
     const newLease = (await recordOf(reused))!.lease;
 
-    aws.updateTask(old.detail.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', version: 6 });
-    const summary = await handlers.renew(scheduledEvent, lambdaContext('renew'));
+    rig.aws.updateTask(old.detail.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', version: 6 });
+    const summary = await rig.functions.renew(scheduledEvent, lambdaContext('renew'));
     expect(summary).toMatchObject({ failed: 0 });
     expect(await recordOf(old)).toBeUndefined();
     expect(await keyEntry(key)).toMatchObject({ lease: newLease });
@@ -110,9 +102,9 @@ describe('a reused ip:port (KEY_FORMAT=addr)', () => {
 
   it('the newer task takes the key over from the older one that still holds it (its stop not seen yet)', async () => {
     const { old, reused, key } = pair(3);
-    aws.putTaskFromDetail(old.detail);
+    rig.aws.putTaskFromDetail(old.detail);
     expect(await register(old)).toMatchObject({ action: 'registered', keys: [key] });
-    aws.putTaskFromDetail(reused.detail);
+    rig.aws.putTaskFromDetail(reused.detail);
     expect(await register(reused)).toMatchObject({ action: 'registered', keys: [key] });
     const newLease = (await recordOf(reused))!.lease;
     expect(await keyEntry(key)).toMatchObject({ lease: newLease });
@@ -124,15 +116,15 @@ describe('a reused ip:port (KEY_FORMAT=addr)', () => {
 
   it('a repair from ECS’s answer (renew’s register) never takes the key from the newer task', async () => {
     const { old, reused, key } = pair(4);
-    aws.putTaskFromDetail(reused.detail);
+    rig.aws.putTaskFromDetail(reused.detail);
     await register(reused);
     const newLease = (await recordOf(reused))!.lease;
 
     // What renew does for a task ECS lists as running without a record, or whose keys it finds missing.
     const config = loadConfig(env);
-    const registry = new Registry(client, config);
-    const registrar = new Registrar({ config, etcd: client, registry, ecs: new AwsEcsReader(), log: memoryLog() });
-    aws.putTaskFromDetail(old.detail);
+    const registry = new Registry(rig.client, config);
+    const registrar = new Registrar({ config, etcd: rig.client, registry, ecs: new AwsEcsReader(), log: memoryLog() });
+    rig.aws.putTaskFromDetail(old.detail);
     const outcome = await registrar.register(task(old), WriteSource.Ecs);
     expect(outcome).toMatchObject({ action: 'registered', keys: [], leftOut: [{ key }] });
     expect(await keyEntry(key)).toMatchObject({ lease: newLease });
@@ -141,13 +133,13 @@ describe('a reused ip:port (KEY_FORMAT=addr)', () => {
 
   it('leaves nothing of either task once both stopped', async () => {
     const { old, reused } = pair(5);
-    aws.putTaskFromDetail(reused.detail);
+    rig.aws.putTaskFromDetail(reused.detail);
     await register(reused);
-    aws.putTaskFromDetail(old.detail);
+    rig.aws.putTaskFromDetail(old.detail);
     await register(old);
     await deregister(transition(reused, 6, 'RUNNING', 'STOPPED'));
     await deregister(transition(old, 6, 'STOPPED', 'STOPPED'));
-    const left = await client.kv.range({ key: Buffer.from(`${env.REGISTRY_PREFIX}/sample-fargate/10.0.0.5:`), range_end: prefixEnd(`${env.REGISTRY_PREFIX}/sample-fargate/10.0.0.5:`) });
+    const left = await rig.client.kv.range({ key: Buffer.from(`${env.REGISTRY_PREFIX}/sample-fargate/10.0.0.5:`), range_end: prefixEnd(`${env.REGISTRY_PREFIX}/sample-fargate/10.0.0.5:`) });
     expect(left.kvs.map((kv) => kv.key.toString())).toEqual([]);
   });
 });
