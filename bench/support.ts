@@ -30,6 +30,7 @@ export function benchEvent(n: number): Json {
   return {
     ...sample,
     id: `bench-${id}`,
+    time: new Date().toISOString(),
     resources: [taskArn],
     detail: {
       ...sample.detail,

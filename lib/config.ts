@@ -33,10 +33,22 @@ export interface Config {
   readonly registryPrefix: string;
   /** `STATE_PREFIX`: task records and tombstones, never under the endpoint prefix. @default "registrar" */
   readonly statePrefix: string;
-  /** `LEASE_TTL_SECONDS`: TTL of the one lease each task's keys hang on. @default 180 */
+  /**
+   * `LEASE_TTL_SECONDS`: TTL of the one lease each task's keys hang on. At least
+   * {@link MIN_LEASE_TTL_SECONDS} (three renew ticks), so keys survive two missed ticks.
+   * @default 210 (three ticks plus 30 s for schedule jitter and the tick's own duration)
+   */
   readonly leaseTtlSeconds: number;
   /** `TOMBSTONE_TTL_SECONDS`: how long a stopped task is remembered. @default 86400 (EventBridge retries for 24 h) */
   readonly tombstoneTtlSeconds: number;
+  /**
+   * `EVENT_CONFIRM_AGE_SECONDS`: a RUNNING event older than this (by its EventBridge `time`: a
+   * dead-letter replay, a late retry) is confirmed with ECS (DescribeTasks) before anything is
+   * written, because the tombstone of a task that stopped since may have expired. At most half of
+   * `TOMBSTONE_TTL_SECONDS`, so every younger event still meets the tombstone of a handled stop.
+   * @default 600
+   */
+  readonly eventConfirmAgeSeconds: number;
   /** `VALUE_FORMAT`. @default "etcd-naming" */
   readonly valueFormat: ValueFormat;
   /** `KEY_FORMAT`. @default "task" */
@@ -73,6 +85,22 @@ export type EtcdCredentialSource =
   | { readonly kind: 'env'; readonly username?: string; readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** The renew schedule: one tick a minute (serverless.yml). */
+export const RENEW_INTERVAL_SECONDS = 60;
+
+/**
+ * Smallest `LEASE_TTL_SECONDS`: three renew ticks, so a lease renewed by one tick survives the
+ * next two failing or not running. A shorter TTL lets keys expire between ordinary ticks.
+ */
+export const MIN_LEASE_TTL_SECONDS = 3 * RENEW_INTERVAL_SECONDS;
+
+/**
+ * Default `LEASE_TTL_SECONDS`: three ticks plus 30 s, because the third tick's keepalive does not
+ * land exactly 180 s after the first: the schedule fires somewhere within its minute, and a tick
+ * reads every task record before it sends keepalives.
+ */
+export const DEFAULT_LEASE_TTL_SECONDS = MIN_LEASE_TTL_SECONDS + 30;
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
@@ -129,6 +157,27 @@ function credentialSource(env: Env): EtcdCredentialSource {
   };
 }
 
+function leaseTtlVar(env: Env): number {
+  const raw = env.LEASE_TTL_SECONDS?.trim();
+  if (raw && /^\d+$/.test(raw) && Number(raw) < MIN_LEASE_TTL_SECONDS)
+    throw new ConfigError(
+      'LEASE_TTL_SECONDS',
+      `must be at least ${MIN_LEASE_TTL_SECONDS} (three ${RENEW_INTERVAL_SECONDS} s renew ticks, so keys survive two missed ticks), got ${raw}`,
+    );
+  return intVar(env, 'LEASE_TTL_SECONDS', DEFAULT_LEASE_TTL_SECONDS, MIN_LEASE_TTL_SECONDS, 86400);
+}
+
+function eventConfirmAgeVar(env: Env, tombstoneTtlSeconds: number): number {
+  const max = Math.floor(tombstoneTtlSeconds / 2);
+  const raw = env.EVENT_CONFIRM_AGE_SECONDS?.trim();
+  if (raw && /^\d+$/.test(raw) && Number(raw) > max)
+    throw new ConfigError(
+      'EVENT_CONFIRM_AGE_SECONDS',
+      `must be at most half of TOMBSTONE_TTL_SECONDS (${max}): an unconfirmed event must be younger than the tombstone of a stop it may follow, got ${raw}`,
+    );
+  return intVar(env, 'EVENT_CONFIRM_AGE_SECONDS', Math.min(600, max), 0, max);
+}
+
 function prefixVar(env: Env, name: string, fallback: string, allowEmpty: boolean): string {
   const value = env[name] ?? fallback;
   if (!allowEmpty && value === '') throw new ConfigError(name, 'must not be empty');
@@ -168,6 +217,7 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError('STATE_PREFIX', `"${statePrefix}" lies under REGISTRY_PREFIX "${registryPrefix}": clients would read task records as endpoints`);
   if (registryPrefix.startsWith(`${statePrefix}/`))
     throw new ConfigError('REGISTRY_PREFIX', `"${registryPrefix}" lies under STATE_PREFIX "${statePrefix}"`);
+  const tombstoneTtlSeconds = intVar(env, 'TOMBSTONE_TTL_SECONDS', 86400, 60, 7 * 86400);
   const clusters = (env.CLUSTERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (const cluster of clusters) {
     if (!/^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/)?[A-Za-z0-9_-]{1,255}$/.test(cluster))
@@ -177,8 +227,9 @@ export function loadConfig(env: Env): Config {
     etcdEndpoints: endpointsVar(env),
     registryPrefix,
     statePrefix,
-    leaseTtlSeconds: intVar(env, 'LEASE_TTL_SECONDS', 180, 10, 86400),
-    tombstoneTtlSeconds: intVar(env, 'TOMBSTONE_TTL_SECONDS', 86400, 60, 7 * 86400),
+    leaseTtlSeconds: leaseTtlVar(env),
+    tombstoneTtlSeconds,
+    eventConfirmAgeSeconds: eventConfirmAgeVar(env, tombstoneTtlSeconds),
     valueFormat: oneOf(env, 'VALUE_FORMAT', ValueFormat, ValueFormat.EtcdNaming),
     keyFormat: oneOf(env, 'KEY_FORMAT', KeyFormat, KeyFormat.Task),
     clusters,

@@ -33,6 +33,10 @@ export interface TaskRecord {
   readonly gatedContainers: readonly string[];
   /** ISO time of the last write. */
   readonly updatedAt: string;
+  /** When ECS started the task (absent in records written before it was kept). */
+  readonly startedAt?: string;
+  /** Random tag of the write that stored this record, so a retried write recognises its own. */
+  readonly writeId?: string;
 }
 
 /** The memory of a stopped task, so late or redelivered RUNNING events change nothing. */
@@ -70,6 +74,38 @@ export function decideWrite(
   if (incoming.version < current.record.version) return { write: false, reason: 'stale' };
   if (incoming.version === current.record.version && incoming.source === WriteSource.Event) return { write: false, reason: 'duplicate' };
   return { write: true };
+}
+
+/** The task holding an endpoint key another task wants, as far as etcd tells. */
+export interface KeyHolder {
+  /** Unknown for a key on no lease or on a lease without a task record. */
+  readonly taskArn?: string;
+  /** Unknown for records written before start times were kept, in formats without metadata. */
+  readonly startedAt?: string;
+}
+
+/** Outcome of {@link decideKeyClaim}. */
+export type KeyClaim = { readonly take: true } | { readonly take: false; readonly reason: string };
+
+/**
+ * Whether a task may take an endpoint key another lease holds (KEY_FORMAT=addr: an ip:port ECS
+ * gave to another task). ECS gives one ip:port to one running task at a time, so of two tasks that
+ * claim it, the one that started later is the current holder; an event of the older one, however
+ * late, never takes the key back. A holder not known to be a task, or whose start time is unknown
+ * (a record written before start times were kept), is treated as older: its key is not lost for good.
+ */
+export function decideKeyClaim(task: { readonly taskArn: string; readonly startedAt?: string }, holder: KeyHolder): KeyClaim {
+  if (holder.taskArn === undefined || holder.taskArn === task.taskArn || holder.startedAt === undefined) return { take: true };
+  const held = Date.parse(holder.startedAt);
+  const mine = task.startedAt === undefined ? Number.NaN : Date.parse(task.startedAt);
+  if (Number.isNaN(held)) return { take: true };
+  if (!Number.isNaN(mine) && held < mine) return { take: true };
+  return {
+    take: false,
+    reason: Number.isNaN(mine)
+      ? `held by task ${holder.taskArn} (started ${holder.startedAt}); this task's start time is unknown, so it cannot be the newer one`
+      : `held by task ${holder.taskArn}, which started at ${holder.startedAt}, not before this task (${task.startedAt})`,
+  };
 }
 
 /** Health of a task for routing purposes. */

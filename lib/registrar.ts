@@ -19,7 +19,7 @@ import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } fro
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, errorMessage, InvalidEventError } from './errors';
 import { keepAliveLeases, probeLeases } from './etcd/keepalive';
-import type { DesiredTask, Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
+import type { DesiredTask, LeftOutKey, Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
 import { deregisterTask, refOf, type DeregisterOutcome } from './deregister';
 import { endpointKey, endpointValue, type EndpointMetadata } from './keys';
 import type { Etcd3 } from 'etcd3';
@@ -41,6 +41,8 @@ export interface RegisterOutcome {
   readonly keys: readonly string[];
   /** Containers left out and why. */
   readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
+  /** Endpoint keys left with another task that holds them (a reused ip:port), and why. */
+  readonly leftOut?: readonly LeftOutKey[];
 }
 
 /** What the register function answers for an ECS task event that is not of a started task. */
@@ -157,7 +159,15 @@ export class Registrar {
         ? plan.endpoints.map((e) => ({ key: endpointKey(config, task.taskId, e), value: endpointValue(config.valueFormat, e, metadata(e.container)) }))
         : [];
     return {
-      desired: { ...refOf(task), version: task.version, state, taskDefinitionArn: task.taskDefinitionArn, gatedContainers: plan.gatedContainers, entries },
+      desired: {
+        ...refOf(task),
+        version: task.version,
+        state,
+        taskDefinitionArn: task.taskDefinitionArn,
+        gatedContainers: plan.gatedContainers,
+        startedAt: task.startedAt,
+        entries,
+      },
       skipped: plan.skipped,
     };
   }
@@ -182,7 +192,8 @@ export class Registrar {
     const { desired, skipped } = prepared;
     const result = await this.deps.registry.writeTask(desired, source, known, granted);
     if (result.status === 'ignored') return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
-    return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: desired.taskArn, keys: result.keys, skipped };
+    const leftOut = result.leftOut.length > 0 ? { leftOut: result.leftOut } : {};
+    return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: desired.taskArn, keys: result.keys, skipped, ...leftOut };
   }
 
   /**
@@ -192,24 +203,62 @@ export class Registrar {
    * first and the task is planned while the grant is in flight; a lease that turns out unneeded
    * (duplicate, stale, failed planning) is revoked before returning.
    *
+   * An event older than `EVENT_CONFIRM_AGE_SECONDS` (a dead-letter replay, a retry a day late) is
+   * confirmed with ECS first: its task's tombstone may have expired, so only ECS can say whether the
+   * task still runs (see {@link registerConfirmed}).
+   *
    * @throws {InvalidEventError} for a malformed event (nothing written).
    * @example
    * const outcome = await registrar.registerEvent(event);
    */
   async registerEvent(event: unknown): Promise<RegisterOutcome | NotStarted> {
-    const { registry, log } = this.deps;
+    const { registry, log, config } = this.deps;
     // Validate first: a malformed or not-started event must cause no etcd request at all.
-    const task = parseTaskStateChange(event).task;
+    const { task, emittedAt } = parseTaskStateChange(event);
     if (taskPhase(task) !== TaskPhase.Started) {
       const reason = `not a started task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): register only handles RUNNING/RUNNING`;
       log.warn('event ignored', { reason, taskArn: task.taskArn });
       return { action: 'ignored', taskArn: task.taskArn, reason };
     }
-    const granted = registry.grantAhead();
+    const granted = registry.grantAhead(task);
     // Let the grant reach the socket first: Node writes HTTP/2 frames once the current turn of
     // the event loop ends, and the planning below would otherwise run before the request leaves.
     await new Promise((resolve) => setImmediate(resolve));
+    const ageMs = emittedAt === undefined ? undefined : Date.now() - emittedAt;
+    if (ageMs === undefined || ageMs > config.eventConfirmAgeSeconds * 1000) return this.registerConfirmed(task, ageMs, granted);
     return this.register(task, WriteSource.Event, undefined, granted);
+  }
+
+  /**
+   * Registers the task of an old RUNNING event only if ECS says it still runs, from ECS's current
+   * answer. Tombstones outlive EventBridge's retries (24 h) but not a dead-letter queue (14 days),
+   * and a stop whose event was lost left none: an old event alone is no evidence the task runs.
+   * ECS describing it stopped or stopping, or not knowing it (stopped tasks vanish about an hour
+   * after stopping; MISSING from eventual consistency lasts seconds, not the minutes this event is
+   * old) means it is ignored with a reason: nothing written, no error. The event is still validated
+   * and planned first, so a malformed one is rejected whatever its age.
+   */
+  private async registerConfirmed(task: TaskSnapshot, ageMs: number | undefined, granted: Promise<string>): Promise<RegisterOutcome> {
+    const { ecs, registry } = this.deps;
+    const age = ageMs === undefined ? 'event without a time' : `event ${Math.round(ageMs / 1000)} s old, beyond EVENT_CONFIRM_AGE_SECONDS`;
+    let now: TaskSnapshot | undefined;
+    try {
+      await this.prepare(task, WriteSource.Event);
+      const described = await ecs.describeTasks(task.clusterArn, [task.taskArn]);
+      now = described.tasks.find((t) => t.taskArn === task.taskArn);
+      const untrusted = described.invalid.find((i) => i.taskArn === task.taskArn);
+      if (!now && untrusted) throw new DependencyError('ecs', `task ${task.taskArn}: cannot confirm an ${age} with ECS: ${untrusted.error}`);
+    } catch (err) {
+      await registry.release(granted);
+      throw err;
+    }
+    if (now && taskPhase(now) === TaskPhase.Started) return this.register(now, WriteSource.Event, undefined, granted);
+    await registry.release(granted);
+    const reason = now
+      ? `${age}, and ECS now says ${describeState(now)}: not registered`
+      : `${age}, and ECS does not know the task (MISSING: stopped over an hour ago, or never existed): not registered`;
+    this.deps.log.info('old event not confirmed by ECS: ignored', { taskArn: task.taskArn, reason });
+    return { action: 'ignored', taskArn: task.taskArn, reason, keys: [] };
   }
 
 

@@ -21,7 +21,8 @@ import { callMany, check, healthClient, keepCalling, startBackend, type Backend,
 
 type Json = Record<string, any>;
 const root = join(import.meta.dirname, '..');
-const event = (name: string): Json => JSON.parse(readFileSync(join(root, 'test/fixtures/events', `${name}.json`), 'utf8')) as Json;
+/** A sample event as ECS would emit it now (an old `time` would have register confirm it with ECS first). */
+const event = (name: string): Json => ({ ...(JSON.parse(readFileSync(join(root, 'test/fixtures/events', `${name}.json`), 'utf8')) as Json), time: new Date().toISOString() });
 const step = (title: string) => console.log(`\n\x1b[1m▶ ${title}\x1b[0m`);
 
 const context = (name: string) => ({

@@ -78,6 +78,8 @@ export const taskDetailSchema = z.object({
 /** The EventBridge envelope of an "ECS Task State Change" event. */
 export const taskStateChangeSchema = z.object({
   id: z.string().check(z.minLength(1), z.maxLength(128)),
+  /** When ECS emitted the event: how old a redelivered or replayed event is. */
+  time: z.optional(isoTime),
   source: z.literal('aws.ecs', 'expected source "aws.ecs"'),
   'detail-type': z.literal('ECS Task State Change', 'expected detail-type "ECS Task State Change"'),
   detail: taskDetailSchema,
@@ -122,6 +124,12 @@ export interface TaskSnapshot {
 export interface TaskStateChange {
   /** EventBridge event id: identical for redeliveries of the same event. */
   readonly id: string;
+  /**
+   * When the event was emitted (the envelope's `time`), in milliseconds since the epoch; undefined
+   * when the envelope has no `time` (EventBridge always sets it): such an event cannot be shown to
+   * be recent, so registration treats it as old.
+   */
+  readonly emittedAt?: number;
   readonly task: TaskSnapshot;
 }
 
@@ -177,7 +185,9 @@ export function parseTaskStateChange(event: unknown): TaskStateChange {
     throw new InvalidEventError(`expected an EventBridge event object, got ${event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event}`);
   const parsed = taskStateChangeSchema.safeParse(event);
   if (!parsed.success) throw describeIssue(parsed.error.issues[0]!, '');
-  return { id: parsed.data.id, task: toSnapshot(parsed.data.detail, 'detail.') };
+  const emittedAt = parsed.data.time === undefined ? undefined : Date.parse(parsed.data.time);
+  if (Number.isNaN(emittedAt)) throw new InvalidEventError(`${JSON.stringify(parsed.data.time)} is not a valid time`, 'time');
+  return { id: parsed.data.id, emittedAt, task: toSnapshot(parsed.data.detail, 'detail.') };
 }
 
 /** Copies a value with every `Date` turned into its ISO string, as events carry times. */

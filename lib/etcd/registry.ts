@@ -11,18 +11,21 @@ import {
   EtcdLeaseInvalidError,
   EtcdPermissionDeniedError,
   GRPCDeadlineExceededError,
+  GRPCFailedPreconditionError,
   GRPCUnavailableError,
   type ICompare,
   type IKeyValue,
   type IRequestOp,
   type ITxnResponse,
 } from 'etcd3';
+import { createHash, randomBytes } from 'node:crypto';
 import * as z from 'zod/mini';
 import type { Config } from '../config';
-import { decideWrite, RecordState, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
+import { decideKeyClaim, decideWrite, RecordState, type KeyHolder, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
 import { ConflictError, DependencyError, errorMessage } from '../errors';
 import { recordKey, recordsPrefix, tombstoneKey } from '../keys';
 import { callDeadline } from './client';
+import { keepAliveLeases } from './keepalive';
 
 /** Identifies one task in the registry. */
 export interface TaskRef {
@@ -44,7 +47,7 @@ export interface StoredRecord {
 /** What etcd holds about one task. */
 export interface TaskState {
   readonly record?: StoredRecord;
-  readonly tombstone?: { readonly tombstone: Tombstone; readonly modRevision: string };
+  readonly tombstone?: { readonly tombstone: Tombstone; readonly modRevision: string; readonly lease: string };
 }
 
 /** The state a started task should be written in. */
@@ -53,14 +56,29 @@ export interface DesiredTask extends TaskRef {
   readonly state: RecordState;
   readonly taskDefinitionArn: string;
   readonly gatedContainers: readonly string[];
+  /** When ECS started the task: decides who keeps an endpoint key two tasks claim (KEY_FORMAT=addr). */
+  readonly startedAt?: string;
   /** Endpoint keys and values; empty unless `state` is registered. */
   readonly entries: readonly { readonly key: string; readonly value: string }[];
 }
 
 /** Outcome of {@link Registry.writeTask}. */
 export type WriteResult =
-  | { readonly status: 'written'; readonly leaseId: string; readonly keys: readonly string[]; readonly previous?: RecordState }
+  | {
+      readonly status: 'written';
+      readonly leaseId: string;
+      readonly keys: readonly string[];
+      readonly previous?: RecordState;
+      /** Endpoint keys left with another task that holds them (see {@link decideKeyClaim}), and why. */
+      readonly leftOut: readonly LeftOutKey[];
+    }
   | { readonly status: 'ignored'; readonly reason: 'stopped' | 'stale' | 'duplicate' };
+
+/** An endpoint key a write left with the task that holds it. */
+export interface LeftOutKey {
+  readonly key: string;
+  readonly reason: string;
+}
 
 /** Outcome of {@link Registry.stopTask}. */
 export type StopResult =
@@ -78,6 +96,9 @@ const recordSchema = z.object({
   taskDefinitionArn: z.string(),
   gatedContainers: z.array(z.string()),
   updatedAt: z.string(),
+  // Absent from records written before these fields existed.
+  startedAt: z.optional(z.string()),
+  writeId: z.optional(z.string()),
 });
 const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppedAt: z.string() });
 
@@ -101,10 +122,25 @@ const del = (key: string): IRequestOp => ({ request_delete_range: { key: bytes(k
 const putIfChanged = (key: string, value: string): IRequestOp => ({
   request_txn: { compare: [{ key: bytes(key), target: CompareTarget.Value, result: CompareResult.Equal, value: bytes(value) }], success: [], failure: [put(key, value)] },
 });
+/** The key exists and hangs on `lease`. */
+const heldBy = (key: string, lease: string): ICompare => ({ key: bytes(key), target: CompareTarget.Lease, result: CompareResult.Equal, lease });
 /** Deletes a key only while it still hangs on `lease`: a newer task may own the same key (IP reuse). */
 const deleteIfOwned = (key: string, lease: string): IRequestOp => ({
   request_txn: { compare: [{ key: bytes(key), target: CompareTarget.Lease, result: CompareResult.Equal, lease }], success: [del(key)], failure: [] },
 });
+
+/** Task ARN and start time from an `etcd-naming` value's Metadata; nothing for other formats. */
+function metadataOf(value: string): KeyHolder {
+  try {
+    const meta = JSON.parse((JSON.parse(value) as { Metadata?: unknown }).Metadata as string) as { taskArn?: unknown; startedAt?: unknown };
+    return {
+      taskArn: typeof meta.taskArn === 'string' ? meta.taskArn : undefined,
+      startedAt: typeof meta.startedAt === 'string' ? meta.startedAt : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
 
 /** Smallest key greater than every key with this prefix. */
 export function prefixEnd(prefix: string): Buffer {
@@ -144,6 +180,42 @@ export async function etcdCall<T>(what: string, fn: () => Promise<T>): Promise<T
     if (err instanceof DependencyError) throw err;
     throw new DependencyError('etcd', `${what} failed: ${explainEtcdError(err)}`, { cause: err });
   }
+}
+
+/** Options of {@link Registry.grant}. */
+export interface GrantOptions {
+  /**
+   * What the lease is for (e.g. {@link taskLeaseName}); the lease ID is derived from it, so every
+   * grant for the same purpose asks for the same ID. Without it etcd picks a fresh ID.
+   */
+  readonly name?: string;
+}
+
+/**
+ * The lease ID for a name: 63 bits of its SHA-256, never 0 (0 asks etcd to choose). A retried or
+ * redelivered grant for the same purpose asks for the same ID and etcd answers "lease already
+ * exists" when the first grant was applied, so no lease is ever granted without an owner knowing it.
+ */
+export function leaseIdFor(name: string): string {
+  const id = createHash('sha256').update(name).digest().readBigUInt64BE(0) & 0x7fff_ffff_ffff_ffffn;
+  return String(id === 0n ? 1n : id);
+}
+
+/** Name of the lease a task's record and keys hang on for one event version. */
+export function taskLeaseName(task: { readonly taskArn: string; readonly version: number }): string {
+  return `task\u0000${task.taskArn}\u0000${task.version}`;
+}
+
+/** Name of the lease a task's tombstone hangs on. */
+export function tombstoneLeaseName(taskArn: string): string {
+  return `tombstone\u0000${taskArn}`;
+}
+
+/** True when etcd refused a grant because a lease with the requested ID exists. */
+function isLeaseExists(err: unknown): boolean {
+  const cause = err instanceof DependencyError ? err.cause : err;
+  // etcd's fixed server message; etcd3 types it only as a failed precondition.
+  return cause instanceof GRPCFailedPreconditionError && errorMessage(cause).includes('etcdserver: lease already exists');
 }
 
 /** Optional hooks of a {@link Registry}. */
@@ -198,19 +270,40 @@ export class Registry {
     return this.call(what, () => this.client.kv.txn({ compare, success, failure }));
   }
 
-  /** Grants a lease of `ttl` seconds and returns its ID. */
-  async grant(ttl: number): Promise<string> {
+  /**
+   * Grants a lease of `ttl` seconds and returns its ID. With `name`, the ID is derived from it
+   * ({@link leaseIdFor}): a grant etcd applied but whose answer was lost (a leader election, a
+   * deadline) is found by the next grant of the same name, in this process or a redelivered
+   * invocation, and adopted (renewed to its full TTL) instead of being left behind unowned.
+   */
+  async grant(ttl: number, options: GrantOptions = {}): Promise<string> {
     if (this.unrevoked.size > 0) await this.revokeLeftovers();
-    const res = await this.call('lease grant', () => this.client.leaseClient.leaseGrant({ TTL: ttl }));
-    return res.ID;
+    const ID = options.name === undefined ? undefined : leaseIdFor(options.name);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await this.call('lease grant', () => this.client.leaseClient.leaseGrant(ID === undefined ? { TTL: ttl } : { TTL: ttl, ID }));
+        return res.ID;
+      } catch (err) {
+        if (ID === undefined || attempt > 0 || !isLeaseExists(err)) throw err;
+      }
+      // The lease exists: granted earlier for the same purpose. Renew it so a write on it gets a
+      // full TTL; if it expired in between, its ID is free and the next turn grants it afresh.
+      const kept = await keepAliveLeases(this.client, [ID], { streams: 1, inFlight: 1, timeoutMs: Math.max(100, callDeadline(REVOKE_RETRY_MS) - Date.now()) });
+      if (kept.alive.has(ID)) return ID;
+      const failure = kept.failed.get(ID);
+      if (failure !== undefined) throw new DependencyError('etcd', `lease keepalive failed: ${failure}`);
+    }
   }
 
   /**
    * Starts granting a task lease ahead of knowing whether it will be needed, so the round trip
    * overlaps other work. The result goes to {@link writeTask}, or back through {@link release}.
+   *
+   * @param forTask the task and event version the lease is for: its ID is derived from them, so
+   *   a redelivery of the same event adopts a lease whose grant answer was lost.
    */
-  grantAhead(): Promise<string> {
-    const granted = this.grant(this.config.leaseTtlSeconds);
+  grantAhead(forTask?: { readonly taskArn: string; readonly version: number }): Promise<string> {
+    const granted = this.grant(this.config.leaseTtlSeconds, { name: forTask && taskLeaseName(forTask) });
     // Whoever takes the lease sees a failure; until then it must not count as unhandled.
     granted.catch(() => undefined);
     return granted;
@@ -219,10 +312,11 @@ export class Registry {
   /**
    * Gives back a lease from {@link grantAhead} that turned out not to be needed. Awaited by callers:
    * a Lambda container is frozen when the handler returns, so a revoke left in flight may never leave.
+   * A lease that carries keys is kept (see {@link giveBack}).
    */
   async release(granted: Promise<string>): Promise<void> {
     const leaseId = await granted.catch(() => undefined);
-    if (leaseId !== undefined) await this.revoke(leaseId);
+    if (leaseId !== undefined) await this.giveBack(leaseId);
   }
 
   /**
@@ -232,9 +326,27 @@ export class Registry {
    * and revoked by a later grant of this process, if it is still empty; else it expires by its TTL.
    */
   async revoke(leaseId: string): Promise<void> {
+    await this.revokeWithRetry(leaseId, false);
+  }
+
+  /**
+   * Revokes a lease this process granted or adopted but does not need, only if nothing hangs on it.
+   * Lease IDs are derived from what they are for, so the lease may be the one a duplicate of the
+   * same event already wrote the task on, or a write whose answer was lost may have landed on it:
+   * then it carries the task's record and is that task's lease now, never to be revoked here.
+   */
+  private async giveBack(leaseId: string): Promise<void> {
+    await this.revokeWithRetry(leaseId, true);
+  }
+
+  private async revokeWithRetry(leaseId: string, onlyIfEmpty: boolean): Promise<void> {
     const deadline = callDeadline(REVOKE_RETRY_MS);
     for (let pause = 200; ; pause = Math.min(pause * 2, 2000)) {
       try {
+        if (onlyIfEmpty) {
+          const lease = await this.client.leaseClient.leaseTimeToLive({ ID: leaseId, keys: true }, { deadline });
+          if (Number(lease.TTL) <= 0 || lease.keys.length > 0) return;
+        }
         await this.client.leaseClient.leaseRevoke({ ID: leaseId }, { deadline });
         return;
       } catch (err) {
@@ -267,7 +379,7 @@ export class Registry {
   private parseState(recordKv: IKeyValue | undefined, tombstoneKv: IKeyValue | undefined): TaskState {
     return {
       record: recordKv && this.parseRecord(recordKv),
-      tombstone: tombstoneKv && { tombstone: tombstoneSchema.parse(JSON.parse(tombstoneKv.value.toString())), modRevision: tombstoneKv.mod_revision },
+      tombstone: tombstoneKv && { tombstone: tombstoneSchema.parse(JSON.parse(tombstoneKv.value.toString())), modRevision: tombstoneKv.mod_revision, lease: tombstoneKv.lease },
     };
   }
 
@@ -289,9 +401,14 @@ export class Registry {
 
   /**
    * Writes a started task: its record and every endpoint key on one new lease, in one transaction
-   * guarded on the record being as read and no tombstone. The warm path for a new task is two
-   * round trips (grant, transaction); the transaction's failure branch returns the current state,
-   * so losing a guard costs no extra read. A lease that ends up unused is revoked.
+   * guarded on the record being as read, no tombstone, and every endpoint key being as read (absent,
+   * on the task's own lease, or held by another task the write may take it from). The warm path for
+   * a new task is two round trips (grant, transaction); the transaction's failure branch returns the
+   * current state, so losing a guard costs no extra read. A lease that ends up unused is given back.
+   *
+   * An endpoint key held by another task's lease (KEY_FORMAT=addr, a reused ip:port) is taken over
+   * only when that task started earlier ({@link decideKeyClaim}); otherwise it is left with its
+   * holder, reported in `leftOut`, and the rest is written.
    *
    * @param granted a lease from {@link grantAhead} to write under, instead of granting one here.
    * @throws {DependencyError} when etcd fails; {@link ConflictError} after repeated lost races.
@@ -307,11 +424,44 @@ export class Registry {
         return { status: 'ignored', reason: decision.reason };
       }
     }
-    const leaseId = await (granted ?? this.grant(this.config.leaseTtlSeconds));
+    const leaseId = await (granted ?? this.grant(this.config.leaseTtlSeconds, { name: taskLeaseName(desired) }));
+    // Tells this call's own write (applied, its answer lost, the call retried) from a concurrent
+    // duplicate's write on the same derived lease.
+    const writeId = randomBytes(6).toString('hex');
+    /** Each endpoint key as last read (undefined: absent); none read before the first attempt. */
+    let seen: Map<string, IKeyValue | undefined> | undefined;
+    const holders = new Map<string, Promise<KeyHolder>>();
+    let old: StoredRecord | undefined;
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const old = current?.record;
-        const keys = desired.entries.map((e) => e.key);
+        old = current?.record;
+        const guards: ICompare[] = [];
+        const written: { key: string; value: string }[] = [];
+        const leftOut: LeftOutKey[] = [];
+        for (const entry of desired.entries) {
+          const own = (lease: string) => lease === leaseId || lease === old?.lease;
+          const listed = old?.record.keys.includes(entry.key) ? old.lease : undefined;
+          if (!seen) {
+            // First attempt, nothing read: expect the key absent, or on the task's own lease when its
+            // record lists it. Anything else fails the guard and the failure branch reads the key.
+            guards.push(listed === undefined ? absent(entry.key) : heldBy(entry.key, listed));
+            written.push(entry);
+            continue;
+          }
+          const kv = seen.get(entry.key);
+          if (kv && !own(kv.lease)) {
+            const cacheKey = `${entry.key}@${kv.mod_revision}`;
+            if (!holders.has(cacheKey)) holders.set(cacheKey, this.holderOf(kv));
+            const claim = decideKeyClaim({ taskArn: desired.taskArn, startedAt: desired.startedAt }, await holders.get(cacheKey)!);
+            if (!claim.take) {
+              leftOut.push({ key: entry.key, reason: claim.reason });
+              continue;
+            }
+          }
+          guards.push(unchanged(entry.key, kv?.mod_revision));
+          written.push(entry);
+        }
+        const keys = written.map((e) => e.key);
         const record: TaskRecord = {
           taskArn: desired.taskArn,
           clusterArn: desired.clusterArn,
@@ -322,39 +472,78 @@ export class Registry {
           taskDefinitionArn: desired.taskDefinitionArn,
           gatedContainers: desired.gatedContainers,
           updatedAt: new Date().toISOString(),
+          ...(desired.startedAt === undefined ? {} : { startedAt: desired.startedAt }),
+          writeId,
         };
-        const stale = old ? old.record.keys.filter((k) => !keys.includes(k)).map((k) => deleteIfOwned(k, old.lease)) : [];
+        const oldLease = old?.lease;
+        const stale = old ? old.record.keys.filter((k) => !keys.includes(k)).map((k) => deleteIfOwned(k, oldLease!)) : [];
         const res = await this.txn(
           'register transaction',
-          [unchanged(rKey, old?.modRevision), absent(tKey)],
+          [unchanged(rKey, old?.modRevision), absent(tKey), ...guards],
           [
             put(rKey, JSON.stringify(record), leaseId),
-            ...desired.entries.map((e) => put(e.key, e.value, leaseId)),
+            ...written.map((e) => put(e.key, e.value, leaseId)),
             ...stale,
             // Written once per cluster, not once per task: etcd adds no revision for an unchanged key.
             putIfChanged(this.clusterKey(desired.clusterName), desired.clusterArn),
           ],
-          [get(rKey), get(tKey)],
+          [get(rKey), get(tKey), ...desired.entries.map((e) => get(e.key))],
         );
         if (res.succeeded) {
           if (old && old.lease !== leaseId) await this.revoke(old.lease);
-          return { status: 'written', leaseId, keys, previous: old?.record.state };
+          return { status: 'written', leaseId, keys, previous: old?.record.state, leftOut };
         }
         current = this.stateFromFailure(res);
-        // A retried call whose first attempt was applied finds our own write: that is success.
-        if (current.record?.lease === leaseId) return { status: 'written', leaseId, keys, previous: old?.record.state };
+        seen = new Map(desired.entries.map((e, i) => [e.key, res.responses[i + 2]?.response_range.kvs[0]]));
+        // A retried call whose first attempt was applied finds its own write: that is success.
+        if (current.record?.lease === leaseId && current.record.record.writeId === writeId)
+          return { status: 'written', leaseId, keys: current.record.record.keys, previous: old?.record.state, leftOut };
         const decision = decideWrite({ version: desired.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
         if (!decision.write) {
-          await this.revoke(leaseId);
+          await this.giveBack(leaseId);
           return { status: 'ignored', reason: decision.reason };
         }
       }
     } catch (err) {
-      await this.revoke(leaseId);
+      await this.giveBack(leaseId);
+      // If the failed transaction was applied after all (its answer lost), the task moved off its
+      // old lease, which is empty now; if not, the old lease still carries the task and is kept.
+      if (old && old.lease !== leaseId) await this.giveBack(old.lease);
       throw err;
     }
-    await this.revoke(leaseId);
+    await this.giveBack(leaseId);
     throw new ConflictError(`task ${desired.taskArn}: record changed under ${MAX_ATTEMPTS} attempts to write it`);
+  }
+
+  /**
+   * Who holds an endpoint key on a lease that is not the writing task's: the task whose record hangs
+   * on the same lease (every key of a task shares its record's lease), else what the value's
+   * metadata says (`etcd-naming` values carry the task ARN and start time). Formats without
+   * metadata (`addr`, `json`) depend on the record; a key on no lease or a lease without a record
+   * has no task holder.
+   */
+  private async holderOf(kv: IKeyValue): Promise<KeyHolder> {
+    let fromRecord: KeyHolder = {};
+    if (kv.lease !== '0') {
+      const lease = await this.call('lease keys', () => this.client.leaseClient.leaseTimeToLive({ ID: kv.lease, keys: true }));
+      const recordKeyOnLease = lease.keys.map((k) => k.toString()).find((k) => k.startsWith(recordsPrefix(this.config.statePrefix)));
+      if (recordKeyOnLease) {
+        const res = await this.call('read key holder', () => this.client.kv.range({ key: bytes(recordKeyOnLease) }));
+        const holderKv = res.kvs[0];
+        if (holderKv) {
+          try {
+            const { record } = this.parseRecord(holderKv);
+            fromRecord = { taskArn: record.taskArn, startedAt: record.startedAt };
+          } catch {
+            // Unreadable record: fall back to the value's metadata.
+          }
+        }
+      }
+    }
+    if (fromRecord.startedAt !== undefined) return fromRecord;
+    const fromValue = metadataOf(kv.value.toString());
+    if (fromValue.taskArn !== undefined && (fromRecord.taskArn === undefined || fromRecord.taskArn === fromValue.taskArn)) return fromValue;
+    return fromRecord;
   }
 
   /**
@@ -369,22 +558,22 @@ export class Registry {
     const tKey = this.tombstoneKey(ref);
     let current = await this.readTask(ref);
     let tombstoneLease: string | undefined;
+    let record: StoredRecord | undefined;
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const { record, tombstone } = current;
+        const { tombstone } = current;
+        record = current.record;
         if (tombstone && !record) {
-          if (tombstoneLease) await this.revoke(tombstoneLease);
+          // Given back only if empty: a duplicate stop may have written the tombstone on this very lease.
+          if (tombstoneLease) await this.giveBack(tombstoneLease);
           return { status: 'unchanged' };
         }
-        tombstoneLease ??= await this.grant(this.config.tombstoneTtlSeconds);
+        tombstoneLease ??= await this.grant(this.config.tombstoneTtlSeconds, { name: tombstoneLeaseName(ref.taskArn) });
         const value: Tombstone = { taskArn: ref.taskArn, version: Math.max(version, tombstone?.tombstone.version ?? 0), stoppedAt };
         const res = await this.txn(
           'deregister transaction',
           [unchanged(rKey, record?.modRevision), unchanged(tKey, tombstone?.modRevision)],
-          [
-            put(tKey, JSON.stringify(value), tombstoneLease),
-            ...(record ? [del(rKey), ...record.record.keys.map((k) => deleteIfOwned(k, record.lease))] : []),
-          ],
+          [put(tKey, JSON.stringify(value), tombstoneLease), ...(record ? [del(rKey), ...record.record.keys.map((k) => deleteIfOwned(k, record!.lease))] : [])],
           [get(rKey), get(tKey)],
         );
         if (res.succeeded) {
@@ -394,9 +583,12 @@ export class Registry {
         current = this.stateFromFailure(res);
       }
     } catch (err) {
-      if (tombstoneLease) await this.revoke(tombstoneLease);
+      if (tombstoneLease) await this.giveBack(tombstoneLease);
+      // Emptied if the failed transaction was applied after all (its answer lost); else kept.
+      if (record) await this.giveBack(record.lease);
       throw err;
     }
+    if (tombstoneLease) await this.giveBack(tombstoneLease);
     throw new ConflictError(`task ${ref.taskArn}: record changed under ${MAX_ATTEMPTS} attempts to remove it`);
   }
 

@@ -64,7 +64,7 @@ describe('serverless package: the CloudFormation template', () => {
         ETCD_ENDPOINTS: PARAMS.etcdEndpoints,
         REGISTRY_PREFIX: 'services',
         STATE_PREFIX: 'registrar',
-        LEASE_TTL_SECONDS: '180',
+        LEASE_TTL_SECONDS: '210',
         VALUE_FORMAT: 'etcd-naming',
         KEY_FORMAT: 'task',
         CLUSTERS: PARAMS.clusterArns,

@@ -6,6 +6,7 @@
  */
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { DEFAULT_LEASE_TTL_SECONDS } from '../../lib/config';
 import type { LocalAws } from '../../scripts/local-aws';
 import { testEnv } from '../support/harness';
 import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
@@ -61,7 +62,7 @@ describe('ECS throttled during renew', () => {
       expect(summary).toMatchObject({ records: 5, failOpen: 5, renewed: 0, removed: 0, withdrawn: 0, failed: 0 });
       expect(summary.ecsFailures).toEqual([{ cluster: CLUSTER_ARN, error: expect.stringMatching(THROTTLED) }]);
       expect(aws.count('DescribeTasks') - calls).toBe(2); // the SDK retried once (AWS_MAX_ATTEMPTS=2), then gave up
-      for (const lease of leases) expect(await ttl(lease)).toBeGreaterThanOrEqual(178);
+      for (const lease of leases) expect(await ttl(lease)).toBeGreaterThanOrEqual(DEFAULT_LEASE_TTL_SECONDS - 2);
       expect(await endpointKeys()).toEqual(registered); // the stopped and the gone task stay routable
     }
     const failOpen = warnings('renewing its leases without removing anything (fail open)');

@@ -94,16 +94,10 @@ describe('etcd fully down', () => {
     expect(burstFailures).toBeGreaterThan(0);
     expect(summary).toMatchObject({ removed: 2, repaired: 3, failed: 0 });
     expect(after).toEqual({ stale: [], missing: [] });
-    expect(registry).toMatchObject({ duplicateRecords: [], brokenRecords: [], orphanKeys: [], sharedLeases: [] });
-    // Leases granted just before etcd died, whose write then failed, are revoked once etcd is back.
-    // One exception cannot be avoided: a grant etcd applied whose answer never reached the client
-    // (the call hit its deadline), so no one knows its ID. Such a lease carries no key and expires
-    // on its own within one TTL; check exactly that.
-    for (const lease of registry.orphanLeases) {
-      const info = await client.leaseClient.leaseTimeToLive({ ID: lease, keys: true });
-      expect({ lease, keys: info.keys }).toEqual({ lease, keys: [] });
-      expect(Number(info.grantedTTL)).toBeLessThanOrEqual(180);
-    }
+    // No orphan lease either: leases granted just before etcd died, whose write then failed, are
+    // revoked once etcd is back, and a grant etcd applied whose answer never reached the client is
+    // adopted by the redelivery or the tick's repair (lease IDs are derived from task and version).
+    expect(registry).toMatchObject({ duplicateRecords: [], brokenRecords: [], orphanKeys: [], orphanLeases: [], sharedLeases: [] });
   });
 
   it('revokes a lease it could not revoke while etcd was down on a later grant, unless a write landed on it', { timeout: 30_000 }, async () => {

@@ -41,6 +41,7 @@ beforeAll(async () => {
   for (const i of aws.containerInstances) rig.aws.putContainerInstance(i.containerInstanceArn, i.ec2InstanceId, i.privateIpAddress);
   // Real state to damage: one registered task (record, key, lease) and one tombstone (its lease).
   const running = loadEvent('fargate-awsvpc-running-ecs-devguide');
+  rig.aws.putTaskFromDetail(running.detail); // the sample event is years old: ECS confirms the task runs
   expect(await handlers.register(running, lambdaContext('register'))).toMatchObject({ action: 'registered' });
   expect(await handlers.deregister(loadEvent('fargate-stopped-essential-container-exited-fivexl'), lambdaContext('deregister'))).toMatchObject({ action: 'tombstoned' });
   baseline = await snapshot();
@@ -124,7 +125,7 @@ describe('names at the edge of what is allowed', () => {
       containerDefinitions: [{ name: 'FargateApp', portMappings: [{ containerPort: 65535, protocol: 'tcp' }], dockerLabels: { 'registrar.service': service } }],
     });
     const taskArn = base.detail.taskArn.replace(/[0-9a-f]{4}$/, `edc${n}`);
-    const event = withDetail(base, { taskArn, taskDefinitionArn: arn, ...changes });
+    const event = { ...withDetail(base, { taskArn, taskDefinitionArn: arn, ...changes }), time: new Date().toISOString() };
     expect(await handlers.register(event, lambdaContext('register'))).toMatchObject({ action: 'registered', keys: [`services/${service}/${taskArn.split('/').pop()}:65535`] });
     const keys = (await snapshot()).kvs.map(([key]) => key);
     expect(keys.filter((k) => !CONFINED.test(k))).toEqual([]);

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { InvalidEventError } from '../../lib/errors';
+import { leaseIdFor, taskLeaseName, tombstoneLeaseName } from '../../lib/etcd/registry';
 import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
 import { createHarness, type Harness } from '../support/harness';
 import { fargateEvent, transition } from '../support/tasks';
@@ -76,5 +77,51 @@ describe('leases', () => {
     expect(await h.registrar.registerEvent(transition(c, 5, 'RUNNING', 'STOPPED'))).toMatchObject({ action: 'ignored', reason: expect.stringMatching(/^not a started task/) });
     expect(await h.registrar.registerEvent(c)).toMatchObject({ action: 'ignored', reason: 'duplicate' });
     expect(await settledLeases(before)).toEqual(before);
+  });
+
+  it('adopts a task lease whose grant answer was lost: the redelivered event writes on it, no lease left over', async () => {
+    const d = fargateEvent(4);
+    h.aws.putTaskFromDetail(d.detail);
+    const before = await leases();
+    // The first delivery's grant, applied by etcd, its answer lost (leader election, deadline).
+    const lost = leaseIdFor(taskLeaseName(task(d)));
+    await h.etcd.leaseClient.leaseGrant({ TTL: h.config.leaseTtlSeconds, ID: lost });
+    await new Promise((r) => setTimeout(r, 2100)); // the redelivery comes later: the lease's TTL has run down
+    expect(await h.registrar.registerEvent(d)).toMatchObject({ action: 'registered' });
+    const record = (await h.registry.readTask(task(d))).record!;
+    expect(record.lease).toBe(lost);
+    expect(await leases()).toEqual([...before, lost].sort());
+    // Adopted with a full TTL, not what was left of the lost grant.
+    expect(Number((await h.etcd.leaseClient.leaseTimeToLive({ ID: lost })).TTL)).toBeGreaterThan(h.config.leaseTtlSeconds - 2);
+  });
+
+  it('adopts a tombstone lease whose grant answer was lost', async () => {
+    const e = fargateEvent(5);
+    const before = await leases();
+    const lost = leaseIdFor(tombstoneLeaseName(e.detail.taskArn));
+    await h.etcd.leaseClient.leaseGrant({ TTL: 30, ID: lost });
+    await h.registrar.deregister(task(transition(e, 6, 'STOPPED', 'STOPPED')));
+    expect((await h.registry.readTask(task(e))).tombstone?.lease).toBe(lost);
+    expect(await leases()).toEqual([...before, lost].sort());
+  });
+
+  it('never revokes the lease a duplicate already wrote the task on, however the duplicates race', async () => {
+    const f = fargateEvent(6);
+    h.aws.putTaskFromDetail(f.detail);
+    const before = await leases();
+    const results = await Promise.all(Array.from({ length: 8 }, () => h.registrar.registerEvent(f)));
+    expect(results.filter((r) => r.action === 'registered')).toHaveLength(1);
+    expect(results.filter((r) => r.action === 'ignored').map((r) => (r as { reason: string }).reason)).toEqual(Array(7).fill('duplicate'));
+    const record = (await h.registry.readTask(task(f))).record!;
+    expect(Number((await h.etcd.leaseClient.leaseTimeToLive({ ID: record.lease })).TTL)).toBeGreaterThan(0);
+    expect((await h.endpoints())[record.record.keys[0]!]).toBeDefined();
+    expect(await settledLeases([...before, record.lease].sort())).toEqual([...before, record.lease].sort());
+
+    const stopping = task(transition(f, 7, 'RUNNING', 'STOPPED'));
+    await Promise.all(Array.from({ length: 4 }, () => h.registrar.deregister(stopping)));
+    const state = await h.registry.readTask(stopping);
+    expect(state.record).toBeUndefined();
+    expect(state.tombstone).toBeDefined();
+    expect(await settledLeases([...before, state.tombstone!.lease].sort())).toEqual([...before, state.tombstone!.lease].sort());
   });
 });

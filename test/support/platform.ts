@@ -43,6 +43,30 @@ export async function startFunctions(env: Record<string, string>): Promise<{ aws
   return { aws, functions };
 }
 
+/** Handlers on the shared test etcd with the given configuration, and a plain client on that etcd. */
+export interface OnSharedEtcd {
+  readonly aws: LocalAws;
+  readonly functions: Functions;
+  readonly client: Etcd3;
+  /** Closes the client and stops the local endpoint. */
+  stop(): Promise<void>;
+}
+
+/** {@link startFunctions} plus a client on `env.ETCD_ENDPOINTS` (from `testEnv`: unique prefixes per file). */
+export async function startOnSharedEtcd(env: Record<string, string>): Promise<OnSharedEtcd> {
+  const { aws, functions } = await startFunctions(env);
+  const client = new Etcd3({ hosts: env.ETCD_ENDPOINTS!.split(',') });
+  return {
+    aws,
+    functions,
+    client,
+    async stop() {
+      client.close();
+      await aws.stop();
+    },
+  };
+}
+
 /** Handlers wired to an etcd of their own, a client on it and the local ECS endpoint. */
 export interface Isolated {
   readonly etcd: LocalEtcd;

@@ -182,7 +182,7 @@ export function simulateFleet(n: number, random: Random, unseenRate = 0.05): Sim
         final = at(events.length + (fate === Fate.TurnsUnhealthy && announced ? 1 : 0), 'RUNNING', 'RUNNING', health);
       }
     }
-    tasks.push({ ...base, events: events.map((detail) => ({ ...sample, id: `${taskId}-${detail.version}`, resources: [base.taskArn], detail })), final });
+    tasks.push({ ...base, events: events.map((detail) => ({ ...sample, id: `${taskId}-${detail.version}`, time: new Date().toISOString(), resources: [base.taskArn], detail })), final });
   }
   return tasks;
 }

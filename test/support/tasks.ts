@@ -15,7 +15,7 @@ export function taskId(n: number, salt = 'a'): string {
   return `${salt}${n.toString(16)}`.padStart(32, '0');
 }
 
-/** A Fargate task's event: RUNNING/RUNNING at `version`, with its own id and ENI address. */
+/** A Fargate task's event: RUNNING/RUNNING at `version`, with its own id and ENI address, emitted now. */
 export function fargateEvent(n: number, changes: Json = {}, salt?: string): Json {
   const id = taskId(n, salt);
   const arn = `arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/${id}`;
@@ -26,7 +26,7 @@ export function fargateEvent(n: number, changes: Json = {}, salt?: string): Json
     containers: [{ ...sample.detail.containers[0], taskArn: arn, networkInterfaces: [{ privateIpv4Address: ip }] }],
     ...changes,
   });
-  return { ...event, id: `${id}-${event.detail.version}-${event.detail.lastStatus}-${event.detail.desiredStatus}`, resources: [arn] };
+  return { ...event, id: `${id}-${event.detail.version}-${event.detail.lastStatus}-${event.detail.desiredStatus}`, time: new Date().toISOString(), resources: [arn] };
 }
 
 /** The same task's event at another state and version. */

@@ -10,8 +10,9 @@ describe('loadConfig', () => {
       etcdEndpoints: ['http://127.0.0.1:2379'],
       registryPrefix: 'services',
       statePrefix: 'registrar',
-      leaseTtlSeconds: 180,
+      leaseTtlSeconds: 210,
       tombstoneTtlSeconds: 86400,
+      eventConfirmAgeSeconds: 600,
       valueFormat: 'etcd-naming',
       keyFormat: 'task',
       clusters: [],
@@ -80,5 +81,24 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe(variable);
     expect((error as Error).message).toMatch(new RegExp(`^${variable}: `));
+  });
+
+  it.each(['10', '60', '179'])('rejects LEASE_TTL_SECONDS=%s: keys would not survive two missed renew ticks, and says the minimum', (ttl) => {
+    expect(() => loadConfig({ ...base, LEASE_TTL_SECONDS: ttl })).toThrow(
+      new ConfigError('LEASE_TTL_SECONDS', `must be at least 180 (three 60 s renew ticks, so keys survive two missed ticks), got ${ttl}`),
+    );
+  });
+
+  it('accepts LEASE_TTL_SECONDS from three ticks up', () => {
+    expect(loadConfig({ ...base, LEASE_TTL_SECONDS: '180' }).leaseTtlSeconds).toBe(180);
+    expect(loadConfig({ ...base, LEASE_TTL_SECONDS: '3600' }).leaseTtlSeconds).toBe(3600);
+  });
+
+  it('keeps EVENT_CONFIRM_AGE_SECONDS within half the tombstone TTL, naming both', () => {
+    expect(loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: '0' }).eventConfirmAgeSeconds).toBe(0);
+    expect(loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: '43200' }).eventConfirmAgeSeconds).toBe(43200);
+    expect(loadConfig({ ...base, TOMBSTONE_TTL_SECONDS: '600' }).eventConfirmAgeSeconds).toBe(300);
+    expect(() => loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: '43201' })).toThrow(/^EVENT_CONFIRM_AGE_SECONDS: must be at most half of TOMBSTONE_TTL_SECONDS \(43200\)/);
+    expect(() => loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: 'soon' })).toThrow(/^EVENT_CONFIRM_AGE_SECONDS: /);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideRenew, decideWrite, evaluateHealth, Health, RecordState, RenewAction, targetState, WriteSource } from '../../lib/decide';
+import { decideKeyClaim, decideRenew, decideWrite, evaluateHealth, Health, RecordState, RenewAction, targetState, WriteSource } from '../../lib/decide';
 import type { TaskSnapshot } from '../../lib/ecs/event';
 
 const task = (changes: Partial<TaskSnapshot> = {}): TaskSnapshot => ({
@@ -69,4 +69,34 @@ describe('decideRenew', () => {
   it('publishes a withdrawn task again once healthy', () =>
     expect(decideRenew(record(RecordState.Withdrawn), task({ healthStatus: 'HEALTHY' }))).toBe(RenewAction.Register));
   it('leaves a task still starting alone', () => expect(decideRenew(record(RecordState.Registered), task({ lastStatus: 'PENDING' }))).toBe(RenewAction.KeepAlive));
+});
+
+describe('decideKeyClaim (a reused ip:port)', () => {
+  const me = { taskArn: 'arn:new', startedAt: '2026-11-20T09:30:00.000Z' };
+  it('takes a key from a task that started earlier', () => {
+    expect(decideKeyClaim(me, { taskArn: 'arn:old', startedAt: '2026-11-20T08:00:00.000Z' })).toEqual({ take: true });
+  });
+  it('leaves a key with a task that started later, saying who and when', () => {
+    expect(decideKeyClaim({ taskArn: 'arn:old', startedAt: '2026-11-20T08:00:00.000Z' }, { taskArn: 'arn:new', startedAt: me.startedAt })).toEqual({
+      take: false,
+      reason: 'held by task arn:new, which started at 2026-11-20T09:30:00.000Z, not before this task (2026-11-20T08:00:00.000Z)',
+    });
+  });
+  it('leaves a key with a task that started at the same moment (no churn between two claims)', () => {
+    expect(decideKeyClaim(me, { taskArn: 'arn:other', startedAt: me.startedAt })).toMatchObject({ take: false });
+  });
+  it('leaves a key with a task of known start when this task’s start is unknown', () => {
+    expect(decideKeyClaim({ taskArn: 'arn:x' }, { taskArn: 'arn:old', startedAt: '2026-11-20T08:00:00.000Z' })).toMatchObject({
+      take: false,
+      reason: expect.stringContaining("this task's start time is unknown"),
+    });
+  });
+  it('takes its own key back from an older lease of its own', () => {
+    expect(decideKeyClaim(me, { taskArn: 'arn:new', startedAt: me.startedAt })).toEqual({ take: true });
+  });
+  it('takes a key no task holds, or whose holder’s start is unknown (records written before start times were kept)', () => {
+    expect(decideKeyClaim(me, {})).toEqual({ take: true });
+    expect(decideKeyClaim(me, { taskArn: 'arn:legacy' })).toEqual({ take: true });
+    expect(decideKeyClaim(me, { taskArn: 'arn:legacy', startedAt: 'not a time' })).toEqual({ take: true });
+  });
 });

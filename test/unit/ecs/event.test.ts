@@ -34,6 +34,12 @@ describe('parseTaskStateChange', () => {
     expect(task.containers[0]).toMatchObject({ name: 'FargateApp', privateIpv4: '10.0.0.139' });
   });
 
+  it('reads when the event was emitted, and nothing when the envelope has no time', () => {
+    expect(parseTaskStateChange(fargate).emittedAt).toBe(Date.parse('2020-01-23T17:57:58Z'));
+    const { time: _, ...untimed } = fargate;
+    expect(parseTaskStateChange(untimed).emittedAt).toBeUndefined();
+  });
+
   it.each([
     'ec2-running-service-task-ecs-devguide-2019',
     'ec2-running-with-overrides-stratusgrid',
@@ -68,6 +74,8 @@ describe('parseTaskStateChange', () => {
     ['a port of 70000', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 70000 }] }] }), 'detail.containers.0.networkBindings.0.hostPort'],
     ['a port "abc"', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 'abc' }] }] }), 'detail.containers.0.networkBindings.0.hostPort'],
     ['a container name with a slash', withDetail(fargate, { containers: [{ name: 'a/b' }] }), 'detail.containers.0.name'],
+    ['a time that is not ISO-8601', { ...fargate, time: 'yesterday' }, 'time'],
+    ['a time that is no date', { ...fargate, time: '2026-13-45T99:99:99Z' }, 'time'],
   ])('rejects %s with a message naming where', (_what, event, path) => {
     const err = rejection(event);
     expect(err.retryable).toBe(false);
