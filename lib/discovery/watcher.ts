@@ -17,7 +17,10 @@ import type { DiscoveredEndpoint } from './parse';
 export interface BackoffOptions {
   /** First delay. @default 200 */
   readonly initialMs?: number;
-  /** Longest delay. @default 15000 */
+  /**
+   * Longest delay. Short, so that a client is back in sync within about a second of etcd answering
+   * again; a failed attempt on a dead member costs one refused connection. @default 1000
+   */
   readonly maxMs?: number;
   /** Growth per failed attempt. @default 1.6 */
   readonly multiplier?: number;
@@ -46,7 +49,7 @@ export interface ServiceWatcherOptions {
   readonly requestTimeoutMs?: number;
 }
 
-const DEFAULT_BACKOFF = { initialMs: 200, maxMs: 15_000, multiplier: 1.6, jitter: 0.2 } as const;
+const DEFAULT_BACKOFF = { initialMs: 200, maxMs: 1000, multiplier: 1.6, jitter: 0.2 } as const;
 
 /**
  * Pure: the delay before retry number `attempt` (0 for the first retry): exponential, capped,
@@ -232,11 +235,14 @@ function closeStream(stream: IDuplexStream<IWatchRequest, IWatchResponse>): void
  * Starts watching one service: a Get of its directory, then a watch from the next revision, kept
  * alive across watch errors, compactions and lost connections.
  *
- * @param client an etcd3 client (yours: closing the watcher does not close it).
+ * @param client an etcd3 client (yours: closing the watcher does not close it). Build it with
+ *   `discoveryClientOptions` (./client-options): etcd3's default circuit breaker can keep the watcher from
+ *   etcd for up to 5 s after an outage.
  * @param directory the service's key prefix, e.g. `services/api/` (a trailing slash is added
  *   when missing, so `services/api` never matches `services/api-admin/...`).
  * @example
- * const api = watchService(etcd, serviceDirectory('services', 'api'), {
+ * const etcd = new Etcd3(discoveryClientOptions({ hosts: 'http://10.0.1.5:2379' }));
+ * const api = watchService(etcd, 'services/api/', {
  *   onChange: (endpoints) => console.log(endpoints.map((e) => e.addr)),
  *   onError: (err) => console.warn(err.message),
  * });
