@@ -7,7 +7,7 @@
  * revision: all of them are applied. Re-applying the events of the last applied revision is
  * harmless, since one transaction changes each key at most once and nothing newer touched them.
  */
-import { parseEndpoint, type DiscoveredEndpoint } from './parse';
+import { parseEndpoint, type DiscoveredEndpoint } from './parse.js';
 
 /** One key/value as read from etcd. */
 export interface KeyValue {

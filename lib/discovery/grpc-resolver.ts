@@ -9,8 +9,8 @@
  */
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
 import { Etcd3, type IOptions } from 'etcd3';
-import { discoveryClientOptions } from './client-options';
-import { asDirectory, watchService, type BackoffOptions, type ServiceWatcher } from './watcher';
+import { discoveryClientOptions } from './client-options.js';
+import { asDirectory, watchService, type BackoffOptions, type ServiceWatcher } from './watcher.js';
 
 type GrpcUri = experimental.GrpcUri;
 type Resolver = experimental.Resolver;
@@ -64,7 +64,7 @@ function toGrpcEndpoint(addr: string): experimental.Endpoint {
  *   {@link discoveryClientOptions} applied) and closes it when the channel no longer needs it.
  * @example
  * import * as grpc from '@grpc/grpc-js';
- * import { registerEtcdResolver, roundRobin } from './lib/discovery/grpc-resolver';
+ * import { registerEtcdResolver, roundRobin } from 'ecs-etcd-registrar/discovery';
  *
  * registerEtcdResolver({ hosts: 'http://10.0.1.5:2379' });
  * const client = new Greeter('etcd:///services/api', grpc.credentials.createInsecure(), roundRobin);

@@ -9,9 +9,9 @@
  * and syncs again after a backoff with jitter.
  */
 import { Range, type Etcd3, type IDuplexStream, type IWatchRequest, type IWatchResponse } from 'etcd3';
-import { DependencyError, errorMessage } from '../errors';
-import { EndpointTable, isEmptyChange, type EndpointChange, type EndpointEvent } from './endpoint-table';
-import type { DiscoveredEndpoint } from './parse';
+import { errorMessage, EtcdWatchError } from './errors.js';
+import { EndpointTable, isEmptyChange, type EndpointChange, type EndpointEvent } from './endpoint-table.js';
+import type { DiscoveredEndpoint } from './parse.js';
 
 /** Retry timing after a failed sync or a broken watch. */
 export interface BackoffOptions {
@@ -32,7 +32,7 @@ export interface BackoffOptions {
 export type ChangeListener = (endpoints: readonly DiscoveredEndpoint[], change: EndpointChange) => void;
 
 /** Called when a sync or the watch fails; the watcher retries by itself. */
-export type ErrorListener = (error: DependencyError) => void;
+export type ErrorListener = (error: EtcdWatchError) => void;
 
 /** Options of {@link watchService}. */
 export interface ServiceWatcherOptions {
@@ -202,7 +202,7 @@ export class ServiceWatcher {
   private fail(step: string, cause: unknown): void {
     this.endStream();
     const delay = backoffDelay(this.failures++, this.options.backoff);
-    const error = new DependencyError('etcd', `${step} of ${this.directory} failed: ${errorMessage(cause)}; syncing again in ${delay} ms`, { cause });
+    const error = new EtcdWatchError(`${step} of ${this.directory} failed: ${errorMessage(cause)}; syncing again in ${delay} ms`, { cause });
     for (const listener of this.errorListeners) listener(error);
     this.generation++;
     clearTimeout(this.timer);

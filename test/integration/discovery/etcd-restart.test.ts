@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoveryClientOptions } from '../../../lib/discovery/client-options';
 import { registerEtcdResolver, roundRobin } from '../../../lib/discovery/grpc-resolver';
 import { watchService } from '../../../lib/discovery/watcher';
-import type { DependencyError } from '../../../lib/errors';
+import type { EtcdWatchError } from '../../../lib/discovery/errors';
 import type { RegisterOutcome } from '../../../lib/registrar';
 import { LocalFleet } from '../../../scripts/local-fleet';
 import { check, healthClient, startBackend, type Backend } from '../../../scripts/local-grpc';
@@ -55,7 +55,7 @@ describe('discovery clients after an etcd member restart', () => {
       const server = await startBackend(`restart-${outageMs}`);
       backends.push(server);
       const service = server.name;
-      const errors: DependencyError[] = [];
+      const errors: EtcdWatchError[] = [];
       const watcher = watchService(watcherClient, `services/${service}/`, { onError: (err) => errors.push(err) });
       const channel = healthClient(`etcd-restart:///services/${service}`, roundRobin);
       try {
