@@ -22,6 +22,7 @@ function linesOf(script: string): unknown[] {
 const FIGURES: Record<string, () => Promise<unknown>> = {
   register: () => benchRegister(),
   follow: async () => linesOf('follow.ts'),
+  'etcd-restart': async () => linesOf('etcd-restart.ts'),
   renew: () => benchRenew(),
   burst: () => benchBurst(),
   'cold-start': () => benchColdStart(),

@@ -85,12 +85,55 @@ function tcpMappings(container: ContainerDefinitionInfo): PortMapping[] {
     }));
 }
 
-/** (containerPort, dialPort) pairs a container listens on, for the task's network mode. */
-function containerPorts(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo): { containerPort: number; port: number }[] {
+/** A checked `"<first>-<last>"` port range: both ends dialable, first not above last. */
+function checkRange(range: string, what: string): string {
+  const [first, last] = range.split('-').map(Number) as [number, number];
+  if (!/^\d{1,5}-\d{1,5}$/.test(range) || !(first >= 1 && last <= 65535 && first <= last))
+    throw new InvalidEventError(`${JSON.stringify(range.slice(0, 32))} is not a port range (<first>-<last>, 1-65535, first not above last)`, what);
+  return range;
+}
+
+/** The ports a container listens on, and the TCP port ranges it maps (never published). */
+interface ContainerPorts {
+  /** (containerPort, dialPort) pairs, for the task's network mode. */
+  readonly ports: { containerPort: number; port: number }[];
+  /** Each TCP port range, described for the plan's `skipped`. */
+  readonly ranges: string[];
+}
+
+/**
+ * The container's port ranges. A range names no single port to dial, and publishing every port
+ * of it would flood a service directory, so ranges are reported, not published.
+ */
+function tcpRanges(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo): string[] {
+  const mapped = (container.portRanges ?? []).map((r) => ({
+    ...r,
+    range: checkRange(r.containerPortRange, `taskDefinition.containerDefinitions[${container.name}].portMappings.containerPortRange`),
+  }));
+  if (definition.networkMode === 'awsvpc') return mapped.filter((r) => r.protocol === 'tcp').map((r) => r.range);
+  const path = `detail.containers[${container.name}].networkBindings`;
+  const bound = (task.containers.find((c) => c.name === container.name)?.networkBindings ?? [])
+    .filter((b) => b.containerPort === undefined && b.containerPortRange !== undefined)
+    .map((b) => ({
+      protocol: b.protocol ?? 'tcp',
+      ipv6: (b.bindIP ?? '').includes(':'),
+      range: checkRange(b.containerPortRange!, `${path}.containerPortRange`),
+      host: b.hostPortRange === undefined ? undefined : checkRange(b.hostPortRange, `${path}.hostPortRange`),
+    }));
+  if (bound.length === 0) return mapped.filter((r) => r.protocol === 'tcp').map((r) => r.range);
+  const described = bound.filter((b) => b.protocol === 'tcp' && !b.ipv6).map((b) => (b.host ? `${b.range} (host ${b.host})` : b.range));
+  return [...new Set(described)];
+}
+
+/** What a container listens on, for the task's network mode. */
+function containerPorts(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo): ContainerPorts {
+  const ranges = tcpRanges(task, definition, container);
   const mappings = tcpMappings(container);
-  if (definition.networkMode === 'awsvpc') return mappings.map((p) => ({ containerPort: p.containerPort, port: p.containerPort }));
+  if (definition.networkMode === 'awsvpc') return { ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.containerPort })), ranges };
   const bindings = task.containers.find((c) => c.name === container.name)?.networkBindings ?? [];
-  const tcpBindings = bindings.filter((b) => (b.protocol ?? 'tcp') === 'tcp' && !(b.bindIP ?? '').includes(':'));
+  const tcpBindings = bindings.filter(
+    (b) => (b.protocol ?? 'tcp') === 'tcp' && !(b.bindIP ?? '').includes(':') && !(b.containerPort === undefined && b.containerPortRange !== undefined),
+  );
   if (tcpBindings.length > 0) {
     const seen = new Map<string, { containerPort: number; port: number }>();
     for (const b of tcpBindings) {
@@ -98,12 +141,12 @@ function containerPorts(task: TaskSnapshot, definition: TaskDefinitionInfo, cont
       const port = checkPort(b.hostPort, `detail.containers[${container.name}].networkBindings.hostPort`);
       seen.set(`${containerPort}/${port}`, { containerPort, port });
     }
-    return [...seen.values()];
+    return { ports: [...seen.values()], ranges };
   }
-  if (mappings.length === 0) return [];
-  if (definition.networkMode === 'host') return mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort ?? p.containerPort }));
+  if (mappings.length === 0) return { ports: [], ranges };
+  if (definition.networkMode === 'host') return { ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort ?? p.containerPort })), ranges };
   // Bridge mode without bindings: only static host ports are knowable.
-  if (mappings.every((p) => p.hostPort)) return mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort! }));
+  if (mappings.every((p) => p.hostPort)) return { ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort! })), ranges };
   throw new MissingNetworkInfo(`container ${container.name} uses dynamic host ports but the task reports no network bindings`);
 }
 
@@ -147,9 +190,11 @@ export function planEndpoints(
       continue;
     }
     const only = allowedPorts(container);
-    const ports = containerPorts(task, definition, container).filter((p) => !only || only.has(p.containerPort));
+    const listening = containerPorts(task, definition, container);
+    for (const range of listening.ranges) skipped.push({ container: container.name, reason: `port range ${range} is not published (a range names no single port to dial)` });
+    const ports = listening.ports.filter((p) => !only || only.has(p.containerPort));
     if (ports.length === 0) {
-      if (container.portMappings.length > 0 || only) skipped.push({ container: container.name, reason: 'no TCP port to publish' });
+      if ((container.portMappings.length > 0 || only) && listening.ranges.length === 0) skipped.push({ container: container.name, reason: 'no TCP port to publish' });
       continue;
     }
     const base = baseServiceName(task, definition, container);

@@ -36,5 +36,5 @@ export async function buildCli(outdir = join('dist', 'cli')) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { file, bytes } = await buildCli(process.argv[2]);
-  console.log(`cli        ${file} ${(bytes / 1024).toFixed(0).padStart(5)} KB`);
+  console.error(`cli        ${file} ${(bytes / 1024).toFixed(0).padStart(5)} KB`);
 }

@@ -1,9 +1,13 @@
 /**
  * Pure: the endpoints of one service as a client holds them, built from a snapshot (a Get at
- * revision R) and the watch events after it. Revisions make replays harmless: an event at or
- * below the revision already applied changes nothing.
+ * revision R) and the watch events after it. Revisions make replays harmless: an event the snapshot
+ * already holds (at or below R), or older than the last one applied, changes nothing.
+ *
+ * etcd gives every key of one transaction the same revision, so several events can share a
+ * revision: all of them are applied. Re-applying the events of the last applied revision is
+ * harmless, since one transaction changes each key at most once and nothing newer touched them.
  */
-import { parseEndpoint, type DiscoveredEndpoint } from './parse';
+import { parseEndpoint, type DiscoveredEndpoint } from './parse.js';
 
 /** One key/value as read from etcd. */
 export interface KeyValue {
@@ -28,6 +32,8 @@ export interface EndpointChange {
 export class EndpointTable {
   private byKey = new Map<string, DiscoveredEndpoint>();
   private at = -1n;
+  /** Revision of the last snapshot: everything at or below it is in `byKey` already. */
+  private snapshotAt = -1n;
 
   /** The revision the table reflects; `-1n` before the first snapshot. */
   get revision(): bigint {
@@ -54,19 +60,22 @@ export class EndpointTable {
     const change = diff(this.byKey, next);
     this.byKey = next;
     this.at = revision;
+    this.snapshotAt = revision;
     return change;
   }
 
   /**
-   * Applies watch events in order. Events at or below the table's revision were already part of
-   * what it holds and are skipped. A put whose value carries no address (etcd-naming `Op` 1, or a
-   * value this registrar does not write) removes the key.
+   * Applies watch events in order. Events at or below the snapshot's revision, and events older
+   * than the last revision applied, are already part of what the table holds and are skipped;
+   * every event of a newer revision is applied, however many share it (one transaction). A put
+   * whose value carries no address (etcd-naming `Op` 1, or a value this registrar does not write)
+   * removes the key.
    */
   apply(events: readonly EndpointEvent[]): EndpointChange {
     const added: DiscoveredEndpoint[] = [];
     const removed: DiscoveredEndpoint[] = [];
     for (const event of events) {
-      if (event.revision <= this.at) continue;
+      if (event.revision <= this.snapshotAt || event.revision < this.at) continue;
       this.at = event.revision;
       const before = this.byKey.get(event.key);
       const after = event.type === 'put' ? parseEndpoint(event.key, event.value) : undefined;

@@ -9,7 +9,8 @@
  */
 import { experimental, status, type ChannelOptions } from '@grpc/grpc-js';
 import { Etcd3, type IOptions } from 'etcd3';
-import { asDirectory, watchService, type BackoffOptions, type ServiceWatcher } from './watcher';
+import { discoveryClientOptions } from './client-options.js';
+import { asDirectory, watchService, type BackoffOptions, type ServiceWatcher } from './watcher.js';
 
 type GrpcUri = experimental.GrpcUri;
 type Resolver = experimental.Resolver;
@@ -57,19 +58,20 @@ function toGrpcEndpoint(addr: string): experimental.Endpoint {
  * Registers the etcd resolver with grpc-js under `etcd:` (or `options.scheme`). Call once at
  * start-up, before creating channels. Targets are `etcd:///<registry prefix>/<service>`.
  *
- * @param etcd an `Etcd3` client shared by every channel (you close it), or etcd3 connection
- *   options, from which each channel opens its own client and closes it when the channel no
- *   longer needs it.
+ * @param etcd an `Etcd3` client shared by every channel (you close it; build it with
+ *   {@link discoveryClientOptions} so it is back within about a second after an etcd outage), or
+ *   etcd3 connection options, from which each channel opens its own client (with
+ *   {@link discoveryClientOptions} applied) and closes it when the channel no longer needs it.
  * @example
  * import * as grpc from '@grpc/grpc-js';
- * import { registerEtcdResolver, roundRobin } from './lib/discovery/grpc-resolver';
+ * import { registerEtcdResolver, roundRobin } from 'ecs-etcd-registrar/discovery';
  *
  * registerEtcdResolver({ hosts: 'http://10.0.1.5:2379' });
  * const client = new Greeter('etcd:///services/api', grpc.credentials.createInsecure(), roundRobin);
  */
 export function registerEtcdResolver(etcd: EtcdSource, options: EtcdResolverOptions = {}): void {
   const shared = etcd instanceof Etcd3 ? etcd : undefined;
-  const connect = () => (shared ? { client: shared, owned: false } : { client: new Etcd3(etcd as IOptions), owned: true });
+  const connect = () => (shared ? { client: shared, owned: false } : { client: new Etcd3(discoveryClientOptions(etcd as IOptions)), owned: true });
 
   class EtcdResolver implements Resolver {
     private readonly directory: string;

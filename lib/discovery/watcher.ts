@@ -9,15 +9,18 @@
  * and syncs again after a backoff with jitter.
  */
 import { Range, type Etcd3, type IDuplexStream, type IWatchRequest, type IWatchResponse } from 'etcd3';
-import { DependencyError, errorMessage } from '../errors';
-import { EndpointTable, isEmptyChange, type EndpointChange, type EndpointEvent } from './endpoint-table';
-import type { DiscoveredEndpoint } from './parse';
+import { errorMessage, EtcdWatchError } from './errors.js';
+import { EndpointTable, isEmptyChange, type EndpointChange, type EndpointEvent } from './endpoint-table.js';
+import type { DiscoveredEndpoint } from './parse.js';
 
 /** Retry timing after a failed sync or a broken watch. */
 export interface BackoffOptions {
   /** First delay. @default 200 */
   readonly initialMs?: number;
-  /** Longest delay. @default 15000 */
+  /**
+   * Longest delay. Short, so that a client is back in sync within about a second of etcd answering
+   * again; a failed attempt on a dead member costs one refused connection. @default 1000
+   */
   readonly maxMs?: number;
   /** Growth per failed attempt. @default 1.6 */
   readonly multiplier?: number;
@@ -29,7 +32,7 @@ export interface BackoffOptions {
 export type ChangeListener = (endpoints: readonly DiscoveredEndpoint[], change: EndpointChange) => void;
 
 /** Called when a sync or the watch fails; the watcher retries by itself. */
-export type ErrorListener = (error: DependencyError) => void;
+export type ErrorListener = (error: EtcdWatchError) => void;
 
 /** Options of {@link watchService}. */
 export interface ServiceWatcherOptions {
@@ -46,7 +49,7 @@ export interface ServiceWatcherOptions {
   readonly requestTimeoutMs?: number;
 }
 
-const DEFAULT_BACKOFF = { initialMs: 200, maxMs: 15_000, multiplier: 1.6, jitter: 0.2 } as const;
+const DEFAULT_BACKOFF = { initialMs: 200, maxMs: 1000, multiplier: 1.6, jitter: 0.2 } as const;
 
 /**
  * Pure: the delay before retry number `attempt` (0 for the first retry): exponential, capped,
@@ -199,7 +202,7 @@ export class ServiceWatcher {
   private fail(step: string, cause: unknown): void {
     this.endStream();
     const delay = backoffDelay(this.failures++, this.options.backoff);
-    const error = new DependencyError('etcd', `${step} of ${this.directory} failed: ${errorMessage(cause)}; syncing again in ${delay} ms`, { cause });
+    const error = new EtcdWatchError(`${step} of ${this.directory} failed: ${errorMessage(cause)}; syncing again in ${delay} ms`, { cause });
     for (const listener of this.errorListeners) listener(error);
     this.generation++;
     clearTimeout(this.timer);
@@ -232,11 +235,14 @@ function closeStream(stream: IDuplexStream<IWatchRequest, IWatchResponse>): void
  * Starts watching one service: a Get of its directory, then a watch from the next revision, kept
  * alive across watch errors, compactions and lost connections.
  *
- * @param client an etcd3 client (yours: closing the watcher does not close it).
+ * @param client an etcd3 client (yours: closing the watcher does not close it). Build it with
+ *   `discoveryClientOptions` (./client-options): etcd3's default circuit breaker can keep the watcher from
+ *   etcd for up to 5 s after an outage.
  * @param directory the service's key prefix, e.g. `services/api/` (a trailing slash is added
  *   when missing, so `services/api` never matches `services/api-admin/...`).
  * @example
- * const api = watchService(etcd, serviceDirectory('services', 'api'), {
+ * const etcd = new Etcd3(discoveryClientOptions({ hosts: 'http://10.0.1.5:2379' }));
+ * const api = watchService(etcd, 'services/api/', {
  *   onChange: (endpoints) => console.log(endpoints.map((e) => e.addr)),
  *   onError: (err) => console.warn(err.message),
  * });

@@ -32,10 +32,16 @@ const healthStatus = z.enum(['HEALTHY', 'UNHEALTHY', 'UNKNOWN']);
 const port = z.int().check(z.minimum(0), z.maximum(65535));
 const isoTime = z.string().check(z.maxLength(64), z.regex(/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/, 'expected an ISO-8601 time'));
 
+/** `containerPortRange` / `hostPortRange` as ECS writes them: `"<first>-<last>"`. */
+const portRange = matching(/^\d{1,5}-\d{1,5}$/, 'expected a port range "<first>-<last>"');
+
 const networkBinding = z.object({
   bindIP: z.optional(str(64)),
   containerPort: z.optional(port),
   hostPort: z.optional(port),
+  // Port-range mappings are reported as ranges, with no containerPort or hostPort.
+  containerPortRange: z.optional(portRange),
+  hostPortRange: z.optional(portRange),
   protocol: z.optional(z.enum(['tcp', 'udp'])),
 });
 
@@ -85,12 +91,24 @@ export const taskStateChangeSchema = z.object({
   detail: taskDetailSchema,
 });
 
+/** One network binding of a container (bridge and host networking). */
+export interface NetworkBindingSnapshot {
+  readonly bindIP?: string;
+  readonly containerPort?: number;
+  readonly hostPort?: number;
+  /** `"<first>-<last>"` for a port-range mapping, which reports no `containerPort`. */
+  readonly containerPortRange?: string;
+  /** The host ports ECS bound to a port-range mapping, `"<first>-<last>"`. */
+  readonly hostPortRange?: string;
+  readonly protocol?: 'tcp' | 'udp';
+}
+
 /** One container of a task, as far as registration cares. */
 export interface ContainerSnapshot {
   readonly name: string;
   readonly lastStatus?: string;
   readonly healthStatus?: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
-  readonly networkBindings: readonly { bindIP?: string; containerPort?: number; hostPort?: number; protocol?: 'tcp' | 'udp' }[];
+  readonly networkBindings: readonly NetworkBindingSnapshot[];
   /** The container's awsvpc address, when the task reports one. */
   readonly privateIpv4?: string;
 }

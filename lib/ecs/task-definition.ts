@@ -13,10 +13,19 @@ export interface PortMapping {
   readonly protocol: 'tcp' | 'udp';
 }
 
+/** A port range a container declares (`containerPortRange`): never published, reported as skipped. */
+export interface PortRangeMapping {
+  /** `"<first>-<last>"`, as the task definition writes it (checked when endpoints are planned). */
+  readonly containerPortRange: string;
+  readonly protocol: 'tcp' | 'udp';
+}
+
 /** One container definition, reduced to what registration reads. */
 export interface ContainerDefinitionInfo {
   readonly name: string;
   readonly portMappings: readonly PortMapping[];
+  /** Port-range mappings (no `containerPort`); optional so a hand-built definition may leave it out. */
+  readonly portRanges?: readonly PortRangeMapping[];
   /** Docker labels; `registrar.*` labels steer registration. */
   readonly labels: Readonly<Record<string, string>>;
   /** Whether the container defines a health check (then it is registered only once HEALTHY). */
@@ -53,6 +62,9 @@ export function toTaskDefinitionInfo(definition: TaskDefinition): TaskDefinition
           hostPort: p.hostPort || undefined,
           protocol: p.protocol === 'udp' ? 'udp' : 'tcp',
         })),
+      portRanges: (c.portMappings ?? [])
+        .filter((p) => typeof p.containerPort !== 'number' && p.containerPortRange !== undefined)
+        .map((p) => ({ containerPortRange: String(p.containerPortRange), protocol: p.protocol === 'udp' ? ('udp' as const) : ('tcp' as const) })),
       labels: { ...(c.dockerLabels ?? {}) },
       hasHealthCheck: Boolean(c.healthCheck?.command?.length),
     })),

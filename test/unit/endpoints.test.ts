@@ -114,6 +114,65 @@ describe('planEndpoints: bridge and host', () => {
   });
 });
 
+describe('planEndpoints: port ranges', () => {
+  const rangeEvent = loadEvent('ec2-bridge-running-port-range');
+  const ranged = parseTaskStateChange(rangeEvent).task;
+  const bound = (container: string, bindings: Record<string, unknown>[]) =>
+    parseTaskStateChange(withDetail(rangeEvent, { containers: rangeEvent.detail.containers.map((c: { name: string }) => (c.name === container ? { ...c, networkBindings: bindings } : c)) })).task;
+
+  it('publishes every single port and reports each TCP range as skipped (bridge sample with a range sidecar)', () => {
+    expect(planEndpoints(ranged, definitionFor(ranged), '10.1.2.3')).toEqual({
+      endpoints: [{ service: 'media-bridge', container: 'media', containerPort: 50051, ip: '10.1.2.3', port: 32768 }],
+      gatedContainers: [],
+      skipped: [
+        { container: 'media', reason: 'port range 40000-40009 (host 49153-49162) is not published (a range names no single port to dial)' },
+        { container: 'relay', reason: 'port range 41100-41104 (host 49300-49304) is not published (a range names no single port to dial)' },
+      ],
+    });
+  });
+
+  it('reports the range of a container that registrar.ports leaves out, and publishes nothing of it', () => {
+    const def = definitionFor(ranged, {
+      containerDefinitions: [
+        container('media', { portMappings: [{ containerPort: 50051, hostPort: 0 }, { containerPortRange: '40000-40009' }], dockerLabels: { 'registrar.ports': '50051' } }),
+        container('relay', { portMappings: [{ containerPortRange: '41100-41104' }], dockerLabels: { 'registrar.ports': '41100' } }),
+      ],
+    });
+    const plan = planEndpoints(ranged, def, '10.1.2.3');
+    expect(plan.endpoints.map((e) => [e.container, e.port])).toEqual([['media', 32768]]);
+    expect(plan.skipped.map((s) => s.container)).toEqual(['media', 'relay']);
+  });
+
+  it('reports the task definition\'s ranges for awsvpc tasks, where no binding is reported', () => {
+    const def = definitionFor(fargate, {
+      containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }, { containerPortRange: '7000-7099' }, { containerPortRange: '8000-8009', protocol: 'udp' }] })],
+    });
+    expect(planEndpoints(fargate, def)).toMatchObject({
+      endpoints: [{ service: 'sample-fargate', port: 50051 }],
+      skipped: [{ container: 'FargateApp', reason: expect.stringMatching(/^port range 7000-7099 is not published/) }],
+    });
+  });
+
+  it('reports a container that maps only a range without calling it portless', () => {
+    const def = definitionFor(fargate, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPortRange: '7000-7099' }] })] });
+    expect(planEndpoints(fargate, def)).toEqual({
+      endpoints: [],
+      gatedContainers: [],
+      skipped: [{ container: 'FargateApp', reason: 'port range 7000-7099 is not published (a range names no single port to dial)' }],
+    });
+  });
+
+  it('rejects a range that runs backwards or leaves 1-65535, in a binding or a task definition', () => {
+    const backwards = bound('relay', [{ bindIP: '0.0.0.0', containerPortRange: '41104-41100', hostPortRange: '49200-49204', protocol: 'tcp' }]);
+    expect(() => planEndpoints(backwards, definitionFor(ranged), '10.1.2.3')).toThrow(InvalidEventError);
+    expect(() => planEndpoints(backwards, definitionFor(ranged), '10.1.2.3')).toThrow(/invalid event at detail\.containers\[relay\]\.networkBindings\.containerPortRange: "41104-41100" is not a port range/);
+    const hostZero = bound('relay', [{ bindIP: '0.0.0.0', containerPortRange: '41100-41104', hostPortRange: '0-4', protocol: 'tcp' }]);
+    expect(() => planEndpoints(hostZero, definitionFor(ranged), '10.1.2.3')).toThrow(/networkBindings\.hostPortRange: "0-4" is not a port range/);
+    const def = definitionFor(fargate, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }, { containerPortRange: '65530-70000' }] })] });
+    expect(() => planEndpoints(fargate, def)).toThrow(/portMappings\.containerPortRange: "65530-70000" is not a port range/);
+  });
+});
+
 describe('planEndpoints: hostile input', () => {
   const labelled = (labels: Record<string, string>) =>
     definitionFor(fargate, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }], dockerLabels: labels })] });

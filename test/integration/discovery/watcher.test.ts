@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Etcd3 } from 'etcd3';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { KeyFormat, ValueFormat } from '../../../lib/config';
-import type { DependencyError } from '../../../lib/errors';
+import type { EtcdWatchError } from '../../../lib/discovery/errors';
 import { endpointKey, endpointValue, type Endpoint, type EndpointMetadata } from '../../../lib/keys';
 import { watchService, type ServiceWatcher } from '../../../lib/discovery/watcher';
 import { startLocalEtcd, type LocalEtcd } from '../../../scripts/local-etcd';
@@ -37,7 +37,7 @@ function namespace() {
 /** A watcher that records every list it was handed and every error. */
 function recordingWatcher(etcd: Etcd3, directory: string) {
   const lists: string[][] = [];
-  const errors: DependencyError[] = [];
+  const errors: EtcdWatchError[] = [];
   const watcher: ServiceWatcher = watchService(etcd, directory, {
     onChange: (endpoints) => lists.push(endpoints.map((e) => e.addr)),
     onError: (err) => errors.push(err),

@@ -50,6 +50,43 @@ describe('EndpointTable', () => {
     expect(addrs(table.apply([put('k1', '10.0.0.1:1', 11)]).added)).toEqual(['10.0.0.1:1']);
   });
 
+  it('applies every event of one transaction (they share a revision), its puts and its deletes', () => {
+    const table = new EndpointTable();
+    table.reset([], 10n);
+    const started = table.apply([put('task:32768', '10.0.0.1:32768', 11), put('task:32769', '10.0.0.1:32769', 11)]);
+    expect(addrs(started.added)).toEqual(['10.0.0.1:32768', '10.0.0.1:32769']);
+    expect(table.addresses()).toEqual(['10.0.0.1:32768', '10.0.0.1:32769']);
+    expect(table.revision).toBe(11n);
+    const stopped = table.apply([del('task:32768', 12), del('task:32769', 12)]);
+    expect(addrs(stopped.removed)).toEqual(['10.0.0.1:32768', '10.0.0.1:32769']);
+    expect(table.endpoints()).toEqual([]);
+  });
+
+  it('applies the events of one transaction split over two watch responses', () => {
+    const table = new EndpointTable();
+    table.reset([], 10n);
+    table.apply([put('a', '10.0.0.1:1', 11)]);
+    expect(addrs(table.apply([put('b', '10.0.0.2:2', 11)]).added)).toEqual(['10.0.0.2:2']);
+    expect(table.addresses()).toEqual(['10.0.0.1:1', '10.0.0.2:2']);
+  });
+
+  it('changes nothing when the last transaction is delivered again, and skips older ones', () => {
+    const table = new EndpointTable();
+    table.reset([], 10n);
+    table.apply([put('a', '10.0.0.1:1', 11), put('b', '10.0.0.2:2', 11), del('a', 12), del('b', 12)]);
+    expect(isEmptyChange(table.apply([del('a', 12), del('b', 12)]))).toBe(true);
+    expect(isEmptyChange(table.apply([put('a', '10.0.0.1:1', 11), put('b', '10.0.0.2:2', 11)]))).toBe(true);
+    expect(table.endpoints()).toEqual([]);
+    expect(table.revision).toBe(12n);
+  });
+
+  it('skips the snapshot\'s own transaction, whose keys it already holds (Get at R, watch from R + 1)', () => {
+    const table = new EndpointTable();
+    table.reset([{ key: 'b', value: naming('10.0.0.2:2') }], 11n);
+    expect(isEmptyChange(table.apply([put('b', '10.0.0.2:2', 11)]))).toBe(true);
+    expect(addrs(table.apply([put('c', '10.0.0.3:3', 12), put('d', '10.0.0.4:4', 12)]).added)).toEqual(['10.0.0.3:3', '10.0.0.4:4']);
+  });
+
   it('treats a put without a dialable address (etcd-naming Op 1) as a removal', () => {
     const table = new EndpointTable();
     table.reset([{ key: 'k1', value: naming('10.0.0.1:1') }], 1n);

@@ -76,6 +76,8 @@ describe('parseTaskStateChange', () => {
     ['a container name with a slash', withDetail(fargate, { containers: [{ name: 'a/b' }] }), 'detail.containers.0.name'],
     ['a time that is not ISO-8601', { ...fargate, time: 'yesterday' }, 'time'],
     ['a time that is no date', { ...fargate, time: '2026-13-45T99:99:99Z' }, 'time'],
+    ['a containerPortRange "all"', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ containerPortRange: 'all' }] }] }), 'detail.containers.0.networkBindings.0.containerPortRange'],
+    ['a hostPortRange of numbers', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ containerPortRange: '1-2', hostPortRange: 3 }] }] }), 'detail.containers.0.networkBindings.0.hostPortRange'],
   ])('rejects %s with a message naming where', (_what, event, path) => {
     const err = rejection(event);
     expect(err.retryable).toBe(false);
@@ -91,6 +93,21 @@ describe('snapshotFromDescribedTask', () => {
     const fromApi = snapshotFromDescribedTask(asSdk as never);
     const fromEvent = parseTaskStateChange(fargate).task;
     expect(fromApi).toEqual({ ...fromEvent, startedAt: new Date(fromEvent.startedAt!).toISOString() });
+  });
+});
+
+describe('port-range bindings', () => {
+  const ranged = loadEvent('ec2-bridge-running-port-range');
+
+  it('accepts range bindings (no containerPort) from an event and keeps them for planning', () => {
+    const relay = parseTaskStateChange(ranged).task.containers.find((c) => c.name === 'relay')!;
+    expect(relay.networkBindings).toContainEqual({ bindIP: '0.0.0.0', containerPortRange: '41100-41104', hostPortRange: '49300-49304', protocol: 'tcp' });
+  });
+
+  it('accepts the same bindings in a DescribeTasks answer', () => {
+    const described = describedFromDetail(ranged.detail);
+    const fromApi = snapshotFromDescribedTask({ ...described, startedAt: new Date((described.startedAt as number) * 1000) } as never);
+    expect(fromApi.containers.map((c) => c.networkBindings)).toEqual(parseTaskStateChange(ranged).task.containers.map((c) => c.networkBindings));
   });
 });
 
