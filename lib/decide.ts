@@ -31,6 +31,11 @@ export interface TaskRecord {
   readonly taskDefinitionArn: string;
   /** Containers whose health check gates registration. */
   readonly gatedContainers: readonly string[];
+  /**
+   * Services the task publishes (or will, once healthy): a drain looks up the pending tasks of the
+   * stopping task's services. Absent in records written before it existed.
+   */
+  readonly services?: readonly string[];
   /** ISO time of the last write. */
   readonly updatedAt: string;
 }

@@ -21,7 +21,7 @@ import * as z from 'zod/mini';
 import type { Config } from '../config';
 import { decideWrite, RecordState, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
 import { ConflictError, DependencyError, errorMessage } from '../errors';
-import { recordKey, recordsPrefix, tombstoneKey } from '../keys';
+import { pendingKey, pendingPrefix, recordKey, recordsPrefix, tombstoneKey } from '../keys';
 import { callDeadline } from './client';
 
 /** Identifies one task in the registry. */
@@ -53,6 +53,8 @@ export interface DesiredTask extends TaskRef {
   readonly state: RecordState;
   readonly taskDefinitionArn: string;
   readonly gatedContainers: readonly string[];
+  /** Services the task publishes, or will once healthy (kept in the record; pending tasks are listed under each). */
+  readonly services?: readonly string[];
   /** Endpoint keys and values; empty unless `state` is registered. */
   readonly entries: readonly { readonly key: string; readonly value: string }[];
 }
@@ -77,9 +79,18 @@ const recordSchema = z.object({
   keys: z.array(z.string()),
   taskDefinitionArn: z.string(),
   gatedContainers: z.array(z.string()),
+  services: z.optional(z.array(z.string())),
   updatedAt: z.string(),
 });
 const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppedAt: z.string() });
+
+/** A pending task as listed under a service it will publish (see {@link Registry.pendingTasks}). */
+export interface PendingEntry {
+  readonly taskArn: string;
+  readonly clusterArn: string;
+  readonly gatedContainers: readonly string[];
+}
+const pendingEntrySchema = z.object({ taskArn: z.string(), clusterArn: z.string(), gatedContainers: z.array(z.string()) });
 
 /** How many times a guarded write re-reads and retries after losing a race. */
 const MAX_ATTEMPTS = 4;
@@ -183,6 +194,12 @@ export class Registry {
 
   private recordKey(ref: Pick<TaskRef, 'clusterName' | 'taskId'>) {
     return recordKey(this.config.statePrefix, ref.clusterName, ref.taskId);
+  }
+
+  /** The pending-index keys a record holds: one per service while it is pending. */
+  private pendingKeys(record: Pick<TaskRecord, 'state' | 'services'>, ref: Pick<TaskRef, 'clusterName' | 'taskId'>): string[] {
+    if (record.state !== RecordState.Pending) return [];
+    return (record.services ?? []).map((service) => pendingKey(this.config.statePrefix, service, ref.clusterName, ref.taskId));
   }
 
   private tombstoneKey(ref: Pick<TaskRef, 'clusterName' | 'taskId'>) {
@@ -321,15 +338,21 @@ export class Registry {
           keys,
           taskDefinitionArn: desired.taskDefinitionArn,
           gatedContainers: desired.gatedContainers,
+          ...(desired.services ? { services: desired.services } : {}),
           updatedAt: new Date().toISOString(),
         };
-        const stale = old ? old.record.keys.filter((k) => !keys.includes(k)).map((k) => deleteIfOwned(k, old.lease)) : [];
+        const listed = this.pendingKeys(record, desired);
+        const listing = JSON.stringify({ taskArn: desired.taskArn, clusterArn: desired.clusterArn, gatedContainers: desired.gatedContainers } satisfies PendingEntry);
+        const stale = old
+          ? [...old.record.keys, ...this.pendingKeys(old.record, desired)].filter((k) => !keys.includes(k) && !listed.includes(k)).map((k) => deleteIfOwned(k, old.lease))
+          : [];
         const res = await this.txn(
           'register transaction',
           [unchanged(rKey, old?.modRevision), absent(tKey)],
           [
             put(rKey, JSON.stringify(record), leaseId),
             ...desired.entries.map((e) => put(e.key, e.value, leaseId)),
+            ...listed.map((k) => put(k, listing, leaseId)),
             ...stale,
             // Written once per cluster, not once per task: etcd adds no revision for an unchanged key.
             putIfChanged(this.clusterKey(desired.clusterName), desired.clusterArn),
@@ -383,7 +406,7 @@ export class Registry {
           [unchanged(rKey, record?.modRevision), unchanged(tKey, tombstone?.modRevision)],
           [
             put(tKey, JSON.stringify(value), tombstoneLease),
-            ...(record ? [del(rKey), ...record.record.keys.map((k) => deleteIfOwned(k, record.lease))] : []),
+            ...(record ? [del(rKey), ...[...record.record.keys, ...this.pendingKeys(record.record, ref)].map((k) => deleteIfOwned(k, record.lease))] : []),
           ],
           [get(rKey), get(tKey)],
         );
@@ -412,7 +435,7 @@ export class Registry {
     const res = await this.txn(
       'withdraw transaction',
       [modifiedAt(stored.key, stored.modRevision)],
-      [put(stored.key, JSON.stringify(next), stored.lease), ...record.keys.map((k) => deleteIfOwned(k, stored.lease))],
+      [put(stored.key, JSON.stringify(next), stored.lease), ...[...record.keys, ...this.pendingListing(stored)].map((k) => deleteIfOwned(k, stored.lease))],
       [],
     );
     return res.succeeded;
@@ -452,6 +475,31 @@ export class Registry {
     return { records, invalid };
   }
 
+  /**
+   * The pending (health-gated) tasks listed under any of `services`, one range read per service.
+   * Entries that cannot be parsed are left out: the follow-up and renew still look at those tasks.
+   */
+  async pendingTasks(services: readonly string[]): Promise<PendingEntry[]> {
+    const found = new Map<string, PendingEntry>();
+    await Promise.all(
+      [...new Set(services)].map(async (service) => {
+        const prefix = pendingPrefix(this.config.statePrefix, service);
+        const res = await this.call('list pending tasks', () => this.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+        for (const kv of res.kvs) {
+          const entry = pendingEntrySchema.safeParse(safeJson(kv.value.toString()));
+          if (entry.success) found.set(entry.data.taskArn, entry.data);
+        }
+      }),
+    );
+    return [...found.values()];
+  }
+
+  /** The pending-index keys of a stored record (its cluster and task id from the record key). */
+  private pendingListing(stored: StoredRecord): string[] {
+    const parts = stored.key.split('/');
+    return this.pendingKeys(stored.record, { clusterName: parts[parts.length - 2]!, taskId: parts[parts.length - 1]! });
+  }
+
   /** Cluster ARNs the registrar has registered tasks in (kept without a lease, so they outlive expiry). */
   async knownClusters(): Promise<string[]> {
     const prefix = `${this.config.statePrefix}/clusters/`;
@@ -462,5 +510,13 @@ export class Registry {
   /** Forgets a cluster that no longer exists. */
   async forgetCluster(clusterName: string): Promise<void> {
     await this.call('forget cluster', () => this.client.kv.deleteRange({ key: bytes(this.clusterKey(clusterName)) }));
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
