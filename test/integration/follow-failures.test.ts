@@ -2,7 +2,8 @@
  * Bad input to the follow function: a malformed follow-up message, or one naming a task etcd does
  * not know, gets a clear ERROR log line and a metric, writes nothing and is acknowledged (never
  * retried); a failure that can pass (ECS down) is reported back to SQS, retried, and after the
- * queue's maxReceiveCount lands in the dead-letter queue, still writing nothing.
+ * queue's maxReceiveCount lands in the dead-letter queue, still writing nothing. And the drain
+ * check of deregister: no ECS read without a pending sibling, an ECS failure never blocks the stop.
  */
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
