@@ -1,6 +1,6 @@
 /**
  * The drain check: before a stopping task's keys are deleted, the pending tasks of the same
- * services are asked about once (one round of DescribeTasks, 100 tasks per call) and those ECS says
+ * services are asked about once (one round: one DescribeTasks of up to 100 tasks per cluster) and those ECS says
  * HEALTHY are published first. In a rolling deploy ECS stops the old tasks right after the new ones
  * turn HEALTHY, and no event says so; without this check the service would be empty until the next
  * follow-up check. Best effort and bounded: it never fails nor holds up the stop by more than one
@@ -16,7 +16,7 @@ import type { Log, Registrar } from '../registrar';
 
 /** What the drain check did. */
 export interface DrainOutcome {
-  /** Pending tasks of the stopping task's services that ECS was asked about. */
+  /** Pending tasks of the stopping task's services that ECS was asked about (at most 100 per cluster). */
   readonly checked: number;
   /** Of those, published because ECS says HEALTHY. */
   readonly published: readonly string[];
@@ -76,12 +76,12 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
     return { checked: 0, published: [], errors: [`loading the ECS client failed: ${errorMessage(err)}`] };
   }
   const gated = new Map(pending.map((p) => [p.taskArn, p.gatedContainers]));
-  // One round: every cluster and every 100 tasks at once.
-  const calls: { cluster: string; arns: string[] }[] = [];
+  // One round, one DescribeTasks per cluster: at most 100 pending tasks of each are asked about. A
+  // deploy of hundreds stops hundreds of tasks, and each stop needs only some HEALTHY replacement
+  // published; the follow-up publishes the rest within a check.
   const byCluster = new Map<string, string[]>();
   for (const p of pending) byCluster.set(p.clusterArn, [...(byCluster.get(p.clusterArn) ?? []), p.taskArn]);
-  for (const [cluster, arns] of byCluster)
-    for (let i = 0; i < arns.length; i += DESCRIBE_TASKS_BATCH) calls.push({ cluster, arns: arns.slice(i, i + DESCRIBE_TASKS_BATCH) });
+  const calls = [...byCluster].map(([cluster, arns]) => ({ cluster, arns: arns.slice(0, DESCRIBE_TASKS_BATCH) }));
   const healthy: TaskSnapshot[] = [];
   await Promise.all(
     calls.map(async ({ cluster, arns }) => {
@@ -96,7 +96,7 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
   const published: string[] = [];
   if (deps.dryRun) {
     if (healthy.length > 0) deps.log.info('dry run: drain check would publish HEALTHY pending tasks', { taskArns: healthy.map((t) => t.taskArn) });
-    return { checked: pending.length, published: [], errors };
+    return { checked: calls.reduce((n, c) => n + c.arns.length, 0), published: [], errors };
   }
   await Promise.all(
     healthy.map(async (task) => {
@@ -109,5 +109,5 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
     }),
   );
   if (errors.length > 0) deps.log.warn('drain check partly failed; the stop goes ahead (the follow-up and renew catch up)', { taskArn: stopping.taskArn, errors });
-  return { checked: pending.length, published, errors };
+  return { checked: calls.reduce((n, c) => n + c.arns.length, 0), published, errors };
 }
