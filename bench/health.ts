@@ -110,7 +110,7 @@ function task(platform: Platform, n: number, service: string, healthy = false) {
   return {
     id,
     running: { ...base, detail: healthy ? { ...detail, healthStatus: 'HEALTHY' } : detail },
-    healthy: () => platform.aws.updateTask(detail.taskArn, described('HEALTHY')),
+    healthy: () => platform.aws.putTaskFromDetail(described('HEALTHY')),
     stop: () => {
       platform.aws.updateTask(detail.taskArn, { desiredStatus: 'STOPPED', version: 5 });
       return { ...base, id: `${base.id}-stop`, detail: { ...detail, version: 5, desiredStatus: 'STOPPED' } };

@@ -8,7 +8,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { isSqsEvent } from '../lib/batch';
-import { InvalidEventError } from '../lib/errors';
+import { ConfigError, InvalidEventError } from '../lib/errors';
 import { followMessages, type FollowResult } from '../lib/follow/follow';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
 import { followMetrics } from '../lib/metrics';
@@ -27,7 +27,7 @@ async function follow(event: unknown, _context: Context): Promise<SQSBatchRespon
   if (!isSqsEvent(event)) throw new InvalidEventError('expected an SQS event (Records from aws:sqs) of follow-up messages');
   const { config, registry } = sharedRegistry();
   const queue = sharedFollowQueue();
-  if (!queue) throw new InvalidEventError('FOLLOW_QUEUE_URL is not set: the follow function cannot send the next check');
+  if (!queue) throw new ConfigError('FOLLOW_QUEUE_URL', 'is required by the follow function (the queue it sends the next check to)');
   const { results, batchItemFailures } = await followMessages(event.Records, {
     registry,
     ecs: sharedEcsReader(),
