@@ -5,7 +5,8 @@
  *
  * Everything runs on the local platform in this process: a local etcd, the local ECS endpoint with
  * its follow queue, and the built register, deregister and follow bundles, the queue's due messages
- * delivered to follow as SQS events (batches of up to 100). Tasks are declared started 28 s ago, so
+ * delivered to follow as SQS events (batches of up to 100 gathered for up to 1 s, as the event
+ * source in serverless.yml does). Tasks are declared started 28 s ago, so
  * their first check (one interval after start) falls due within seconds and the run measures the
  * 3 s cadence, not the wait for the first probe.
  *
@@ -18,25 +19,15 @@
  *   npm run bench -- health
  */
 import { Etcd3 } from 'etcd3';
+import pLimit from 'p-limit';
 import { LocalAws } from '../scripts/local-aws';
 import { startLocalEtcd } from '../scripts/local-etcd';
 import { consumeQueue } from '../scripts/local-sqs';
+import { mulberry32 } from '../test/support/random';
 import { benchEvent, type Json, lambdaContext, loadBundle, median, percentile, round } from './support';
 
 const DEFINITION = 'arn:aws:ecs:us-west-2:111122223333:task-definition/bench-checked:1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A seeded generator, so two runs ask the same of the code. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Platform {
   readonly aws: LocalAws;
@@ -81,7 +72,8 @@ async function startPlatform(): Promise<Platform> {
     for (const s of touched) counts.set(s, [...(counts.get(s) ?? []), current.get(s) ?? 0]);
   });
   const follow = await loadBundle('follow');
-  const consumer = consumeQueue(aws.queue(queue), follow as never, { batchSize: 100 });
+  // As serverless.yml's event source: batches of up to 100, gathered for up to 1 s.
+  const consumer = consumeQueue(aws.queue(queue), follow as never, { batchSize: 100, batchingWindowMs: 1000 });
   return {
     aws,
     raw,
@@ -132,14 +124,14 @@ const figures = (latencies: number[]) => ({
   healthy_to_routable_max_s: round(Math.max(...latencies) / 1000),
 });
 
-async function routable(count = 50, spreadMs = 15_000): Promise<Json> {
-  const platform = await startPlatform();
-  try {
+async function routable(platform: Platform, count = 50, spreadMs = 15_000): Promise<Json> {
+  {
     const random = mulberry32(20261202);
     const tasks = Array.from({ length: count }, (_, i) => task(platform, 1000 + i, 'routable'));
     const context = lambdaContext('register');
     for (const t of tasks) if ((await platform.register(t.running, context)).action !== 'pending') throw new Error('not recorded pending');
     const describeBefore = platform.aws.count('DescribeTasks');
+    const sentBefore = platform.aws.queue(process.env.FOLLOW_QUEUE_URL!).sent - count;
     const healthyAt = new Map<string, number>();
     await Promise.all(
       tasks.map(async (t) => {
@@ -159,16 +151,13 @@ async function routable(count = 50, spreadMs = 15_000): Promise<Json> {
       goal_p99_s: 5,
       describe_tasks_calls: describes,
       ecs_calls_per_pending_task: round(describes / count, 2),
-      follow_messages_sent_per_task: round(platform.aws.queue(process.env.FOLLOW_QUEUE_URL!).sent / count, 1),
+      follow_messages_sent_per_task: round((platform.aws.queue(process.env.FOLLOW_QUEUE_URL!).sent - sentBefore) / count, 1),
     };
-  } finally {
-    await platform.close();
   }
 }
 
-async function rollingDeploy(size = 200, spreadMs = 10_000): Promise<Json> {
-  const platform = await startPlatform();
-  try {
+async function rollingDeploy(platform: Platform, size = 200, spreadMs = 10_000): Promise<Json> {
+  {
     const random = mulberry32(2026120200);
     const context = lambdaContext('register');
     const old = Array.from({ length: size }, (_, i) => task(platform, 5000 + i, 'deploy', true));
@@ -180,13 +169,16 @@ async function rollingDeploy(size = 200, spreadMs = 10_000): Promise<Json> {
     const healthyAt = new Map<string, number>();
     const stopMs: number[] = [];
     let drained = 0;
+    // deregister's reserved concurrency: at most 10 stops handled at once, the rest wait their turn.
+    const deregisterSlots = pLimit(10);
     await Promise.all(
       fresh.map(async (t, i) => {
         await sleep(1000 + random() * spreadMs);
         t.healthy();
         healthyAt.set(t.id, performance.now());
+        const stop = old[i]!.stop();
         const t0 = performance.now();
-        const outcome = await platform.deregister(old[i]!.stop(), lambdaContext('deregister'));
+        const outcome = await deregisterSlots(() => platform.deregister(stop, lambdaContext('deregister')));
         stopMs.push(performance.now() - t0);
         drained += outcome.drained?.published.length ?? 0;
         if (outcome.action !== 'removed') throw new Error(`old task not removed: ${JSON.stringify(outcome)}`);
@@ -204,18 +196,22 @@ async function rollingDeploy(size = 200, spreadMs = 10_000): Promise<Json> {
       goal_p99_s: 5,
       min_endpoints_during_deploy: Math.min(...counts),
       published_by_drain_check: drained,
+      // From ECS stopping the task to deregister's return, waiting for a free slot included.
       stop_handling_p50_ms: round(median(stopMs), 1),
       stop_handling_p99_ms: round(percentile(stopMs, 0.99), 1),
       describe_tasks_calls: describes,
       ecs_calls_per_pending_task: round(describes / size, 2),
       deploy_duration_s: round((performance.now() - started) / 1000, 1),
     };
-  } finally {
-    await platform.close();
   }
 }
 
-/** Both figures, one after the other (each with a fresh etcd and endpoint). */
+/** Both figures, one after the other, on one platform (the bundles keep their etcd client). */
 export async function benchHealth(): Promise<Json[]> {
-  return [await routable(), await rollingDeploy()];
+  const platform = await startPlatform();
+  try {
+    return [await routable(platform), await rollingDeploy(platform)];
+  } finally {
+    await platform.close();
+  }
 }

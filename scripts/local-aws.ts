@@ -34,6 +34,23 @@ export function describedFromDetail(detail: Json): Json {
   return task;
 }
 
+/**
+ * The RUNNING/RUNNING state (version 3) of a task from the `detail` of its stopped event, e.g. the
+ * health-checked sample `fargate-stopped-essential-container-exited-fivexl`.
+ */
+export function runningFromStopped(detail: Json, changes: Json = {}): Json {
+  return {
+    ...structuredClone(detail),
+    version: 3,
+    lastStatus: 'RUNNING',
+    desiredStatus: 'RUNNING',
+    stoppedAt: undefined,
+    stopCode: undefined,
+    containers: (detail.containers as Json[]).map((c) => ({ ...c, lastStatus: 'RUNNING', exitCode: undefined })),
+    ...changes,
+  };
+}
+
 /** The task definitions of the sample events (test/fixtures/task-definitions.json). */
 export function sampleTaskDefinitions(): Json[] {
   const file = join(import.meta.dirname, '..', 'test', 'fixtures', 'task-definitions.json');

@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalAws } from './local-aws';
+import { LocalAws, runningFromStopped } from './local-aws';
 
 type Json = Record<string, any>;
 const fixtures = join(import.meta.dirname, '..', 'test', 'fixtures');
@@ -27,17 +27,8 @@ for (const file of readdirSync(join(fixtures, 'events')).filter((f) => f.endsWit
 // The task the sample follow-up message names: running, and HEALTHY as ECS would say.
 const followUp = JSON.parse(JSON.parse(readFileSync(join(fixtures, 'events', 'follow-up-sqs-batch.json'), 'utf8')).Records[0].body) as Json;
 const gated = JSON.parse(readFileSync(join(fixtures, 'events', 'fargate-stopped-essential-container-exited-fivexl.json'), 'utf8')) as Json;
-aws.putTaskFromDetail({
-  ...gated.detail,
-  taskArn: followUp.taskArn,
-  version: 3,
-  lastStatus: 'RUNNING',
-  desiredStatus: 'RUNNING',
-  healthStatus: 'HEALTHY',
-  stoppedAt: undefined,
-  stopCode: undefined,
-  containers: gated.detail.containers.map((c: Json) => ({ ...c, lastStatus: 'RUNNING', exitCode: undefined, healthStatus: 'HEALTHY' })),
-});
+const healthy = runningFromStopped(gated.detail, { taskArn: followUp.taskArn, healthStatus: 'HEALTHY' });
+aws.putTaskFromDetail({ ...healthy, containers: (healthy.containers as Json[]).map((c) => ({ ...c, healthStatus: 'HEALTHY' })) });
 const followQueue = aws.createQueue('ecs-etcd-registrar-local-follow');
 const env = Object.entries({ ...aws.sdkEnv(), FOLLOW_QUEUE_URL: followQueue }).map(([k, v]) => `export ${k}=${v}`).join('\n');
 console.log(`local ECS/EC2 endpoint on ${aws.endpoint}: ${aws.taskDefinitions.size} task definitions, ${aws.tasks.size} tasks (Ctrl-C to stop)\n${env}`);

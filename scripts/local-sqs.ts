@@ -21,7 +21,7 @@ export interface Delivery {
 
 /** A running consumer. */
 export interface QueueConsumer {
-  /** Every delivery so far. */
+  /** Every delivery so far (each listed after its `onDelivery` hook returned). */
   readonly deliveries: Delivery[];
   /** Stops polling; resolves once the batch in flight (if any) is done. */
   stop(): Promise<void>;
@@ -35,6 +35,11 @@ export interface ConsumeOptions {
   readonly batchSize?: number;
   /** Longest pause between two polls of an idle queue. @default 50 */
   readonly pollMs?: number;
+  /**
+   * How long to gather messages once one is due, unless `batchSize` are (the event source's
+   * maximumBatchingWindow). @default 0
+   */
+  readonly batchingWindowMs?: number;
   /** Told each delivery once the handler returned. */
   readonly onDelivery?: (delivery: Delivery) => void | Promise<void>;
 }
@@ -71,6 +76,12 @@ export function consumeQueue(queue: LocalQueue, handler: Handler, options: Consu
   let running = true;
   const loop = (async () => {
     while (running) {
+      const window = options.batchingWindowMs ?? 0;
+      const firstDue = queue.nextVisibleAt();
+      if (window > 0 && firstDue !== undefined && firstDue <= Date.now()) {
+        const due = () => queue.messages.filter((m) => m.visibleAt <= Date.now()).length;
+        while (running && due() < (options.batchSize ?? 100) && Date.now() < firstDue + window) await sleep(Math.min(options.pollMs ?? 50, firstDue + window - Date.now()));
+      }
       const messages = queue.receive(options.batchSize ?? 100);
       if (messages.length === 0) {
         const next = queue.nextVisibleAt();
@@ -91,8 +102,9 @@ export function consumeQueue(queue: LocalQueue, handler: Handler, options: Consu
       }
       for (const m of messages) if (!failed.includes(m.messageId)) queue.delete(m.messageId);
       const delivery: Delivery = { startedAt, endedAt: performance.now(), messages, failed, error };
-      deliveries.push(delivery);
+      // Listed once its hook is done, so whoever reads `deliveries` sees what the hook recorded.
       await options.onDelivery?.(delivery);
+      deliveries.push(delivery);
     }
   })();
   return {

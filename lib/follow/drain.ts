@@ -6,7 +6,7 @@
  * follow-up check. Best effort and bounded: it never fails nor holds up the stop by more than one
  * round of ECS reads.
  */
-import { evaluateHealth, Health, WriteSource } from '../decide';
+import { evaluateHealth, Health, RecordState, WriteSource } from '../decide';
 import type { EcsReader } from '../ecs/api';
 import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/event';
 import { errorMessage } from '../errors';
@@ -101,7 +101,11 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
   await Promise.all(
     healthy.map(async (task) => {
       try {
-        const outcome = await loaded.registrar.register(task, WriteSource.Ecs);
+        // Stops come in bursts during a deploy: skip a task another drain check (or the follow-up)
+        // published meanwhile, and guard the write on the record as read.
+        const known = await deps.registry.readTask(task);
+        if (known.record?.record.state !== RecordState.Pending) return;
+        const outcome = await loaded.registrar.register(task, WriteSource.Ecs, known);
         if (outcome.action === 'registered') published.push(task.taskArn);
       } catch (err) {
         errors.push(`publishing ${task.taskArn}: ${errorMessage(err)}`);

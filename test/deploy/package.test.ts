@@ -12,8 +12,8 @@ import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalAws } from '../../scripts/local-aws';
-import { loadEvent, testEnv, withDetail } from '../support/harness';
+import { LocalAws, runningFromStopped } from '../../scripts/local-aws';
+import { loadEvent, testEnv } from '../support/harness';
 import { sqsEvent } from '../support/lambda';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -327,15 +327,7 @@ describe('the packaged bundles, run by plain Node', () => {
     const gated = loadEvent('fargate-stopped-essential-container-exited-fivexl');
     const sample = loadEvent('follow-up-sqs-batch');
     const taskArn = JSON.parse(sample.Records[0].body).taskArn as string; // another task of that definition
-    const running = withDetail(gated, {
-      taskArn,
-      version: 3,
-      lastStatus: 'RUNNING',
-      desiredStatus: 'RUNNING',
-      stoppedAt: undefined,
-      stopCode: undefined,
-      containers: gated.detail.containers.map((c: Json) => ({ ...c, lastStatus: 'RUNNING', exitCode: undefined })),
-    });
+    const running = { ...gated, detail: runningFromStopped(gated.detail, { taskArn }) };
     aws.putTaskFromDetail(running.detail);
     expect(await invoke('register', running)).toMatchObject({ ok: true, value: { action: 'pending' } });
     expect(aws.queue(followQueue).messages.map((m) => JSON.parse(m.body).taskArn)).toEqual([taskArn]);
