@@ -102,10 +102,10 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
     healthy.map(async (task) => {
       try {
         // Stops come in bursts during a deploy: skip a task another drain check (or the follow-up)
-        // published meanwhile, and guard the write on the record as read.
+        // published meanwhile; the write itself applies only while the record is still pending.
         const known = await deps.registry.readTask(task);
         if (known.record?.record.state !== RecordState.Pending) return;
-        const outcome = await loaded.registrar.register(task, WriteSource.Ecs, known);
+        const outcome = await loaded.registrar.register(task, WriteSource.PendingCheck, known);
         if (outcome.action === 'registered') published.push(task.taskArn);
       } catch (err) {
         errors.push(`publishing ${task.taskArn}: ${errorMessage(err)}`);

@@ -70,3 +70,16 @@ describe('decideRenew', () => {
     expect(decideRenew(record(RecordState.Withdrawn), task({ healthStatus: 'HEALTHY' }))).toBe(RenewAction.Register));
   it('leaves a task still starting alone', () => expect(decideRenew(record(RecordState.Registered), task({ lastStatus: 'PENDING' }))).toBe(RenewAction.KeepAlive));
 });
+
+describe('decideWrite for a pending check (follow-up, drain check)', () => {
+  const check = { version: 3, source: WriteSource.PendingCheck };
+  it('writes while the record is pending', () => expect(decideWrite(check, { record: { version: 3, state: RecordState.Pending } })).toEqual({ write: true }));
+  it('does not write again once another check published or withdrew it', () => {
+    expect(decideWrite(check, { record: { version: 3, state: RecordState.Registered } })).toEqual({ write: false, reason: 'duplicate' });
+    expect(decideWrite(check, { record: { version: 3, state: RecordState.Withdrawn } })).toEqual({ write: false, reason: 'duplicate' });
+  });
+  it('does not bring back a task whose record is gone or that stopped', () => {
+    expect(decideWrite(check, {})).toEqual({ write: false, reason: 'duplicate' });
+    expect(decideWrite(check, { record: { version: 3, state: RecordState.Pending }, tombstone: { version: 5 } })).toEqual({ write: false, reason: 'stopped' });
+  });
+});
