@@ -8,7 +8,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { deregisterTask, type DeregisterOutcome } from '../lib/deregister';
-import { DRAIN_WAIT_MS, drainPending, type DrainOutcome } from '../lib/follow/drain';
+import { drainThenStop, type DrainOutcome } from '../lib/follow/drain';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
 import { deregisterMetrics, drainMetrics } from '../lib/metrics';
@@ -28,29 +28,22 @@ async function deregister(event: unknown, _context: Context): Promise<(Deregiste
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }
   const { config, registry } = sharedRegistry();
-  // The ECS client is loaded only when the stopping task's services have pending tasks.
-  const drain = drainPending(
+  const { outcome, drained } = await drainThenStop(
     {
       registry,
       registryPrefix: config.registryPrefix,
       log: logger,
       dryRun: config.dryRun,
+      // The ECS client is loaded only when the stopping task's services have pending tasks.
       load: async () => {
         const runtime = await import('../lib/runtime');
         return { ecs: runtime.sharedEcsReader(), registrar: runtime.sharedRegistrar() };
       },
     },
     task,
+    () => deregisterTask(registry, task),
   );
-  // The stop waits for one round of ECS reads at most: past that, it goes ahead.
-  let timer: NodeJS.Timeout | undefined;
-  const waited = await Promise.race([drain, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), DRAIN_WAIT_MS)))]);
-  clearTimeout(timer);
-  if (!waited) logger.warn('drain check still running: deleting the stopping task without waiting', { waitedMs: DRAIN_WAIT_MS });
-  const outcome = await deregisterTask(registry, task);
   emitCounts(deregisterMetrics(outcome));
-  // Nothing may be left in flight when Lambda freezes the process after the return.
-  const drained = waited ?? (await drain);
   emitCounts(drainMetrics(drained));
   return drained.checked > 0 ? { ...outcome, drained } : outcome;
 }

@@ -115,3 +115,21 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
   if (errors.length > 0) deps.log.warn('drain check partly failed; the stop goes ahead (the follow-up and renew catch up)', { taskArn: stopping.taskArn, errors });
   return { checked: calls.reduce((n, c) => n + c.arns.length, 0), published, errors };
 }
+
+/**
+ * Runs the drain check, then `stop` (the stopping task's delete) once the check is done or
+ * {@link DRAIN_WAIT_MS} passed, whichever comes first; waits for the check before returning, so
+ * nothing is left in flight when Lambda freezes the process.
+ *
+ * @example
+ * const { outcome, drained } = await drainThenStop(deps, task, () => deregisterTask(registry, task));
+ */
+export async function drainThenStop<T>(deps: DrainDeps, stopping: TaskRef, stop: () => Promise<T>): Promise<{ outcome: T; drained: DrainOutcome }> {
+  const drain = drainPending(deps, stopping);
+  let timer: NodeJS.Timeout | undefined;
+  const waited = await Promise.race([drain, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), DRAIN_WAIT_MS)))]);
+  clearTimeout(timer);
+  if (!waited) deps.log.warn('drain check still running: deleting the stopping task without waiting', { taskArn: stopping.taskArn, waitedMs: DRAIN_WAIT_MS });
+  const outcome = await stop();
+  return { outcome, drained: waited ?? (await drain) };
+}
