@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { buildFunctions } from '../scripts/build.mjs';
 import { benchBurst } from './burst';
 import { benchColdStart } from './cold-start';
+import { benchHealth } from './health';
 import { benchRegister } from './register';
 import { benchRenew } from './renew';
 import { distDir } from './support';
@@ -26,6 +27,7 @@ const FIGURES: Record<string, () => Promise<unknown>> = {
   renew: () => benchRenew(),
   burst: () => benchBurst(),
   'cold-start': () => benchColdStart(),
+  health: () => benchHealth(),
 };
 
 const [first, second] = process.argv.slice(2);

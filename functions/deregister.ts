@@ -1,14 +1,17 @@
 /**
  * deregister: an EventBridge "ECS Task State Change" event for a stopping task (desiredStatus
- * STOPPED, or lastStatus STOPPED) → the task's keys deleted and its stop remembered.
+ * STOPPED, or lastStatus STOPPED) → the task's keys deleted and its stop remembered. First, the
+ * pending tasks of the same services ECS says are HEALTHY are published (the drain check), so a
+ * rolling deploy never empties a service.
  */
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { deregisterTask, type DeregisterOutcome } from '../lib/deregister';
+import { drainThenStop, type DrainOutcome } from '../lib/follow/drain';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
-import { deregisterMetrics } from '../lib/metrics';
+import { deregisterMetrics, drainMetrics } from '../lib/metrics';
 
 /** Result when the event is an ECS task event, but not of a stopping task. */
 export interface NotStopping {
@@ -17,16 +20,32 @@ export interface NotStopping {
   readonly reason: string;
 }
 
-async function deregister(event: unknown, _context: Context): Promise<DeregisterOutcome | NotStopping> {
+async function deregister(event: unknown, _context: Context): Promise<(DeregisterOutcome & { drained?: DrainOutcome }) | NotStopping> {
   const { task } = parseTaskStateChange(event);
   if (taskPhase(task) !== TaskPhase.Stopping) {
     const reason = `not a stopping task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): deregister handles desiredStatus STOPPED or lastStatus STOPPED`;
     logger.warn('event ignored', { reason });
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }
-  const outcome = await deregisterTask(sharedRegistry().registry, task);
+  const { config, registry } = sharedRegistry();
+  const { outcome, drained } = await drainThenStop(
+    {
+      registry,
+      registryPrefix: config.registryPrefix,
+      log: logger,
+      dryRun: config.dryRun,
+      // The ECS client is loaded only when the stopping task's services have pending tasks.
+      load: async () => {
+        const runtime = await import('../lib/runtime');
+        return { ecs: runtime.sharedEcsReader(), registrar: runtime.sharedRegistrar() };
+      },
+    },
+    task,
+    () => deregisterTask(registry, task),
+  );
   emitCounts(deregisterMetrics(outcome));
-  return outcome;
+  emitCounts(drainMetrics(drained));
+  return drained.checked > 0 ? { ...outcome, drained } : outcome;
 }
 
 /** Lambda entry point. Throws on malformed events and on etcd failures, so the platform retries. */

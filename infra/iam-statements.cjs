@@ -30,5 +30,7 @@ module.exports = async ({ resolveVariable }) => {
     statements.push({ Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${parameter}` } });
   }
   if (secretArn && parameter) throw new Error('set either etcdSecretArn or etcdSsmParameter, not both');
+  // The pending-task follow-up's own statements (infra/follow.cjs).
+  statements.push(...(await require('./follow.cjs').statements()));
   return statements;
 };

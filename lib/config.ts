@@ -75,6 +75,13 @@ export interface Config {
    * (every field optional; PEM text for the last three). The password itself is never part of the config.
    */
   readonly etcdCredentials: EtcdCredentialSource;
+  /**
+   * `FOLLOW_QUEUE_URL`: the SQS queue of pending-task follow-ups (serverless.yml sets it). A task
+   * recorded pending is re-checked with ECS through it until it is HEALTHY; unset, only renew
+   * publishes pending tasks (within a tick).
+   * @default undefined
+   */
+  readonly followQueueUrl?: string;
 }
 
 /** Where etcd credentials are read from. */
@@ -186,6 +193,20 @@ function prefixVar(env: Env, name: string, fallback: string, allowEmpty: boolean
   return value;
 }
 
+function queueUrlVar(env: Env, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `"${raw}" is not a URL (expected an SQS queue URL, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/name)`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.pathname.split('/').filter(Boolean).length !== 2)
+    throw new ConfigError(name, `"${raw}" is not an SQS queue URL (expected https://sqs.<region>.amazonaws.com/<account>/<queue>)`);
+  return raw;
+}
+
 function endpointsVar(env: Env): string[] {
   const raw = env.ETCD_ENDPOINTS?.trim();
   if (!raw) throw new ConfigError('ETCD_ENDPOINTS', 'is required (comma-separated etcd client URLs, e.g. http://127.0.0.1:2379)');
@@ -238,6 +259,7 @@ export function loadConfig(env: Env): Config {
     dryRun: boolVar(env, 'DRY_RUN', false),
     allowLoopbackEndpoints: boolVar(env, 'ALLOW_LOOPBACK_ENDPOINTS', false),
     etcdCredentials: credentialSource(env),
+    followQueueUrl: queueUrlVar(env, 'FOLLOW_QUEUE_URL'),
   };
 }
 

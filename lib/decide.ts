@@ -31,6 +31,11 @@ export interface TaskRecord {
   readonly taskDefinitionArn: string;
   /** Containers whose health check gates registration. */
   readonly gatedContainers: readonly string[];
+  /**
+   * Services the task publishes (or will, once healthy): a drain looks up the pending tasks of the
+   * stopping task's services. Absent in records written before it existed.
+   */
+  readonly services?: readonly string[];
   /** ISO time of the last write. */
   readonly updatedAt: string;
   /** When ECS started the task (absent in records written before it was kept). */
@@ -50,6 +55,12 @@ export interface Tombstone {
 export const WriteSource = {
   Event: 'event',
   Ecs: 'ecs',
+  /**
+   * ECS's answer about a task recorded pending (the follow-up, a drain check): written only while
+   * its record is still pending, so checks racing for one task (a deploy's stops come in bursts)
+   * publish it once.
+   */
+  PendingCheck: 'pending-check',
 } as const;
 export type WriteSource = (typeof WriteSource)[keyof typeof WriteSource];
 
@@ -67,9 +78,11 @@ export type WriteDecision =
  */
 export function decideWrite(
   incoming: { readonly version: number; readonly source: WriteSource },
-  current: { readonly record?: Pick<TaskRecord, 'version'>; readonly tombstone?: Pick<Tombstone, 'version'> },
+  current: { readonly record?: Pick<TaskRecord, 'version'> & { readonly state?: RecordState }; readonly tombstone?: Pick<Tombstone, 'version'> },
 ): WriteDecision {
   if (current.tombstone) return { write: false, reason: 'stopped' };
+  // Another writer settled the task (or its record is gone: renew is in charge of it then).
+  if (incoming.source === WriteSource.PendingCheck && current.record?.state !== RecordState.Pending) return { write: false, reason: 'duplicate' };
   if (!current.record) return { write: true };
   if (incoming.version < current.record.version) return { write: false, reason: 'stale' };
   if (incoming.version === current.record.version && incoming.source === WriteSource.Event) return { write: false, reason: 'duplicate' };

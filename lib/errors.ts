@@ -42,13 +42,13 @@ export class InvalidEventError extends RegistrarError {
   }
 }
 
-/** A dependency (etcd, the ECS or EC2 API, the credentials store) failed or did not answer in time. Retry later. */
+/** A dependency (etcd, the ECS or EC2 API, the credentials store, the follow queue) failed or did not answer in time. Retry later. */
 export class DependencyError extends RegistrarError {
   override readonly name = 'DependencyError';
   override readonly retryable = true;
   constructor(
     /** Which dependency failed. */
-    readonly dependency: 'etcd' | 'ecs' | 'ec2' | 'secrets',
+    readonly dependency: 'etcd' | 'ecs' | 'ec2' | 'secrets' | 'sqs',
     message: string,
     options?: { cause?: unknown },
   ) {

@@ -108,3 +108,24 @@ export function recordsPrefix(statePrefix: string): string {
 export function tombstoneKey(statePrefix: string, clusterName: string, taskId: string): string {
   return `${statePrefix}/tombstones/${clusterName}/${taskId}`;
 }
+
+/**
+ * Where a pending (health-gated) task is listed under each service it will publish, so a drain
+ * finds the pending tasks of one service with one range read. On the task's lease.
+ */
+export function pendingKey(statePrefix: string, service: string, clusterName: string, taskId: string): string {
+  return `${pendingPrefix(statePrefix, service)}${clusterName}/${taskId}`;
+}
+
+/** Prefix of the pending tasks of one service (with its trailing slash: `api` is not `api-admin`). */
+export function pendingPrefix(statePrefix: string, service: string): string {
+  return `${statePrefix}/pending/${service}/`;
+}
+
+/** The service of an endpoint key (`<prefix>/<service>/<last>`), or undefined for a key outside the prefix. */
+export function serviceOfEndpointKey(registryPrefix: string, key: string): string | undefined {
+  const head = registryPrefix === '' ? '' : `${registryPrefix}/`;
+  if (!key.startsWith(head)) return undefined;
+  const parts = key.slice(head.length).split('/');
+  return parts.length === 2 && parts[0] ? parts[0] : undefined;
+}

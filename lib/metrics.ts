@@ -14,6 +14,16 @@
  * | `FailOpenRenewed` | leases renewed without ECS's answer because ECS failed for their cluster |
  * | `EcsFailures` | ECS API calls that failed (after SDK retries) |
  * | `RenewTaskFailures` | tasks a renew tick could not handle |
+ * | `FollowUpsStarted` | pending tasks whose follow-up was started (first message sent) |
+ * | `FollowUpsNotStarted` | pending tasks whose follow-up could not be started (renew publishes them) |
+ * | `FollowUpPublished` | pending tasks published by a follow-up check (ECS said HEALTHY) |
+ * | `FollowUpWithdrawn` | pending tasks withdrawn by a follow-up check (ECS said UNHEALTHY) |
+ * | `FollowUpRescheduled` | pending tasks still pending at a check, sent back for the next |
+ * | `FollowUpGaveUp` | pending tasks past their health check's bound (renew in charge) |
+ * | `FollowUpRejected` | follow-up messages malformed or naming an unknown task (acknowledged, logged) |
+ * | `FollowUpFailed` | follow-up messages that failed (etcd, ECS, SQS) and will be delivered again |
+ * | `DrainPublished` | pending tasks a drain check published before a stopping task's delete |
+ * | `DrainCheckFailures` | drain checks that failed in part (the stop went ahead) |
  * | `EtcdLatency` | milliseconds per etcd request (one value per request) |
  */
 import type { DeregisterOutcome } from './deregister';
@@ -35,6 +45,16 @@ export const MetricName = {
   FailOpenRenewed: 'FailOpenRenewed',
   EcsFailures: 'EcsFailures',
   RenewTaskFailures: 'RenewTaskFailures',
+  FollowUpsStarted: 'FollowUpsStarted',
+  FollowUpsNotStarted: 'FollowUpsNotStarted',
+  FollowUpPublished: 'FollowUpPublished',
+  FollowUpWithdrawn: 'FollowUpWithdrawn',
+  FollowUpRescheduled: 'FollowUpRescheduled',
+  FollowUpGaveUp: 'FollowUpGaveUp',
+  FollowUpRejected: 'FollowUpRejected',
+  FollowUpFailed: 'FollowUpFailed',
+  DrainPublished: 'DrainPublished',
+  DrainCheckFailures: 'DrainCheckFailures',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
@@ -80,4 +100,22 @@ export function renewMetrics(summary: RenewSummary): MetricCounts {
     EcsFailures: summary.ecsFailures.length,
     RenewTaskFailures: summary.failed,
   };
+}
+
+/** Metrics of one follow-up batch, from its per-message outcomes. */
+export function followMetrics(outcomes: readonly { readonly outcome: string }[]): MetricCounts {
+  const count = (outcome: string) => outcomes.filter((o) => o.outcome === outcome).length;
+  return {
+    FollowUpPublished: count('published'),
+    FollowUpWithdrawn: count('withdrawn'),
+    FollowUpRescheduled: count('again'),
+    FollowUpGaveUp: count('give-up'),
+    FollowUpRejected: count('rejected'),
+    FollowUpFailed: count('failed'),
+  };
+}
+
+/** Metrics of one drain check. */
+export function drainMetrics(outcome: { readonly published: readonly string[]; readonly errors: readonly string[] }): MetricCounts {
+  return { DrainPublished: outcome.published.length, DrainCheckFailures: outcome.errors.length > 0 ? 1 : 0 };
 }

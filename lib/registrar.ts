@@ -22,6 +22,7 @@ import { keepAliveLeases, probeLeases } from './etcd/keepalive';
 import type { DesiredTask, LeftOutKey, Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
 import { deregisterTask, refOf, type DeregisterOutcome } from './deregister';
 import { endpointKey, endpointValue, type EndpointMetadata } from './keys';
+import type { PendingFollower } from './follow/schedule';
 import type { Etcd3 } from 'etcd3';
 
 /** The few logger methods the registrar uses (Powertools' Logger fits). */
@@ -102,6 +103,8 @@ export interface RegistrarDeps {
   readonly registry: Registry;
   readonly ecs: EcsReader;
   readonly log: Log;
+  /** Follows tasks recorded pending until they are HEALTHY (`FOLLOW_QUEUE_URL`); without it, renew does. */
+  readonly follow?: PendingFollower;
 }
 
 const CLUSTER_NAME = /^(?:arn:[^:]+:ecs:[^:]+:\d{12}:cluster\/)?([A-Za-z0-9_-]+)$/;
@@ -166,6 +169,7 @@ export class Registrar {
         taskDefinitionArn: task.taskDefinitionArn,
         gatedContainers: plan.gatedContainers,
         startedAt: task.startedAt,
+        services: [...new Set(plan.endpoints.map((e) => e.service))],
         entries,
       },
       skipped: plan.skipped,
@@ -192,6 +196,8 @@ export class Registrar {
     const { desired, skipped } = prepared;
     const result = await this.deps.registry.writeTask(desired, source, known, granted);
     if (result.status === 'ignored') return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
+    // One follow-up chain per pending spell: a task already pending is being followed.
+    if (desired.state === RecordState.Pending && result.previous !== RecordState.Pending) await this.deps.follow?.follow(task, desired.gatedContainers);
     const leftOut = result.leftOut.length > 0 ? { leftOut: result.leftOut } : {};
     return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: desired.taskArn, keys: result.keys, skipped, ...leftOut };
   }

@@ -11,7 +11,7 @@ const { etcdProtosPlugin } = require('../build/esbuild-etcd-protos.cjs');
 const { grpcClientOnlyPlugin } = require('../build/esbuild-grpc-client.cjs');
 
 /** The functions and their entry files. */
-export const FUNCTIONS = ['register', 'deregister', 'renew'];
+export const FUNCTIONS = ['register', 'deregister', 'renew', 'follow'];
 
 /** esbuild options shared with serverless.yml (build/esbuild-options.cjs). */
 export const esbuildOptions = {

@@ -3,7 +3,9 @@
  * standing in for ECS tasks; replays their events through the register, deregister and renew
  * functions (the real handlers, with a Lambda context); and a gRPC client resolving
  * `etcd:///services/api` through etcd prints which servers answer — before and after a stop and an
- * unhealthy report. Then it walks through the registrar's guarantees with sample ECS events,
+ * unhealthy report. A rolling deploy of a health-checked service follows, through the register,
+ * deregister and follow functions (follow-up messages on a local queue), with every state the
+ * service goes through. Then it walks through the registrar's guarantees with sample ECS events,
  * printing after each step what a client resolving `etcd:///<prefix>/<service>/` gets.
  *
  *   npm run demo
@@ -15,6 +17,7 @@ import type { RegisterOutcome } from '../lib/registrar';
 import { parseEndpoint } from '../lib/discovery/parse';
 import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
 import { LocalAws } from './local-aws';
+import { consumeQueue } from './local-sqs';
 import { startLocalEtcd } from './local-etcd';
 import { LocalFleet } from './local-fleet';
 import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from './local-grpc';
@@ -41,12 +44,14 @@ async function showAnswers(client: HealthClient, servers: readonly Backend[], n:
 async function main() {
   const etcd = await startLocalEtcd();
   const aws = (await new LocalAws().start()).putSampleTaskDefinitions();
-  Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, ALLOW_LOOPBACK_ENDPOINTS: 'true', POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN', POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true' });
+  const followQueue = aws.createQueue('follow');
+  Object.assign(process.env, aws.sdkEnv(), { FOLLOW_QUEUE_URL: followQueue, ETCD_ENDPOINTS: etcd.endpoint, ALLOW_LOOPBACK_ENDPOINTS: 'true', POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN', POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true' });
   console.log(`local etcd ${etcd.endpoint}, local ECS/EC2 endpoint ${aws.endpoint}`);
 
   const { handler: register } = await import('../functions/register');
   const { handler: deregister } = await import('../functions/deregister');
   const { handler: renew } = await import('../functions/renew');
+  const { handler: follow } = await import('../functions/follow');
   const client = new Etcd3({ hosts: etcd.endpoint });
   registerEtcdResolver({ hosts: etcd.endpoint });
   const servers: Backend[] = [];
@@ -105,6 +110,8 @@ async function main() {
     tasks[2]!.reportUnhealthy();
     say(await renew({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, context('renew') as never));
     await showAnswers(grpcClient, servers, 30);
+
+    await rollingDeploy(aws, client, { register, deregister, follow }, followQueue);
 
     console.log('\n\x1b[1mThe registry\'s guarantees, with sample ECS events\x1b[0m');
     const fargate = event('fargate-awsvpc-running-ecs-devguide');
@@ -176,6 +183,98 @@ async function main() {
     await etcd.stop();
   }
   process.exit(0);
+}
+
+type DemoHandler = (event: never, context: never) => Promise<unknown>;
+
+/**
+ * A rolling deploy of a health-checked service (minimumHealthyPercent 100): ECS stops each old
+ * task right after a new one turns HEALTHY, an event nobody sends. Prints every state the
+ * service's directory goes through.
+ */
+async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'register' | 'deregister' | 'follow', DemoHandler>, followQueue: string): Promise<void> {
+  const definition = 'arn:aws:ecs:us-west-2:111122223333:task-definition/checkout:1';
+  aws.putTaskDefinition({
+    taskDefinitionArn: definition,
+    family: 'checkout',
+    revision: 1,
+    networkMode: 'awsvpc',
+    // A 2 s interval keeps the demo short (ECS's default is 30 s: the follow-up then checks every 3 s).
+    containerDefinitions: [{ name: 'FargateApp', essential: true, portMappings: [{ containerPort: 50051, protocol: 'tcp' }], healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'], interval: 2, timeout: 1, retries: 2 } }],
+  });
+  const sample = event('fargate-awsvpc-running-ecs-devguide');
+  const task = (n: number, healthy: boolean) => {
+    const id = `c0ffee${n.toString().padStart(26, '0')}`;
+    const arn = `arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/${id}`;
+    const ip = `10.0.9.${n}`;
+    const health = healthy ? 'HEALTHY' : 'UNKNOWN';
+    const detail: Json = {
+      ...structuredClone(sample.detail),
+      taskArn: arn,
+      taskDefinitionArn: definition,
+      group: 'service:checkout',
+      version: 3,
+      startedAt: new Date().toISOString(),
+      attachments: [{ id: `eni-${n}`, type: 'eni', status: 'ATTACHED', details: [{ name: 'privateIPv4Address', value: ip }] }],
+      containers: [{ ...sample.detail.containers[0], taskArn: arn, networkInterfaces: [{ privateIpv4Address: ip }] }],
+    };
+    aws.putTaskFromDetail({ ...detail, healthStatus: health, containers: detail.containers.map((c: Json) => ({ ...c, healthStatus: health })) });
+    return {
+      ip,
+      running: { ...sample, id: `${id}-3`, resources: [arn], detail: healthy ? { ...detail, healthStatus: 'HEALTHY' } : detail },
+      healthy: () => aws.updateTask(arn, { healthStatus: 'HEALTHY', containers: detail.containers.map((c: Json) => ({ ...c, healthStatus: 'HEALTHY' })) }),
+      stop: () => {
+        aws.updateTask(arn, { version: 5, desiredStatus: 'STOPPED' });
+        return { ...sample, id: `${id}-5`, resources: [arn], detail: { ...detail, version: 5, desiredStatus: 'STOPPED' } };
+      },
+    };
+  };
+  const directory = 'services/checkout/';
+  const addrs = async () => Object.values(await client.getAll().prefix(directory).strings()).map((v) => parseEndpoint(`${directory}x`, v)?.addr ?? '?').sort();
+
+  step('Rolling deploy of "checkout", a gRPC service with a health check (minimumHealthyPercent 100): two old tasks serve');
+  const old = [task(1, true), task(2, true)];
+  for (const t of old) await handlers.register(t.running as never, context('register') as never);
+  console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
+
+  const seen: number[] = [];
+  const start = await client.kv.range({ key: Buffer.from(directory), range_end: Buffer.from('services/checkout0') });
+  let count = start.kvs.length;
+  seen.push(count);
+  const watcher = await client.watch().prefix(directory).startRevision(String(Number(start.header.revision) + 1)).create();
+  watcher.on('data', (res) => {
+    for (const e of res.events) count += e.type === 'Put' ? (e.kv.version === '1' ? 1 : 0) : -1;
+    seen.push(count);
+  });
+  const consumer = consumeQueue(aws.queue(followQueue), handlers.follow as never);
+  try {
+    step('ECS starts three new tasks: RUNNING, not HEALTHY yet → register records them pending and queues their first follow-up check');
+    const fresh = [task(11, false), task(12, false), task(13, false)];
+    for (const t of fresh) {
+      const outcome = (await handlers.register(t.running as never, context('register') as never)) as RegisterOutcome;
+      console.log(`  ${t.ip} → ${outcome.action}`);
+    }
+    for (const [i, t] of fresh.slice(0, 2).entries()) {
+      await new Promise((r) => setTimeout(r, 600));
+      t.healthy();
+      step(`ECS: ${t.ip} is HEALTHY (no event) and ECS stops old task ${old[i]!.ip} at once → deregister`);
+      const result = (await handlers.deregister(old[i]!.stop() as never, context('deregister') as never)) as Json;
+      console.log(`  drain check published ${result.drained?.published.length ?? 0} HEALTHY pending task(s) first, then: ${result.action} ${old[i]!.ip}`);
+      console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
+    }
+    const last = fresh[2]!;
+    last.healthy();
+    const healthyAt = performance.now();
+    step(`ECS: ${last.ip} is HEALTHY; no stop comes with it → the next follow-up check publishes it`);
+    while (!(await addrs()).includes(`${last.ip}:50051`)) await new Promise((r) => setTimeout(r, 20));
+    console.log(`  routable ${((performance.now() - healthyAt) / 1000).toFixed(1)} s after ECS reported HEALTHY (a check every 2 s here, every 3 s with ECS's default 30 s interval)`);
+    console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 100));
+    console.log(`  endpoints the service had, after every change: ${seen.join(' → ')} (never 0)`);
+  } finally {
+    await consumer.stop();
+    await watcher.cancel();
+  }
 }
 
 main().catch((err: unknown) => {

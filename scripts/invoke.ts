@@ -2,12 +2,13 @@
  * Invokes one function locally with one event file, as Lambda would, without any framework:
  *
  *   ETCD_ENDPOINTS=http://127.0.0.1:2379 npm run invoke -- register test/fixtures/events/<name>.json
+ *   ETCD_ENDPOINTS=... FOLLOW_QUEUE_URL=... npm run invoke -- follow test/fixtures/events/follow-up-sqs-batch.json
  *
  * Configuration comes from the environment (see README). Prints the result; exits 1 on error.
  */
 import { readFileSync } from 'node:fs';
 
-const FUNCTIONS = ['register', 'deregister', 'renew'] as const;
+const FUNCTIONS = ['register', 'deregister', 'renew', 'follow'] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
 
 async function main() {

@@ -3,8 +3,10 @@
  * through `AWS_ENDPOINT_URL_ECS` / `_EC2` / `_SECRETS_MANAGER` / `_SSM`. It answers the calls the
  * registrar makes (DescribeTasks, ListTasks, DescribeTaskDefinition, DescribeContainerInstances,
  * DescribeInstances, GetSecretValue, GetParameter(s)) from state the test, demo or benchmark
- * controls, and can be told to fail.
+ * controls, and can be told to fail. It also holds SQS queues (SendMessage, SendMessageBatch, with
+ * per-message delays), whose due messages `scripts/local-sqs.ts` delivers to a handler.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -32,6 +34,23 @@ export function describedFromDetail(detail: Json): Json {
   return task;
 }
 
+/**
+ * The RUNNING/RUNNING state (version 3) of a task from the `detail` of its stopped event, e.g. the
+ * health-checked sample `fargate-stopped-essential-container-exited-fivexl`.
+ */
+export function runningFromStopped(detail: Json, changes: Json = {}): Json {
+  return {
+    ...structuredClone(detail),
+    version: 3,
+    lastStatus: 'RUNNING',
+    desiredStatus: 'RUNNING',
+    stoppedAt: undefined,
+    stopCode: undefined,
+    containers: (detail.containers as Json[]).map((c) => ({ ...c, lastStatus: 'RUNNING', exitCode: undefined })),
+    ...changes,
+  };
+}
+
 /** The task definitions of the sample events (test/fixtures/task-definitions.json). */
 export function sampleTaskDefinitions(): Json[] {
   const file = join(import.meta.dirname, '..', 'test', 'fixtures', 'task-definitions.json');
@@ -39,6 +58,75 @@ export function sampleTaskDefinitions(): Json[] {
 }
 
 const clusterNameOf = (cluster: string) => cluster.split('/').pop()!;
+
+/** One message held by a {@link LocalQueue}. */
+export interface QueuedMessage {
+  readonly messageId: string;
+  readonly body: string;
+  readonly md5: string;
+  /** Epoch ms when it was sent. */
+  readonly sentAt: number;
+  /** Epoch ms from which it can be received (its delay, then its visibility timeout). */
+  visibleAt: number;
+  /** Times it was received. */
+  receiveCount: number;
+}
+
+/** A local SQS queue: delays, visibility timeouts and a redrive to a dead-letter queue, as SQS does them. */
+export class LocalQueue {
+  /** Messages not deleted yet, received or not. */
+  readonly messages: QueuedMessage[] = [];
+  /** Messages ever sent to the queue. */
+  sent = 0;
+
+  constructor(
+    readonly url: string,
+    /** A message received this many times goes to `deadLetter` instead of an `maxReceiveCount + 1`th receive. */
+    readonly redrive?: { readonly deadLetter: LocalQueue; readonly maxReceiveCount: number },
+    /** How long a received message stays invisible (SQS: the queue's VisibilityTimeout). */
+    readonly visibilityTimeoutMs = 30_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Adds a message, visible after `delaySeconds`. */
+  send(body: string, delaySeconds = 0): QueuedMessage {
+    const now = this.now();
+    const message: QueuedMessage = { messageId: randomUUID(), body, md5: createHash('md5').update(body).digest('hex'), sentAt: now, visibleAt: now + delaySeconds * 1000, receiveCount: 0 };
+    this.messages.push(message);
+    this.sent++;
+    return message;
+  }
+
+  /** Receives up to `max` visible messages, hiding them for the visibility timeout (or moving them to the dead letters). */
+  receive(max: number): QueuedMessage[] {
+    const now = this.now();
+    const out: QueuedMessage[] = [];
+    for (const message of [...this.messages].sort((a, b) => a.visibleAt - b.visibleAt)) {
+      if (out.length >= max || message.visibleAt > now) break;
+      if (this.redrive && message.receiveCount >= this.redrive.maxReceiveCount) {
+        this.delete(message.messageId);
+        this.redrive.deadLetter.messages.push({ ...message, visibleAt: now });
+        this.redrive.deadLetter.sent++;
+        continue;
+      }
+      message.receiveCount++;
+      message.visibleAt = now + this.visibilityTimeoutMs;
+      out.push(message);
+    }
+    return out;
+  }
+
+  /** Deletes a received message (the consumer handled it). */
+  delete(messageId: string): void {
+    const i = this.messages.findIndex((m) => m.messageId === messageId);
+    if (i >= 0) this.messages.splice(i, 1);
+  }
+
+  /** Epoch ms at which the next message becomes visible, or undefined when the queue is empty. */
+  nextVisibleAt(): number | undefined {
+    return this.messages.length === 0 ? undefined : Math.min(...this.messages.map((m) => m.visibleAt));
+  }
+}
 
 /** The local ECS + EC2 endpoint and the state it answers from. */
 export class LocalAws {
@@ -58,6 +146,8 @@ export class LocalAws {
   readonly faults = new Map<string, Fault>();
   /** Calls answered, by operation name. */
   readonly calls = new Map<string, number>();
+  /** SQS queues by URL. */
+  readonly queues = new Map<string, LocalQueue>();
   /** ListTasks results being paged through, by the token of their next page. */
   private readonly listings = new Map<string, { readonly arns: readonly string[]; readonly next: number }>();
   private server?: Server;
@@ -90,9 +180,28 @@ export class LocalAws {
       AWS_ENDPOINT_URL_EC2: this.endpoint,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: this.endpoint,
       AWS_ENDPOINT_URL_SSM: this.endpoint,
+      AWS_ENDPOINT_URL_SQS: this.endpoint,
       AWS_MAX_ATTEMPTS: '2',
       AWS_RETRY_MODE: 'standard',
     };
+  }
+
+  /**
+   * Creates an SQS queue and returns its URL (`<endpoint>/123456789012/<name>`), with a redrive to
+   * a dead-letter queue when `deadLetter` is given.
+   */
+  createQueue(name: string, options: { readonly deadLetter?: string; readonly maxReceiveCount?: number; readonly visibilityTimeoutMs?: number } = {}): string {
+    const url = `${this.endpoint}/123456789012/${name}`;
+    const deadLetter = options.deadLetter === undefined ? undefined : this.queue(options.deadLetter);
+    this.queues.set(url, new LocalQueue(url, deadLetter && { deadLetter, maxReceiveCount: options.maxReceiveCount ?? 3 }, options.visibilityTimeoutMs));
+    return url;
+  }
+
+  /** The queue at `url`. */
+  queue(url: string): LocalQueue {
+    const queue = this.queues.get(url);
+    if (!queue) throw new Error(`no local queue ${url}`);
+    return queue;
   }
 
   /** Adds or replaces a task from an event's `detail`. */
@@ -134,6 +243,7 @@ export class LocalAws {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString();
     const target = req.headers['x-amz-target'];
+    if (typeof target === 'string' && target.startsWith('AmazonSQS.')) return this.sqs(target.split('.').pop()!, body ? (JSON.parse(body) as Json) : {}, res);
     if (typeof target === 'string') return this.ecs(target.split('.').pop()!, body ? (JSON.parse(body) as Json) : {}, res);
     return this.ec2(new URLSearchParams(body), res);
   }
@@ -221,6 +331,45 @@ export class LocalAws {
       }
       default:
         return send(400, { __type: 'UnknownOperationException', message: `local endpoint does not implement ${operation}` });
+    }
+  }
+
+  /** SQS over its JSON protocol (`x-amz-target: AmazonSQS.<Operation>`, as SDK v3 speaks it). */
+  private sqs(operation: string, input: Json, res: ServerResponse): void {
+    const send = (status: number, payload: Json) => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify(payload));
+    };
+    const fault = this.fault(operation);
+    if (fault) return send(fault.status ?? 400, { __type: `com.amazonaws.sqs#${fault.code}`, message: `injected ${fault.code}` });
+    const queue = this.queues.get(String(input.QueueUrl));
+    if (!queue) return send(400, { __type: 'com.amazonaws.sqs#QueueDoesNotExist', message: 'The specified queue does not exist.' });
+    const delayOf = (value: unknown) => (value === undefined ? 0 : Number(value));
+    const badDelay = (value: unknown) => !Number.isInteger(delayOf(value)) || delayOf(value) < 0 || delayOf(value) > 900;
+    switch (operation) {
+      case 'SendMessage': {
+        if (typeof input.MessageBody !== 'string' || input.MessageBody === '') return send(400, { __type: 'com.amazonaws.sqs#MissingParameter', message: 'MessageBody is required' });
+        if (badDelay(input.DelaySeconds)) return send(400, { __type: 'com.amazonaws.sqs#InvalidParameterValue', message: 'DelaySeconds must be 0-900' });
+        const message = queue.send(input.MessageBody, delayOf(input.DelaySeconds));
+        return send(200, { MessageId: message.messageId, MD5OfMessageBody: message.md5 });
+      }
+      case 'SendMessageBatch': {
+        const entries = (input.Entries as Json[]) ?? [];
+        if (entries.length === 0 || entries.length > 10) return send(400, { __type: 'com.amazonaws.sqs#TooManyEntriesInBatchRequest', message: 'a batch holds 1 to 10 entries' });
+        const Successful: Json[] = [];
+        const Failed: Json[] = [];
+        for (const entry of entries) {
+          if (typeof entry.MessageBody !== 'string' || entry.MessageBody === '' || badDelay(entry.DelaySeconds)) {
+            Failed.push({ Id: entry.Id, SenderFault: true, Code: 'InvalidParameterValue', Message: 'MessageBody required, DelaySeconds 0-900' });
+            continue;
+          }
+          const message = queue.send(entry.MessageBody, delayOf(entry.DelaySeconds));
+          Successful.push({ Id: entry.Id, MessageId: message.messageId, MD5OfMessageBody: message.md5 });
+        }
+        return send(200, { Successful, Failed });
+      }
+      default:
+        return send(400, { __type: 'com.amazonaws.sqs#UnsupportedOperation', message: `local endpoint does not implement ${operation}` });
     }
   }
 

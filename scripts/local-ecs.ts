@@ -1,13 +1,15 @@
 /**
  * Runs the local ECS/EC2 endpoint in the foreground for trying the functions by hand, loaded with
  * every sample task definition and the task of every sample event (so DescribeTasks and ListTasks
- * answer for them). Port 4566 unless LOCAL_ECS_PORT says otherwise. Ctrl-C stops it.
+ * answer for them), and the follow queue (`FOLLOW_QUEUE_URL`, which `serverless invoke local
+ * --stage local` uses) holding what register and follow send to it. Port 4566 unless
+ * LOCAL_ECS_PORT says otherwise. Ctrl-C stops it.
  *
  *   npm run local-ecs
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalAws } from './local-aws';
+import { LocalAws, runningFromStopped } from './local-aws';
 
 type Json = Record<string, any>;
 const fixtures = join(import.meta.dirname, '..', 'test', 'fixtures');
@@ -22,7 +24,13 @@ for (const file of readdirSync(join(fixtures, 'events')).filter((f) => f.endsWit
   if (!aws.tasks.has(detail.taskArn) || detail.desiredStatus === 'RUNNING') aws.putTaskFromDetail(detail);
   if (detail.containerInstanceArn) aws.putContainerInstance(detail.containerInstanceArn, `i-0local${hosts}`, `172.31.0.${10 + hosts++}`);
 }
-const env = Object.entries(aws.sdkEnv()).map(([k, v]) => `export ${k}=${v}`).join('\n');
+// The task the sample follow-up message names: running, and HEALTHY as ECS would say.
+const followUp = JSON.parse(JSON.parse(readFileSync(join(fixtures, 'events', 'follow-up-sqs-batch.json'), 'utf8')).Records[0].body) as Json;
+const gated = JSON.parse(readFileSync(join(fixtures, 'events', 'fargate-stopped-essential-container-exited-fivexl.json'), 'utf8')) as Json;
+const healthy = runningFromStopped(gated.detail, { taskArn: followUp.taskArn, healthStatus: 'HEALTHY' });
+aws.putTaskFromDetail({ ...healthy, containers: (healthy.containers as Json[]).map((c) => ({ ...c, healthStatus: 'HEALTHY' })) });
+const followQueue = aws.createQueue('ecs-etcd-registrar-local-follow');
+const env = Object.entries({ ...aws.sdkEnv(), FOLLOW_QUEUE_URL: followQueue }).map(([k, v]) => `export ${k}=${v}`).join('\n');
 console.log(`local ECS/EC2 endpoint on ${aws.endpoint}: ${aws.taskDefinitions.size} task definitions, ${aws.tasks.size} tasks (Ctrl-C to stop)\n${env}`);
 process.on('SIGINT', () => void aws.stop().then(() => process.exit(0)));
 process.on('SIGTERM', () => void aws.stop().then(() => process.exit(0)));

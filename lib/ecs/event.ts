@@ -245,3 +245,19 @@ export function taskPhase(task: Pick<TaskSnapshot, 'lastStatus' | 'desiredStatus
   if (['DEACTIVATING', 'STOPPING', 'DEPROVISIONING'].includes(task.lastStatus)) return TaskPhase.Stopping;
   return TaskPhase.Starting;
 }
+
+/**
+ * Validates a task ARN and its cluster ARN (as an event carries them) and returns the task's
+ * registry identity.
+ *
+ * @throws {InvalidEventError} naming `root` + the field, when either is not an ECS ARN or they disagree.
+ */
+export function taskRefFromArns(taskArn: unknown, clusterArn: unknown, root = ''): { taskArn: string; taskId: string; clusterArn: string; clusterName: string } {
+  if (typeof taskArn !== 'string' || !TASK_ARN.test(taskArn)) throw new InvalidEventError('expected an ECS task ARN', `${root}taskArn`);
+  if (typeof clusterArn !== 'string' || !CLUSTER_ARN.test(clusterArn)) throw new InvalidEventError('expected an ECS cluster ARN', `${root}clusterArn`);
+  const [, region, account, taskCluster, taskId] = TASK_ARN.exec(taskArn)!;
+  const [, clusterRegion, clusterAccount, clusterName] = CLUSTER_ARN.exec(clusterArn)!;
+  if (region !== clusterRegion || account !== clusterAccount || (taskCluster !== undefined && taskCluster !== clusterName))
+    throw new InvalidEventError(`task ${taskArn} does not belong to cluster ${clusterArn}`, `${root}taskArn`);
+  return { taskArn, taskId: taskId!, clusterArn, clusterName: clusterName! };
+}

@@ -30,7 +30,28 @@ export interface ContainerDefinitionInfo {
   readonly labels: Readonly<Record<string, string>>;
   /** Whether the container defines a health check (then it is registered only once HEALTHY). */
   readonly hasHealthCheck: boolean;
+  /** The health check's timing, with ECS's defaults filled in (present when `hasHealthCheck`). */
+  readonly healthCheck?: HealthCheckTiming;
 }
+
+/** When a container's health check runs, in seconds; ECS's defaults where the definition is silent. */
+export interface HealthCheckTiming {
+  /** Between two checks. @default 30 */
+  readonly intervalSeconds: number;
+  /** One check may take this long before it counts as failed. @default 5 */
+  readonly timeoutSeconds: number;
+  /** Consecutive failures before the container is UNHEALTHY. @default 3 */
+  readonly retries: number;
+  /** Grace period after start in which failures do not count (a success does). @default 0 */
+  readonly startPeriodSeconds: number;
+}
+
+/** ECS's health check defaults (ContainerDefinition.healthCheck). */
+export const HEALTH_CHECK_DEFAULTS: HealthCheckTiming = { intervalSeconds: 30, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 0 };
+
+/** A whole number within bounds, else the default (ECS rejects definitions outside its limits anyway). */
+const bounded = (value: number | undefined, min: number, max: number, fallback: number) =>
+  typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : fallback;
 
 /** A task definition revision, reduced to what registration reads. */
 export interface TaskDefinitionInfo {
@@ -67,6 +88,17 @@ export function toTaskDefinitionInfo(definition: TaskDefinition): TaskDefinition
         .map((p) => ({ containerPortRange: String(p.containerPortRange), protocol: p.protocol === 'udp' ? ('udp' as const) : ('tcp' as const) })),
       labels: { ...(c.dockerLabels ?? {}) },
       hasHealthCheck: Boolean(c.healthCheck?.command?.length),
+      ...(c.healthCheck?.command?.length
+        ? {
+            // ECS accepts intervals from 5 s; 1 s is allowed here so local runs can use short checks.
+            healthCheck: {
+              intervalSeconds: bounded(c.healthCheck.interval, 1, 300, HEALTH_CHECK_DEFAULTS.intervalSeconds),
+              timeoutSeconds: bounded(c.healthCheck.timeout, 1, 120, HEALTH_CHECK_DEFAULTS.timeoutSeconds),
+              retries: bounded(c.healthCheck.retries, 1, 10, HEALTH_CHECK_DEFAULTS.retries),
+              startPeriodSeconds: bounded(c.healthCheck.startPeriod, 0, 300, HEALTH_CHECK_DEFAULTS.startPeriodSeconds),
+            },
+          }
+        : {}),
     })),
   };
 }

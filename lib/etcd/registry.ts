@@ -23,7 +23,7 @@ import * as z from 'zod/mini';
 import type { Config } from '../config';
 import { decideKeyClaim, decideWrite, RecordState, type KeyHolder, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
 import { ConflictError, DependencyError, errorMessage } from '../errors';
-import { recordKey, recordsPrefix, tombstoneKey } from '../keys';
+import { pendingKey, pendingPrefix, recordKey, recordsPrefix, tombstoneKey } from '../keys';
 import { callDeadline } from './client';
 import { keepAliveLeases } from './keepalive';
 
@@ -58,6 +58,8 @@ export interface DesiredTask extends TaskRef {
   readonly gatedContainers: readonly string[];
   /** When ECS started the task: decides who keeps an endpoint key two tasks claim (KEY_FORMAT=addr). */
   readonly startedAt?: string;
+  /** Services the task publishes, or will once healthy (kept in the record; pending tasks are listed under each). */
+  readonly services?: readonly string[];
   /** Endpoint keys and values; empty unless `state` is registered. */
   readonly entries: readonly { readonly key: string; readonly value: string }[];
 }
@@ -95,12 +97,21 @@ const recordSchema = z.object({
   keys: z.array(z.string()),
   taskDefinitionArn: z.string(),
   gatedContainers: z.array(z.string()),
+  services: z.optional(z.array(z.string())),
   updatedAt: z.string(),
   // Absent from records written before these fields existed.
   startedAt: z.optional(z.string()),
   writeId: z.optional(z.string()),
 });
 const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppedAt: z.string() });
+
+/** A pending task as listed under a service it will publish (see {@link Registry.pendingTasks}). */
+export interface PendingEntry {
+  readonly taskArn: string;
+  readonly clusterArn: string;
+  readonly gatedContainers: readonly string[];
+}
+const pendingEntrySchema = z.object({ taskArn: z.string(), clusterArn: z.string(), gatedContainers: z.array(z.string()) });
 
 /** How many times a guarded write re-reads and retries after losing a race. */
 const MAX_ATTEMPTS = 4;
@@ -255,6 +266,12 @@ export class Registry {
 
   private recordKey(ref: Pick<TaskRef, 'clusterName' | 'taskId'>) {
     return recordKey(this.config.statePrefix, ref.clusterName, ref.taskId);
+  }
+
+  /** The pending-index keys a record holds: one per service while it is pending. */
+  private pendingKeys(record: Pick<TaskRecord, 'state' | 'services'>, ref: Pick<TaskRef, 'clusterName' | 'taskId'>): string[] {
+    if (record.state !== RecordState.Pending) return [];
+    return (record.services ?? []).map((service) => pendingKey(this.config.statePrefix, service, ref.clusterName, ref.taskId));
   }
 
   private tombstoneKey(ref: Pick<TaskRef, 'clusterName' | 'taskId'>) {
@@ -471,18 +488,24 @@ export class Registry {
           keys,
           taskDefinitionArn: desired.taskDefinitionArn,
           gatedContainers: desired.gatedContainers,
+          ...(desired.services ? { services: desired.services } : {}),
           updatedAt: new Date().toISOString(),
           ...(desired.startedAt === undefined ? {} : { startedAt: desired.startedAt }),
           writeId,
         };
         const oldLease = old?.lease;
-        const stale = old ? old.record.keys.filter((k) => !keys.includes(k)).map((k) => deleteIfOwned(k, oldLease!)) : [];
+        const listed = this.pendingKeys(record, desired);
+        const listing = JSON.stringify({ taskArn: desired.taskArn, clusterArn: desired.clusterArn, gatedContainers: desired.gatedContainers } satisfies PendingEntry);
+        const stale = old
+          ? [...old.record.keys, ...this.pendingKeys(old.record, desired)].filter((k) => !keys.includes(k) && !listed.includes(k)).map((k) => deleteIfOwned(k, oldLease!))
+          : [];
         const res = await this.txn(
           'register transaction',
           [unchanged(rKey, old?.modRevision), absent(tKey), ...guards],
           [
             put(rKey, JSON.stringify(record), leaseId),
             ...written.map((e) => put(e.key, e.value, leaseId)),
+            ...listed.map((k) => put(k, listing, leaseId)),
             ...stale,
             // Written once per cluster, not once per task: etcd adds no revision for an unchanged key.
             putIfChanged(this.clusterKey(desired.clusterName), desired.clusterArn),
@@ -573,7 +596,10 @@ export class Registry {
         const res = await this.txn(
           'deregister transaction',
           [unchanged(rKey, record?.modRevision), unchanged(tKey, tombstone?.modRevision)],
-          [put(tKey, JSON.stringify(value), tombstoneLease), ...(record ? [del(rKey), ...record.record.keys.map((k) => deleteIfOwned(k, record!.lease))] : [])],
+          [
+            put(tKey, JSON.stringify(value), tombstoneLease),
+            ...(record ? [del(rKey), ...[...record.record.keys, ...this.pendingKeys(record.record, ref)].map((k) => deleteIfOwned(k, record!.lease))] : []),
+          ],
           [get(rKey), get(tKey)],
         );
         if (res.succeeded) {
@@ -604,7 +630,7 @@ export class Registry {
     const res = await this.txn(
       'withdraw transaction',
       [modifiedAt(stored.key, stored.modRevision)],
-      [put(stored.key, JSON.stringify(next), stored.lease), ...record.keys.map((k) => deleteIfOwned(k, stored.lease))],
+      [put(stored.key, JSON.stringify(next), stored.lease), ...[...record.keys, ...this.pendingListing(stored)].map((k) => deleteIfOwned(k, stored.lease))],
       [],
     );
     return res.succeeded;
@@ -644,6 +670,31 @@ export class Registry {
     return { records, invalid };
   }
 
+  /**
+   * The pending (health-gated) tasks listed under any of `services`, one range read per service.
+   * Entries that cannot be parsed are left out: the follow-up and renew still look at those tasks.
+   */
+  async pendingTasks(services: readonly string[]): Promise<PendingEntry[]> {
+    const found = new Map<string, PendingEntry>();
+    await Promise.all(
+      [...new Set(services)].map(async (service) => {
+        const prefix = pendingPrefix(this.config.statePrefix, service);
+        const res = await this.call('list pending tasks', () => this.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+        for (const kv of res.kvs) {
+          const entry = pendingEntrySchema.safeParse(safeJson(kv.value.toString()));
+          if (entry.success) found.set(entry.data.taskArn, entry.data);
+        }
+      }),
+    );
+    return [...found.values()];
+  }
+
+  /** The pending-index keys of a stored record (its cluster and task id from the record key). */
+  private pendingListing(stored: StoredRecord): string[] {
+    const parts = stored.key.split('/');
+    return this.pendingKeys(stored.record, { clusterName: parts[parts.length - 2]!, taskId: parts[parts.length - 1]! });
+  }
+
   /** Cluster ARNs the registrar has registered tasks in (kept without a lease, so they outlive expiry). */
   async knownClusters(): Promise<string[]> {
     const prefix = `${this.config.statePrefix}/clusters/`;
@@ -654,5 +705,13 @@ export class Registry {
   /** Forgets a cluster that no longer exists. */
   async forgetCluster(clusterName: string): Promise<void> {
     await this.call('forget cluster', () => this.client.kv.deleteRange({ key: bytes(this.clusterKey(clusterName)) }));
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }

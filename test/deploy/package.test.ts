@@ -9,9 +9,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { Etcd3 } from 'etcd3';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalAws } from '../../scripts/local-aws';
+import { LocalAws, runningFromStopped } from '../../scripts/local-aws';
 import { loadEvent, testEnv } from '../support/harness';
 import { sqsEvent } from '../support/lambda';
 
@@ -27,6 +28,7 @@ const PARAMS = {
 };
 type Json = Record<string, any>;
 let resources: Record<string, Json>;
+let followQueue: string;
 /** The template packaged with `ingest=sqs`. */
 let sqsResources: Record<string, Json>;
 
@@ -54,7 +56,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('serverless package: the CloudFormation template', () => {
   it('runs every function on nodejs22.x, arm64, in the VPC, with the configuration', () => {
-    for (const name of ['register', 'deregister', 'renew']) {
+    for (const name of ['register', 'deregister', 'renew', 'follow']) {
       const fn = functionNamed(name);
       expect(fn.Runtime).toBe('nodejs22.x');
       expect(fn.Architectures).toEqual(['arm64']);
@@ -73,6 +75,8 @@ describe('serverless package: the CloudFormation template', () => {
         ETCD_SSM_PARAMETER: '',
         POWERTOOLS_SERVICE_NAME: 'ecs-etcd-registrar',
         POWERTOOLS_METRICS_NAMESPACE: 'EcsEtcdRegistrar',
+        // The functions that record or follow pending tasks send to the follow queue.
+        ...(name === 'deregister' ? {} : { FOLLOW_QUEUE_URL: { Ref: 'FollowQueue' } }),
       });
     }
     expect([functionNamed('register').ReservedConcurrentExecutions, functionNamed('deregister').ReservedConcurrentExecutions, functionNamed('renew').ReservedConcurrentExecutions]).toEqual([10, 10, 1]);
@@ -125,8 +129,45 @@ describe('serverless package: the CloudFormation template', () => {
     expect(statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))).toEqual([
       { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: PARAMS.etcdSecretArn },
     ]);
-    expect(actions.filter((a) => !/^(ecs|ec2|logs|secretsmanager):/.test(a))).toEqual(['sqs:SendMessage', 'sqs:SendMessage', 'sqs:SendMessage']);
+    // Three on-failure destinations (the dead-letter queues), the follow queue, and the follow
+    // function's event source.
+    const sqs = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('sqs:')));
+    expect(actions.filter((a) => !/^(ecs|ec2|logs|secretsmanager|sqs):/.test(a))).toEqual([]);
+    expect(sqs.filter((s) => JSON.stringify(s.Resource).includes('FollowQueue'))).toEqual([
+      { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['FollowQueue', 'Arn'] } },
+      { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['FollowQueue', 'Arn'] }] },
+    ]);
+    expect(actions.filter((a) => a === 'sqs:SendMessage')).toHaveLength(4);
     expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+  });
+});
+
+describe('serverless package: the pending-task follow-up', () => {
+  it('has the follow queue (delayed messages, redrive after 3 receives) and its dead-letter queue with an alarm', () => {
+    expect(resources.FollowQueue).toMatchObject({
+      Type: 'AWS::SQS::Queue',
+      Properties: { VisibilityTimeout: 120, MessageRetentionPeriod: 3600, RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['FollowDeadLetterQueue', 'Arn'] }, maxReceiveCount: 3 } },
+    });
+    expect(resources.FollowQueue!.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(functionNamed('follow').Timeout);
+    expect(resources.FollowDeadLetterQueue?.Type).toBe('AWS::SQS::Queue');
+    const alarm = byType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties).find((p) => p.Dimensions?.[0]?.Value?.['Fn::GetAtt']?.[0] === 'FollowDeadLetterQueue');
+    expect(alarm).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold', AlarmActions: [{ Ref: 'AlarmTopic' }] });
+  });
+
+  it('feeds the follow function from the queue in batches, reporting failed messages only', () => {
+    const mappings = byType('AWS::Lambda::EventSourceMapping').map(([, r]) => r.Properties);
+    expect(mappings).toEqual([
+      expect.objectContaining({
+        EventSourceArn: { 'Fn::GetAtt': ['FollowQueue', 'Arn'] },
+        FunctionName: { 'Fn::GetAtt': ['FollowLambdaFunction', 'Arn'] },
+        BatchSize: 100,
+        MaximumBatchingWindowInSeconds: 1,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 2 },
+      }),
+    ]);
+    expect(functionNamed('follow').ReservedConcurrentExecutions).toBe(2);
+    expect(ruleFor('follow')).toBeUndefined(); // nothing runs unless a task is pending
   });
 });
 
@@ -135,7 +176,7 @@ describe('serverless package --param=ingest=sqs: started tasks through a queue',
 
   it('has no queue by default', () => {
     expect(byType('AWS::SQS::Queue').map(([id]) => id).filter((id) => id.includes('Ingest'))).toEqual([]);
-    expect(byType('AWS::Lambda::EventSourceMapping')).toEqual([]);
+    expect(byType('AWS::Lambda::EventSourceMapping').filter(([, r]) => JSON.stringify(r).includes('Ingest'))).toEqual([]);
   });
 
   it('sends started tasks to the queue (retried, dead-lettered) instead of invoking register', () => {
@@ -164,7 +205,7 @@ describe('serverless package --param=ingest=sqs: started tasks through a queue',
   });
 
   it('consumes the queue in batches with partial batch responses, within register’s concurrency', () => {
-    const mappings = byType('AWS::Lambda::EventSourceMapping', sqsResources).map(([, r]) => r.Properties);
+    const mappings = byType('AWS::Lambda::EventSourceMapping', sqsResources).map(([, r]) => r.Properties).filter((p) => p.EventSourceArn['Fn::GetAtt'][0] === 'RegisterIngestQueue');
     expect(mappings).toEqual([
       expect.objectContaining({
         EventSourceArn: { 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] },
@@ -190,10 +231,13 @@ describe('serverless package --param=ingest=sqs: started tasks through a queue',
     expect(alarmOn('RegisterIngestQueue', 'ApproximateAgeOfOldestMessage')).toMatchObject({ Threshold: 120, AlarmActions: [{ Ref: 'AlarmTopic' }] });
   });
 
-  it('lets register receive and delete messages of its queue only', () => {
+  it('lets the functions receive and delete messages of their own queues only', () => {
     const statements: Json[] = sqsResources.IamRoleLambdaExecution!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
     const receive = statements.filter((s) => [s.Action].flat().includes('sqs:ReceiveMessage'));
-    expect(receive).toEqual([{ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }] }]);
+    // One role serves every function: it holds the event source grants of register's and follow's queues.
+    expect(receive).toEqual([
+      { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }, { 'Fn::GetAtt': ['FollowQueue', 'Arn'] }] },
+    ]);
   });
 });
 
@@ -203,7 +247,7 @@ describe('the packaged bundles, run by plain Node', () => {
   const bundles: Record<string, string> = {};
 
   beforeAll(async () => {
-    for (const name of ['register', 'deregister', 'renew']) {
+    for (const name of ['register', 'deregister', 'renew', 'follow']) {
       const files = unzipSync(readFileSync(join(packageDir, `${name}.zip`)));
       const dir = join(work, 'unzipped', name);
       for (const [path, data] of Object.entries(files)) {
@@ -213,7 +257,8 @@ describe('the packaged bundles, run by plain Node', () => {
       bundles[name] = join(dir, 'functions', `${name}.js`);
     }
     aws = (await new LocalAws().start()).putSampleTaskDefinitions();
-    env = { ...process.env, ...aws.sdkEnv(), ...testEnv(), POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' } as Record<string, string>;
+    followQueue = aws.createQueue('follow');
+    env = { ...process.env, ...aws.sdkEnv(), ...testEnv(), FOLLOW_QUEUE_URL: followQueue, POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' } as Record<string, string>;
   });
   afterAll(async () => aws?.stop());
 
@@ -276,5 +321,26 @@ describe('the packaged bundles, run by plain Node', () => {
     spot.detail.taskArn = loadEvent('fargate-two-containers-running').detail.taskArn;
     expect(await invoke('deregister', spot)).toMatchObject({ ok: true, value: { action: 'removed', keys: [expect.stringContaining('/orders/'), expect.stringContaining('/orders-admin/')] } });
     expect(await invoke('deregister', loadEvent('fargate-stopped-essential-container-exited-fivexl'))).toMatchObject({ ok: true, value: { action: 'tombstoned' } });
+  });
+
+  it('follow publishes a health-gated task once ECS says HEALTHY (the sample follow-up message); register queued its first check', async () => {
+    const gated = loadEvent('fargate-stopped-essential-container-exited-fivexl');
+    const sample = loadEvent('follow-up-sqs-batch');
+    const taskArn = JSON.parse(sample.Records[0].body).taskArn as string; // another task of that definition
+    const running = { ...gated, detail: runningFromStopped(gated.detail, { taskArn }) };
+    aws.putTaskFromDetail(running.detail);
+    expect(await invoke('register', running)).toMatchObject({ ok: true, value: { action: 'pending' } });
+    expect(aws.queue(followQueue).messages.map((m) => JSON.parse(m.body).taskArn)).toEqual([taskArn]);
+    aws.updateTask(taskArn, { healthStatus: 'HEALTHY' });
+    expect(await invoke('follow', sample)).toEqual({ ok: true, value: { batchItemFailures: [] } });
+    const etcd = new Etcd3({ hosts: env.ETCD_ENDPOINTS! });
+    try {
+      const keys = await etcd.getAll().prefix(`${env.REGISTRY_PREFIX}/`).keys();
+      const id = taskArn.split('/').pop()!;
+      // The envoy sidecar carries registrar.skip=true.
+      expect(keys.filter((k) => k.includes(id))).toEqual([`${env.REGISTRY_PREFIX}/example-api-v1/${id}:8080`]);
+    } finally {
+      etcd.close();
+    }
   });
 });

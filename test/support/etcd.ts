@@ -46,7 +46,8 @@ export interface RegistryReport {
 /**
  * Checks the registry's invariants on a snapshot: every record hangs on its own lease with exactly
  * its endpoint keys; every endpoint key belongs to a record on the same lease; every lease carries a
- * record or a tombstone. Nothing else in the snapshot may be under the given prefixes.
+ * record or a tombstone; every pending-index entry belongs to a pending record on the same lease.
+ * Nothing else in the snapshot may be under the given prefixes.
  */
 export function checkRegistry(snapshot: EtcdSnapshot, registryPrefix: string, statePrefix: string): RegistryReport {
   const kv = new Map(snapshot.kvs.map(([key, value, lease]) => [key, { value, lease }]));
@@ -76,6 +77,13 @@ export function checkRegistry(snapshot: EtcdSnapshot, registryPrefix: string, st
   }
   for (const [key, { lease }] of kv) {
     if (key.startsWith(`${registryPrefix}/`) && owned.get(key) !== lease) report.orphanKeys.push(key);
+    // A pending-index entry (`pending/<service>/<cluster>/<task-id>`) lives exactly as long as its
+    // task's record is pending, on the same lease.
+    if (key.startsWith(`${statePrefix}/pending/`)) {
+      const [cluster, taskId] = key.split('/').slice(-2);
+      const record = kv.get(`${statePrefix}/tasks/${cluster}/${taskId}`);
+      if (!record || record.lease !== lease || (JSON.parse(record.value) as TaskRecord).state !== 'pending') report.orphanKeys.push(key);
+    }
   }
   for (const [lease, uses] of leaseUse) if (uses > 1) report.sharedLeases.push(lease);
   for (const lease of snapshot.leases) if (!leaseUse.has(lease)) report.orphanLeases.push(lease);

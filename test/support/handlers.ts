@@ -1,5 +1,5 @@
 /**
- * The three Lambda handlers, loaded the way Lambda loads them: configuration comes from
+ * The Lambda handlers, loaded the way Lambda loads them: configuration comes from
  * `process.env` and is read once per process, so the environment is set before the import.
  */
 import type { RegisterOutcome } from '../../lib/registrar';
@@ -11,6 +11,7 @@ export interface Handlers {
   register: (typeof import('../../functions/register'))['handler'];
   deregister: (typeof import('../../functions/deregister'))['handler'];
   renew: (typeof import('../../functions/renew'))['handler'];
+  follow: (typeof import('../../functions/follow'))['handler'];
 }
 
 /** Sets `env` on `process.env`, then imports the handlers. */
@@ -20,6 +21,7 @@ export async function loadHandlers(env: Record<string, string>): Promise<Handler
     register: (await import('../../functions/register')).handler,
     deregister: (await import('../../functions/deregister')).handler,
     renew: (await import('../../functions/renew')).handler,
+    follow: (await import('../../functions/follow')).handler,
   };
 }
 

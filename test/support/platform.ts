@@ -6,6 +6,7 @@ import { Etcd3 } from 'etcd3';
 import pLimit from 'p-limit';
 import type { RenewSummary } from '../../lib/registrar';
 import { LocalAws } from '../../scripts/local-aws';
+import { consumeQueue, type ConsumeOptions, type QueueConsumer } from '../../scripts/local-sqs';
 import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
 import { loadHandlers } from './handlers';
 import { lambdaContext } from './lambda';
@@ -27,9 +28,10 @@ export interface Failure {
   readonly error: unknown;
 }
 
-/** All three handlers. */
+/** All the handlers. */
 export interface Functions extends EventHandlers {
   renew(event: unknown, context: ReturnType<typeof lambdaContext>): Promise<RenewSummary>;
+  follow(event: unknown, context: ReturnType<typeof lambdaContext>): Promise<unknown>;
 }
 
 /**
@@ -151,4 +153,40 @@ export async function redeliver(handlers: EventHandlers, failures: readonly Fail
     pending = await invokeAll(handlers, pending.map((f) => f.invocation), options);
   }
   return { rounds, retried: failures.length, stillFailing: pending };
+}
+
+/** The handlers with the pending-task follow-up wired to a local queue. */
+export interface FollowPlatform {
+  readonly aws: LocalAws;
+  readonly functions: Functions;
+  /** `FOLLOW_QUEUE_URL` and its dead-letter queue. */
+  readonly queueUrl: string;
+  readonly deadLetterUrl: string;
+  /**
+   * Starts delivering due follow-up messages to the real follow handler, as the SQS event source
+   * would (stop it before the test ends).
+   */
+  deliver(options?: ConsumeOptions): QueueConsumer;
+}
+
+/**
+ * Like {@link startFunctions}, with a follow queue (redrive to a dead-letter queue after
+ * `maxReceiveCount` receives, messages failed by the handler visible again after
+ * `visibilityTimeoutMs`) whose URL is set as `FOLLOW_QUEUE_URL` before the handlers load.
+ */
+export async function startFollowPlatform(
+  env: Record<string, string>,
+  options: { readonly maxReceiveCount?: number; readonly visibilityTimeoutMs?: number } = {},
+): Promise<FollowPlatform> {
+  const aws = (await new LocalAws().start()).putSampleTaskDefinitions();
+  const deadLetterUrl = aws.createQueue('follow-dlq');
+  const queueUrl = aws.createQueue('follow', { deadLetter: deadLetterUrl, maxReceiveCount: options.maxReceiveCount ?? 3, visibilityTimeoutMs: options.visibilityTimeoutMs ?? 500 });
+  const functions: Functions = await loadHandlers({ ...aws.sdkEnv(), FOLLOW_QUEUE_URL: queueUrl, ...env });
+  return {
+    aws,
+    functions,
+    queueUrl,
+    deadLetterUrl,
+    deliver: (consume) => consumeQueue(aws.queue(queueUrl), functions.follow, consume),
+  };
 }

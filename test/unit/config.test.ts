@@ -102,3 +102,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: 'soon' })).toThrow(/^EVENT_CONFIRM_AGE_SECONDS: /);
   });
 });
+
+describe('FOLLOW_QUEUE_URL', () => {
+  it('is off unless set, and kept as given when it is an SQS queue URL', () => {
+    expect(loadConfig(base).followQueueUrl).toBeUndefined();
+    const url = 'https://sqs.us-east-1.amazonaws.com/123456789012/ecs-etcd-registrar-prod-follow';
+    expect(loadConfig({ ...base, FOLLOW_QUEUE_URL: url }).followQueueUrl).toBe(url);
+  });
+
+  it.each([
+    ['not a URL', 'ecs-etcd-registrar-prod-follow', 'is not a URL'],
+    ['not a queue path', 'https://sqs.us-east-1.amazonaws.com/', 'is not an SQS queue URL'],
+    ['another scheme', 'ftp://sqs.us-east-1.amazonaws.com/123456789012/q', 'is not an SQS queue URL'],
+  ])('rejects %s, naming the variable', (_name, value, message) => {
+    expect(() => loadConfig({ ...base, FOLLOW_QUEUE_URL: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ ...base, FOLLOW_QUEUE_URL: value })).toThrow(`FOLLOW_QUEUE_URL: "${value}" ${message}`);
+  });
+});

@@ -100,3 +100,16 @@ describe('decideKeyClaim (a reused ip:port)', () => {
     expect(decideKeyClaim(me, { taskArn: 'arn:legacy', startedAt: 'not a time' })).toEqual({ take: true });
   });
 });
+
+describe('decideWrite for a pending check (follow-up, drain check)', () => {
+  const check = { version: 3, source: WriteSource.PendingCheck };
+  it('writes while the record is pending', () => expect(decideWrite(check, { record: { version: 3, state: RecordState.Pending } })).toEqual({ write: true }));
+  it('does not write again once another check published or withdrew it', () => {
+    expect(decideWrite(check, { record: { version: 3, state: RecordState.Registered } })).toEqual({ write: false, reason: 'duplicate' });
+    expect(decideWrite(check, { record: { version: 3, state: RecordState.Withdrawn } })).toEqual({ write: false, reason: 'duplicate' });
+  });
+  it('does not bring back a task whose record is gone or that stopped', () => {
+    expect(decideWrite(check, {})).toEqual({ write: false, reason: 'duplicate' });
+    expect(decideWrite(check, { record: { version: 3, state: RecordState.Pending }, tombstone: { version: 5 } })).toEqual({ write: false, reason: 'stopped' });
+  });
+});

@@ -1,0 +1,100 @@
+/**
+ * Health-checked Fargate tasks for the follow-up tests: a task definition whose container has a
+ * short health check (1 s interval, so a follow-up check falls due every second), tasks of it
+ * built from the Fargate sample, health changes as ECS reports them, and a recorder of every state
+ * a service's endpoint directory goes through.
+ */
+import type { Etcd3 } from 'etcd3';
+import { prefixEnd } from '../../lib/etcd/registry';
+import type { LocalAws } from '../../scripts/local-aws';
+import { fargateEvent, transition } from './tasks';
+
+type Json = Record<string, any>;
+
+/** The health-checked task definition (container `FargateApp` like the sample, port 50051). */
+export const CHECKED_DEFINITION_ARN = 'arn:aws:ecs:us-west-2:111122223333:task-definition/checked-api:1';
+
+/** Declares {@link CHECKED_DEFINITION_ARN} with the given health check timing (seconds). */
+export function putCheckedDefinition(aws: LocalAws, timing: { interval?: number; timeout?: number; retries?: number; startPeriod?: number } = {}): void {
+  aws.putTaskDefinition({
+    taskDefinitionArn: CHECKED_DEFINITION_ARN,
+    family: 'checked-api',
+    revision: 1,
+    networkMode: 'awsvpc',
+    containerDefinitions: [
+      {
+        name: 'FargateApp',
+        essential: true,
+        portMappings: [{ containerPort: 50051, protocol: 'tcp' }],
+        healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'], interval: timing.interval ?? 1, timeout: timing.timeout ?? 1, retries: timing.retries ?? 2, startPeriod: timing.startPeriod ?? 0 },
+      },
+    ],
+  });
+}
+
+/** One health-checked task of service `service`. */
+export interface CheckedTask {
+  readonly taskArn: string;
+  readonly taskId: string;
+  /** Its RUNNING event (no health status: events carry none). */
+  readonly running: Json;
+  /** ECS decides to stop it: DescribeTasks says desiredStatus STOPPED; returns the event. */
+  stop(): Json;
+  /** ECS now reports the task and its container with this health status. */
+  report(health: 'HEALTHY' | 'UNHEALTHY'): void;
+}
+
+/** Builds task `n` (distinct per `salt`) and tells the local ECS endpoint about it, health UNKNOWN. */
+export function checkedTask(aws: LocalAws, n: number, salt: string, service = 'checked-api'): CheckedTask {
+  const running = fargateEvent(n, { taskDefinitionArn: CHECKED_DEFINITION_ARN, group: `service:${service}`, startedAt: new Date().toISOString() }, salt);
+  const taskArn = running.detail.taskArn as string;
+  aws.putTaskFromDetail({ ...running.detail, healthStatus: 'UNKNOWN', containers: running.detail.containers.map((c: Json) => ({ ...c, healthStatus: 'UNKNOWN' })) });
+  return {
+    taskArn,
+    taskId: taskArn.split('/').pop()!,
+    running,
+    stop: () => {
+      aws.updateTask(taskArn, { desiredStatus: 'STOPPED', version: 5 });
+      return transition(running, 5, 'RUNNING', 'STOPPED');
+    },
+    report: (health) => {
+      const task = aws.tasks.get(taskArn)!;
+      aws.updateTask(taskArn, { healthStatus: health, containers: (task.containers as Json[]).map((c) => ({ ...c, healthStatus: health })) });
+    },
+  };
+}
+
+/** Every state of one service's endpoint directory, from the moment recording starts. */
+export interface ServiceRecording {
+  /** Number of endpoint keys after each etcd revision that touched the directory (the first: at start). */
+  readonly counts: number[];
+  /** Task ids that ever had an endpoint key in the directory. */
+  readonly everPublished: Set<string>;
+  /** Endpoint keys now. */
+  readonly current: Set<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Records the endpoint directory `directory` (with its trailing slash): its keys now, then every
+ * change, applied a whole revision at a time (a transaction's keys share one revision).
+ */
+export async function recordService(client: Etcd3, directory: string): Promise<ServiceRecording> {
+  const start = await client.kv.range({ key: Buffer.from(directory), range_end: prefixEnd(directory) });
+  const current = new Set(start.kvs.map((kv) => kv.key.toString()));
+  const taskOf = (key: string) => key.slice(directory.length).split(':')[0]!;
+  const everPublished = new Set([...current].map(taskOf));
+  const counts = [current.size];
+  const watcher = await client.watch().prefix(directory).startRevision(String(Number(start.header.revision) + 1)).create();
+  watcher.on('data', (res) => {
+    for (const event of res.events) {
+      const key = event.kv.key.toString();
+      if (event.type === 'Put') {
+        current.add(key);
+        everPublished.add(taskOf(key));
+      } else current.delete(key);
+    }
+    counts.push(current.size);
+  });
+  return { counts, everPublished, current, stop: () => watcher.cancel() };
+}
