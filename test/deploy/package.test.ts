@@ -5,7 +5,7 @@
  * renews and deregisters against the real local etcd.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,10 +30,20 @@ let resources: Record<string, Json>;
 /** The template packaged with `ingest=sqs`. */
 let sqsResources: Record<string, Json>;
 
+/** The ECS and EC2 calls each function's code makes (lib/ecs): what its role may do, exactly. */
+const AWS_CALLS: Record<string, readonly string[]> = {
+  register: ['ecs:DescribeTaskDefinition', 'ecs:DescribeTasks', 'ecs:DescribeContainerInstances', 'ec2:DescribeInstances'],
+  deregister: [],
+  renew: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeTaskDefinition', 'ecs:DescribeContainerInstances', 'ec2:DescribeInstances'],
+};
+const FUNCTIONS = Object.keys(AWS_CALLS);
+
 const byType = (type: string, from = resources) => Object.entries(from).filter(([, r]) => r.Type === type);
 const functionNamed = (name: string) => resources[`${name[0]!.toUpperCase()}${name.slice(1)}LambdaFunction`]!.Properties;
 const ruleFor = (fn: string, from = resources) =>
   byType('AWS::Events::Rule', from).map(([, r]) => r.Properties).find((p) => p.Targets[0].Arn['Fn::GetAtt'][0] === `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`);
+
+const roleStatements = (role: string, from = resources): Json[] => from[role]!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
 
 /** Runs `osls package` offline with the given parameters; returns the template's resources. */
 async function packageService(dir: string, params: Record<string, string>): Promise<Record<string, Json>> {
@@ -116,17 +126,27 @@ describe('serverless package: the CloudFormation template', () => {
     expect(renewErrors).toMatchObject({ MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'RenewLambdaFunction' } }] });
   });
 
-  it('grants exactly the ECS and EC2 reads the code makes, reading the etcd secret, and no wildcard action', () => {
-    const statements: Json[] = resources.IamRoleLambdaExecution!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
-    const actions = statements.flatMap((s) => [s.Action].flat() as string[]);
-    expect(actions.filter((a) => /^(ecs|ec2):/.test(a)).sort()).toEqual(
-      ['ec2:DescribeInstances', 'ecs:DescribeContainerInstances', 'ecs:DescribeTaskDefinition', 'ecs:DescribeTasks', 'ecs:ListTasks'].sort(),
-    );
-    expect(statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))).toEqual([
-      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: PARAMS.etcdSecretArn },
-    ]);
-    expect(actions.filter((a) => !/^(ecs|ec2|logs|secretsmanager):/.test(a))).toEqual(['sqs:SendMessage', 'sqs:SendMessage', 'sqs:SendMessage']);
-    expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+  it('gives each function a role of its own with exactly the ECS and EC2 calls it makes, its dead-letter queue, the etcd secret, and no wildcard action', () => {
+    const roles = byType('AWS::IAM::Role').map(([id]) => id).sort();
+    expect(roles).toEqual(['DeregisterRole', 'RegisterRole', 'RenewRole']);
+    for (const [name, calls] of Object.entries(AWS_CALLS)) {
+      const role = `${name[0]!.toUpperCase()}${name.slice(1)}Role`;
+      expect(functionNamed(name).Role).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
+      const statements = roleStatements(role);
+      const actions = statements.flatMap((s) => [s.Action].flat() as string[]);
+      expect(actions.filter((a) => /^(ecs|ec2):/.test(a)).sort(), name).toEqual([...calls].sort());
+      expect(statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))).toEqual([
+        { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: PARAMS.etcdSecretArn },
+      ]);
+      // Only the on-failure destination: its own dead-letter queue.
+      expect(statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('sqs:')))).toEqual([
+        { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': [`${role.replace('Role', '')}DeadLetterQueue`, 'Arn'] } },
+      ]);
+      expect(actions.filter((a) => !/^(ecs|ec2|secretsmanager|sqs):/.test(a))).toEqual([]);
+      expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+      expect(resources[role]!.Properties.ManagedPolicyArns).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' }]);
+    }
+    expect(resources.IamRoleLambdaExecution).toBeUndefined(); // no role shared by every function
   });
 });
 
@@ -191,9 +211,9 @@ describe('serverless package --param=ingest=sqs: started tasks through a queue',
   });
 
   it('lets register receive and delete messages of its queue only', () => {
-    const statements: Json[] = sqsResources.IamRoleLambdaExecution!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
-    const receive = statements.filter((s) => [s.Action].flat().includes('sqs:ReceiveMessage'));
-    expect(receive).toEqual([{ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }] }]);
+    const receiving = (role: string) => roleStatements(role, sqsResources).filter((s) => [s.Action].flat().includes('sqs:ReceiveMessage'));
+    expect(receiving('RegisterRole')).toEqual([{ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }] }]);
+    expect([...receiving('DeregisterRole'), ...receiving('RenewRole')]).toEqual([]);
   });
 });
 
@@ -240,6 +260,24 @@ describe('the packaged bundles, run by plain Node', () => {
     expect(files.filter((f) => !f.endsWith('.js')).sort()).toEqual(['functions/package.json']);
     expect(files.every((f) => f.startsWith('functions/'))).toBe(true);
     expect(JSON.parse(new TextDecoder().decode(unzipSync(readFileSync(join(packageDir, 'register.zip')))['functions/package.json']))).toEqual({ type: 'module' });
+  });
+
+  it('ships in each zip only what its function can load: its entry and the chunks reachable from it; deregister under 450 KB', () => {
+    for (const name of FUNCTIONS) {
+      const files = unzipSync(readFileSync(join(packageDir, `${name}.zip`)));
+      const code = Object.keys(files).filter((f) => f.endsWith('.js'));
+      expect(code.filter((f) => f !== `functions/${name}.js` && !f.startsWith(`functions/${name}.chunks/`)), name).toEqual([]);
+      // Every relative import (static or dynamic) of the entry, followed through the chunks.
+      const reachable = new Set<string>();
+      const visit = (file: string) => {
+        if (reachable.has(file) || !files[file]) return;
+        reachable.add(file);
+        for (const [, spec] of new TextDecoder().decode(files[file]).matchAll(/["'](\.\.?\/[^"']+\.js)["']/g)) visit(join(dirname(file), spec!));
+      };
+      visit(`functions/${name}.js`);
+      expect(code.filter((f) => !reachable.has(f)), name).toEqual([]);
+    }
+    expect(statSync(join(packageDir, 'deregister.zip')).size).toBeLessThan(450 * 1024);
   });
 
   it('register publishes a Fargate task, a bridge task on dynamic ports, and two containers', async () => {
