@@ -41,7 +41,7 @@ async function credentialStatements(param) {
   if (parameter) {
     if (!/^\/[A-Za-z0-9/_.-]+$/.test(parameter)) throw new Error(`etcdSsmParameter: "${parameter}" is not an SSM parameter name starting with /`);
     // A SecureString under the AWS managed key aws/ssm needs no kms:Decrypt grant; add one for a customer key.
-    statements.push({ Effect: 'Allow', Action: ['ssm:GetParameters'], Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${parameter}` } });
+    statements.push({ Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${parameter}` } });
   }
   return statements;
 }

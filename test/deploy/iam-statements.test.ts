@@ -49,7 +49,7 @@ describe('per-function IAM roles', () => {
 
   it('lets every function read the etcd credentials parameter', async () => {
     const { Resources } = await roles(functions(), { etcdSsmParameter: '/prod/etcd' });
-    for (const role of Object.values(Resources)) expect(statements(role).map((s) => s.Action)).toContainEqual(['ssm:GetParameters']);
+    for (const role of Object.values(Resources)) expect(statements(role).map((s) => s.Action)).toContainEqual(['ssm:GetParameter']);
   });
 
   it('fails packaging for a function without a CALLS entry, or without its own role', async () => {
