@@ -22,7 +22,9 @@ const PARAMS = {
   etcdEndpoints: 'http://10.0.1.5:2379,http://10.0.2.5:2379',
   subnetIds: 'subnet-0a1,subnet-0b2',
   securityGroupIds: 'sg-0c3',
-  clusterArns: 'arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster,arn:aws:ecs:us-east-1:123456789012:cluster/MyCluster',
+  // In the stack's region and account (packaging refuses others).
+  clusterArns: 'arn:aws:ecs:us-east-1:123456789012:cluster/FargateCluster,arn:aws:ecs:us-east-1:123456789012:cluster/MyCluster',
+  accountId: '123456789012',
   etcdSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/etcd-AbCdEf',
 };
 type Json = Record<string, any>;
@@ -43,6 +45,7 @@ const functionNamed = (name: string) => resources[`${name[0]!.toUpperCase()}${na
 const ruleFor = (fn: string, from = resources) =>
   byType('AWS::Events::Rule', from).map(([, r]) => r.Properties).find((p) => p.Targets[0].Arn['Fn::GetAtt'][0] === `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`);
 
+const alarms = (from = resources): Json[] => byType('AWS::CloudWatch::Alarm', from).map(([, r]) => r.Properties);
 const roleStatements = (role: string, from = resources): Json[] => from[role]!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
 
 /** Runs `osls package` offline with the given parameters; returns the template's resources. */
@@ -81,7 +84,7 @@ describe('serverless package: the CloudFormation template', () => {
         DRY_RUN: 'false',
         ETCD_SECRET_ID: PARAMS.etcdSecretArn,
         ETCD_SSM_PARAMETER: '',
-        POWERTOOLS_SERVICE_NAME: 'ecs-etcd-registrar',
+        POWERTOOLS_SERVICE_NAME: 'ecs-etcd-registrar-ci',
         POWERTOOLS_METRICS_NAMESPACE: 'EcsEtcdRegistrar',
       });
     }
@@ -122,8 +125,42 @@ describe('serverless package: the CloudFormation template', () => {
       const alarm = byType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties).find((p) => p.Dimensions?.[0]?.Value?.['Fn::GetAtt']?.[0] === queue);
       expect(alarm).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     }
-    const renewErrors = byType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties).find((p) => p.Namespace === 'AWS/Lambda');
+    const renewErrors = alarms().find((p) => p.Namespace === 'AWS/Lambda' && p.Dimensions[0].Value.Ref === 'RenewLambdaFunction');
     expect(renewErrors).toMatchObject({ MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'RenewLambdaFunction' } }] });
+  });
+
+  it('scopes metrics, log lines, alarms and the dashboard to the stage', () => {
+    expect(alarms().map((p) => p.AlarmName).filter((name) => !name.startsWith('ecs-etcd-registrar-ci-'))).toEqual([]);
+    for (const p of alarms().filter((a) => a.Namespace === 'EcsEtcdRegistrar')) expect(p.Dimensions).toEqual([{ Name: 'service', Value: 'ecs-etcd-registrar-ci' }]);
+    expect(alarms().filter((a) => a.Namespace === 'EcsEtcdRegistrar').map((p) => p.MetricName).sort()).toEqual(['EtcdLatency', 'FailOpenRenewed']);
+    expect(alarms().every((p) => p.AlarmActions[0].Ref === 'AlarmTopic')).toBe(true);
+  });
+
+  it('alarms on errors, throttles and event age of register and deregister, and on slow etcd', () => {
+    for (const fn of ['Register', 'Deregister']) {
+      const on = (metric: string) => alarms().filter((p) => p.Namespace === 'AWS/Lambda' && p.MetricName === metric && p.Dimensions[0].Value.Ref === `${fn}LambdaFunction`);
+      expect(on('Errors')).toEqual([expect.objectContaining({ Statistic: 'Sum', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' })]);
+      expect(on('Throttles')).toEqual([expect.objectContaining({ Statistic: 'Sum', Threshold: 0 })]);
+      expect(on('AsyncEventAge')).toEqual([expect.objectContaining({ Statistic: 'Maximum', Threshold: 300_000 })]);
+    }
+    expect(alarms().find((p) => p.MetricName === 'EtcdLatency')).toMatchObject({ ExtendedStatistic: 'p99', Threshold: 1000, Period: 60, EvaluationPeriods: 5 });
+  });
+
+  it('has a dashboard of the stage: renew, registrations, removals, fail-open, etcd latency, the functions', () => {
+    const [dashboard] = byType('AWS::CloudWatch::Dashboard').map(([, r]) => r.Properties);
+    expect(dashboard.DashboardName).toBe('ecs-etcd-registrar-ci');
+    const [body, variables] = dashboard.DashboardBody['Fn::Sub'];
+    expect(variables).toEqual({ Register: { Ref: 'RegisterLambdaFunction' }, Deregister: { Ref: 'DeregisterLambdaFunction' }, Renew: { Ref: 'RenewLambdaFunction' } });
+    const widgets = (JSON.parse(body) as Json).widgets.map((w: Json) => w.properties);
+    const metricsOf = (title: RegExp) => widgets.find((w: Json) => title.test(w.title))!.metrics.map((m: unknown[]) => m[1]);
+    expect(metricsOf(/^Renew/)).toEqual(expect.arrayContaining(['Renewed', 'RepairedByReconcile', 'RenewTaskFailures', 'EcsFailures']));
+    expect(metricsOf(/^Registrations/)).toContain('Registered');
+    expect(metricsOf(/^Removals/)).toEqual(['Deregistered', 'Withdrawn']);
+    expect(metricsOf(/^Fail-open/)).toEqual(['FailOpenRenewed']);
+    expect(metricsOf(/^etcd latency/)).toEqual(['EtcdLatency', 'EtcdLatency', 'EtcdLatency']);
+    const own = widgets.flatMap((w: Json) => w.metrics).filter((m: unknown[]) => m[0] === 'EcsEtcdRegistrar');
+    expect(own.length).toBeGreaterThan(0);
+    expect(own.every((m: unknown[]) => m[2] === 'service' && m[3] === 'ecs-etcd-registrar-ci')).toBe(true);
   });
 
   it('gives each function a role of its own with exactly the ECS and EC2 calls it makes, its dead-letter queue, the etcd secret, and no wildcard action', () => {
@@ -147,6 +184,15 @@ describe('serverless package: the CloudFormation template', () => {
       expect(resources[role]!.Properties.ManagedPolicyArns).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' }]);
     }
     expect(resources.IamRoleLambdaExecution).toBeUndefined(); // no role shared by every function
+  });
+});
+
+describe('serverless package: deploy guards', () => {
+  it('refuses clusters of another region or account than the stack’s, naming each', async () => {
+    const wrong = ['arn:aws:ecs:eu-west-1:123456789012:cluster/prod', 'arn:aws:ecs:us-east-1:111122223333:cluster/other'];
+    const failure = await packageService(join(work, 'package-wrong'), { ...PARAMS, clusterArns: wrong.join(',') }).catch((err: { stdout?: string; stderr?: string }) => `${err.stdout}${err.stderr}`);
+    expect(failure).toContain(`clusterArns: "${wrong[0]}" is in region eu-west-1, but the stack deploys to us-east-1 (--region, else provider.region)`);
+    expect(failure).toContain(`"${wrong[1]}" is in account 111122223333, but the stack deploys to account 123456789012 (accountId parameter, else AWS_ACCOUNT_ID)`);
   });
 });
 
