@@ -7,5 +7,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default', './test/support/summary-reporter.ts'],
+    // Results, not EMF lines: the handlers write no metrics unless a test asks for them
+    // (test/integration/handlers.test.ts sets POWERTOOLS_METRICS_DISABLED=false and reads them).
+    env: { POWERTOOLS_METRICS_DISABLED: 'true' },
   },
 });

@@ -3,7 +3,7 @@
  * its own local etcd and ECS endpoint, and loads the bundles afresh) and prints one JSON line per
  * figure, each next to its floor measured in the same run. `npm run bench -- renew` runs one figure.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildFunctions } from '../scripts/build.mjs';
@@ -30,6 +30,9 @@ const FIGURES: Record<string, () => Promise<unknown>> = {
   health: () => benchHealth(),
 };
 
+// Figures print results, not metric lines: every figure process (and its children) inherits this.
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+
 const [first, second] = process.argv.slice(2);
 if (first === '--figure') {
   const result = await FIGURES[second!]!();
@@ -41,12 +44,36 @@ if (first && !FIGURES[first]) {
   process.exit(2);
 }
 
+/**
+ * How long each figure usually takes (seconds, measured with `npm run bench` on a 2-vCPU machine
+ * shared with other work): the progress lines say what to expect. renew registers up to 50,000 tasks
+ * in etcd and ticks at 1,000, 10,000 and 50,000 of them: it takes longest.
+ */
+const EXPECTED_SECONDS: Record<string, number> = { register: 40, follow: 40, renew: 300, burst: 35, 'cold-start': 25 };
+/** How often a running figure says it is still running. */
+const TICK_MS = 15_000;
+
+/** Progress goes to stderr: stdout carries only the figures' JSON lines. */
+const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+const names = first ? [first] : Object.keys(FIGURES);
+const expectedTotal = names.reduce((sum, name) => sum + EXPECTED_SECONDS[name]!, 0);
+progress(`building the bundles, then ${names.length} figure(s): about ${expectedTotal} s in all`);
 const sizes = await buildFunctions(distDir);
 writeFileSync(join(distDir, 'sizes.json'), JSON.stringify(sizes));
-for (const name of first ? [first] : Object.keys(FIGURES)) {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--figure', name], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (child.status !== 0) {
-    console.error(`bench: figure ${name} failed`);
+const benchStarted = Date.now();
+for (const [i, name] of names.entries()) {
+  const started = Date.now();
+  const seconds = () => Math.round((Date.now() - started) / 1000);
+  progress(`[${i + 1}/${names.length}] ${name}: about ${EXPECTED_SECONDS[name]} s`);
+  const ticker = setInterval(() => progress(`  ${name}: ${seconds()} s of about ${EXPECTED_SECONDS[name]} s`), TICK_MS);
+  const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--figure', name], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearInterval(ticker);
+  if (status !== 0) {
+    progress(`figure ${name} failed`);
     process.exit(1);
   }
+  progress(`  ${name} done in ${seconds()} s`);
 }
+progress(`all done in ${Math.round((Date.now() - benchStarted) / 1000)} s`);

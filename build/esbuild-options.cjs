@@ -6,7 +6,7 @@
 const options = {
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   format: 'esm',
   minify: true,
   // Lazily imported code (the EC2 client, only for bridge/host tasks) goes into its own chunk.

@@ -4,6 +4,7 @@
  * outcome. Nothing here decides anything.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -19,12 +20,27 @@ import { resolveEtcdCredentials } from './secrets';
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'ecs-etcd-registrar' });
 
 /**
+ * Powertools Metrics' own diagnostics, through the logger (so `POWERTOOLS_LOG_LEVEL` applies).
+ * "No application metrics to publish" is normal here — an invocation that changed nothing has
+ * nothing to count — so it goes out at DEBUG rather than as a warning on every such invocation.
+ */
+const metricsDiagnostics = {
+  debug: (...args: unknown[]) => logger.debug(String(args[0])),
+  info: (...args: unknown[]) => logger.info(String(args[0])),
+  warn: (...args: unknown[]) => (String(args[0]).startsWith('No application metrics to publish') ? logger.debug(String(args[0])) : logger.warn(String(args[0]))),
+  error: (...args: unknown[]) => logger.error(String(args[0])),
+};
+
+/**
  * CloudWatch metrics in Embedded Metric Format, flushed once per invocation by the handlers'
- * `logMetrics` middleware. Namespace from `POWERTOOLS_METRICS_NAMESPACE`.
+ * `logMetrics` middleware. Namespace from `POWERTOOLS_METRICS_NAMESPACE`; the `service` dimension
+ * is `POWERTOOLS_SERVICE_NAME` (serverless.yml puts the stage in it). `POWERTOOLS_METRICS_DISABLED=true`
+ * (tests, bench, demo) writes none.
  */
 export const metrics = new Metrics({
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'EcsEtcdRegistrar',
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'ecs-etcd-registrar',
+  logger: metricsDiagnostics,
 });
 
 /** Adds counts to this invocation's metrics (zero counts are left out). */
@@ -65,26 +81,30 @@ export function sharedRegistry(): { config: Config; registry: Registry } {
 }
 
 /**
- * Per-invocation plumbing: caps every etcd call at the function's remaining time less a margin,
- * adds the Lambda context and the event id / task ARN to every log line, logs the outcome, and
- * lets errors propagate so the platform retries or dead-letters the event.
+ * Per-invocation plumbing: Powertools' `injectLambdaContext` adds the Lambda context to every log
+ * line (and removes this invocation's keys afterwards); then this caps every etcd call at the
+ * function's remaining time less a margin, adds the event id / task ARN to every log line, logs the
+ * outcome, and lets errors propagate so the platform retries or dead-letters the event.
  */
-export function invocationMiddleware(functionName: string): MiddlewareObj<unknown, unknown, Error, Context> {
+export function invocationMiddleware(functionName: string): MiddlewareObj<unknown, unknown, Error, Context>[] {
+  // middy runs `after`/`onError` in reverse order: the outcome is logged before the keys are reset.
+  return [injectLambdaContext(logger, { resetKeys: true }), invocation(functionName)];
+}
+
+function invocation(functionName: string): MiddlewareObj<unknown, unknown, Error, Context> {
   return {
     before: async (request) => {
       const remaining = request.context?.getRemainingTimeInMillis?.();
       setInvocationDeadline(typeof remaining === 'number' ? Date.now() + Math.max(100, remaining - DEADLINE_MARGIN_MS) : undefined);
-      if (request.context?.awsRequestId) logger.addContext(request.context);
       const event = request.event as { id?: unknown; detail?: { taskArn?: unknown } } | undefined;
       // Not validated yet: keep what a hostile event can repeat on every log line short.
       const short = (value: unknown) => (typeof value === 'string' ? (value.length > 160 ? `${value.slice(0, 160)}…` : value) : undefined);
       logger.appendKeys({ function: functionName, eventId: short(event?.id), taskArn: short(event?.detail?.taskArn) });
-      credentials = await resolveEtcdCredentials(getConfig().etcdCredentials, request);
+      credentials = await resolveEtcdCredentials(getConfig().etcdCredentials);
     },
     after: (request) => {
       logger.info(`${functionName} done`, { result: request.response });
       setInvocationDeadline(undefined);
-      logger.resetKeys();
     },
     onError: (request) => {
       const err = request.error;
@@ -95,7 +115,6 @@ export function invocationMiddleware(functionName: string): MiddlewareObj<unknow
         error: err,
       });
       setInvocationDeadline(undefined);
-      logger.resetKeys();
     },
   };
 }

@@ -68,9 +68,9 @@ async function credentialsFor(config: Config, env: CliIo['env']): Promise<EtcdCr
   const source = config.etcdCredentials;
   if (source.kind === 'none') return undefined;
   if (source.kind === 'env') return credentialsFromEnv(source, env);
-  // Secrets Manager / SSM: the functions' own reader (middy's middlewares), handed a bare request.
+  // Secrets Manager / SSM: the functions' own reader (Powertools Parameters).
   const { resolveEtcdCredentials } = await import('../secrets');
-  return resolveEtcdCredentials(source, { event: {}, context: {}, response: undefined, error: undefined, internal: {} } as never);
+  return resolveEtcdCredentials(source);
 }
 
 const silent: Log = { info: () => undefined, warn: () => undefined, error: () => undefined };

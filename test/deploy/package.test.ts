@@ -5,7 +5,7 @@
  * renews and deregisters against the real local etcd.
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,7 +23,9 @@ const PARAMS = {
   etcdEndpoints: 'http://10.0.1.5:2379,http://10.0.2.5:2379',
   subnetIds: 'subnet-0a1,subnet-0b2',
   securityGroupIds: 'sg-0c3',
-  clusterArns: 'arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster,arn:aws:ecs:us-east-1:123456789012:cluster/MyCluster',
+  // In the stack's region and account (packaging refuses others).
+  clusterArns: 'arn:aws:ecs:us-east-1:123456789012:cluster/FargateCluster,arn:aws:ecs:us-east-1:123456789012:cluster/MyCluster',
+  accountId: '123456789012',
   etcdSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/etcd-AbCdEf',
 };
 type Json = Record<string, any>;
@@ -32,10 +34,25 @@ let followQueue: string;
 /** The template packaged with `ingest=sqs`. */
 let sqsResources: Record<string, Json>;
 
+/** The ECS and EC2 calls each function's code makes (lib/ecs): what its role may do, exactly. */
+const PUBLISH = ['ecs:DescribeTaskDefinition', 'ecs:DescribeContainerInstances', 'ec2:DescribeInstances'];
+const AWS_CALLS: Record<string, readonly string[]> = {
+  register: ['ecs:DescribeTasks', ...PUBLISH],
+  deregister: ['ecs:DescribeTasks', ...PUBLISH],
+  renew: ['ecs:DescribeTasks', 'ecs:ListTasks', ...PUBLISH],
+  follow: ['ecs:DescribeTasks', ...PUBLISH],
+};
+/** Functions that send to the follow queue (a task recorded pending, or still pending). */
+const SENDS_TO_FOLLOW_QUEUE = ['register', 'renew', 'follow'];
+const FUNCTIONS = Object.keys(AWS_CALLS);
+
 const byType = (type: string, from = resources) => Object.entries(from).filter(([, r]) => r.Type === type);
 const functionNamed = (name: string) => resources[`${name[0]!.toUpperCase()}${name.slice(1)}LambdaFunction`]!.Properties;
 const ruleFor = (fn: string, from = resources) =>
   byType('AWS::Events::Rule', from).map(([, r]) => r.Properties).find((p) => p.Targets[0].Arn['Fn::GetAtt'][0] === `${fn[0]!.toUpperCase()}${fn.slice(1)}LambdaFunction`);
+
+const alarms = (from = resources): Json[] => byType('AWS::CloudWatch::Alarm', from).map(([, r]) => r.Properties);
+const roleStatements = (role: string, from = resources): Json[] => from[role]!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
 
 /** Runs `osls package` offline with the given parameters; returns the template's resources. */
 async function packageService(dir: string, params: Record<string, string>): Promise<Record<string, Json>> {
@@ -73,7 +90,7 @@ describe('serverless package: the CloudFormation template', () => {
         DRY_RUN: 'false',
         ETCD_SECRET_ID: PARAMS.etcdSecretArn,
         ETCD_SSM_PARAMETER: '',
-        POWERTOOLS_SERVICE_NAME: 'ecs-etcd-registrar',
+        POWERTOOLS_SERVICE_NAME: 'ecs-etcd-registrar-ci',
         POWERTOOLS_METRICS_NAMESPACE: 'EcsEtcdRegistrar',
         // The functions that record or follow pending tasks send to the follow queue.
         ...(name === 'deregister' ? {} : { FOLLOW_QUEUE_URL: { Ref: 'FollowQueue' } }),
@@ -116,29 +133,79 @@ describe('serverless package: the CloudFormation template', () => {
       const alarm = byType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties).find((p) => p.Dimensions?.[0]?.Value?.['Fn::GetAtt']?.[0] === queue);
       expect(alarm).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     }
-    const renewErrors = byType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties).find((p) => p.Namespace === 'AWS/Lambda');
+    const renewErrors = alarms().find((p) => p.Namespace === 'AWS/Lambda' && p.Dimensions[0].Value.Ref === 'RenewLambdaFunction');
     expect(renewErrors).toMatchObject({ MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'RenewLambdaFunction' } }] });
   });
 
-  it('grants exactly the ECS and EC2 reads the code makes, reading the etcd secret, and no wildcard action', () => {
-    const statements: Json[] = resources.IamRoleLambdaExecution!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
-    const actions = statements.flatMap((s) => [s.Action].flat() as string[]);
-    expect(actions.filter((a) => /^(ecs|ec2):/.test(a)).sort()).toEqual(
-      ['ec2:DescribeInstances', 'ecs:DescribeContainerInstances', 'ecs:DescribeTaskDefinition', 'ecs:DescribeTasks', 'ecs:ListTasks'].sort(),
-    );
-    expect(statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))).toEqual([
-      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: PARAMS.etcdSecretArn },
-    ]);
-    // Three on-failure destinations (the dead-letter queues), the follow queue, and the follow
-    // function's event source.
-    const sqs = statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('sqs:')));
-    expect(actions.filter((a) => !/^(ecs|ec2|logs|secretsmanager|sqs):/.test(a))).toEqual([]);
-    expect(sqs.filter((s) => JSON.stringify(s.Resource).includes('FollowQueue'))).toEqual([
-      { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['FollowQueue', 'Arn'] } },
-      { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['FollowQueue', 'Arn'] }] },
-    ]);
-    expect(actions.filter((a) => a === 'sqs:SendMessage')).toHaveLength(4);
-    expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+  it('scopes metrics, log lines, alarms and the dashboard to the stage', () => {
+    expect(alarms().map((p) => p.AlarmName).filter((name) => !name.startsWith('ecs-etcd-registrar-ci-'))).toEqual([]);
+    for (const p of alarms().filter((a) => a.Namespace === 'EcsEtcdRegistrar')) expect(p.Dimensions).toEqual([{ Name: 'service', Value: 'ecs-etcd-registrar-ci' }]);
+    expect(alarms().filter((a) => a.Namespace === 'EcsEtcdRegistrar').map((p) => p.MetricName).sort()).toEqual(['EtcdLatency', 'FailOpenRenewed']);
+    expect(alarms().every((p) => p.AlarmActions[0].Ref === 'AlarmTopic')).toBe(true);
+  });
+
+  it('alarms on errors, throttles and event age of register and deregister, and on slow etcd', () => {
+    for (const fn of ['Register', 'Deregister']) {
+      const on = (metric: string) => alarms().filter((p) => p.Namespace === 'AWS/Lambda' && p.MetricName === metric && p.Dimensions[0].Value.Ref === `${fn}LambdaFunction`);
+      expect(on('Errors')).toEqual([expect.objectContaining({ Statistic: 'Sum', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' })]);
+      expect(on('Throttles')).toEqual([expect.objectContaining({ Statistic: 'Sum', Threshold: 0 })]);
+      expect(on('AsyncEventAge')).toEqual([expect.objectContaining({ Statistic: 'Maximum', Threshold: 300_000 })]);
+    }
+    expect(alarms().find((p) => p.MetricName === 'EtcdLatency')).toMatchObject({ ExtendedStatistic: 'p99', Threshold: 1000, Period: 60, EvaluationPeriods: 5 });
+  });
+
+  it('has a dashboard of the stage: renew, registrations, removals, fail-open, etcd latency, the functions', () => {
+    const [dashboard] = byType('AWS::CloudWatch::Dashboard').map(([, r]) => r.Properties);
+    expect(dashboard.DashboardName).toBe('ecs-etcd-registrar-ci');
+    const [body, variables] = dashboard.DashboardBody['Fn::Sub'];
+    expect(variables).toEqual({ Register: { Ref: 'RegisterLambdaFunction' }, Deregister: { Ref: 'DeregisterLambdaFunction' }, Renew: { Ref: 'RenewLambdaFunction' } });
+    const widgets = (JSON.parse(body) as Json).widgets.map((w: Json) => w.properties);
+    const metricsOf = (title: RegExp) => widgets.find((w: Json) => title.test(w.title))!.metrics.map((m: unknown[]) => m[1]);
+    expect(metricsOf(/^Renew/)).toEqual(expect.arrayContaining(['Renewed', 'RepairedByReconcile', 'RenewTaskFailures', 'EcsFailures']));
+    expect(metricsOf(/^Registrations/)).toContain('Registered');
+    expect(metricsOf(/^Removals/)).toEqual(['Deregistered', 'Withdrawn']);
+    expect(metricsOf(/^Fail-open/)).toEqual(['FailOpenRenewed']);
+    expect(metricsOf(/^etcd latency/)).toEqual(['EtcdLatency', 'EtcdLatency', 'EtcdLatency']);
+    const own = widgets.flatMap((w: Json) => w.metrics).filter((m: unknown[]) => m[0] === 'EcsEtcdRegistrar');
+    expect(own.length).toBeGreaterThan(0);
+    expect(own.every((m: unknown[]) => m[2] === 'service' && m[3] === 'ecs-etcd-registrar-ci')).toBe(true);
+  });
+
+  it('gives each function a role of its own with exactly the ECS and EC2 calls it makes, its dead-letter queue, the etcd secret, and no wildcard action', () => {
+    const roles = byType('AWS::IAM::Role').map(([id]) => id).sort();
+    expect(roles).toEqual(['DeregisterRole', 'FollowRole', 'RegisterRole', 'RenewRole']);
+    for (const [name, calls] of Object.entries(AWS_CALLS)) {
+      const role = `${name[0]!.toUpperCase()}${name.slice(1)}Role`;
+      expect(functionNamed(name).Role).toEqual({ 'Fn::GetAtt': [role, 'Arn'] });
+      const statements = roleStatements(role);
+      const actions = statements.flatMap((s) => [s.Action].flat() as string[]);
+      expect(actions.filter((a) => /^(ecs|ec2):/.test(a)).sort(), name).toEqual([...calls].sort());
+      expect(statements.filter((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))).toEqual([
+        { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: PARAMS.etcdSecretArn },
+      ]);
+      // Its own queues only: the follow queue where it sends follow-ups, its on-failure destination
+      // (its dead-letter queue), and the queue of its event source.
+      const fn = role.replace('Role', '');
+      expect(statements.filter((s) => [s.Action].flat().some((a: string) => a.startsWith('sqs:')))).toEqual([
+        ...(SENDS_TO_FOLLOW_QUEUE.includes(name) ? [{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['FollowQueue', 'Arn'] } }] : []),
+        ...(name === 'follow'
+          ? [{ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['FollowQueue', 'Arn'] }] }]
+          : [{ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': [`${fn}DeadLetterQueue`, 'Arn'] } }]),
+      ]);
+      expect(actions.filter((a) => !/^(ecs|ec2|secretsmanager|sqs):/.test(a))).toEqual([]);
+      expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+      expect(resources[role]!.Properties.ManagedPolicyArns).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' }]);
+    }
+    expect(resources.IamRoleLambdaExecution).toBeUndefined(); // no role shared by every function
+  });
+});
+
+describe('serverless package: deploy guards', () => {
+  it('refuses clusters of another region or account than the stack’s, naming each', async () => {
+    const wrong = ['arn:aws:ecs:eu-west-1:123456789012:cluster/prod', 'arn:aws:ecs:us-east-1:111122223333:cluster/other'];
+    const failure = await packageService(join(work, 'package-wrong'), { ...PARAMS, clusterArns: wrong.join(',') }).catch((err: { stdout?: string; stderr?: string }) => `${err.stdout}${err.stderr}`);
+    expect(failure).toContain(`clusterArns: "${wrong[0]}" is in region eu-west-1, but the stack deploys to us-east-1 (--region, else provider.region)`);
+    expect(failure).toContain(`"${wrong[1]}" is in account 111122223333, but the stack deploys to account 123456789012 (accountId parameter, else AWS_ACCOUNT_ID)`);
   });
 });
 
@@ -231,13 +298,11 @@ describe('serverless package --param=ingest=sqs: started tasks through a queue',
     expect(alarmOn('RegisterIngestQueue', 'ApproximateAgeOfOldestMessage')).toMatchObject({ Threshold: 120, AlarmActions: [{ Ref: 'AlarmTopic' }] });
   });
 
-  it('lets the functions receive and delete messages of their own queues only', () => {
-    const statements: Json[] = sqsResources.IamRoleLambdaExecution!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
-    const receive = statements.filter((s) => [s.Action].flat().includes('sqs:ReceiveMessage'));
-    // One role serves every function: it holds the event source grants of register's and follow's queues.
-    expect(receive).toEqual([
-      { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }, { 'Fn::GetAtt': ['FollowQueue', 'Arn'] }] },
-    ]);
+  it('lets register and follow receive and delete messages of their own queues only', () => {
+    const receiving = (role: string) => roleStatements(role, sqsResources).filter((s) => [s.Action].flat().includes('sqs:ReceiveMessage'));
+    expect(receiving('RegisterRole')).toEqual([{ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }] }]);
+    expect(receiving('FollowRole')).toEqual([{ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['FollowQueue', 'Arn'] }] }]);
+    expect([...receiving('DeregisterRole'), ...receiving('RenewRole')]).toEqual([]);
   });
 });
 
@@ -285,6 +350,24 @@ describe('the packaged bundles, run by plain Node', () => {
     expect(files.filter((f) => !f.endsWith('.js')).sort()).toEqual(['functions/package.json']);
     expect(files.every((f) => f.startsWith('functions/'))).toBe(true);
     expect(JSON.parse(new TextDecoder().decode(unzipSync(readFileSync(join(packageDir, 'register.zip')))['functions/package.json']))).toEqual({ type: 'module' });
+  });
+
+  it('ships in each zip only what its function can load: its entry and the chunks reachable from it; deregister under 450 KB', () => {
+    for (const name of FUNCTIONS) {
+      const files = unzipSync(readFileSync(join(packageDir, `${name}.zip`)));
+      const code = Object.keys(files).filter((f) => f.endsWith('.js'));
+      expect(code.filter((f) => f !== `functions/${name}.js` && !f.startsWith(`functions/${name}.chunks/`)), name).toEqual([]);
+      // Every relative import (static or dynamic) of the entry, followed through the chunks.
+      const reachable = new Set<string>();
+      const visit = (file: string) => {
+        if (reachable.has(file) || !files[file]) return;
+        reachable.add(file);
+        for (const [, spec] of new TextDecoder().decode(files[file]).matchAll(/["'](\.\.?\/[^"']+\.js)["']/g)) visit(join(dirname(file), spec!));
+      };
+      visit(`functions/${name}.js`);
+      expect(code.filter((f) => !reachable.has(f)), name).toEqual([]);
+    }
+    expect(statSync(join(packageDir, 'deregister.zip')).size).toBeLessThan(450 * 1024);
   });
 
   it('register publishes a Fargate task, a bridge task on dynamic ports, and two containers', async () => {

@@ -19,7 +19,8 @@ let handlers: Functions;
 let logs: CapturedLogs;
 
 beforeAll(async () => {
-  env = testEnv();
+  // This file asserts the metrics the handlers write (vitest.config.ts turns them off elsewhere).
+  env = testEnv({ POWERTOOLS_METRICS_DISABLED: 'false' });
   ({ aws, functions: handlers } = await startFunctions(env));
   logs = captureLogs();
 });

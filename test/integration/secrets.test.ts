@@ -1,5 +1,5 @@
 /**
- * The handlers read etcd credentials from Secrets Manager or SSM (through middy's middlewares,
+ * The handlers read etcd credentials from Secrets Manager or SSM (through Powertools Parameters,
  * against the local endpoint with the real AWS SDK), cache them across invocations, and never
  * write a secret into a log line or an error.
  */
@@ -70,7 +70,7 @@ describe('etcd credentials from a secret store', () => {
     const error = await register({ ...event, detail: { ...event.detail, version: 5 } }, lambdaContext('register')).catch((e: unknown) => e);
     expect((error as Error).name).toBe('DependencyError'); // a fresh module instance: compare by name
     expect((error as Error).message).toMatch(/^etcd: lease grant failed: etcd rejected the user name or password/);
-    expect(aws.count('GetParameters')).toBe(1);
+    expect(aws.count('GetParameter')).toBe(1);
   });
 
   it('says when the secret cannot be read', async () => {

@@ -1,6 +1,6 @@
 /**
- * Prints one plain closing line, `tests: N passed, N failed, N skipped`, after vitest's own report,
- * so any log reader can tell how many tests ran.
+ * Prints two plain closing lines, `tests: N passed, N failed, N skipped` and `node: vX.Y.Z`, after
+ * vitest's own report, so any log reader can tell how many tests ran, and on which Node.
  */
 import type { Reporter, TestModule } from 'vitest/node';
 
@@ -18,6 +18,6 @@ export default class SummaryReporter implements Reporter {
       // A file that failed outside any test (import error, failing beforeAll) counts as one failure.
       counts.failed += failed === 0 && module.state() === 'failed' ? 1 : failed;
     }
-    process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
+    process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\nnode: ${process.version}\n`);
   }
 }
