@@ -72,6 +72,9 @@ function dashboardBody(namespace, service, functions) {
       widget('Registrations', [own('Registered'), own('HeldBackPending'), own('IgnoredStale')]),
       widget('Removals', [own('Deregistered'), own('Withdrawn')]),
       widget('Fail-open: leases renewed without ECS', [own('FailOpenRenewed')]),
+      widget('Health-checked tasks: follow-up and drain checks', [
+        own('FollowUpsStarted'), own('FollowUpPublished'), own('FollowUpWithdrawn'), own('FollowUpGaveUp'), own('FollowUpRejected'), own('FollowUpFailed'), own('DrainPublished'), own('DrainCheckFailures'),
+      ]),
       widget('etcd latency per request (ms)', [own('EtcdLatency', { stat: 'p50' }), own('EtcdLatency', { stat: 'p99' }), own('EtcdLatency', { stat: 'Maximum' })]),
       widget('Functions: errors and throttles', [...perFunction('Errors', 'Sum'), ...perFunction('Throttles', 'Sum')]),
     ],

@@ -24,10 +24,15 @@ const roles = (fns: Record<string, Json>, params: Record<string, string> = {}) =
 const statements = (role: Json): Json[] => role.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement);
 
 describe('per-function IAM roles', () => {
-  it('gives deregister, which calls no AWS API, a role with no call', async () => {
-    const { Resources } = await roles(functions());
-    expect(Object.keys(Resources).sort()).toEqual(['DeregisterRole', 'RegisterRole', 'RenewRole']);
-    expect(Resources.DeregisterRole!.Properties.Policies).toEqual([]);
+  it('gives every function a role of its own, and one that calls no AWS API a role with no call', async () => {
+    expect(Object.keys((await roles(functions())).Resources).sort()).toEqual(['DeregisterRole', 'FollowRole', 'RegisterRole', 'RenewRole']);
+    CALLS.idle = [];
+    try {
+      const { Resources } = await roles(functions());
+      expect(Resources.IdleRole!.Properties.Policies).toEqual([]);
+    } finally {
+      delete CALLS.idle;
+    }
   });
 
   it('scopes an [action, logical ID] entry to that resource, and derives the on-failure queue and sqs event sources from the function', async () => {
@@ -37,7 +42,7 @@ describe('per-function IAM roles', () => {
         register: { destinations: { onFailure: { type: 'sqs', arn: { 'Fn::GetAtt': ['RegisterDeadLetterQueue', 'Arn'] } } }, events: [{ sqs: { arn: { 'Fn::GetAtt': ['InQueue', 'Arn'] } } }] },
       });
       const register = statements((await roles(fns)).Resources.RegisterRole!);
-      expect(register.slice(1)).toEqual([
+      expect(register.slice(-3)).toEqual([
         { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['SomeQueue', 'Arn'] } },
         { Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: { 'Fn::GetAtt': ['RegisterDeadLetterQueue', 'Arn'] } },
         { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: [{ 'Fn::GetAtt': ['InQueue', 'Arn'] }] },

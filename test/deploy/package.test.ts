@@ -158,13 +158,19 @@ describe('serverless package: the CloudFormation template', () => {
     const [dashboard] = byType('AWS::CloudWatch::Dashboard').map(([, r]) => r.Properties);
     expect(dashboard.DashboardName).toBe('ecs-etcd-registrar-ci');
     const [body, variables] = dashboard.DashboardBody['Fn::Sub'];
-    expect(variables).toEqual({ Register: { Ref: 'RegisterLambdaFunction' }, Deregister: { Ref: 'DeregisterLambdaFunction' }, Renew: { Ref: 'RenewLambdaFunction' } });
+    expect(variables).toEqual({
+      Register: { Ref: 'RegisterLambdaFunction' },
+      Deregister: { Ref: 'DeregisterLambdaFunction' },
+      Renew: { Ref: 'RenewLambdaFunction' },
+      Follow: { Ref: 'FollowLambdaFunction' },
+    });
     const widgets = (JSON.parse(body) as Json).widgets.map((w: Json) => w.properties);
     const metricsOf = (title: RegExp) => widgets.find((w: Json) => title.test(w.title))!.metrics.map((m: unknown[]) => m[1]);
     expect(metricsOf(/^Renew/)).toEqual(expect.arrayContaining(['Renewed', 'RepairedByReconcile', 'RenewTaskFailures', 'EcsFailures']));
     expect(metricsOf(/^Registrations/)).toContain('Registered');
     expect(metricsOf(/^Removals/)).toEqual(['Deregistered', 'Withdrawn']);
     expect(metricsOf(/^Fail-open/)).toEqual(['FailOpenRenewed']);
+    expect(metricsOf(/^Health-checked/)).toEqual(expect.arrayContaining(['FollowUpPublished', 'FollowUpGaveUp', 'FollowUpRejected', 'DrainPublished']));
     expect(metricsOf(/^etcd latency/)).toEqual(['EtcdLatency', 'EtcdLatency', 'EtcdLatency']);
     const own = widgets.flatMap((w: Json) => w.metrics).filter((m: unknown[]) => m[0] === 'EcsEtcdRegistrar');
     expect(own.length).toBeGreaterThan(0);

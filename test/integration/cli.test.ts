@@ -186,7 +186,7 @@ describe('errors', () => {
     const saved = env;
     env = { ...env, LEASE_TTL_SECONDS: 'soon' };
     try {
-      expect(await cli('ls')).toEqual({ code: ExitCode.Config, out: '', err: 'configuration error: LEASE_TTL_SECONDS: expected a whole number from 10 to 86400, got "soon"\n' });
+      expect(await cli('ls')).toEqual({ code: ExitCode.Config, out: '', err: 'configuration error: LEASE_TTL_SECONDS: expected a whole number from 180 to 86400, got "soon"\n' });
     } finally {
       env = saved;
     }
