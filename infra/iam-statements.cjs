@@ -6,8 +6,9 @@ module.exports = async ({ resolveVariable }) => {
     {
       // DescribeTasks, ListTasks and DescribeContainerInstances could be limited per cluster with
       // the ecs:cluster condition; clusters are discovered at run time, so they are not.
+      // DescribeClusters confirms that a cluster is gone before renew removes its tasks.
       Effect: 'Allow',
-      Action: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeContainerInstances'],
+      Action: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeContainerInstances', 'ecs:DescribeClusters'],
       Resource: '*',
     },
     {

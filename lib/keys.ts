@@ -108,3 +108,18 @@ export function recordsPrefix(statePrefix: string): string {
 export function tombstoneKey(statePrefix: string, clusterName: string, taskId: string): string {
   return `${statePrefix}/tombstones/${clusterName}/${taskId}`;
 }
+
+/** Where renew marks a task ECS answered MISSING for, until a later tick confirms or clears it. */
+export function missingKey(statePrefix: string, clusterName: string, taskId: string): string {
+  return `${statePrefix}/missing/${clusterName}/${taskId}`;
+}
+
+/** Prefix of all MISSING marks. */
+export function missingPrefix(statePrefix: string): string {
+  return `${statePrefix}/missing/`;
+}
+
+/** Prefix of all tombstones. */
+export function tombstonesPrefix(statePrefix: string): string {
+  return `${statePrefix}/tombstones/`;
+}

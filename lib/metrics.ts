@@ -14,6 +14,9 @@
  * | `FailOpenRenewed` | leases renewed without ECS's answer because ECS failed for their cluster |
  * | `EcsFailures` | ECS API calls that failed (after SDK retries) |
  * | `RenewTaskFailures` | tasks a renew tick could not handle |
+ * | `KeysRestored` | registered tasks whose missing endpoint keys renew wrote again |
+ * | `MissingMarked` | tasks ECS answered MISSING for (not listed either), kept until a later tick confirms |
+ * | `ClustersRemoved` | clusters ECS confirmed deleted: their tasks removed, the cluster forgotten |
  * | `EtcdLatency` | milliseconds per etcd request (one value per request) |
  */
 import type { DeregisterOutcome } from './deregister';
@@ -35,6 +38,9 @@ export const MetricName = {
   FailOpenRenewed: 'FailOpenRenewed',
   EcsFailures: 'EcsFailures',
   RenewTaskFailures: 'RenewTaskFailures',
+  KeysRestored: 'KeysRestored',
+  MissingMarked: 'MissingMarked',
+  ClustersRemoved: 'ClustersRemoved',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
@@ -79,5 +85,8 @@ export function renewMetrics(summary: RenewSummary): MetricCounts {
     FailOpenRenewed: summary.failOpen,
     EcsFailures: summary.ecsFailures.length,
     RenewTaskFailures: summary.failed,
+    KeysRestored: summary.restored,
+    MissingMarked: summary.missing,
+    ClustersRemoved: summary.clustersRemoved,
   };
 }
