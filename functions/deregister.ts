@@ -5,7 +5,7 @@
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { deregisterTask, type DeregisterOutcome } from '../lib/deregister';
+import { deregisterTask, planDeregister, type DeregisterOutcome } from '../lib/deregister';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
 import { deregisterMetrics } from '../lib/metrics';
@@ -24,7 +24,8 @@ async function deregister(event: unknown, _context: Context): Promise<Deregister
     logger.warn('event ignored', { reason });
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }
-  const outcome = await deregisterTask(sharedRegistry().registry, task);
+  const { config, registry } = sharedRegistry();
+  const outcome = config.dryRun ? await planDeregister(registry, task, logger) : await deregisterTask(registry, task);
   emitCounts(deregisterMetrics(outcome));
   return outcome;
 }

@@ -47,8 +47,9 @@ export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 /** The latency metric (milliseconds per etcd request). */
 export const ETCD_LATENCY_METRIC = 'EtcdLatency';
 
-/** Metrics of one register invocation. */
-export function registerMetrics(outcome: Pick<RegisterOutcome, 'action'>): MetricCounts {
+/** Metrics of one register invocation (a dry run emits none: it changed nothing). */
+export function registerMetrics(outcome: Pick<RegisterOutcome, 'action' | 'dryRun'>): MetricCounts {
+  if (outcome.dryRun) return {};
   switch (outcome.action) {
     case 'registered':
       return { Registered: 1 };
@@ -68,9 +69,9 @@ export function failureMetrics(err: unknown): MetricCounts {
   return err instanceof DependencyError && (err.dependency === 'ecs' || err.dependency === 'ec2') ? { EcsFailures: 1 } : {};
 }
 
-/** Metrics of one deregister invocation. */
-export function deregisterMetrics(outcome: Pick<DeregisterOutcome, 'action'>): MetricCounts {
-  return outcome.action === 'removed' ? { Deregistered: 1 } : {};
+/** Metrics of one deregister invocation (none for a dry run). */
+export function deregisterMetrics(outcome: Pick<DeregisterOutcome, 'action' | 'dryRun'>): MetricCounts {
+  return outcome.action === 'removed' && !outcome.dryRun ? { Deregistered: 1 } : {};
 }
 
 /** Metrics of one renew tick (a dry run emits none: it changed nothing). */

@@ -4,15 +4,15 @@
  * writes through the registry; handlers in `functions/` only validate and call these.
  */
 import type { Config } from './config';
-import { evaluateHealth, RecordState, targetState, WriteSource } from './decide';
+import { decideWrite, evaluateHealth, RecordState, targetState, WriteSource } from './decide';
 import type { EcsReader } from './ecs/api';
 import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError } from './errors';
 import type { DesiredTask, Registry, TaskRef, TaskState } from './etcd/registry';
-import { deregisterTask, refOf, type DeregisterOutcome } from './deregister';
-import { endpointKey, endpointValue, type EndpointMetadata } from './keys';
+import { deregisterTask, planDeregister, refOf, type DeregisterOutcome } from './deregister';
+import { endpointKey, endpointValue, recordKey, type EndpointMetadata } from './keys';
 import type { Etcd3 } from 'etcd3';
 
 /** The few logger methods the registrar uses (Powertools' Logger fits). */
@@ -32,6 +32,8 @@ export interface RegisterOutcome {
   readonly keys: readonly string[];
   /** Containers left out and why. */
   readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
+  /** True when nothing was written (`DRY_RUN`): the outcome says what would have happened. */
+  readonly dryRun?: boolean;
 }
 
 /** What the register function answers for an ECS task event that is not of a started task. */
@@ -124,6 +126,10 @@ export class Registrar {
    * const outcome = await registrar.register(parseTaskStateChange(event).task);
    */
   async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState, granted?: Promise<string>): Promise<RegisterOutcome> {
+    if (this.deps.config.dryRun) {
+      if (granted) await this.deps.registry.release(granted);
+      return this.planRegister(task, source);
+    }
     let prepared;
     try {
       prepared = await this.prepare(task, source);
@@ -157,6 +163,7 @@ export class Registrar {
       log.warn('event ignored', { reason, taskArn: task.taskArn });
       return { action: 'ignored', taskArn: task.taskArn, reason };
     }
+    if (this.deps.config.dryRun) return this.planRegister(task, WriteSource.Event);
     const granted = registry.grantAhead();
     // Let the grant reach the socket first: Node writes HTTP/2 frames once the current turn of
     // the event loop ends, and the planning below would otherwise run before the request leaves.
@@ -164,6 +171,35 @@ export class Registrar {
     return this.register(task, WriteSource.Event, undefined, granted);
   }
 
+
+  /**
+   * What {@link register} would do, logged at INFO and returned, with nothing written (no lease
+   * grant, no transaction, no revoke): for `DRY_RUN`. The same decision as the write's own
+   * (stale, duplicate, stopped), from the record and tombstone as they are now.
+   */
+  private async planRegister(task: TaskSnapshot, source: WriteSource): Promise<RegisterOutcome> {
+    const { registry, config, log } = this.deps;
+    const current = await registry.readTask(task);
+    const decision = decideWrite({ version: task.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
+    if (!decision.write) {
+      log.info('dry run: register would change nothing', { taskArn: task.taskArn, reason: decision.reason });
+      return { action: 'ignored', taskArn: task.taskArn, reason: decision.reason, keys: [], dryRun: true };
+    }
+    const { desired, skipped } = await this.prepare(task, source);
+    const keys = desired.entries.map((e) => e.key);
+    log.info('dry run: register would write the task on a new lease', {
+      taskArn: task.taskArn,
+      state: desired.state,
+      version: desired.version,
+      leaseTtlSeconds: config.leaseTtlSeconds,
+      put: desired.entries,
+      putRecord: recordKey(config.statePrefix, task.clusterName, task.taskId),
+      deleteKeys: current.record ? current.record.record.keys.filter((k) => !keys.includes(k)) : [],
+      revokeLease: current.record?.lease,
+      skipped,
+    });
+    return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: task.taskArn, keys, skipped, dryRun: true };
+  }
 
   private async plan(task: TaskSnapshot, definition: TaskDefinitionInfo): Promise<EndpointPlan> {
     let hostIp: string | undefined;
@@ -179,6 +215,7 @@ export class Registrar {
    * Idempotent; never touches another task's key at a reused address.
    */
   deregister(task: TaskRef & { readonly version: number; readonly stoppedAt?: string }): Promise<DeregisterOutcome> {
+    if (this.deps.config.dryRun) return planDeregister(this.deps.registry, task, this.deps.log);
     return deregisterTask(this.deps.registry, task);
   }
 
@@ -191,7 +228,7 @@ export class Registrar {
    * never leaves a tombstone. One failing task never stops the run. The decision is the pure
    * `planRenew` (lib/renew/plan.ts); this runs its steps.
    *
-   * @param options.dryRun decide everything, write nothing (not even keepalives: lease TTLs are
+   * @param options.dryRun (default: `DRY_RUN`) decide everything, write nothing (not even keepalives: lease TTLs are
    *   only read), and list every change the tick would make in `planned` (the steps the real tick
    *   would take from the same facts, listed in `applied`).
    */
@@ -202,7 +239,7 @@ export class Registrar {
         register: (task, known) => this.register(task, WriteSource.Ecs, known),
         prepare: (task) => this.prepare(task, WriteSource.Ecs),
       },
-      { dryRun: options.dryRun ?? false },
+      { dryRun: options.dryRun ?? this.deps.config.dryRun },
     );
   }
 }

@@ -555,16 +555,20 @@ export class Registry {
     return res.succeeded;
   }
 
-  /** Which of these tasks have a tombstone (their task ARNs), read keys-only, 100 per transaction. */
-  async tombstoned(refs: readonly TaskRef[]): Promise<Set<string>> {
-    const found = new Set<string>();
-    for (let i = 0; i < refs.length; i += TXN_OPS) {
-      const batch = refs.slice(i, i + TXN_OPS);
-      const res = await this.txn('read tombstones', [], batch.map((ref) => ({ request_range: { key: bytes(this.tombstoneKey(ref)), keys_only: true } })), []);
-      res.responses.forEach((r, j) => {
-        if (r.response_range.kvs.length > 0) found.add(batch[j]!.taskArn);
-      });
+  /** The lease each of these keys hangs on (absent keys left out), read keys-only, 100 per transaction. */
+  async keyLeases(keys: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (let i = 0; i < keys.length; i += TXN_OPS) {
+      const batch = keys.slice(i, i + TXN_OPS);
+      const res = await this.txn('read keys', [], batch.map((key) => ({ request_range: { key: bytes(key), keys_only: true } })), []);
+      for (const r of res.responses) for (const kv of r.response_range.kvs) found.set(kv.key.toString(), kv.lease);
     }
     return found;
+  }
+
+  /** Which of these tasks have a tombstone (their task ARNs). */
+  async tombstoned(refs: readonly TaskRef[]): Promise<Set<string>> {
+    const present = await this.keyLeases(refs.map((ref) => this.tombstoneKey(ref)));
+    return new Set(refs.filter((ref) => present.has(this.tombstoneKey(ref))).map((ref) => ref.taskArn));
   }
 }
