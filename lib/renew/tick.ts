@@ -49,11 +49,11 @@ export interface RenewSummary {
   /** Real run only: every change the tick made, from the same planner, with its result. */
   applied: AppliedChange[];
   /**
-   * Milliseconds spent reading the task records (and endpoint keys and MISSING marks), renewing
-   * their leases, asking ECS about them (DescribeTasks, DescribeClusters), writing the changes, and
-   * reconciling with ListTasks; and the whole tick.
+   * Milliseconds spent reading the task records, reading the endpoint keys (keys only) and MISSING
+   * marks, renewing the leases, asking ECS about the records (DescribeTasks, DescribeClusters),
+   * writing the changes, and reconciling with ListTasks; and the whole tick.
    */
-  durationsMs: { records: number; keepAlive: number; describe: number; changes: number; reconcile: number; total: number };
+  durationsMs: { records: number; keys: number; keepAlive: number; describe: number; changes: number; reconcile: number; total: number };
 }
 
 /** What the tick needs: the registrar's dependencies and its register path. */
@@ -75,12 +75,12 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   const summary: RenewSummary = {
     dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, restored: 0, removed: 0, missing: 0, withdrawn: 0, clustersRemoved: 0, failOpen: 0, failed: 0,
     failures: [], ecsFailures: [], planned: [], applied: [],
-    durationsMs: { records: 0, keepAlive: 0, describe: 0, changes: 0, reconcile: 0, total: 0 },
+    durationsMs: { records: 0, keys: 0, keepAlive: 0, describe: 0, changes: 0, reconcile: 0, total: 0 },
   };
   const started = performance.now();
   let mark = started;
   const round = (ms: number) => Math.round(ms * 10) / 10;
-  const phase = (name: 'records' | 'keepAlive' | 'changes') => {
+  const phase = (name: 'records' | 'keys' | 'keepAlive' | 'changes') => {
     const now = performance.now();
     summary.durationsMs[name] = round(now - mark);
     mark = now;
@@ -93,12 +93,13 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   const { records, invalid } = await registry.listRecords();
   summary.records = records.length;
   for (const bad of invalid) fail(bad.key, `unreadable task record: ${bad.error}`);
+  phase('records');
   // Read right after the records, so a write landing in between is rare (and guarded anyway).
   const endpointLeases = records.some((s) => s.record.state === RecordState.Registered)
     ? await registry.listKeyLeases(config.registryPrefix === '' ? '' : `${config.registryPrefix}/`)
     : undefined;
   const missingMarks = await registry.listMissingMarks();
-  phase('records');
+  phase('keys');
 
   // Every lease is renewed before ECS is asked anything: ECS is the slow part (its read budget is
   // about 20 requests a second), and a tick cut short after this still leaves the registry alive.

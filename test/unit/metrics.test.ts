@@ -6,7 +6,7 @@ import type { RenewSummary } from '../../lib/registrar';
 const summary = (changes: Partial<RenewSummary> = {}): RenewSummary => ({
   dryRun: false, records: 9, renewed: 4, registered: 1, repaired: 2, restored: 1, removed: 1, missing: 1, withdrawn: 1, clustersRemoved: 1, failOpen: 3, failed: 1,
   failures: [{ taskArn: 't', error: 'e' }], ecsFailures: [{ cluster: 'c', error: 'e' }], planned: [], applied: [],
-  durationsMs: { records: 1, keepAlive: 1, describe: 1, changes: 0, reconcile: 1, total: 4 }, ...changes,
+  durationsMs: { records: 1, keys: 1, keepAlive: 1, describe: 1, changes: 0, reconcile: 1, total: 4 }, ...changes,
 });
 
 describe('metrics', () => {
