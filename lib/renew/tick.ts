@@ -134,6 +134,9 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   return summary;
 }
 
+/** An ECS answer; a failure says whether ECS did not know the cluster (a hint to confirm). */
+type Asked<T> = Answer<T> | { readonly ok: false; readonly error: string; readonly notFound: boolean };
+
 /**
  * Asks ECS about every cluster with records (DescribeTasks) and every served one (ListTasks, then
  * DescribeTasks of the running tasks without a record). ClusterNotFoundException is confirmed with
@@ -158,17 +161,18 @@ async function askEcs(deps: RenewDeps, records: readonly StoredRecord[], summary
   for (const [name, arn] of served) if (!arns.has(name)) arns.set(name, arn);
   const recorded = new Set(records.map((s) => s.record.taskArn));
 
-  const timed = async <T>(into: 'describe' | 'reconcile', fn: () => Promise<T>): Promise<Answer<T>> => {
+  /** An ECS call's answer, its time added to the summary; a failure says whether ECS did not know the cluster. */
+  const timed = async <T>(into: 'describe' | 'reconcile', fn: () => Promise<T>): Promise<Asked<T>> => {
     const started = performance.now();
     try {
       return { ok: true, value: await fn() };
     } catch (err) {
-      return { ok: false, error: errorMessage(err), notFound: isClusterNotFound(err) } as Answer<T>;
+      return { ok: false, error: errorMessage(err), notFound: isClusterNotFound(err) };
     } finally {
       summary.durationsMs[into] += Math.round((performance.now() - started) * 10) / 10;
     }
   };
-  const notFound = (answer: Answer<unknown>) => !answer.ok && (answer as { notFound?: boolean }).notFound === true;
+  const notFound = (answer: Asked<unknown>) => !answer.ok && 'notFound' in answer && answer.notFound;
   /** DescribeClusters' status when it confirms the cluster is gone; undefined otherwise (including when it fails). */
   const confirmGone = async (cluster: string): Promise<string | undefined> => {
     const answer = await timed('describe', () => ecs.describeClusters([cluster]));
@@ -181,7 +185,7 @@ async function askEcs(deps: RenewDeps, records: readonly StoredRecord[], summary
   for (const [name, cluster] of arns) {
     const stored = byCluster.get(name) ?? [];
     const isServed = served.has(name);
-    let described: Answer<DescribedTasks> | undefined;
+    let described: Asked<DescribedTasks> | undefined;
     if (stored.length > 0) {
       described = await timed('describe', () => ecs.describeTasks(cluster, stored.map((s) => s.record.taskArn)));
       if (!described.ok) {
@@ -214,7 +218,7 @@ async function askEcs(deps: RenewDeps, records: readonly StoredRecord[], summary
       continue;
     }
     const unrecordedArns = isServed ? listed.value.filter((arn) => !recorded.has(arn)) : [];
-    let unrecorded: Answer<DescribedTasks> | undefined;
+    let unrecorded: Asked<DescribedTasks> | undefined;
     if (unrecordedArns.length > 0) {
       unrecorded = await timed('reconcile', () => ecs.describeTasks(cluster, unrecordedArns));
       if (!unrecorded.ok) {

@@ -5,6 +5,7 @@
  */
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { AwsEcsReader } from '../../lib/ecs/api';
 import type { RenewSummary } from '../../lib/registrar';
 import type { LocalAws } from '../../scripts/local-aws';
 import { testEnv } from '../support/harness';
@@ -187,5 +188,16 @@ describe('a deleted cluster', () => {
     const calls = aws.count('ListTasks');
     expect(await tick()).toMatchObject({ records: 1, clustersRemoved: 0, ecsFailures: [] });
     expect(aws.count('ListTasks') - calls).toBe(1);
+  });
+});
+
+describe('DescribeClusters through the AWS SDK', () => {
+  it('says ACTIVE, INACTIVE or MISSING for each cluster, asked by ARN or by name', async () => {
+    aws.deleteCluster('Deleted');
+    aws.deleteCluster('Forgotten', 'MISSING');
+    const reader = new AwsEcsReader();
+    const asked = ['arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster', 'Deleted', 'arn:aws:ecs:us-east-1:123456789012:cluster/Forgotten'];
+    expect(Object.fromEntries(await reader.describeClusters(asked))).toEqual({ [asked[0]!]: 'ACTIVE', Deleted: 'INACTIVE', [asked[2]!]: 'MISSING' });
+    expect(reader.calls.describeClusters).toBe(1);
   });
 });
