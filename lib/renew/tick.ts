@@ -181,52 +181,46 @@ async function askEcs(deps: RenewDeps, records: readonly StoredRecord[], summary
     return clusterGone(status) ? status : undefined;
   };
 
+  const FAIL_OPEN = 'ECS failed for cluster: renewing its leases without removing anything (fail open)';
+  const NO_REPAIR = 'ECS failed for cluster during reconcile: nothing repaired there this tick';
+  /** After a failed call: DescribeClusters' status if it confirms the cluster gone; else the failure is recorded and logged. */
+  const failed = async (cluster: string, answer: Asked<unknown> & { ok: false }, warning: string): Promise<string | undefined> => {
+    const gone = notFound(answer) ? await confirmGone(cluster) : undefined;
+    if (!gone) {
+      summary.ecsFailures.push({ cluster, error: answer.error });
+      log.warn(warning, { cluster, error: answer.error });
+    }
+    return gone;
+  };
+
   const facts = new Map<string, ClusterFacts>();
   for (const [name, cluster] of arns) {
     const stored = byCluster.get(name) ?? [];
-    const isServed = served.has(name);
+    const base = { cluster, served: served.has(name) };
     let described: Asked<DescribedTasks> | undefined;
     if (stored.length > 0) {
       described = await timed('describe', () => ecs.describeTasks(cluster, stored.map((s) => s.record.taskArn)));
       if (!described.ok) {
-        const gone = notFound(described) ? await confirmGone(cluster) : undefined;
-        if (gone) {
-          facts.set(name, { cluster, served: isServed, gone });
-          continue;
-        }
-        summary.ecsFailures.push({ cluster, error: described.error });
-        log.warn('ECS failed for cluster: renewing its leases without removing anything (fail open)', { cluster, error: described.error });
-        facts.set(name, { cluster, served: isServed, described });
+        const gone = await failed(cluster, described, FAIL_OPEN);
+        facts.set(name, gone ? { ...base, gone } : { ...base, described });
         continue;
       }
     }
     // ListTasks serves reconcile, and confirms a MISSING answer before anything is removed.
-    if (!isServed && !(described?.ok && described.value.missing.length > 0)) {
-      facts.set(name, { cluster, served: isServed, described });
+    if (!base.served && !(described?.ok && described.value.missing.length > 0)) {
+      facts.set(name, { ...base, described });
       continue;
     }
     const listed = await timed('reconcile', () => ecs.listRunningTasks(cluster));
     if (!listed.ok) {
-      const gone = notFound(listed) ? await confirmGone(cluster) : undefined;
-      if (gone) {
-        facts.set(name, { cluster, served: isServed, gone });
-        continue;
-      }
-      summary.ecsFailures.push({ cluster, error: listed.error });
-      log.warn('ECS failed for cluster during reconcile: nothing repaired there this tick', { cluster, error: listed.error });
-      facts.set(name, { cluster, served: isServed, described, listed });
+      const gone = await failed(cluster, listed, NO_REPAIR);
+      facts.set(name, gone ? { ...base, gone } : { ...base, described, listed });
       continue;
     }
-    const unrecordedArns = isServed ? listed.value.filter((arn) => !recorded.has(arn)) : [];
-    let unrecorded: Asked<DescribedTasks> | undefined;
-    if (unrecordedArns.length > 0) {
-      unrecorded = await timed('reconcile', () => ecs.describeTasks(cluster, unrecordedArns));
-      if (!unrecorded.ok) {
-        summary.ecsFailures.push({ cluster, error: unrecorded.error });
-        log.warn('ECS failed for cluster during reconcile: nothing repaired there this tick', { cluster, error: unrecorded.error });
-      }
-    }
-    facts.set(name, { cluster, served: isServed, described, listed, unrecorded });
+    const unrecordedArns = base.served ? listed.value.filter((arn) => !recorded.has(arn)) : [];
+    const unrecorded = unrecordedArns.length > 0 ? await timed('reconcile', () => ecs.describeTasks(cluster, unrecordedArns)) : undefined;
+    const gone = unrecorded && !unrecorded.ok ? await failed(cluster, unrecorded, NO_REPAIR) : undefined;
+    facts.set(name, gone ? { ...base, gone } : { ...base, described, listed, unrecorded });
   }
   return facts;
 }
