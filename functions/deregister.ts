@@ -1,6 +1,7 @@
 /**
  * deregister: an EventBridge "ECS Task State Change" event for a stopping task (desiredStatus
  * STOPPED, or lastStatus STOPPED) → the task's keys deleted and its stop remembered.
+ * With `DRY_RUN=true` it logs what it would delete and writes nothing.
  */
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';

@@ -13,6 +13,7 @@ import { DependencyError } from './errors';
 import type { DesiredTask, Registry, TaskRef, TaskState } from './etcd/registry';
 import { deregisterTask, planDeregister, refOf, type DeregisterOutcome } from './deregister';
 import { endpointKey, endpointValue, recordKey, type EndpointMetadata } from './keys';
+import { renewTick, type RenewSummary } from './renew/tick';
 import type { Etcd3 } from 'etcd3';
 
 /** The few logger methods the registrar uses (Powertools' Logger fits). */
@@ -46,7 +47,6 @@ export interface NotStarted {
 /** True for the answer to an event that is not of a started task (nothing was attempted). */
 export const isNotStarted = (outcome: RegisterOutcome | NotStarted): outcome is NotStarted => !('keys' in outcome);
 
-import { renewTick, type RenewSummary } from './renew/tick';
 export type { RenewSummary } from './renew/tick';
 export type { AppliedChange, PlannedChange } from './renew/execute';
 
