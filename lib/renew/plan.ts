@@ -151,6 +151,14 @@ export function planRenew(facts: RenewFacts): RenewPlan {
     else fail(record.taskArn, facts.leases.failed.get(lease) ?? 'keepalive failed');
   };
 
+  // ECS's answers by task ARN, built once per cluster: a cluster can hold tens of thousands of tasks.
+  const indexes = new Map<string, ReturnType<typeof indexAnswers>>();
+  const answersOf = (name: string, c: ClusterFacts) => {
+    let index = indexes.get(name);
+    if (!index) indexes.set(name, (index = indexAnswers(c)));
+    return index;
+  };
+
   const recorded = new Set<string>();
   for (const stored of facts.records) {
     const { record } = stored;
@@ -171,31 +179,31 @@ export function planRenew(facts: RenewFacts): RenewPlan {
       keep(stored, 'fail-open');
       continue;
     }
-    const task = described.value.tasks.find((t) => t.taskArn === record.taskArn);
+    const answers = answersOf(cluster, c);
+    const task = answers.tasks.get(record.taskArn);
     const mark = facts.missingMarks.get(record.taskArn);
     if (task) {
       if (mark) steps.push({ ...base, kind: StepKind.ClearMissing, stored, reason: `ECS describes the task again (${describeState(task)})` });
       planDescribed(stored, task);
       continue;
     }
-    const untrusted = described.value.invalid.find((i) => i.taskArn === record.taskArn);
-    if (untrusted) {
+    const untrusted = answers.invalid.get(record.taskArn);
+    if (untrusted !== undefined) {
       // Never remove on an answer we cannot read: renew it and report.
-      fail(record.taskArn, untrusted.error);
+      fail(record.taskArn, untrusted);
       keep(stored, 'fail-open');
       continue;
     }
-    if (!described.value.missing.includes(record.taskArn)) {
+    if (!answers.missing.has(record.taskArn)) {
       keep(stored, 'unverified');
       continue;
     }
     // MISSING: ECS's reads are eventually consistent, so this alone proves nothing.
-    const listed = c.listed;
-    if (!listed || !listed.ok) {
+    if (!answers.listed) {
       keep(stored, 'fail-open');
       continue;
     }
-    if (listed.value.includes(record.taskArn)) {
+    if (answers.listed.has(record.taskArn)) {
       if (mark) steps.push({ ...base, kind: StepKind.ClearMissing, stored, reason: 'ListTasks lists the task again' });
       keep(stored, 'verified');
       continue;
@@ -238,4 +246,16 @@ export function planRenew(facts: RenewFacts): RenewPlan {
     }
   }
   return { steps, renewed, failOpen, failures };
+}
+
+/** A cluster's ECS answers as sets and maps by task ARN. */
+function indexAnswers(c: ClusterFacts) {
+  const described = c.described?.ok ? c.described.value : undefined;
+  return {
+    tasks: new Map((described?.tasks ?? []).map((t) => [t.taskArn, t])),
+    missing: new Set(described?.missing ?? []),
+    invalid: new Map((described?.invalid ?? []).map((i) => [i.taskArn, i.error])),
+    /** Undefined when ListTasks was not asked or failed. */
+    listed: c.listed?.ok ? new Set(c.listed.value) : undefined,
+  };
 }
