@@ -25,7 +25,12 @@ const ticksAt = (size: number) => (size > 10_000 ? 3 : 5);
 /** The least an etcd client can do for the etcd part of a tick: read the records and the endpoint keys (keys only), renew the leases. */
 async function etcdFloor(raw: Etcd3, prefix: string, endpointPrefix: string): Promise<number> {
   const started = performance.now();
-  await raw.kv.range({ key: Buffer.from(endpointPrefix), range_end: prefixEnd(endpointPrefix), keys_only: true });
+  // Keys only, in pages of 10,000 (as the tick reads them): one answer for 50,000 keys passes grpc-js's 4 MB limit.
+  for (let key = Buffer.from(endpointPrefix); ; ) {
+    const res = await raw.kv.range({ key, range_end: prefixEnd(endpointPrefix), keys_only: true, limit: 10_000 });
+    if (!res.more || res.kvs.length === 0) break;
+    key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+  }
   const leases: string[] = [];
   const end = prefixEnd(prefix);
   let start = Buffer.from(prefix);
