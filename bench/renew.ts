@@ -1,8 +1,8 @@
 /**
  * Renew tick at scale. The registry is filled with N running Fargate tasks (setup, not measured)
  * and the renew function's bundle runs a tick against it, the local ECS endpoint (another process)
- * answering at once. Printed per size: the tick's total, its etcd part (reading the records and
- * renewing the leases) with per-task cost next to its floor (the raw etcd3 client reading the same
+ * answering at once. Printed per size: the tick's total, its etcd part (reading the records, the
+ * endpoint keys (keys only) and MISSING marks, and renewing the leases) with per-task cost next to its floor (the raw etcd3 client reading the same
  * records in ~2 MB pages and sending every keepalive at once over 4 streams, between the ticks),
  * the ECS calls it made, and the CPU time this process (the renew function) and the etcd server
  * spent on the tick, per task.
@@ -22,9 +22,15 @@ import { benchEvent, type Json, lambdaContext, loadBundle, median, round, startE
 const quiet = { info() {}, warn() {}, error() {} };
 const ticksAt = (size: number) => (size > 10_000 ? 3 : 5);
 
-/** The least an etcd client can do for the etcd part of a tick: read the records, renew their leases. */
-async function etcdFloor(raw: Etcd3, prefix: string): Promise<number> {
+/** The least an etcd client can do for the etcd part of a tick: read the records and the endpoint keys (keys only), renew the leases. */
+async function etcdFloor(raw: Etcd3, prefix: string, endpointPrefix: string): Promise<number> {
   const started = performance.now();
+  // Keys only, in pages of 10,000 (as the tick reads them): one answer for 50,000 keys passes grpc-js's 4 MB limit.
+  for (let key = Buffer.from(endpointPrefix); ; ) {
+    const res = await raw.kv.range({ key, range_end: prefixEnd(endpointPrefix), keys_only: true, limit: 10_000 });
+    if (!res.more || res.kvs.length === 0) break;
+    key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+  }
   const leases: string[] = [];
   const end = prefixEnd(prefix);
   let start = Buffer.from(prefix);
@@ -98,12 +104,12 @@ export async function benchRenew(sizes: readonly number[] = [1000, 10_000, 50_00
           cpuMs: (cpu.user + cpu.system) / 1000,
           etcdCpuMs: etcdBefore === undefined || etcdAfter === undefined ? undefined : etcdAfter - etcdBefore,
         });
-        floors.push(await etcdFloor(raw, `${config.statePrefix}/tasks/`));
+        floors.push(await etcdFloor(raw, `${config.statePrefix}/tasks/`, `${config.registryPrefix}/`));
       }
       const byTotal = [...ticks].sort((a, b) => a.summary.durationsMs.total - b.summary.durationsMs.total);
       const { summary, calls, cpuMs, etcdCpuMs } = byTotal[byTotal.length >> 1]!;
       const d = summary.durationsMs;
-      const etcdMs = median(ticks.map((t) => t.summary.durationsMs.records + t.summary.durationsMs.keepAlive));
+      const etcdMs = median(ticks.map((t) => t.summary.durationsMs.records + (t.summary.durationsMs.keys ?? 0) + t.summary.durationsMs.keepAlive));
       lines.push({
         figure: 'renew_tick',
         tasks: size,
@@ -112,6 +118,7 @@ export async function benchRenew(sizes: readonly number[] = [1000, 10_000, 50_00
         etcd_floor_ms: round(median(floors), 1),
         etcd_ratio: round(etcdMs / median(floors)),
         records_ms: d.records,
+        keys_ms: d.keys,
         keepalive_ms: d.keepAlive,
         describe_ms: d.describe,
         reconcile_ms: d.reconcile,

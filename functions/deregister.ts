@@ -2,12 +2,13 @@
  * deregister: an EventBridge "ECS Task State Change" event for a stopping task (desiredStatus
  * STOPPED, or lastStatus STOPPED) → the task's keys deleted and its stop remembered. First, the
  * pending tasks of the same services ECS says are HEALTHY are published (the drain check), so a
- * rolling deploy never empties a service.
+ * rolling deploy never empties a service. With `DRY_RUN=true` it logs what it would delete and
+ * writes nothing.
  */
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { deregisterTask, type DeregisterOutcome } from '../lib/deregister';
+import { deregisterTask, planDeregister, type DeregisterOutcome } from '../lib/deregister';
 import { drainThenStop, type DrainOutcome } from '../lib/follow/drain';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
@@ -28,6 +29,7 @@ async function deregister(event: unknown, _context: Context): Promise<(Deregiste
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }
   const { config, registry } = sharedRegistry();
+  if (config.dryRun) return planDeregister(registry, task, logger);
   const { outcome, drained } = await drainThenStop(
     {
       registry,

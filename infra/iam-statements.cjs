@@ -21,7 +21,8 @@ const CALLS = {
   register: ['ecs:DescribeTasks', ...PUBLISH, ['sqs:SendMessage', 'FollowQueue']],
   // The drain check: pending tasks of the stopping task's services, published if HEALTHY.
   deregister: ['ecs:DescribeTasks', ...PUBLISH],
-  renew: ['ecs:DescribeTasks', 'ecs:ListTasks', ...PUBLISH, ['sqs:SendMessage', 'FollowQueue']],
+  // DescribeClusters confirms that a cluster is gone before renew removes its tasks.
+  renew: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeClusters', ...PUBLISH, ['sqs:SendMessage', 'FollowQueue']],
   // The next check of a task still pending goes back on its own queue.
   follow: ['ecs:DescribeTasks', ...PUBLISH, ['sqs:SendMessage', 'FollowQueue']],
 };

@@ -59,7 +59,7 @@ export interface Config {
   readonly etcdTimeoutMs: number;
   /** `RENEW_CONCURRENCY`: keepalives and task repairs in flight at once during renew. @default 64 */
   readonly renewConcurrency: number;
-  /** `DRY_RUN`: renew decides and logs every change it would make, and writes nothing. @default false */
+  /** `DRY_RUN`: every function decides and logs every change it would make, and writes nothing. @default false */
   readonly dryRun: boolean;
   /**
    * `ALLOW_LOOPBACK_ENDPOINTS`: publish 127.x host addresses. Only for local runs (the demo and

@@ -129,3 +129,18 @@ export function serviceOfEndpointKey(registryPrefix: string, key: string): strin
   const parts = key.slice(head.length).split('/');
   return parts.length === 2 && parts[0] ? parts[0] : undefined;
 }
+
+/** Where renew marks a task ECS answered MISSING for, until a later tick confirms or clears it. */
+export function missingKey(statePrefix: string, clusterName: string, taskId: string): string {
+  return `${statePrefix}/missing/${clusterName}/${taskId}`;
+}
+
+/** Prefix of all MISSING marks. */
+export function missingPrefix(statePrefix: string): string {
+  return `${statePrefix}/missing/`;
+}
+
+/** Prefix of all tombstones. */
+export function tombstonesPrefix(statePrefix: string): string {
+  return `${statePrefix}/tombstones/`;
+}

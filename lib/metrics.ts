@@ -24,6 +24,9 @@
  * | `FollowUpFailed` | follow-up messages that failed (etcd, ECS, SQS) and will be delivered again |
  * | `DrainPublished` | pending tasks a drain check published before a stopping task's delete |
  * | `DrainCheckFailures` | drain checks that failed in part (the stop went ahead) |
+ * | `KeysRestored` | registered tasks whose missing endpoint keys renew wrote again |
+ * | `MissingMarked` | tasks ECS answered MISSING for (not listed either), kept until a later tick confirms |
+ * | `ClustersRemoved` | clusters ECS confirmed deleted: their tasks removed, the cluster forgotten |
  * | `EtcdLatency` | milliseconds per etcd request (one value per request) |
  */
 import type { DeregisterOutcome } from './deregister';
@@ -55,14 +58,18 @@ export const MetricName = {
   FollowUpFailed: 'FollowUpFailed',
   DrainPublished: 'DrainPublished',
   DrainCheckFailures: 'DrainCheckFailures',
+  KeysRestored: 'KeysRestored',
+  MissingMarked: 'MissingMarked',
+  ClustersRemoved: 'ClustersRemoved',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
 /** The latency metric (milliseconds per etcd request). */
 export const ETCD_LATENCY_METRIC = 'EtcdLatency';
 
-/** Metrics of one register invocation. */
-export function registerMetrics(outcome: Pick<RegisterOutcome, 'action'>): MetricCounts {
+/** Metrics of one register invocation (a dry run emits none: it changed nothing). */
+export function registerMetrics(outcome: Pick<RegisterOutcome, 'action' | 'dryRun'>): MetricCounts {
+  if (outcome.dryRun) return {};
   switch (outcome.action) {
     case 'registered':
       return { Registered: 1 };
@@ -82,9 +89,9 @@ export function failureMetrics(err: unknown): MetricCounts {
   return err instanceof DependencyError && (err.dependency === 'ecs' || err.dependency === 'ec2') ? { EcsFailures: 1 } : {};
 }
 
-/** Metrics of one deregister invocation. */
-export function deregisterMetrics(outcome: Pick<DeregisterOutcome, 'action'>): MetricCounts {
-  return outcome.action === 'removed' ? { Deregistered: 1 } : {};
+/** Metrics of one deregister invocation (none for a dry run). */
+export function deregisterMetrics(outcome: Pick<DeregisterOutcome, 'action' | 'dryRun'>): MetricCounts {
+  return outcome.action === 'removed' && !outcome.dryRun ? { Deregistered: 1 } : {};
 }
 
 /** Metrics of one renew tick (a dry run emits none: it changed nothing). */
@@ -99,6 +106,9 @@ export function renewMetrics(summary: RenewSummary): MetricCounts {
     FailOpenRenewed: summary.failOpen,
     EcsFailures: summary.ecsFailures.length,
     RenewTaskFailures: summary.failed,
+    KeysRestored: summary.restored,
+    MissingMarked: summary.missing,
+    ClustersRemoved: summary.clustersRemoved,
   };
 }
 

@@ -3,16 +3,8 @@
  * tick. Each reads what it needs through the ECS reader, decides with the pure functions and
  * writes through the registry; handlers in `functions/` only validate and call these.
  */
-import pLimit from 'p-limit';
 import type { Config } from './config';
-import {
-  decideRenew,
-  evaluateHealth,
-  RecordState,
-  RenewAction,
-  targetState,
-  WriteSource,
-} from './decide';
+import { decideWrite, evaluateHealth, RecordState, targetState, WriteSource } from './decide';
 import type { EcsReader } from './ecs/api';
 import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
@@ -20,9 +12,11 @@ import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, errorMessage, InvalidEventError } from './errors';
 import { keepAliveLeases, probeLeases } from './etcd/keepalive';
 import type { DesiredTask, LeftOutKey, Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
-import { deregisterTask, refOf, type DeregisterOutcome } from './deregister';
-import { endpointKey, endpointValue, type EndpointMetadata } from './keys';
+import { deregisterTask, planDeregister, refOf, type DeregisterOutcome } from './deregister';
+import { endpointKey, endpointValue, recordKey, type EndpointMetadata } from './keys';
 import type { PendingFollower } from './follow/schedule';
+import { describeState } from './renew/plan';
+import { renewTick, type RenewSummary } from './renew/tick';
 import type { Etcd3 } from 'etcd3';
 
 /** The few logger methods the registrar uses (Powertools' Logger fits). */
@@ -44,6 +38,8 @@ export interface RegisterOutcome {
   readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
   /** Endpoint keys left with another task that holds them (a reused ip:port), and why. */
   readonly leftOut?: readonly LeftOutKey[];
+  /** True when nothing was written (`DRY_RUN`): the outcome says what would have happened. */
+  readonly dryRun?: boolean;
 }
 
 /** What the register function answers for an ECS task event that is not of a started task. */
@@ -56,45 +52,8 @@ export interface NotStarted {
 /** True for the answer to an event that is not of a started task (nothing was attempted). */
 export const isNotStarted = (outcome: RegisterOutcome | NotStarted): outcome is NotStarted => !('keys' in outcome);
 
-/** A change a dry-run renew tick would have made. */
-export interface PlannedChange {
-  readonly taskArn: string;
-  readonly action: 'register' | 'withdraw' | 'deregister' | 'repair';
-  readonly reason: string;
-}
-
-/** One renew tick's result: counts, and exactly what failed. */
-export interface RenewSummary {
-  /** True when nothing was written (`DRY_RUN`): the counts say what would have happened. */
-  dryRun: boolean;
-  /** Task records found at the start of the tick. */
-  records: number;
-  /** Leases renewed with nothing else to do. */
-  renewed: number;
-  /** Tasks (re)written from ECS's answer: turned healthy, changed, or lease found expired. */
-  registered: number;
-  /** Running tasks found by ListTasks that had no record (lost events), now written. */
-  repaired: number;
-  /** Tasks removed because ECS says they stopped, are stopping or are gone. */
-  removed: number;
-  /** Tasks whose endpoints were withdrawn because ECS says they are unhealthy. */
-  withdrawn: number;
-  /** Leases renewed without asking ECS, because ECS failed for their cluster (fail open). */
-  failOpen: number;
-  /** Tasks that could not be handled this tick. */
-  failed: number;
-  /** What failed, per task. */
-  failures: { taskArn: string; error: string }[];
-  /** Clusters for which ECS failed. */
-  ecsFailures: { cluster: string; error: string }[];
-  /** Dry run only: every change the tick would have made (renewals not listed). */
-  planned: PlannedChange[];
-  /**
-   * Milliseconds spent reading the task records, renewing their leases, asking ECS about them
-   * (DescribeTasks), writing the changes, and reconciling with ListTasks; and the whole tick.
-   */
-  durationsMs: { records: number; keepAlive: number; describe: number; changes: number; reconcile: number; total: number };
-}
+export type { RenewSummary } from './renew/tick';
+export type { AppliedChange, PlannedChange } from './renew/execute';
 
 /** Dependencies of the {@link Registrar}. */
 export interface RegistrarDeps {
@@ -106,9 +65,6 @@ export interface RegistrarDeps {
   /** Follows tasks recorded pending until they are HEALTHY (`FOLLOW_QUEUE_URL`); without it, renew does. */
   readonly follow?: PendingFollower;
 }
-
-const CLUSTER_NAME = /^(?:arn:[^:]+:ecs:[^:]+:\d{12}:cluster\/)?([A-Za-z0-9_-]+)$/;
-const clusterName = (cluster: string) => CLUSTER_NAME.exec(cluster)?.[1] ?? cluster;
 
 /** Registers, deregisters and renews tasks. */
 export class Registrar {
@@ -186,6 +142,10 @@ export class Registrar {
    * const outcome = await registrar.register(parseTaskStateChange(event).task);
    */
   async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState, granted?: Promise<string>): Promise<RegisterOutcome> {
+    if (this.deps.config.dryRun) {
+      if (granted) await this.deps.registry.release(granted);
+      return this.planRegister(task, source);
+    }
     let prepared;
     try {
       prepared = await this.prepare(task, source);
@@ -226,6 +186,7 @@ export class Registrar {
       log.warn('event ignored', { reason, taskArn: task.taskArn });
       return { action: 'ignored', taskArn: task.taskArn, reason };
     }
+    if (this.deps.config.dryRun) return this.planRegister(task, WriteSource.Event);
     const granted = registry.grantAhead(task);
     // Let the grant reach the socket first: Node writes HTTP/2 frames once the current turn of
     // the event loop ends, and the planning below would otherwise run before the request leaves.
@@ -268,6 +229,35 @@ export class Registrar {
   }
 
 
+  /**
+   * What {@link register} would do, logged at INFO and returned, with nothing written (no lease
+   * grant, no transaction, no revoke): for `DRY_RUN`. The same decision as the write's own
+   * (stale, duplicate, stopped), from the record and tombstone as they are now.
+   */
+  private async planRegister(task: TaskSnapshot, source: WriteSource): Promise<RegisterOutcome> {
+    const { registry, config, log } = this.deps;
+    const current = await registry.readTask(task);
+    const decision = decideWrite({ version: task.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
+    if (!decision.write) {
+      log.info('dry run: register would change nothing', { taskArn: task.taskArn, reason: decision.reason });
+      return { action: 'ignored', taskArn: task.taskArn, reason: decision.reason, keys: [], dryRun: true };
+    }
+    const { desired, skipped } = await this.prepare(task, source);
+    const keys = desired.entries.map((e) => e.key);
+    log.info('dry run: register would write the task on a new lease', {
+      taskArn: task.taskArn,
+      state: desired.state,
+      version: desired.version,
+      leaseTtlSeconds: config.leaseTtlSeconds,
+      put: desired.entries,
+      putRecord: recordKey(config.statePrefix, task.clusterName, task.taskId),
+      deleteKeys: current.record ? current.record.record.keys.filter((k) => !keys.includes(k)) : [],
+      revokeLease: current.record?.lease,
+      skipped,
+    });
+    return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: task.taskArn, keys, skipped, dryRun: true };
+  }
+
   private async plan(task: TaskSnapshot, definition: TaskDefinitionInfo): Promise<EndpointPlan> {
     let hostIp: string | undefined;
     if (needsHostIp(definition)) {
@@ -282,210 +272,31 @@ export class Registrar {
    * Idempotent; never touches another task's key at a reused address.
    */
   deregister(task: TaskRef & { readonly version: number; readonly stoppedAt?: string }): Promise<DeregisterOutcome> {
+    if (this.deps.config.dryRun) return planDeregister(this.deps.registry, task, this.deps.log);
     return deregisterTask(this.deps.registry, task);
   }
 
   /**
    * One renew tick: renews the lease of every recorded task, asks ECS about them (100 per
    * DescribeTasks), rewrites, withdraws or removes the tasks ECS says changed, stopped or are gone,
-   * then reconciles each served cluster with ListTasks so tasks whose events were lost get
-   * registered. If ECS fails for a cluster, nothing of it is removed (fail open).
-   * One failing task never stops the run.
+   * restores lost endpoint keys, then registers the running tasks of each served cluster that
+   * ListTasks lists without a record (lost events). If ECS fails for a cluster, nothing of it is
+   * removed (fail open). A MISSING answer removes nothing before a later tick confirms it, and
+   * never leaves a tombstone. One failing task never stops the run. The decision is the pure
+   * `planRenew` (lib/renew/plan.ts); this runs its steps.
    *
-   * @param options.dryRun decide everything, write nothing (not even keepalives: lease TTLs are
-   *   only read), and list every change the tick would make in `planned`.
+   * @param options.dryRun (default: `DRY_RUN`) decide everything, write nothing (not even keepalives: lease TTLs are
+   *   only read), and list every change the tick would make in `planned` (the steps the real tick
+   *   would take from the same facts, listed in `applied`).
    */
-  async renew(options: { readonly dryRun?: boolean } = {}): Promise<RenewSummary> {
-    const { config, registry, ecs, log } = this.deps;
-    const dryRun = options.dryRun ?? false;
-    const summary: RenewSummary = {
-      dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, removed: 0, withdrawn: 0, failOpen: 0, failed: 0, failures: [], ecsFailures: [], planned: [],
-      durationsMs: { records: 0, keepAlive: 0, describe: 0, changes: 0, reconcile: 0, total: 0 },
-    };
-    const started = performance.now();
-    let mark = started;
-    const phase = (name: Exclude<keyof RenewSummary['durationsMs'], 'total'>) => {
-      const now = performance.now();
-      summary.durationsMs[name] = Math.round((now - mark) * 10) / 10;
-      mark = now;
-    };
-    const fail = (taskArn: string, err: unknown) => {
-      summary.failed++;
-      summary.failures.push({ taskArn, error: errorMessage(err) });
-    };
-    const { records, invalid } = await registry.listRecords();
-    summary.records = records.length;
-    for (const bad of invalid) fail(bad.key, `unreadable task record: ${bad.error}`);
-    phase('records');
-
-    // Every lease is renewed before ECS is asked anything: ECS is the slow part (its read budget is
-    // about 20 requests a second), and a tick cut short after this still leaves the registry alive.
-    // A task ECS then reports stopped had its lease renewed once more; it is revoked moments later.
-    const leaseIds = records.map((s) => s.lease);
-    const kept = dryRun
-      ? await probeLeases(this.deps.etcd, leaseIds, config.renewConcurrency)
-      : await keepAliveLeases(this.deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 8, timeoutMs: config.etcdTimeoutMs * 2 });
-    phase('keepAlive');
-
-    const byCluster = new Map<string, StoredRecord[]>();
-    for (const stored of records) {
-      const cluster = byCluster.get(stored.record.clusterArn);
-      if (cluster) cluster.push(stored);
-      else byCluster.set(stored.record.clusterArn, [stored]);
-    }
-
-    const work: Work[] = [];
-    const failedClusters = new Set<string>();
-    for (const [cluster, stored] of byCluster) {
-      try {
-        const described = await ecs.describeTasks(cluster, stored.map((s) => s.record.taskArn));
-        const byArn = new Map(described.tasks.map((t) => [t.taskArn, t]));
-        const untrusted = new Map(described.invalid.map((i) => [i.taskArn, i.error]));
-        for (const s of stored) {
-          const task = byArn.get(s.record.taskArn);
-          if (!task && untrusted.has(s.record.taskArn)) {
-            // Do not remove on an answer we cannot read: renew it and report.
-            fail(s.record.taskArn, untrusted.get(s.record.taskArn));
-            work.push({ stored: s, action: RenewAction.KeepAlive, failOpen: true });
-            continue;
-          }
-          work.push({ stored: s, action: decideRenew(s.record, task), described: task });
-        }
-      } catch (err) {
-        failedClusters.add(clusterName(cluster));
-        summary.ecsFailures.push({ cluster, error: errorMessage(err) });
-        log.warn('ECS failed for cluster: renewing its leases without removing anything (fail open)', { cluster, error: errorMessage(err) });
-        for (const s of stored) work.push({ stored: s, action: RenewAction.KeepAlive, failOpen: true });
-      }
-    }
-
-    phase('describe');
-
-    const limit = pLimit(config.renewConcurrency);
-    /** Applies one change (or only lists it, in a dry run); `apply` says whether it counted. */
-    const change = (taskArn: string, action: PlannedChange['action'], counter: 'registered' | 'withdrawn' | 'removed', reason: string, apply: () => Promise<boolean>) =>
-      limit(async () => {
-        try {
-          if (dryRun) summary.planned.push({ taskArn, action, reason });
-          if (dryRun || (await apply())) summary[counter]++;
-        } catch (err) {
-          fail(taskArn, err);
-        }
-      });
-    const rewrite = (w: Work, reason: string) =>
-      change(w.stored.record.taskArn, 'register', 'registered', reason, async () => {
-        const outcome = await this.register(w.described!, WriteSource.Ecs, { record: w.stored });
-        return outcome.action !== 'ignored';
-      });
-
-    const changes: Promise<void>[] = [];
-    for (const w of work.filter((w) => w.action === RenewAction.KeepAlive)) {
-      const lease = w.stored.lease;
-      if (kept.alive.has(lease)) {
-        if (w.failOpen) summary.failOpen++;
-        else summary.renewed++;
-      } else if (kept.expired.has(lease) && w.described && taskPhase(w.described) === TaskPhase.Started) {
-        changes.push(rewrite(w, 'lease expired: publish again'));
-      } else if (kept.expired.has(lease)) {
-        fail(w.stored.record.taskArn, 'lease expired and ECS could not be asked about the task; reconcile will restore it');
-      } else {
-        fail(w.stored.record.taskArn, kept.failed.get(lease) ?? 'keepalive failed');
-      }
-    }
-
-    for (const w of work) {
-      const r = w.stored.record;
-      if (w.action === RenewAction.Register) changes.push(rewrite(w, `ECS says ${describeState(w.described!)}; record is ${r.state} at version ${r.version}`));
-      else if (w.action === RenewAction.Withdraw)
-        changes.push(
-          change(r.taskArn, 'withdraw', 'withdrawn', 'ECS says UNHEALTHY', async () => {
-            if (await registry.withdrawTask(w.stored, w.described!.version)) return true;
-            fail(r.taskArn, 'record changed while withdrawing; next tick decides again');
-            return false;
-          }),
-        );
-      else if (w.action === RenewAction.Deregister)
-        changes.push(
-          change(r.taskArn, 'deregister', 'removed', w.described ? `ECS says ${describeState(w.described)}` : 'ECS reports the task MISSING', async () => {
-            await registry.stopTask({ taskArn: r.taskArn, clusterArn: r.clusterArn, ...refParts(w.stored.key) }, w.described?.version ?? r.version, new Date().toISOString());
-            return true;
-          }),
-        );
-    }
-    await Promise.all(changes);
-    phase('changes');
-
-    await this.reconcile(records, failedClusters, summary, fail, dryRun);
-    phase('reconcile');
-    summary.durationsMs.total = Math.round((performance.now() - started) * 10) / 10;
-    return summary;
+  renew(options: { readonly dryRun?: boolean } = {}): Promise<RenewSummary> {
+    return renewTick(
+      {
+        ...this.deps,
+        register: (task, known) => this.register(task, WriteSource.Ecs, known),
+        prepare: (task) => this.prepare(task, WriteSource.Ecs),
+      },
+      { dryRun: options.dryRun ?? this.deps.config.dryRun },
+    );
   }
-
-  /** Registers running tasks of the served clusters that have no record (lost events). */
-  private async reconcile(
-    records: readonly StoredRecord[],
-    failedClusters: ReadonlySet<string>,
-    summary: RenewSummary,
-    fail: (taskArn: string, err: unknown) => void,
-    dryRun: boolean,
-  ): Promise<void> {
-    const { config, registry, ecs, log } = this.deps;
-    const configured = new Map(config.clusters.map((c) => [clusterName(c), c]));
-    const clusters = new Map(configured);
-    if (configured.size === 0) {
-      for (const arn of await registry.knownClusters()) clusters.set(clusterName(arn), arn);
-      for (const s of records) clusters.set(clusterName(s.record.clusterArn), s.record.clusterArn);
-    }
-    const recorded = new Set(records.map((s) => s.record.taskArn));
-    const limit = pLimit(config.renewConcurrency);
-    for (const [name, cluster] of clusters) {
-      if (failedClusters.has(name)) continue;
-      let unrecorded: string[];
-      let described;
-      try {
-        unrecorded = (await ecs.listRunningTasks(cluster)).filter((arn) => !recorded.has(arn));
-        if (unrecorded.length === 0) continue;
-        described = await ecs.describeTasks(cluster, unrecorded);
-      } catch (err) {
-        summary.ecsFailures.push({ cluster, error: errorMessage(err) });
-        log.warn('ECS failed for cluster during reconcile: nothing repaired there this tick', { cluster, error: errorMessage(err) });
-        if (!dryRun && !configured.has(name) && err instanceof DependencyError && (err.cause as Error | undefined)?.name === 'ClusterNotFoundException')
-          await registry.forgetCluster(name);
-        continue;
-      }
-      for (const bad of described.invalid) fail(bad.taskArn, bad.error);
-      await Promise.all(
-        described.tasks
-          .filter((t) => taskPhase(t) === TaskPhase.Started)
-          .map((task) =>
-            limit(async () => {
-              try {
-                if (dryRun) {
-                  const { desired } = await this.prepare(task, WriteSource.Ecs);
-                  summary.planned.push({ taskArn: task.taskArn, action: 'repair', reason: `running in ECS without a record: would be written ${desired.state} with ${desired.entries.length} keys` });
-                  summary.repaired++;
-                  return;
-                }
-                const outcome = await this.register(task, WriteSource.Ecs);
-                if (outcome.action !== 'ignored') summary.repaired++;
-              } catch (err) {
-                if (err instanceof InvalidEventError) log.warn('task cannot be registered', { taskArn: task.taskArn, error: err.message });
-                fail(task.taskArn, err);
-              }
-            }),
-          ),
-      );
-    }
-  }
-}
-
-type Work = { readonly stored: StoredRecord; readonly action: RenewAction; readonly described?: TaskSnapshot; readonly failOpen?: boolean };
-
-function describeState(task: TaskSnapshot): string {
-  return `${task.lastStatus}/${task.desiredStatus}${task.healthStatus ? ` ${task.healthStatus}` : ''} at version ${task.version}`;
-}
-
-function refParts(recordKey: string): { clusterName: string; taskId: string } {
-  const parts = recordKey.split('/');
-  return { clusterName: parts[parts.length - 2]!, taskId: parts[parts.length - 1]! };
 }

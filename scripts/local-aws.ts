@@ -1,7 +1,7 @@
 /**
  * A local stand-in for the ECS and EC2 APIs (and the secret stores), spoken to by the real AWS SDK
  * through `AWS_ENDPOINT_URL_ECS` / `_EC2` / `_SECRETS_MANAGER` / `_SSM`. It answers the calls the
- * registrar makes (DescribeTasks, ListTasks, DescribeTaskDefinition, DescribeContainerInstances,
+ * registrar makes (DescribeTasks, ListTasks, DescribeClusters, DescribeTaskDefinition, DescribeContainerInstances,
  * DescribeInstances, GetSecretValue, GetParameter(s)) from state the test, demo or benchmark
  * controls, and can be told to fail. It also holds SQS queues (SendMessage, SendMessageBatch, with
  * per-message delays), whose due messages `scripts/local-sqs.ts` delivers to a handler.
@@ -148,6 +148,10 @@ export class LocalAws {
   readonly calls = new Map<string, number>();
   /** SQS queues by URL. */
   readonly queues = new Map<string, LocalQueue>();
+  /** Task ARNs DescribeTasks answers MISSING for (eventual consistency) while ListTasks still lists them. */
+  readonly describedMissing = new Set<string>();
+  /** Deleted clusters by name, with what DescribeClusters says of them (`INACTIVE`, or `MISSING` once ECS forgot them). */
+  readonly deletedClusters = new Map<string, 'INACTIVE' | 'MISSING'>();
   /** ListTasks results being paged through, by the token of their next page. */
   private readonly listings = new Map<string, { readonly arns: readonly string[]; readonly next: number }>();
   private server?: Server;
@@ -216,6 +220,25 @@ export class LocalAws {
     this.tasks.set(taskArn, { ...task, ...changes });
   }
 
+  /**
+   * Makes DescribeTasks answer MISSING for these tasks while ListTasks still lists them, as ECS's
+   * eventually consistent reads can; {@link describedMissing} `.clear()` ends it.
+   */
+  answerMissing(...taskArns: string[]): void {
+    for (const arn of taskArns) this.describedMissing.add(arn);
+  }
+
+  /**
+   * Deletes a cluster and its tasks: DescribeTasks and ListTasks then fail with
+   * ClusterNotFoundException, DescribeClusters answers `status` (INACTIVE as a cluster appears
+   * after its deletion, MISSING once ECS has forgotten it).
+   */
+  deleteCluster(cluster: string, status: 'INACTIVE' | 'MISSING' = 'INACTIVE'): void {
+    const name = clusterNameOf(cluster);
+    for (const [arn, task] of this.tasks) if (clusterNameOf(String(task.clusterArn)) === name) this.tasks.delete(arn);
+    this.deletedClusters.set(name, status);
+  }
+
   /** Adds a task definition, e.g. `{ taskDefinitionArn, family, networkMode, containerDefinitions }`. */
   putTaskDefinition(definition: Json): void {
     this.taskDefinitions.set(definition.taskDefinitionArn as string, definition);
@@ -266,7 +289,18 @@ export class LocalAws {
     };
     const fault = this.fault(operation);
     if (fault) return send(fault.status ?? 400, { __type: fault.code, message: `injected ${fault.code}` });
+    if ((operation === 'DescribeTasks' || operation === 'ListTasks') && this.deletedClusters.has(clusterNameOf(String(input.cluster ?? 'default'))))
+      return send(400, { __type: 'ClusterNotFoundException', message: 'Cluster not found.' });
     switch (operation) {
+      case 'DescribeClusters': {
+        const names = ((input.clusters as string[]) ?? ['default']).map(clusterNameOf);
+        const arn = (name: string) => `arn:aws:ecs:us-east-1:123456789012:cluster/${name}`;
+        const deleted = (name: string) => this.deletedClusters.get(name);
+        return send(200, {
+          clusters: names.filter((n) => deleted(n) !== 'MISSING').map((n) => ({ clusterArn: arn(n), clusterName: n, status: deleted(n) ?? 'ACTIVE' })),
+          failures: names.filter((n) => deleted(n) === 'MISSING').map((n) => ({ arn: arn(n), reason: 'MISSING' })),
+        });
+      }
       case 'DescribeTasks': {
         const arns = (input.tasks as string[]) ?? [];
         if (arns.length > 100) return send(400, { __type: 'InvalidParameterException', message: 'tasks can have at most 100 items' });
@@ -275,7 +309,7 @@ export class LocalAws {
         const failures: Json[] = [];
         for (const arn of arns) {
           const task = this.tasks.get(arn);
-          if (task && clusterNameOf(String(task.clusterArn)) === cluster) tasks.push(task);
+          if (task && clusterNameOf(String(task.clusterArn)) === cluster && !this.describedMissing.has(arn)) tasks.push(task);
           else failures.push({ arn, reason: 'MISSING' });
         }
         return send(200, { tasks, failures });

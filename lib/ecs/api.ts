@@ -5,6 +5,7 @@
  * by the SDK; what still fails surfaces as a {@link DependencyError}.
  */
 import {
+  DescribeClustersCommand,
   DescribeContainerInstancesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTasksCommand,
@@ -27,6 +28,22 @@ export interface DescribedTasks {
   readonly invalid: readonly { readonly taskArn: string; readonly error: string }[];
 }
 
+/**
+ * What `DescribeClusters` says of a cluster: `ACTIVE` (or another live status such as
+ * `PROVISIONING`), `INACTIVE` (deleted), or `MISSING` (ECS does not know it).
+ */
+export type ClusterStatus = string;
+
+/** True when a cluster with this {@link ClusterStatus} no longer exists. */
+export const clusterGone = (status: ClusterStatus | undefined): boolean => status === 'INACTIVE' || status === 'MISSING';
+
+/** True for an ECS read that failed because ECS does not know the cluster (a hint, not proof: confirm with `describeClusters`). */
+export function isClusterNotFound(err: unknown): boolean {
+  return err instanceof DependencyError && (err.cause as Error | undefined)?.name === 'ClusterNotFoundException';
+}
+
+const clusterNameOf = (cluster: string) => cluster.split('/').pop()!;
+
 /** The ECS/EC2 reads registration and renew need. */
 export interface EcsReader {
   /** A task definition revision (cached by ARN: revisions are immutable). */
@@ -37,6 +54,8 @@ export interface EcsReader {
   listRunningTasks(cluster: string): Promise<string[]>;
   /** Private IPv4 address of a container instance's EC2 instance (cached). */
   hostIp(cluster: string, containerInstanceArn: string): Promise<string>;
+  /** The status of each cluster (ARN or name, as given), 100 per call; `MISSING` for one ECS does not know. */
+  describeClusters(clusters: readonly string[]): Promise<ReadonlyMap<string, ClusterStatus>>;
 }
 
 /** Counts of API calls made, for the renew summary and benchmarks. */
@@ -46,6 +65,7 @@ export interface EcsCallCounts {
   describeTaskDefinition: number;
   describeContainerInstances: number;
   describeInstances: number;
+  describeClusters: number;
 }
 
 /** A cache that forgets its oldest entries past `max`, and forgets failures at once. */
@@ -76,7 +96,7 @@ async function loadEc2(): Promise<(instanceId: string) => Promise<string | undef
 /** {@link EcsReader} over the AWS SDK. */
 export class AwsEcsReader implements EcsReader {
   /** API calls made by this reader so far. */
-  readonly calls: EcsCallCounts = { describeTasks: 0, listTasks: 0, describeTaskDefinition: 0, describeContainerInstances: 0, describeInstances: 0 };
+  readonly calls: EcsCallCounts = { describeTasks: 0, listTasks: 0, describeTaskDefinition: 0, describeContainerInstances: 0, describeInstances: 0, describeClusters: 0 };
   private readonly definitions = new PromiseCache<TaskDefinitionInfo>(1000);
   private readonly hostIps = new PromiseCache<string>(10000);
   private ec2?: Promise<(instanceId: string) => Promise<string | undefined>>;
@@ -139,6 +159,29 @@ export class AwsEcsReader implements EcsReader {
       nextToken = out.nextToken;
     } while (nextToken);
     return arns;
+  }
+
+  async describeClusters(clusters: readonly string[]): Promise<ReadonlyMap<string, ClusterStatus>> {
+    const statuses = new Map<string, ClusterStatus>();
+    for (let i = 0; i < clusters.length; i += DESCRIBE_TASKS_BATCH) {
+      const batch = clusters.slice(i, i + DESCRIBE_TASKS_BATCH);
+      this.calls.describeClusters++;
+      let out;
+      try {
+        out = await this.ecs.send(new DescribeClustersCommand({ clusters: [...batch] }));
+      } catch (err) {
+        throw wrap('ecs', `DescribeClusters ${batch.join(', ')}`, err);
+      }
+      // ECS answers with full ARNs whatever was asked: match by cluster name.
+      const byName = new Map<string, ClusterStatus>();
+      for (const c of out.clusters ?? []) if (c.clusterArn) byName.set(clusterNameOf(c.clusterArn), c.status ?? 'ACTIVE');
+      for (const f of out.failures ?? []) if (f.arn && f.reason) byName.set(clusterNameOf(f.arn), f.reason);
+      for (const cluster of batch) {
+        const status = byName.get(clusterNameOf(cluster));
+        if (status !== undefined) statuses.set(cluster, status);
+      }
+    }
+    return statuses;
   }
 
   hostIp(cluster: string, containerInstanceArn: string): Promise<string> {

@@ -23,7 +23,7 @@ import * as z from 'zod/mini';
 import type { Config } from '../config';
 import { decideKeyClaim, decideWrite, RecordState, type KeyHolder, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
 import { ConflictError, DependencyError, errorMessage } from '../errors';
-import { pendingKey, pendingPrefix, recordKey, recordsPrefix, tombstoneKey } from '../keys';
+import { missingKey, missingPrefix, pendingKey, pendingPrefix, recordKey, recordsPrefix, tombstoneKey } from '../keys';
 import { callDeadline } from './client';
 import { keepAliveLeases } from './keepalive';
 
@@ -62,6 +62,19 @@ export interface DesiredTask extends TaskRef {
   readonly services?: readonly string[];
   /** Endpoint keys and values; empty unless `state` is registered. */
   readonly entries: readonly { readonly key: string; readonly value: string }[];
+}
+
+/** A MISSING mark: renew saw ECS answer MISSING for the task (and ListTasks not list it) since `firstSeen`. */
+export interface MissingMark {
+  readonly taskArn: string;
+  /** ISO time of the tick that first saw it MISSING. */
+  readonly firstSeen: string;
+}
+
+/** The task a stored record is of (cluster name and task id are the record key's last segments). */
+export function storedRef(stored: StoredRecord): TaskRef {
+  const parts = stored.key.split('/');
+  return { taskArn: stored.record.taskArn, clusterArn: stored.record.clusterArn, clusterName: parts[parts.length - 2]!, taskId: parts[parts.length - 1]! };
 }
 
 /** Outcome of {@link Registry.writeTask}. */
@@ -104,6 +117,10 @@ const recordSchema = z.object({
   writeId: z.optional(z.string()),
 });
 const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppedAt: z.string() });
+const missingMarkSchema = z.object({ taskArn: z.string(), firstSeen: z.string() });
+
+/** Most operations in one etcd transaction (etcd's default `--max-txn-ops` is 128). */
+const TXN_OPS = 100;
 
 /** A pending task as listed under a service it will publish (see {@link Registry.pendingTasks}). */
 export interface PendingEntry {
@@ -705,6 +722,97 @@ export class Registry {
   /** Forgets a cluster that no longer exists. */
   async forgetCluster(clusterName: string): Promise<void> {
     await this.call('forget cluster', () => this.client.kv.deleteRange({ key: bytes(this.clusterKey(clusterName)) }));
+  }
+
+  /**
+   * Every key under `prefix` with the lease it hangs on, read keys-only a page at a time, all
+   * pages at one revision (renew checks each record's endpoint keys against it in one pass).
+   */
+  async listKeyLeases(prefix: string, { pageSize = 10_000 } = {}): Promise<Map<string, string>> {
+    const end = prefix === '' ? Buffer.from([0]) : prefixEnd(prefix);
+    const leases = new Map<string, string>();
+    let start = bytes(prefix === '' ? '\0' : prefix);
+    let revision: string | undefined;
+    for (;;) {
+      const res = await this.call('list endpoint keys', () => this.client.kv.range({ key: start, range_end: end, limit: pageSize, revision, keys_only: true }));
+      revision ??= res.header.revision;
+      for (const kv of res.kvs) leases.set(kv.key.toString(), kv.lease);
+      if (!res.more || res.kvs.length === 0) break;
+      start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+    return leases;
+  }
+
+  /** Every MISSING mark, by task ARN (unreadable ones are skipped: they expire with their lease). */
+  async listMissingMarks(): Promise<Map<string, MissingMark>> {
+    const prefix = missingPrefix(this.config.statePrefix);
+    const res = await this.call('list missing marks', () => this.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+    const marks = new Map<string, MissingMark>();
+    for (const kv of res.kvs) {
+      const parsed = missingMarkSchema.safeParse(JSON.parse(kv.value.toString()));
+      if (parsed.success) marks.set(parsed.data.taskArn, parsed.data);
+    }
+    return marks;
+  }
+
+  /**
+   * Marks a task ECS answered MISSING for, on the task's own lease (so it goes with the task),
+   * guarded on the record being as read.
+   *
+   * @returns false when the record changed since it was read (the next tick decides again).
+   */
+  async markMissing(stored: StoredRecord, firstSeen: string): Promise<boolean> {
+    const ref = storedRef(stored);
+    const mark: MissingMark = { taskArn: ref.taskArn, firstSeen };
+    const res = await this.txn(
+      'mark missing',
+      [modifiedAt(stored.key, stored.modRevision)],
+      [put(missingKey(this.config.statePrefix, ref.clusterName, ref.taskId), JSON.stringify(mark), stored.lease)],
+      [],
+    );
+    return res.succeeded;
+  }
+
+  /** Deletes a task's MISSING mark (ECS describes or lists the task again). */
+  async clearMissing(ref: Pick<TaskRef, 'clusterName' | 'taskId'>): Promise<void> {
+    await this.call('clear missing mark', () => this.client.kv.deleteRange({ key: bytes(missingKey(this.config.statePrefix, ref.clusterName, ref.taskId)) }));
+  }
+
+  /**
+   * Removes a task without a tombstone (ECS does not know it, or its cluster is gone): deletes its
+   * record, its MISSING mark and each endpoint key still on its lease in one transaction guarded
+   * on the record being as read, then revokes the lease. Without a tombstone, a task removed by
+   * mistake is registered again by the next event or reconcile.
+   *
+   * @returns false when the record changed since it was read (nothing removed).
+   */
+  async removeTask(stored: StoredRecord): Promise<boolean> {
+    const ref = storedRef(stored);
+    const res = await this.txn(
+      'remove transaction',
+      [modifiedAt(stored.key, stored.modRevision)],
+      [del(stored.key), del(missingKey(this.config.statePrefix, ref.clusterName, ref.taskId)), ...stored.record.keys.map((k) => deleteIfOwned(k, stored.lease))],
+      [],
+    );
+    if (res.succeeded) await this.revoke(stored.lease);
+    return res.succeeded;
+  }
+
+  /** The lease each of these keys hangs on (absent keys left out), read keys-only, 100 per transaction. */
+  async keyLeases(keys: readonly string[]): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    for (let i = 0; i < keys.length; i += TXN_OPS) {
+      const batch = keys.slice(i, i + TXN_OPS);
+      const res = await this.txn('read keys', [], batch.map((key) => ({ request_range: { key: bytes(key), keys_only: true } })), []);
+      for (const r of res.responses) for (const kv of r.response_range.kvs) found.set(kv.key.toString(), kv.lease);
+    }
+    return found;
+  }
+
+  /** Which of these tasks have a tombstone (their task ARNs). */
+  async tombstoned(refs: readonly TaskRef[]): Promise<Set<string>> {
+    const present = await this.keyLeases(refs.map((ref) => this.tombstoneKey(ref)));
+    return new Set(refs.filter((ref) => present.has(this.tombstoneKey(ref))).map((ref) => ref.taskArn));
   }
 }
 

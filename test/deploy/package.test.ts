@@ -39,7 +39,7 @@ const PUBLISH = ['ecs:DescribeTaskDefinition', 'ecs:DescribeContainerInstances',
 const AWS_CALLS: Record<string, readonly string[]> = {
   register: ['ecs:DescribeTasks', ...PUBLISH],
   deregister: ['ecs:DescribeTasks', ...PUBLISH],
-  renew: ['ecs:DescribeTasks', 'ecs:ListTasks', ...PUBLISH],
+  renew: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeClusters', ...PUBLISH],
   follow: ['ecs:DescribeTasks', ...PUBLISH],
 };
 /** Functions that send to the follow queue (a task recorded pending, or still pending). */

@@ -24,7 +24,7 @@ beforeAll(async () => {
 afterAll(async () => rig?.stop());
 
 describe('chaos', () => {
-  it(`etcd equals the truth after one renew tick (N=${N}, ${RATES.lost * 100}% lost, ${RATES.duplicated * 100}% duplicated, shuffled)`, { timeout: 120_000 }, async () => {
+  it(`etcd equals the truth after one renew tick, and tasks ECS forgot are gone after the second (N=${N}, ${RATES.lost * 100}% lost, ${RATES.duplicated * 100}% duplicated, shuffled)`, { timeout: 120_000 }, async () => {
     console.log(`chaos: seed ${SEED} (replay: CHAOS_SEED=${SEED} npx vitest run test/integration/chaos.test.ts)`);
     const { aws, client, functions } = rig;
     const random = mulberry32(SEED);
@@ -39,6 +39,16 @@ describe('chaos', () => {
     const expected = expectedEndpoints(tasks, 'services');
     const before = divergence((await etcdSnapshot(client)).kvs, expected, 'services');
     const summary = await functions.renew(scheduledEvent, lambdaContext('renew', 55_000));
+    // A task ECS has forgotten (DescribeTasks: MISSING, not in ListTasks) is only marked by the first
+    // tick, and removed by the next one (MISSING alone is no evidence of a stop): after one tick,
+    // those are the only stale endpoints; after the second, none is.
+    const forgotten = tasks.filter((t) => !t.final).map((t) => t.taskId);
+    const first = divergence((await etcdSnapshot(client)).kvs, expected, 'services');
+    expect(first.missing).toEqual([]);
+    expect(first.stale.filter((entry) => !forgotten.some((id) => entry.includes(id)))).toEqual([]);
+    expect(summary.missing).toBeGreaterThanOrEqual(new Set(forgotten.filter((id) => first.stale.some((entry) => entry.includes(id)))).size);
+    const second = await functions.renew(scheduledEvent, lambdaContext('renew', 55_000));
+    expect(second).toMatchObject({ missing: 0, removed: summary.missing, registered: 0, repaired: 0, failed: 0 });
     const snapshot = await etcdSnapshot(client);
     const after = divergence(snapshot.kvs, expected, 'services');
     const registry = checkRegistry(snapshot, 'services', 'registrar');
@@ -50,8 +60,9 @@ describe('chaos', () => {
         `chaos: N=${N} seed=${SEED}: ${stats.emitted} events emitted, ${stats.routed} routed, ${stats.lost} lost at random + ${stats.lostByScenario} by scenario, ` +
           `${stats.duplicates} duplicated, ${stats.deliveries} deliveries; ${failures.length} threw and were applied on redelivery`,
         `  before the tick: stale ${before.stale.length}, missing ${before.missing.length}; ` +
-          `tick: renewed ${summary.renewed}, registered ${summary.registered}, repaired ${summary.repaired}, removed ${summary.removed}, withdrawn ${summary.withdrawn}, failed ${summary.failed}`,
-        `  after one tick: ${expected.size} endpoints expected; stale ${after.stale.length}, missing ${after.missing.length}; ` +
+          `tick: renewed ${summary.renewed}, registered ${summary.registered}, repaired ${summary.repaired}, removed ${summary.removed}, withdrawn ${summary.withdrawn}, MISSING marked ${summary.missing}, failed ${summary.failed}`,
+        `  after one tick: stale ${first.stale.length} (all forgotten by ECS, marked), missing ${first.missing.length}; second tick removed ${second.removed}`,
+        `  after two ticks: ${expected.size} endpoints expected; stale ${after.stale.length}, missing ${after.missing.length}; ` +
           `orphan keys ${registry.orphanKeys.length}, orphan leases ${registry.orphanLeases.length}`,
       ].join('\n'),
     );

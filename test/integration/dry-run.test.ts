@@ -24,6 +24,10 @@ it('renew with DRY_RUN=true reports what it would change and writes nothing', as
 
   const { handler } = await import('../../functions/renew');
   const summary = await handler(scheduledEvent, lambdaContext('renew'));
-  expect(summary).toMatchObject({ dryRun: true, records: 2, renewed: 1, removed: 1, planned: [{ taskArn: gone.detail.taskArn, action: 'deregister', reason: 'ECS reports the task MISSING' }] });
+  // A MISSING answer is first marked (confirmed by a later tick before removal), never tombstoned.
+  expect(summary).toMatchObject({
+    dryRun: true, records: 2, renewed: 1, removed: 0, missing: 1,
+    planned: [{ taskArn: gone.detail.taskArn, action: 'mark-missing', reason: 'ECS answers MISSING and ListTasks does not list the task: kept until a later tick confirms' }],
+  });
   expect(await h.revisions()).toEqual(before);
 });

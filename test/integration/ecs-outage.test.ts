@@ -73,7 +73,9 @@ describe('ECS throttled during renew', () => {
     expect(tickWarnings[0]).toMatchObject({ summary: { failOpen: 5, ecsFailures: [{ cluster: CLUSTER_ARN }] } });
 
     aws.faults.clear();
-    expect(await tick()).toMatchObject({ records: 5, renewed: 3, removed: 2, failOpen: 0, failed: 0, ecsFailures: [] });
+    // The stopped task goes at once; the gone one (MISSING, not listed) is marked, and removed on the next tick.
+    expect(await tick()).toMatchObject({ records: 5, renewed: 3, removed: 1, missing: 1, failOpen: 0, failed: 0, ecsFailures: [] });
+    expect(await tick()).toMatchObject({ records: 4, renewed: 3, removed: 1, failOpen: 0, failed: 0, ecsFailures: [] });
     const gone = [events[0]!, events[1]!].map(idOf);
     expect(await endpointKeys()).toEqual(registered.filter((k) => !gone.some((id) => k.includes(id))));
   });

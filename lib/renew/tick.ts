@@ -1,0 +1,226 @@
+/**
+ * The renew tick: read what etcd holds and renew every lease, ask ECS, decide with the pure
+ * {@link planRenew}, then carry the steps out (or, in a dry run, only list and log them).
+ */
+import type { Etcd3 } from 'etcd3';
+import type { Config } from '../config';
+import { RecordState } from '../decide';
+import { clusterGone, isClusterNotFound, type DescribedTasks, type EcsReader } from '../ecs/api';
+import type { TaskSnapshot } from '../ecs/event';
+import { errorMessage } from '../errors';
+import { keepAliveLeases, probeLeases } from '../etcd/keepalive';
+import type { DesiredTask, Registry, StoredRecord, TaskState } from '../etcd/registry';
+import type { Log, RegisterOutcome } from '../registrar';
+import { executeSteps, type AppliedChange, type PlannedChange } from './execute';
+import { clusterName, planRenew, type Answer, type ClusterFacts } from './plan';
+
+/** One renew tick's result: counts, and exactly what failed. */
+export interface RenewSummary {
+  /** True when nothing was written (`DRY_RUN`): the counts say what would have happened. */
+  dryRun: boolean;
+  /** Task records found at the start of the tick. */
+  records: number;
+  /** Leases renewed with nothing else to do. */
+  renewed: number;
+  /** Tasks (re)written from ECS's answer: turned healthy, changed, or lease found expired. */
+  registered: number;
+  /** Running tasks found by ListTasks that had no record (lost events), now written. */
+  repaired: number;
+  /** Published tasks whose endpoint keys were missing or on another lease, rewritten from ECS's answer. */
+  restored: number;
+  /** Tasks removed: ECS says they stopped or are stopping (tombstoned), MISSING confirmed, or their cluster is gone. */
+  removed: number;
+  /** Tasks ECS answered MISSING for (and ListTasks did not list), marked and kept until a later tick confirms. */
+  missing: number;
+  /** Tasks whose endpoints were withdrawn because ECS says they are unhealthy. */
+  withdrawn: number;
+  /** Clusters ECS confirmed gone (DescribeClusters: INACTIVE or MISSING): their tasks removed, the cluster forgotten. */
+  clustersRemoved: number;
+  /** Leases renewed without asking ECS, because ECS failed for their cluster (fail open). */
+  failOpen: number;
+  /** Tasks that could not be handled this tick. */
+  failed: number;
+  /** What failed, per task. */
+  failures: { taskArn: string; error: string }[];
+  /** Clusters for which ECS failed. */
+  ecsFailures: { cluster: string; error: string }[];
+  /** Dry run only: every change the tick would have made (renewals not listed). */
+  planned: PlannedChange[];
+  /** Real run only: every change the tick made, from the same planner, with its result. */
+  applied: AppliedChange[];
+  /**
+   * Milliseconds spent reading the task records, reading the endpoint keys (keys only) and MISSING
+   * marks, renewing the leases, asking ECS about the records (DescribeTasks, DescribeClusters),
+   * writing the changes, and reconciling with ListTasks; and the whole tick.
+   */
+  durationsMs: { records: number; keys: number; keepAlive: number; describe: number; changes: number; reconcile: number; total: number };
+}
+
+/** What the tick needs: the registrar's dependencies and its register path. */
+export interface RenewDeps {
+  readonly config: Config;
+  readonly etcd: Etcd3;
+  readonly registry: Registry;
+  readonly ecs: EcsReader;
+  readonly log: Log;
+  /** Writes a task from ECS's answer through the register path, so the same write guards apply. */
+  readonly register: (task: TaskSnapshot, known?: TaskState) => Promise<RegisterOutcome>;
+  /** What {@link RenewDeps.register} would write, without writing (dry run). */
+  readonly prepare: (task: TaskSnapshot) => Promise<{ readonly desired: DesiredTask }>;
+}
+
+/** Runs one renew tick (see `Registrar.renew`). */
+export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: boolean }): Promise<RenewSummary> {
+  const { config, registry, ecs, log } = deps;
+  const summary: RenewSummary = {
+    dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, restored: 0, removed: 0, missing: 0, withdrawn: 0, clustersRemoved: 0, failOpen: 0, failed: 0,
+    failures: [], ecsFailures: [], planned: [], applied: [],
+    durationsMs: { records: 0, keys: 0, keepAlive: 0, describe: 0, changes: 0, reconcile: 0, total: 0 },
+  };
+  const started = performance.now();
+  let mark = started;
+  const round = (ms: number) => Math.round(ms * 10) / 10;
+  const phase = (name: 'records' | 'keys' | 'keepAlive' | 'changes') => {
+    const now = performance.now();
+    summary.durationsMs[name] = round(now - mark);
+    mark = now;
+  };
+  const fail = (taskArn: string, error: string) => {
+    summary.failed++;
+    summary.failures.push({ taskArn, error });
+  };
+
+  const { records, invalid } = await registry.listRecords();
+  summary.records = records.length;
+  for (const bad of invalid) fail(bad.key, `unreadable task record: ${bad.error}`);
+  phase('records');
+  // Read right after the records, so a write landing in between is rare (and guarded anyway).
+  const endpointLeases = records.some((s) => s.record.state === RecordState.Registered)
+    ? await registry.listKeyLeases(config.registryPrefix === '' ? '' : `${config.registryPrefix}/`)
+    : undefined;
+  const missingMarks = await registry.listMissingMarks();
+  phase('keys');
+
+  // Every lease is renewed before ECS is asked anything: ECS is the slow part (its read budget is
+  // about 20 requests a second), and a tick cut short after this still leaves the registry alive.
+  // A task ECS then reports stopped had its lease renewed once more; it is revoked moments later.
+  const leaseIds = records.map((s) => s.lease);
+  const leases = dryRun
+    ? await probeLeases(deps.etcd, leaseIds, config.renewConcurrency)
+    : await keepAliveLeases(deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 8, timeoutMs: config.etcdTimeoutMs * 2 });
+  phase('keepAlive');
+
+  const clusters = await askEcs(deps, records, summary);
+  const repairable = [...clusters.values()].flatMap((c) => (c.served && c.unrecorded?.ok ? c.unrecorded.value.tasks : []));
+  let tombstoned: Set<string> | undefined = new Set<string>();
+  const timer = performance.now();
+  try {
+    if (repairable.length > 0) tombstoned = await registry.tombstoned(repairable);
+  } catch (err) {
+    // Without knowing the tombstones, repairs would be planned that the write then refuses.
+    for (const task of repairable) fail(task.taskArn, `tombstones could not be read: ${errorMessage(err)}`);
+    tombstoned = undefined;
+  }
+  summary.durationsMs.reconcile += round(performance.now() - timer);
+  mark = performance.now();
+
+  const plan = planRenew({ records, leases, clusters, endpointLeases, missingMarks, tombstoned, now: new Date().toISOString() });
+  summary.renewed = plan.renewed;
+  summary.failOpen = plan.failOpen;
+  for (const f of plan.failures) fail(f.taskArn, f.error);
+  await executeSteps(plan.steps, { ...deps, dryRun, summary, fail });
+  phase('changes');
+  summary.durationsMs.total = round(performance.now() - started);
+  return summary;
+}
+
+/** An ECS answer; a failure says whether ECS did not know the cluster (a hint to confirm). */
+type Asked<T> = Answer<T> | { readonly ok: false; readonly error: string; readonly notFound: boolean };
+
+/**
+ * Asks ECS about every cluster with records (DescribeTasks) and every served one (ListTasks, then
+ * DescribeTasks of the running tasks without a record). ClusterNotFoundException is confirmed with
+ * DescribeClusters before a cluster counts as gone; any other failure is an outage (fail open).
+ */
+async function askEcs(deps: RenewDeps, records: readonly StoredRecord[], summary: RenewSummary): Promise<Map<string, ClusterFacts>> {
+  const { config, registry, ecs, log } = deps;
+  const byCluster = new Map<string, StoredRecord[]>();
+  const arns = new Map<string, string>();
+  for (const stored of records) {
+    const name = clusterName(stored.record.clusterArn);
+    arns.set(name, stored.record.clusterArn);
+    const list = byCluster.get(name);
+    if (list) list.push(stored);
+    else byCluster.set(name, [stored]);
+  }
+  const served = new Map(config.clusters.map((c) => [clusterName(c), c]));
+  if (served.size === 0) {
+    for (const arn of await registry.knownClusters()) served.set(clusterName(arn), arn);
+    for (const [name, arn] of arns) served.set(name, arn);
+  }
+  for (const [name, arn] of served) if (!arns.has(name)) arns.set(name, arn);
+  const recorded = new Set(records.map((s) => s.record.taskArn));
+
+  /** An ECS call's answer, its time added to the summary; a failure says whether ECS did not know the cluster. */
+  const timed = async <T>(into: 'describe' | 'reconcile', fn: () => Promise<T>): Promise<Asked<T>> => {
+    const started = performance.now();
+    try {
+      return { ok: true, value: await fn() };
+    } catch (err) {
+      return { ok: false, error: errorMessage(err), notFound: isClusterNotFound(err) };
+    } finally {
+      summary.durationsMs[into] += Math.round((performance.now() - started) * 10) / 10;
+    }
+  };
+  const notFound = (answer: Asked<unknown>) => !answer.ok && 'notFound' in answer && answer.notFound;
+  /** DescribeClusters' status when it confirms the cluster is gone; undefined otherwise (including when it fails). */
+  const confirmGone = async (cluster: string): Promise<string | undefined> => {
+    const answer = await timed('describe', () => ecs.describeClusters([cluster]));
+    if (!answer.ok) return undefined;
+    const status = answer.value.get(cluster);
+    return clusterGone(status) ? status : undefined;
+  };
+
+  const FAIL_OPEN = 'ECS failed for cluster: renewing its leases without removing anything (fail open)';
+  const NO_REPAIR = 'ECS failed for cluster during reconcile: nothing repaired there this tick';
+  /** After a failed call: DescribeClusters' status if it confirms the cluster gone; else the failure is recorded and logged. */
+  const failed = async (cluster: string, answer: Asked<unknown> & { ok: false }, warning: string): Promise<string | undefined> => {
+    const gone = notFound(answer) ? await confirmGone(cluster) : undefined;
+    if (!gone) {
+      summary.ecsFailures.push({ cluster, error: answer.error });
+      log.warn(warning, { cluster, error: answer.error });
+    }
+    return gone;
+  };
+
+  const facts = new Map<string, ClusterFacts>();
+  for (const [name, cluster] of arns) {
+    const stored = byCluster.get(name) ?? [];
+    const base = { cluster, served: served.has(name) };
+    let described: Asked<DescribedTasks> | undefined;
+    if (stored.length > 0) {
+      described = await timed('describe', () => ecs.describeTasks(cluster, stored.map((s) => s.record.taskArn)));
+      if (!described.ok) {
+        const gone = await failed(cluster, described, FAIL_OPEN);
+        facts.set(name, gone ? { ...base, gone } : { ...base, described });
+        continue;
+      }
+    }
+    // ListTasks serves reconcile, and confirms a MISSING answer before anything is removed.
+    if (!base.served && !(described?.ok && described.value.missing.length > 0)) {
+      facts.set(name, { ...base, described });
+      continue;
+    }
+    const listed = await timed('reconcile', () => ecs.listRunningTasks(cluster));
+    if (!listed.ok) {
+      const gone = await failed(cluster, listed, NO_REPAIR);
+      facts.set(name, gone ? { ...base, gone } : { ...base, described, listed });
+      continue;
+    }
+    const unrecordedArns = base.served ? listed.value.filter((arn) => !recorded.has(arn)) : [];
+    const unrecorded = unrecordedArns.length > 0 ? await timed('reconcile', () => ecs.describeTasks(cluster, unrecordedArns)) : undefined;
+    const gone = unrecorded && !unrecorded.ok ? await failed(cluster, unrecorded, NO_REPAIR) : undefined;
+    facts.set(name, gone ? { ...base, gone } : { ...base, described, listed, unrecorded });
+  }
+  return facts;
+}
