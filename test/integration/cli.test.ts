@@ -96,7 +96,7 @@ describe('on a consistent registry', () => {
   });
 
   it('diff prints exactly renew\'s plan and writes nothing', async () => {
-    h.aws.tasks.delete(running[2]!.detail.taskArn); // gone from ECS: renew would remove it
+    h.aws.tasks.delete(running[2]!.detail.taskArn); // gone from ECS: renew would mark it (and remove it a tick later)
     h.aws.updateTask(pending.detail.taskArn, { healthStatus: 'HEALTHY' }); // renew would publish it
     const before = await h.revisions();
     const { code, out } = await cli('diff', '--json');
@@ -105,14 +105,14 @@ describe('on a consistent registry', () => {
     expect(plan.planned).toEqual((await h.registrar.renew({ dryRun: true })).planned);
     expect(plan.planned.map((p: Json) => [p.action, p.taskArn])).toEqual(
       expect.arrayContaining([
-        ['deregister', running[2]!.detail.taskArn],
+        ['mark-missing', running[2]!.detail.taskArn],
         ['register', pending.detail.taskArn],
       ]),
     );
     expect(plan.planned).toHaveLength(2);
     const table = await cli('diff');
     expect(table.out).toMatch(/^ACTION\s+TASK\s+REASON\n/);
-    expect(table.out).toContain('ECS reports the task MISSING');
+    expect(table.out).toContain('ECS answers MISSING and ListTasks does not list the task');
     expect(await h.revisions()).toEqual(before);
     // Put ECS back as it was for the tests below.
     h.aws.putTaskFromDetail(running[2]!.detail);

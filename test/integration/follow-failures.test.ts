@@ -20,7 +20,8 @@ let client: Etcd3;
 let logs: CapturedLogs;
 
 beforeAll(async () => {
-  env = testEnv();
+  // These tests read the metric lines (vitest turns metrics off elsewhere).
+  env = testEnv({ POWERTOOLS_METRICS_DISABLED: 'false' });
   platform = await startFollowPlatform(env, { maxReceiveCount: 3, visibilityTimeoutMs: 300 });
   putCheckedDefinition(platform.aws, { interval: 1 });
   client = new Etcd3({ hosts: env.ETCD_ENDPOINTS! });

@@ -22,7 +22,8 @@ let functions: Functions;
 let logs: CapturedLogs;
 
 beforeAll(async () => {
-  env = testEnv();
+  // These tests read the metric lines (vitest turns metrics off elsewhere).
+  env = testEnv({ POWERTOOLS_METRICS_DISABLED: 'false' });
   ({ aws, functions } = await startFunctions(env));
   client = new Etcd3({ hosts: inject('etcdEndpoint') });
   logs = captureLogs();
