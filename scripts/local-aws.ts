@@ -23,6 +23,16 @@ export interface Fault {
 
 const TIME_FIELDS = ['createdAt', 'startedAt', 'stoppedAt', 'stoppingAt', 'executionStoppedAt', 'pullStartedAt', 'pullStoppedAt', 'connectivityAt', 'updatedAt'];
 
+/** A token bucket per action, as ECS and EC2 throttle reads per account and region. */
+export interface Throttle {
+  /** Tokens a full bucket holds (the burst). */
+  readonly capacity: number;
+  /** Tokens added back per second (the sustained rate). */
+  readonly refillPerSecond: number;
+  /** Actions it applies to (each with a bucket of its own). @default every action */
+  readonly actions?: readonly string[];
+}
+
 /** Turns an event `detail` into the task object DescribeTasks returns (epoch times, ENI type name). */
 export function describedFromDetail(detail: Json): Json {
   const task: Json = { ...detail };
@@ -58,6 +68,10 @@ export class LocalAws {
   readonly faults = new Map<string, Fault>();
   /** Calls answered, by operation name. */
   readonly calls = new Map<string, number>();
+  /** Calls refused with a throttling error by {@link throttle}'s buckets, by operation name. */
+  readonly throttled = new Map<string, number>();
+  private throttling?: Throttle;
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
   /** ListTasks results being paged through, by the token of their next page. */
   private readonly listings = new Map<string, { readonly arns: readonly string[]; readonly next: number }>();
   private server?: Server;
@@ -124,6 +138,22 @@ export class LocalAws {
     this.instanceIps.set(instanceId, privateIp);
   }
 
+  /**
+   * Throttles like ECS: each action gets a token bucket of `capacity` refilling `refillPerSecond`;
+   * a call finding its bucket empty is answered with `ThrottlingException` (EC2:
+   * `RequestLimitExceeded`) and counted in {@link throttled}. `undefined` turns throttling off.
+   */
+  throttle(throttle: Throttle | undefined): this {
+    this.throttling = throttle;
+    this.buckets.clear();
+    return this;
+  }
+
+  /** Total calls refused by throttling (all operations). */
+  throttledCount(): number {
+    return [...this.throttled.values()].reduce((a, b) => a + b, 0);
+  }
+
   /** Total calls answered (or failed) for one operation. */
   count(operation: string): number {
     return this.calls.get(operation) ?? 0;
@@ -138,8 +168,26 @@ export class LocalAws {
     return this.ec2(new URLSearchParams(body), res);
   }
 
-  private fault(operation: string): Fault | undefined {
+  /** Takes a token from the operation's bucket; false when it is empty. */
+  private admit(operation: string): boolean {
+    const t = this.throttling;
+    if (!t || (t.actions && !t.actions.includes(operation))) return true;
+    const now = performance.now();
+    const bucket = this.buckets.get(operation) ?? { tokens: t.capacity, at: now };
+    bucket.tokens = Math.min(t.capacity, bucket.tokens + ((now - bucket.at) / 1000) * t.refillPerSecond);
+    bucket.at = now;
+    this.buckets.set(operation, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  private fault(operation: string, throttleCode = 'ThrottlingException'): Fault | undefined {
     this.calls.set(operation, this.count(operation) + 1);
+    if (!this.admit(operation)) {
+      this.throttled.set(operation, (this.throttled.get(operation) ?? 0) + 1);
+      return { code: throttleCode, status: 400 };
+    }
     const fault = this.faults.get(operation);
     if (!fault) return undefined;
     if (fault.times !== undefined) {
@@ -155,7 +203,7 @@ export class LocalAws {
       res.end(JSON.stringify(payload));
     };
     const fault = this.fault(operation);
-    if (fault) return send(fault.status ?? 400, { __type: fault.code, message: `injected ${fault.code}` });
+    if (fault) return send(fault.status ?? 400, { __type: fault.code, message: fault.code === 'ThrottlingException' ? 'Rate exceeded' : `injected ${fault.code}` });
     switch (operation) {
       case 'DescribeTasks': {
         const arns = (input.tasks as string[]) ?? [];
@@ -226,7 +274,7 @@ export class LocalAws {
 
   private ec2(params: URLSearchParams, res: ServerResponse): void {
     const action = params.get('Action') ?? '?';
-    const fault = this.fault(action);
+    const fault = this.fault(action, 'RequestLimitExceeded');
     const xml = (status: number, text: string) => {
       res.writeHead(status, { 'content-type': 'text/xml' });
       res.end(text);
