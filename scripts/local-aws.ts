@@ -19,6 +19,8 @@ export interface Fault {
   readonly status?: number;
   /** How many calls fail before the API answers again. @default Infinity */
   times?: number;
+  /** The error message. @default "injected <code>" */
+  readonly message?: string;
 }
 
 const TIME_FIELDS = ['createdAt', 'startedAt', 'stoppedAt', 'stoppingAt', 'executionStoppedAt', 'pullStartedAt', 'pullStoppedAt', 'connectivityAt', 'updatedAt'];
@@ -186,7 +188,7 @@ export class LocalAws {
     this.calls.set(operation, this.count(operation) + 1);
     if (!this.admit(operation)) {
       this.throttled.set(operation, (this.throttled.get(operation) ?? 0) + 1);
-      return { code: throttleCode, status: 400 };
+      return { code: throttleCode, status: 400, message: 'Rate exceeded' };
     }
     const fault = this.faults.get(operation);
     if (!fault) return undefined;
@@ -203,7 +205,7 @@ export class LocalAws {
       res.end(JSON.stringify(payload));
     };
     const fault = this.fault(operation);
-    if (fault) return send(fault.status ?? 400, { __type: fault.code, message: fault.code === 'ThrottlingException' ? 'Rate exceeded' : `injected ${fault.code}` });
+    if (fault) return send(fault.status ?? 400, { __type: fault.code, message: fault.message ?? `injected ${fault.code}` });
     switch (operation) {
       case 'DescribeTasks': {
         const arns = (input.tasks as string[]) ?? [];
@@ -279,9 +281,11 @@ export class LocalAws {
       res.writeHead(status, { 'content-type': 'text/xml' });
       res.end(text);
     };
-    if (fault) return xml(fault.status ?? 400, `<Response><Errors><Error><Code>${fault.code}</Code><Message>injected</Message></Error></Errors><RequestID>local</RequestID></Response>`);
+    if (fault) return xml(fault.status ?? 400, `<Response><Errors><Error><Code>${fault.code}</Code><Message>${fault.message ?? 'injected'}</Message></Error></Errors><RequestID>local</RequestID></Response>`);
     if (action !== 'DescribeInstances') return xml(400, `<Response><Errors><Error><Code>InvalidAction</Code><Message>${action}</Message></Error></Errors></Response>`);
-    const ids = [...params.entries()].filter(([k]) => k.startsWith('InstanceId.')).map(([, v]) => v);
+    // InstanceId.N, or the values of an `instance-id` filter (Filter.N.Name / Filter.N.Value.M).
+    const filter = [...params.entries()].find(([k, v]) => /^Filter\.\d+\.Name$/.test(k) && v === 'instance-id')?.[0].split('.')[1];
+    const ids = [...params.entries()].filter(([k]) => k.startsWith('InstanceId.') || (filter !== undefined && k.startsWith(`Filter.${filter}.Value.`))).map(([, v]) => v);
     const items = ids
       .filter((id) => this.instanceIps.has(id))
       .map((id) => `<item><instanceId>${id}</instanceId><privateIpAddress>${this.instanceIps.get(id)}</privateIpAddress></item>`)
