@@ -108,3 +108,8 @@ export function recordsPrefix(statePrefix: string): string {
 export function tombstoneKey(statePrefix: string, clusterName: string, taskId: string): string {
   return `${statePrefix}/tombstones/${clusterName}/${taskId}`;
 }
+
+/** Where renew keeps its verification cursor between ticks (no lease: it outlives every task). */
+export function renewCursorKey(statePrefix: string): string {
+  return `${statePrefix}/renew/cursor`;
+}

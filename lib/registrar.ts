@@ -17,8 +17,9 @@ import type { EcsReader } from './ecs/api';
 import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
-import { DependencyError, errorMessage, InvalidEventError } from './errors';
+import { DeadlineError, DependencyError, errorMessage, InvalidEventError } from './errors';
 import { keepAliveLeases, probeLeases } from './etcd/keepalive';
+import { TickVerification, type VerificationReport } from './renew/verification';
 import type { DesiredTask, Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
 import { deregisterTask, refOf, type DeregisterOutcome } from './deregister';
 import { endpointKey, endpointValue, type EndpointMetadata } from './keys';
@@ -86,6 +87,8 @@ export interface RenewSummary {
   ecsFailures: { cluster: string; error: string }[];
   /** Dry run only: every change the tick would have made (renewals not listed). */
   planned: PlannedChange[];
+  /** What this tick verified with ECS under the read budget, K, and what it left for the next tick. */
+  verification?: VerificationReport;
   /**
    * Milliseconds spent reading the task records, renewing their leases, asking ECS about them
    * (DescribeTasks), writing the changes, and reconciling with ListTasks; and the whole tick.
@@ -272,16 +275,25 @@ export class Registrar {
       : await keepAliveLeases(this.deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 8, timeoutMs: config.etcdTimeoutMs * 2 });
     phase('keepAlive');
 
-    const byCluster = new Map<string, StoredRecord[]>();
-    for (const stored of records) {
-      const cluster = byCluster.get(stored.record.clusterArn);
-      if (cluster) cluster.push(stored);
-      else byCluster.set(stored.record.clusterArn, [stored]);
-    }
+    // ECS verification is sliced to the read budget (lib/renew/): this tick describes only its
+    // slice; every other record just had its keepalive. Tasks whose lease expired are asked first.
+    const served = await this.servedClusters(records);
+    const urgent = new Set(records.filter((s) => kept.expired.has(s.lease)).map((s) => s.record.taskArn));
+    const verification = await TickVerification.start({ etcd: this.deps.etcd, config, log }, { records, served, urgent, dryRun });
+    const recordOf = new Map(records.map((s) => [s.record.taskArn, s]));
+    const unverified = new Set(records);
 
     const work: Work[] = [];
     const failedClusters = new Set<string>();
-    for (const [cluster, stored] of byCluster) {
+    for (const unit of verification.describeUnits()) {
+      if (unit.kind !== 'describe' || !verification.canStart(unit)) break;
+      const stored = unit.taskArns.map((arn) => recordOf.get(arn)!).filter((s) => unverified.delete(s));
+      if (stored.length === 0 || failedClusters.has(clusterName(unit.cluster))) {
+        for (const s of stored) work.push({ stored: s, action: RenewAction.KeepAlive, failOpen: true });
+        verification.done(unit);
+        continue;
+      }
+      const cluster = unit.cluster;
       try {
         const described = await ecs.describeTasks(cluster, stored.map((s) => s.record.taskArn));
         const byArn = new Map(described.tasks.map((t) => [t.taskArn, t]));
@@ -297,12 +309,20 @@ export class Registrar {
           work.push({ stored: s, action: decideRenew(s.record, task), described: task });
         }
       } catch (err) {
+        if (outOfTime(err)) {
+          // No read slot before the deadline: these tasks are left for the next tick, not failed.
+          for (const s of stored) unverified.add(s);
+          break;
+        }
         failedClusters.add(clusterName(cluster));
         summary.ecsFailures.push({ cluster, error: errorMessage(err) });
         log.warn('ECS failed for cluster: renewing its leases without removing anything (fail open)', { cluster, error: errorMessage(err) });
         for (const s of stored) work.push({ stored: s, action: RenewAction.KeepAlive, failOpen: true });
       }
+      verification.done(unit);
     }
+    // Outside this tick's slice (or left for the deadline): renewed, verified on a later tick.
+    for (const s of unverified) work.push({ stored: s, action: RenewAction.KeepAlive });
 
     phase('describe');
 
@@ -360,38 +380,59 @@ export class Registrar {
     await Promise.all(changes);
     phase('changes');
 
-    await this.reconcile(records, failedClusters, summary, fail, dryRun);
+    await this.reconcile(records, served, failedClusters, summary, fail, dryRun, verification);
     phase('reconcile');
+    summary.verification = await verification.finish(log);
+    if (summary.verification.left.tasks + summary.verification.left.clusters > 0)
+      log.warn('renew stopped starting ECS work for its deadline: the rest of its slice is left for the next tick', { left: summary.verification.left });
     summary.durationsMs.total = Math.round((performance.now() - started) * 10) / 10;
     return summary;
   }
 
-  /** Registers running tasks of the served clusters that have no record (lost events). */
+  /** Clusters renew reconciles with ListTasks, by name: `CLUSTERS`, or every cluster the registrar knows. */
+  private async servedClusters(records: readonly StoredRecord[]): Promise<Map<string, string>> {
+    const { config, registry } = this.deps;
+    const clusters = new Map(config.clusters.map((c) => [clusterName(c), c]));
+    if (clusters.size === 0) {
+      for (const arn of await registry.knownClusters()) clusters.set(clusterName(arn), arn);
+      for (const s of records) clusters.set(clusterName(s.record.clusterArn), s.record.clusterArn);
+    }
+    return clusters;
+  }
+
+  /** Registers running tasks of the clusters listed this tick that have no record (lost events). */
   private async reconcile(
     records: readonly StoredRecord[],
+    clusters: ReadonlyMap<string, string>,
     failedClusters: ReadonlySet<string>,
     summary: RenewSummary,
     fail: (taskArn: string, err: unknown) => void,
     dryRun: boolean,
+    verification: TickVerification,
   ): Promise<void> {
     const { config, registry, ecs, log } = this.deps;
-    const configured = new Map(config.clusters.map((c) => [clusterName(c), c]));
-    const clusters = new Map(configured);
-    if (configured.size === 0) {
-      for (const arn of await registry.knownClusters()) clusters.set(clusterName(arn), arn);
-      for (const s of records) clusters.set(clusterName(s.record.clusterArn), s.record.clusterArn);
-    }
+    const configured = new Set(config.clusters.map(clusterName));
     const recorded = new Set(records.map((s) => s.record.taskArn));
     const limit = pLimit(config.renewConcurrency);
     for (const [name, cluster] of clusters) {
-      if (failedClusters.has(name)) continue;
+      const unit = verification.listUnit(name);
+      if (!unit || !verification.canStart(unit)) continue;
+      if (failedClusters.has(name)) {
+        verification.done(unit);
+        continue;
+      }
       let unrecorded: string[];
       let described;
       try {
-        unrecorded = (await ecs.listRunningTasks(cluster)).filter((arn) => !recorded.has(arn));
+        const running = await ecs.listRunningTasks(cluster);
+        verification.done(unit);
+        verification.listed(name, running.length);
+        unrecorded = running.filter((arn) => !recorded.has(arn));
         if (unrecorded.length === 0) continue;
         described = await ecs.describeTasks(cluster, unrecorded);
       } catch (err) {
+        if (outOfTime(err)) continue; // left for the next tick
+        verification.done(unit);
         summary.ecsFailures.push({ cluster, error: errorMessage(err) });
         log.warn('ECS failed for cluster during reconcile: nothing repaired there this tick', { cluster, error: errorMessage(err) });
         if (!dryRun && !configured.has(name) && err instanceof DependencyError && (err.cause as Error | undefined)?.name === 'ClusterNotFoundException')
@@ -425,6 +466,9 @@ export class Registrar {
 }
 
 type Work = { readonly stored: StoredRecord; readonly action: RenewAction; readonly described?: TaskSnapshot; readonly failOpen?: boolean };
+
+/** An ECS read refused because no read slot was left before the invocation's deadline. */
+const outOfTime = (err: unknown) => err instanceof DependencyError && err.cause instanceof DeadlineError;
 
 function describeState(task: TaskSnapshot): string {
   return `${task.lastStatus}/${task.desiredStatus}${task.healthStatus ? ` ${task.healthStatus}` : ''} at version ${task.version}`;
