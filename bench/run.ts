@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: builds the bundles, then runs each figure in a process of its own (each starts
  * its own local etcd and ECS endpoint, and loads the bundles afresh) and prints one JSON line per
- * figure, each next to its floor measured in the same run. `npm run bench -- renew` runs one figure.
+ * figure, each next to its floor measured in the same run. `npm run bench -- renew` runs one figure
+ * (`scale`, renew at 100,000 tasks under the ECS read budget, takes several minutes).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { benchBurst } from './burst';
 import { benchColdStart } from './cold-start';
 import { benchRegister } from './register';
 import { benchRenew } from './renew';
+import { benchScale } from './scale';
 import { distDir } from './support';
 
 /** Runs a benchmark script that prints its own JSON lines (bench/follow.ts) and collects them. */
@@ -25,6 +27,7 @@ const FIGURES: Record<string, () => Promise<unknown>> = {
   renew: () => benchRenew(),
   burst: () => benchBurst(),
   'cold-start': () => benchColdStart(),
+  scale: () => benchScale(),
 };
 
 const [first, second] = process.argv.slice(2);
@@ -40,7 +43,8 @@ if (first && !FIGURES[first]) {
 
 const sizes = await buildFunctions(distDir);
 writeFileSync(join(distDir, 'sizes.json'), JSON.stringify(sizes));
-for (const name of first ? [first] : Object.keys(FIGURES)) {
+// `scale` takes minutes: it runs only when asked for by name.
+for (const name of first ? [first] : Object.keys(FIGURES).filter((figure) => figure !== 'scale')) {
   const child = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--figure', name], { stdio: ['ignore', 'inherit', 'inherit'] });
   if (child.status !== 0) {
     console.error(`bench: figure ${name} failed`);
