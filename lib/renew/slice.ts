@@ -136,7 +136,7 @@ export function planSlice(input: { readonly clusters: readonly SliceCluster[]; r
     if (batch && (batch.cluster !== item.cluster || batch.taskArns.length >= BATCH || (start + n) % items.length === 0 || !item.taskArn)) closeBatch();
     let cost = item.taskArn ? (batch ? 0 : 1) : expectedListPages(item.cluster);
     // A tick always takes its first unit, so a pass makes progress even when one unit exceeds the budget.
-    if (tickReads + cost > input.budget && tickUnits > 0) {
+    if (cost > 0 && tickReads + cost > input.budget && tickUnits > 0) {
       closeBatch();
       ticks++;
       tickReads = 0;

@@ -110,9 +110,14 @@ export class TickVerification {
     return this.listUnits.get(name);
   }
 
-  /** Whether a unit's reads can all start before the ECS stop time at the budget's pace. */
+  /**
+   * Whether a unit's reads can all start before the ECS stop time at the budget's pace. A unit
+   * larger than the tick's whole budget (planned alone, so the pass moves on) may start before the
+   * stop time and use the time kept for writes; the invocation's deadline still bounds its reads.
+   */
   canStart(unit: SliceUnit): boolean {
     if (this.stopAt === undefined) return true;
+    if (unit.reads > this.budgetReads) return Date.now() <= this.stopAt;
     return Date.now() + ((unit.reads - 1) * 1000) / this.deps.config.ecsMaxReadsPerSecond <= this.stopAt;
   }
 

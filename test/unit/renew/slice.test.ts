@@ -74,6 +74,11 @@ describe('planSlice', () => {
     expect(plan.ticksPerPass).toBe(1);
   });
 
+  it('with no budget left still takes one whole batch of 100', () => {
+    const plan = planSlice({ clusters: [cluster('a', 250)], budget: 0 });
+    expect(plan.units.map((u) => (u.kind === 'describe' ? u.taskArns.length : u.kind))).toEqual([100]);
+  });
+
   it('does not list clusters renew does not reconcile', () => {
     const plan = planSlice({ clusters: [cluster('a', 5, { listed: false })], budget: Infinity });
     expect(plan.units.map((u) => u.kind)).toEqual(['describe']);
