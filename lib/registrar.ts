@@ -394,7 +394,13 @@ export class Registrar {
     const { config, registry } = this.deps;
     const clusters = new Map(config.clusters.map((c) => [clusterName(c), c]));
     if (clusters.size === 0) {
-      for (const arn of await registry.knownClusters()) clusters.set(clusterName(arn), arn);
+      try {
+        for (const arn of await registry.knownClusters()) clusters.set(clusterName(arn), arn);
+      } catch (err) {
+        // The leases are renewed already; a tick that cannot read the cluster list still verifies
+        // the clusters of its records.
+        this.deps.log.warn('renew could not read the known clusters: reconciling those of the records only', { error: errorMessage(err) });
+      }
       for (const s of records) clusters.set(clusterName(s.record.clusterArn), s.record.clusterArn);
     }
     return clusters;
