@@ -123,7 +123,7 @@ export async function benchScale(tasks = Number(process.env.SCALE_TASKS ?? 100_0
         throttled_calls: total('throttled'),
         throttled_share: round(total('throttled') / Math.max(1, total('ecs_reads')), 4),
         k: Math.max(...lines.map((l) => l.k)),
-        tasks_verified_in_k_ticks: total('verified'),
+        tasks_verified_in_run: total('verified'),
         lease_renewal_coverage_min: Math.min(...lines.map((l) => l.leases_renewed)),
         ticks_until_silent_stop_gone: goneAfter ?? `not within ${maxTicks}`,
         renew_peak_rss_mb: Math.max(...lines.map((l) => l.max_rss_mb)),
