@@ -8,10 +8,10 @@
  * registered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RenewSummary } from '../../lib/registrar';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { invokeAll, startIsolated, type Isolated } from '../support/platform';
-import { fargateEvent } from '../support/tasks';
+import type { RenewSummary } from '../../../lib/registrar';
+import { lambdaContext, scheduledEvent } from '../../support/lambda';
+import { invokeAll, startIsolated, type Isolated } from '../../support/platform';
+import { fargateEvent } from '../../support/tasks';
 
 type Json = Record<string, any>;
 
