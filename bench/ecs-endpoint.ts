@@ -6,15 +6,29 @@ import { LocalAws } from '../scripts/local-aws';
 import { benchEvent } from './support';
 
 const aws = new LocalAws();
-process.on('message', async (message: { start?: true; add?: [number, number]; counts?: true }) => {
+type Message = {
+  start?: true;
+  add?: [number, number];
+  clusters?: number;
+  counts?: true;
+  throttle?: { capacity: number; refillPerSecond: number } | null;
+  update?: [string, Record<string, unknown>];
+};
+process.on('message', async (message: Message) => {
   if (message.start) {
     (await aws.start()).putSampleTaskDefinitions();
     process.send!({ env: aws.sdkEnv() });
   } else if (message.add) {
-    for (let n = message.add[0]; n < message.add[1]; n++) aws.putTaskFromDetail(benchEvent(n).detail);
+    for (let n = message.add[0]; n < message.add[1]; n++) aws.putTaskFromDetail(benchEvent(n, message.clusters).detail);
     process.send!({ ok: true });
   } else if (message.counts) {
-    process.send!({ counts: Object.fromEntries(aws.calls) });
+    process.send!({ counts: Object.fromEntries(aws.calls), throttled: Object.fromEntries(aws.throttled) });
+  } else if (message.throttle !== undefined) {
+    aws.throttle(message.throttle ?? undefined);
+    process.send!({ ok: true });
+  } else if (message.update) {
+    aws.updateTask(...message.update);
+    process.send!({ ok: true });
   }
 });
 process.on('disconnect', () => process.exit(0));

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: builds the bundles, then runs each figure in a process of its own (each starts
  * its own local etcd and ECS endpoint, and loads the bundles afresh) and prints one JSON line per
- * figure, each next to its floor measured in the same run. `npm run bench -- renew` runs one figure.
+ * figure, each next to its floor measured in the same run. `npm run bench -- renew` runs one figure
+ * (`scale`, renew at 100,000 tasks under the ECS read budget, takes several minutes).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { benchColdStart } from './cold-start';
 import { benchHealth } from './health';
 import { benchRegister } from './register';
 import { benchRenew } from './renew';
+import { benchScale } from './scale';
 import { distDir } from './support';
 
 /** Runs a benchmark script that prints its own JSON lines (bench/follow.ts) and collects them. */
@@ -28,6 +30,7 @@ const FIGURES: Record<string, () => Promise<unknown>> = {
   burst: () => benchBurst(),
   'cold-start': () => benchColdStart(),
   health: () => benchHealth(),
+  scale: () => benchScale(),
 };
 
 // Figures print results, not metric lines: every figure process (and its children) inherits this.
@@ -49,14 +52,15 @@ if (first && !FIGURES[first]) {
  * shared with other work): the progress lines say what to expect. renew registers up to 50,000 tasks
  * in etcd and ticks at 1,000, 10,000 and 50,000 of them: it takes longest.
  */
-const EXPECTED_SECONDS: Record<string, number> = { register: 40, follow: 40, renew: 300, burst: 35, 'cold-start': 25 };
+const EXPECTED_SECONDS: Record<string, number> = { register: 40, follow: 40, renew: 300, burst: 35, 'cold-start': 25, 'etcd-restart': 60, health: 120, scale: 1500 };
 /** How often a running figure says it is still running. */
 const TICK_MS = 15_000;
 
 /** Progress goes to stderr: stdout carries only the figures' JSON lines. */
 const progress = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-const names = first ? [first] : Object.keys(FIGURES);
+// `scale` takes many minutes: it runs only when asked for by name.
+const names = first ? [first] : Object.keys(FIGURES).filter((figure) => figure !== 'scale');
 const expectedTotal = names.reduce((sum, name) => sum + EXPECTED_SECONDS[name]!, 0);
 progress(`building the bundles, then ${names.length} figure(s): about ${expectedTotal} s in all`);
 const sizes = await buildFunctions(distDir);

@@ -18,13 +18,20 @@ export const distDir = join(root, 'dist');
 
 const sample = JSON.parse(readFileSync(join(root, 'test/fixtures/events/fargate-awsvpc-running-ecs-devguide.json'), 'utf8')) as Json;
 
+/** Name of the cluster of task `n` among `clusters` (one: the sample's FargateCluster). */
+export function benchCluster(n: number, clusters = 1): string {
+  return clusters === 1 ? 'FargateCluster' : `scale-${String(n % clusters).padStart(2, '0')}`;
+}
+
 /**
- * The Fargate sample as task `n` of the sample cluster: own id and ENI address, RUNNING/RUNNING.
- * Nested objects not specific to the task are shared, so 50,000 of them fit in memory.
+ * The Fargate sample as task `n` of the sample cluster (or, with `clusters`, of cluster
+ * {@link benchCluster}): own id and ENI address, RUNNING/RUNNING. Nested objects not specific to
+ * the task are shared, so 100,000 of them fit in memory.
  */
-export function benchEvent(n: number): Json {
+export function benchEvent(n: number, clusters = 1): Json {
   const id = n.toString(16).padStart(32, '0');
-  const taskArn = `arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/${id}`;
+  const cluster = benchCluster(n, clusters);
+  const taskArn = `arn:aws:ecs:us-west-2:111122223333:task/${cluster}/${id}`;
   const ip = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
   const [container] = sample.detail.containers as Json[];
   return {
@@ -35,6 +42,7 @@ export function benchEvent(n: number): Json {
     detail: {
       ...sample.detail,
       taskArn,
+      ...(clusters === 1 ? {} : { clusterArn: `arn:aws:ecs:us-west-2:111122223333:cluster/${cluster}` }),
       attachments: [{ id: `eni-${id}`, type: 'eni', status: 'ATTACHED', details: [{ name: 'privateIPv4Address', value: ip }] }],
       containers: [{ ...container, taskArn, networkInterfaces: [{ privateIpv4Address: ip }] }],
     },
@@ -58,10 +66,16 @@ export async function loadBundle(name: string): Promise<Handler> {
 export interface EcsEndpoint {
   /** `AWS_*` variables that point the SDK at it. */
   readonly env: Record<string, string>;
-  /** Makes it know the tasks `benchEvent(from)` … `benchEvent(to - 1)`, running. */
-  addTasks(from: number, to: number): Promise<void>;
+  /** Makes it know the tasks `benchEvent(from)` … `benchEvent(to - 1)`, running (spread over `clusters`). */
+  addTasks(from: number, to: number, clusters?: number): Promise<void>;
   /** Calls answered so far, by operation. */
   counts(): Promise<Record<string, number>>;
+  /** Calls refused by throttling so far, by operation. */
+  throttled(): Promise<Record<string, number>>;
+  /** Throttles like ECS (a bucket per action), or stops throttling. */
+  throttle(throttle: { capacity: number; refillPerSecond: number } | undefined): Promise<void>;
+  /** Changes a task (e.g. stops it without any event). */
+  updateTask(taskArn: string, changes: Json): Promise<void>;
   stop(): void;
 }
 
@@ -77,8 +91,11 @@ export async function startEcsEndpoint(): Promise<EcsEndpoint> {
   const { env } = await ask({ start: true });
   return {
     env,
-    addTasks: async (from, to) => void (await ask({ add: [from, to] })),
+    addTasks: async (from, to, clusters) => void (await ask({ add: [from, to], clusters })),
     counts: async () => (await ask({ counts: true })).counts,
+    throttled: async () => (await ask({ counts: true })).throttled,
+    throttle: async (throttle) => void (await ask({ throttle: throttle ?? null })),
+    updateTask: async (taskArn, changes) => void (await ask({ update: [taskArn, changes] })),
     stop: () => {
       waiting = [];
       child.kill();

@@ -59,6 +59,14 @@ export interface Config {
   readonly etcdTimeoutMs: number;
   /** `RENEW_CONCURRENCY`: keepalives and task repairs in flight at once during renew. @default 64 */
   readonly renewConcurrency: number;
+  /**
+   * `ECS_MAX_READS_PER_SECOND`: the registrar's share of the account's ECS read budget. Every ECS
+   * and EC2 read of a process (renew, reconcile, registration lookups) is paced to it, at most one
+   * second's worth at once; renew verifies as many tasks per tick as it allows and slices the rest
+   * across ticks. Size it at half the account's sustained read rate minus what other tools use.
+   * @default 10
+   */
+  readonly ecsMaxReadsPerSecond: number;
   /** `DRY_RUN`: every function decides and logs every change it would make, and writes nothing. @default false */
   readonly dryRun: boolean;
   /**
@@ -256,6 +264,7 @@ export function loadConfig(env: Env): Config {
     clusters,
     etcdTimeoutMs: intVar(env, 'ETCD_TIMEOUT_MS', 5000, 100, 60000),
     renewConcurrency: intVar(env, 'RENEW_CONCURRENCY', 64, 1, 1024),
+    ecsMaxReadsPerSecond: intVar(env, 'ECS_MAX_READS_PER_SECOND', 10, 1, 1000),
     dryRun: boolVar(env, 'DRY_RUN', false),
     allowLoopbackEndpoints: boolVar(env, 'ALLOW_LOOPBACK_ENDPOINTS', false),
     etcdCredentials: credentialSource(env),

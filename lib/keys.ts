@@ -144,3 +144,8 @@ export function missingPrefix(statePrefix: string): string {
 export function tombstonesPrefix(statePrefix: string): string {
   return `${statePrefix}/tombstones/`;
 }
+
+/** Where renew keeps its verification cursor between ticks (no lease: it outlives every task). */
+export function renewCursorKey(statePrefix: string): string {
+  return `${statePrefix}/renew/cursor`;
+}

@@ -9,7 +9,7 @@ import type { EcsReader } from './ecs/api';
 import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
-import { DependencyError, errorMessage, InvalidEventError } from './errors';
+import { DeadlineError, DependencyError, errorMessage, InvalidEventError } from './errors';
 import { keepAliveLeases, probeLeases } from './etcd/keepalive';
 import type { DesiredTask, LeftOutKey, Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
 import { deregisterTask, planDeregister, refOf, type DeregisterOutcome } from './deregister';

@@ -3,6 +3,8 @@
  * function does not load this module: it needs no ECS client).
  */
 import { AwsEcsReader } from './ecs/api';
+import { sharedReadBudget } from './ecs/budget';
+import { invocationDeadlineMs } from './etcd/client';
 import { FollowScheduler } from './follow/schedule';
 import { SqsFollowQueue } from './follow/queue';
 import { emitCounts, logger, sharedRegistry } from './lambda';
@@ -15,7 +17,9 @@ let followQueue: SqsFollowQueue | undefined;
 
 /** The process's ECS reader: one per process, so every ECS read shares its retries and budget. */
 export function sharedEcsReader(): AwsEcsReader {
-  ecs ??= new AwsEcsReader();
+  // One budget per process: renew, reconcile, follow-ups, drain checks and every other reader draw
+  // from the same bucket.
+  ecs ??= new AwsEcsReader(undefined, { budget: sharedReadBudget(sharedRegistry().config.ecsMaxReadsPerSecond), deadline: invocationDeadlineMs });
   return ecs;
 }
 

@@ -21,9 +21,21 @@ export interface Fault {
   readonly status?: number;
   /** How many calls fail before the API answers again. @default Infinity */
   times?: number;
+  /** The error message. @default "injected <code>" */
+  readonly message?: string;
 }
 
 const TIME_FIELDS = ['createdAt', 'startedAt', 'stoppedAt', 'stoppingAt', 'executionStoppedAt', 'pullStartedAt', 'pullStoppedAt', 'connectivityAt', 'updatedAt'];
+
+/** A token bucket per action, as ECS and EC2 throttle reads per account and region. */
+export interface Throttle {
+  /** Tokens a full bucket holds (the burst). */
+  readonly capacity: number;
+  /** Tokens added back per second (the sustained rate). */
+  readonly refillPerSecond: number;
+  /** Actions it applies to (each with a bucket of its own). @default every action */
+  readonly actions?: readonly string[];
+}
 
 /** Turns an event `detail` into the task object DescribeTasks returns (epoch times, ENI type name). */
 export function describedFromDetail(detail: Json): Json {
@@ -152,6 +164,10 @@ export class LocalAws {
   readonly describedMissing = new Set<string>();
   /** Deleted clusters by name, with what DescribeClusters says of them (`INACTIVE`, or `MISSING` once ECS forgot them). */
   readonly deletedClusters = new Map<string, 'INACTIVE' | 'MISSING'>();
+  /** Calls refused with a throttling error by {@link throttle}'s buckets, by operation name. */
+  readonly throttled = new Map<string, number>();
+  private throttling?: Throttle;
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
   /** ListTasks results being paged through, by the token of their next page. */
   private readonly listings = new Map<string, { readonly arns: readonly string[]; readonly next: number }>();
   private server?: Server;
@@ -256,6 +272,22 @@ export class LocalAws {
     this.instanceIps.set(instanceId, privateIp);
   }
 
+  /**
+   * Throttles like ECS: each action gets a token bucket of `capacity` refilling `refillPerSecond`;
+   * a call finding its bucket empty is answered with `ThrottlingException` (EC2:
+   * `RequestLimitExceeded`) and counted in {@link throttled}. `undefined` turns throttling off.
+   */
+  throttle(throttle: Throttle | undefined): this {
+    this.throttling = throttle;
+    this.buckets.clear();
+    return this;
+  }
+
+  /** Total calls refused by throttling (all operations). */
+  throttledCount(): number {
+    return [...this.throttled.values()].reduce((a, b) => a + b, 0);
+  }
+
   /** Total calls answered (or failed) for one operation. */
   count(operation: string): number {
     return this.calls.get(operation) ?? 0;
@@ -271,8 +303,26 @@ export class LocalAws {
     return this.ec2(new URLSearchParams(body), res);
   }
 
-  private fault(operation: string): Fault | undefined {
+  /** Takes a token from the operation's bucket; false when it is empty. */
+  private admit(operation: string): boolean {
+    const t = this.throttling;
+    if (!t || (t.actions && !t.actions.includes(operation))) return true;
+    const now = performance.now();
+    const bucket = this.buckets.get(operation) ?? { tokens: t.capacity, at: now };
+    bucket.tokens = Math.min(t.capacity, bucket.tokens + ((now - bucket.at) / 1000) * t.refillPerSecond);
+    bucket.at = now;
+    this.buckets.set(operation, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  }
+
+  private fault(operation: string, throttleCode = 'ThrottlingException'): Fault | undefined {
     this.calls.set(operation, this.count(operation) + 1);
+    if (!this.admit(operation)) {
+      this.throttled.set(operation, (this.throttled.get(operation) ?? 0) + 1);
+      return { code: throttleCode, status: 400, message: 'Rate exceeded' };
+    }
     const fault = this.faults.get(operation);
     if (!fault) return undefined;
     if (fault.times !== undefined) {
@@ -288,7 +338,7 @@ export class LocalAws {
       res.end(JSON.stringify(payload));
     };
     const fault = this.fault(operation);
-    if (fault) return send(fault.status ?? 400, { __type: fault.code, message: `injected ${fault.code}` });
+    if (fault) return send(fault.status ?? 400, { __type: fault.code, message: fault.message ?? `injected ${fault.code}` });
     if ((operation === 'DescribeTasks' || operation === 'ListTasks') && this.deletedClusters.has(clusterNameOf(String(input.cluster ?? 'default'))))
       return send(400, { __type: 'ClusterNotFoundException', message: 'Cluster not found.' });
     switch (operation) {
@@ -409,14 +459,16 @@ export class LocalAws {
 
   private ec2(params: URLSearchParams, res: ServerResponse): void {
     const action = params.get('Action') ?? '?';
-    const fault = this.fault(action);
+    const fault = this.fault(action, 'RequestLimitExceeded');
     const xml = (status: number, text: string) => {
       res.writeHead(status, { 'content-type': 'text/xml' });
       res.end(text);
     };
-    if (fault) return xml(fault.status ?? 400, `<Response><Errors><Error><Code>${fault.code}</Code><Message>injected</Message></Error></Errors><RequestID>local</RequestID></Response>`);
+    if (fault) return xml(fault.status ?? 400, `<Response><Errors><Error><Code>${fault.code}</Code><Message>${fault.message ?? 'injected'}</Message></Error></Errors><RequestID>local</RequestID></Response>`);
     if (action !== 'DescribeInstances') return xml(400, `<Response><Errors><Error><Code>InvalidAction</Code><Message>${action}</Message></Error></Errors></Response>`);
-    const ids = [...params.entries()].filter(([k]) => k.startsWith('InstanceId.')).map(([, v]) => v);
+    // InstanceId.N, or the values of an `instance-id` filter (Filter.N.Name / Filter.N.Value.M).
+    const filter = [...params.entries()].find(([k, v]) => /^Filter\.\d+\.Name$/.test(k) && v === 'instance-id')?.[0].split('.')[1];
+    const ids = [...params.entries()].filter(([k]) => k.startsWith('InstanceId.') || (filter !== undefined && k.startsWith(`Filter.${filter}.Value.`))).map(([, v]) => v);
     const items = ids
       .filter((id) => this.instanceIps.has(id))
       .map((id) => `<item><instanceId>${id}</instanceId><privateIpAddress>${this.instanceIps.get(id)}</privateIpAddress></item>`)

@@ -1,8 +1,11 @@
 /**
  * ECS and EC2 reads. Clients are created lazily once per process; endpoint, region, retries and
  * credentials come from the SDK's own configuration (`AWS_REGION`, `AWS_ENDPOINT_URL_ECS`,
- * `AWS_ENDPOINT_URL_EC2`, `AWS_MAX_ATTEMPTS`, ...), never overridden here. Throttling is retried
- * by the SDK; what still fails surfaces as a {@link DependencyError}.
+ * `AWS_ENDPOINT_URL_EC2`, `AWS_MAX_ATTEMPTS`, ...), never overridden here. Every HTTP request
+ * (the SDK's retries included) first takes a slot of the read budget ({@link ReadBudget}), so the
+ * process never reads faster than `ECS_MAX_READS_PER_SECOND`. Throttling is retried by the SDK and
+ * then, a few times more, here with backoff while the deadline allows; what still fails surfaces
+ * as a {@link DependencyError}.
  */
 import {
   DescribeClustersCommand,
@@ -12,7 +15,8 @@ import {
   ECSClient,
   ListTasksCommand,
 } from '@aws-sdk/client-ecs';
-import { DependencyError, errorMessage } from '../errors';
+import { DeadlineError, DependencyError, errorMessage } from '../errors';
+import { isThrottling, throttleBackoffMs, type ReadBudget } from './budget';
 import { snapshotFromDescribedTask, type TaskSnapshot } from './event';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from './task-definition';
 
@@ -52,7 +56,11 @@ export interface EcsReader {
   describeTasks(cluster: string, taskArns: readonly string[]): Promise<DescribedTasks>;
   /** Every task ARN of a cluster with desiredStatus RUNNING (all pages). */
   listRunningTasks(cluster: string): Promise<string[]>;
-  /** Private IPv4 address of a container instance's EC2 instance (cached). */
+  /**
+   * Private IPv4 address of a container instance's EC2 instance (cached). Lookups asked for in the
+   * same turn of the event loop are answered by one DescribeContainerInstances and one
+   * DescribeInstances per 100 instances.
+   */
   hostIp(cluster: string, containerInstanceArn: string): Promise<string>;
   /** The status of each cluster (ARN or name, as given), 100 per call; `MISSING` for one ECS does not know. */
   describeClusters(clusters: readonly string[]): Promise<ReadonlyMap<string, ClusterStatus>>;
@@ -66,6 +74,39 @@ export interface EcsCallCounts {
   describeContainerInstances: number;
   describeInstances: number;
   describeClusters: number;
+  /** Requests ECS or EC2 answered with a throttling error (each retry counted). */
+  throttled: number;
+}
+
+/** `DescribeContainerInstances` and (here) `DescribeInstances` take this many per call. */
+export const HOST_LOOKUP_BATCH = 100;
+
+/** Retries after the SDK's own attempts ended in throttling (each after a backoff). */
+const THROTTLE_RETRIES = 2;
+/** How long every read of the process waits after a throttling answer. */
+const THROTTLE_PAUSE_MS = 1000;
+
+/** Options of an {@link AwsEcsReader}. */
+export interface AwsEcsReaderOptions {
+  /** Every request waits for a slot of this budget. @default none: unpaced */
+  readonly budget?: ReadBudget;
+  /**
+   * The time (ms since epoch) after which no request starts and no backoff is waited out: the
+   * invocation's deadline. Read at each request. @default () => undefined
+   */
+  readonly deadline?: () => number | undefined;
+  /** Jitter source of the throttling backoff. @default Math.random */
+  readonly random?: () => number;
+}
+
+/** The structural part of an SDK client the read budget hooks into. */
+interface WithMiddleware {
+  readonly middlewareStack: {
+    add(
+      middleware: (next: (args: any) => Promise<any>) => (args: any) => Promise<any>,
+      options: { step: 'finalizeRequest'; priority: 'low'; name: string },
+    ): void;
+  };
 }
 
 /** A cache that forgets its oldest entries past `max`, and forgets failures at once. */
@@ -88,27 +129,84 @@ function wrap(dependency: 'ecs' | 'ec2', what: string, err: unknown): Dependency
   return new DependencyError(dependency, `${what} failed: ${name}: ${errorMessage(err)}`, { cause: err });
 }
 
-/** Loads the EC2 client (only bridge and host tasks need it). */
-async function loadEc2(): Promise<(instanceId: string) => Promise<string | undefined>> {
-  return (await import('./ec2')).ec2PrivateIpLookup();
+type Ec2Lookup = (instanceIds: readonly string[]) => Promise<Map<string, string>>;
+
+/** A host lookup waiting for the next batch. */
+interface HostWaiter {
+  resolve(ip: string): void;
+  reject(err: unknown): void;
 }
 
 /** {@link EcsReader} over the AWS SDK. */
 export class AwsEcsReader implements EcsReader {
   /** API calls made by this reader so far. */
-  readonly calls: EcsCallCounts = { describeTasks: 0, listTasks: 0, describeTaskDefinition: 0, describeContainerInstances: 0, describeInstances: 0, describeClusters: 0 };
+  readonly calls: EcsCallCounts = { describeTasks: 0, listTasks: 0, describeTaskDefinition: 0, describeContainerInstances: 0, describeInstances: 0, describeClusters: 0, throttled: 0 };
   private readonly definitions = new PromiseCache<TaskDefinitionInfo>(1000);
   private readonly hostIps = new PromiseCache<string>(10000);
-  private ec2?: Promise<(instanceId: string) => Promise<string | undefined>>;
+  /** Host lookups not sent yet, by cluster then container instance ARN. */
+  private hostQueue = new Map<string, Map<string, HostWaiter>>();
+  private ec2?: Promise<Ec2Lookup>;
+  private readonly deadline: () => number | undefined;
+  private readonly random: () => number;
 
-  constructor(private readonly ecs: ECSClient = new ECSClient({})) {}
+  constructor(
+    private readonly ecs: ECSClient = new ECSClient({}),
+    private readonly options: AwsEcsReaderOptions = {},
+  ) {
+    this.deadline = options.deadline ?? (() => undefined);
+    this.random = options.random ?? Math.random;
+    this.pace(ecs);
+  }
+
+  /**
+   * Makes every HTTP request of `client` wait for a budget slot (the middleware sits below the
+   * SDK's retry middleware, so each retry is paced too) and counts throttling answers, after which
+   * every read of the process pauses.
+   */
+  private pace(client: WithMiddleware): void {
+    const { budget } = this.options;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        if (budget && !(await budget.take({ deadline: this.deadline() }))) throw new DeadlineError('no ECS read slot left before the deadline');
+        try {
+          return await next(args);
+        } catch (err) {
+          if (isThrottling(err)) {
+            this.calls.throttled++;
+            budget?.pause(THROTTLE_PAUSE_MS);
+          }
+          throw err;
+        }
+      },
+      { step: 'finalizeRequest', priority: 'low', name: 'ecsReadBudget' },
+    );
+  }
+
+  /** Sends a read; throttling that outlasts the SDK's retries is retried with backoff while the deadline allows. */
+  private async send<T>(dependency: 'ecs' | 'ec2', what: string, call: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call();
+      } catch (err) {
+        if (isThrottling(err) && attempt < THROTTLE_RETRIES) {
+          const delay = throttleBackoffMs(attempt, this.random);
+          const deadline = this.deadline();
+          if (deadline === undefined || Date.now() + delay < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, delay));
+            continue;
+          }
+        }
+        throw wrap(dependency, what, err);
+      }
+    }
+  }
 
   taskDefinition(arn: string): Promise<TaskDefinitionInfo> {
     return this.definitions.get(arn, async () => {
       this.calls.describeTaskDefinition++;
+      const out = await this.send('ecs', `DescribeTaskDefinition ${arn}`, () => this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn })));
+      if (!out.taskDefinition) throw wrap('ecs', `DescribeTaskDefinition ${arn}`, new Error('no taskDefinition in the answer'));
       try {
-        const out = await this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn }));
-        if (!out.taskDefinition) throw new Error('no taskDefinition in the answer');
         return toTaskDefinitionInfo(out.taskDefinition);
       } catch (err) {
         throw wrap('ecs', `DescribeTaskDefinition ${arn}`, err);
@@ -123,12 +221,7 @@ export class AwsEcsReader implements EcsReader {
     for (let i = 0; i < taskArns.length; i += DESCRIBE_TASKS_BATCH) {
       const batch = taskArns.slice(i, i + DESCRIBE_TASKS_BATCH);
       this.calls.describeTasks++;
-      let out;
-      try {
-        out = await this.ecs.send(new DescribeTasksCommand({ cluster, tasks: [...batch] }));
-      } catch (err) {
-        throw wrap('ecs', `DescribeTasks in ${cluster}`, err);
-      }
+      const out = await this.send('ecs', `DescribeTasks in ${cluster}`, () => this.ecs.send(new DescribeTasksCommand({ cluster, tasks: [...batch] })));
       for (const task of out.tasks ?? []) {
         try {
           tasks.push(snapshotFromDescribedTask(task));
@@ -149,12 +242,10 @@ export class AwsEcsReader implements EcsReader {
     let nextToken: string | undefined;
     do {
       this.calls.listTasks++;
-      let out;
-      try {
-        out = await this.ecs.send(new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', maxResults: 100, nextToken }));
-      } catch (err) {
-        throw wrap('ecs', `ListTasks in ${cluster}`, err);
-      }
+      const token = nextToken;
+      const out = await this.send('ecs', `ListTasks in ${cluster}`, () =>
+        this.ecs.send(new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', maxResults: 100, nextToken: token })),
+      );
       arns.push(...(out.taskArns ?? []));
       nextToken = out.nextToken;
     } while (nextToken);
@@ -166,12 +257,7 @@ export class AwsEcsReader implements EcsReader {
     for (let i = 0; i < clusters.length; i += DESCRIBE_TASKS_BATCH) {
       const batch = clusters.slice(i, i + DESCRIBE_TASKS_BATCH);
       this.calls.describeClusters++;
-      let out;
-      try {
-        out = await this.ecs.send(new DescribeClustersCommand({ clusters: [...batch] }));
-      } catch (err) {
-        throw wrap('ecs', `DescribeClusters ${batch.join(', ')}`, err);
-      }
+      const out = await this.send('ecs', `DescribeClusters ${batch.join(', ')}`, () => this.ecs.send(new DescribeClustersCommand({ clusters: [...batch] })));
       // ECS answers with full ARNs whatever was asked: match by cluster name.
       const byName = new Map<string, ClusterStatus>();
       for (const c of out.clusters ?? []) if (c.clusterArn) byName.set(clusterNameOf(c.clusterArn), c.status ?? 'ACTIVE');
@@ -185,25 +271,54 @@ export class AwsEcsReader implements EcsReader {
   }
 
   hostIp(cluster: string, containerInstanceArn: string): Promise<string> {
-    return this.hostIps.get(containerInstanceArn, async () => {
+    return this.hostIps.get(
+      containerInstanceArn,
+      () =>
+        new Promise<string>((resolve, reject) => {
+          if (this.hostQueue.size === 0) setImmediate(() => this.flushHostLookups());
+          let queued = this.hostQueue.get(cluster);
+          if (!queued) this.hostQueue.set(cluster, (queued = new Map()));
+          queued.set(containerInstanceArn, { resolve, reject });
+        }),
+    );
+  }
+
+  /** Sends the queued host lookups, 100 container instances per batch. */
+  private flushHostLookups(): void {
+    const queue = this.hostQueue;
+    this.hostQueue = new Map();
+    for (const [cluster, waiters] of queue) {
+      const entries = [...waiters];
+      for (let i = 0; i < entries.length; i += HOST_LOOKUP_BATCH) void this.lookUpHosts(cluster, entries.slice(i, i + HOST_LOOKUP_BATCH));
+    }
+  }
+
+  /** One DescribeContainerInstances and one DescribeInstances for up to 100 container instances. */
+  private async lookUpHosts(cluster: string, waiters: readonly (readonly [string, HostWaiter])[]): Promise<void> {
+    const arns = waiters.map(([arn]) => arn);
+    try {
       this.calls.describeContainerInstances++;
-      let instanceId: string | undefined;
-      try {
-        const out = await this.ecs.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: [containerInstanceArn] }));
-        instanceId = out.containerInstances?.[0]?.ec2InstanceId;
-      } catch (err) {
-        throw wrap('ecs', `DescribeContainerInstances ${containerInstanceArn}`, err);
+      const described = await this.send('ecs', `DescribeContainerInstances in ${cluster}`, () =>
+        this.ecs.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: arns })),
+      );
+      const instanceOf = new Map((described.containerInstances ?? []).map((c) => [c.containerInstanceArn, c.ec2InstanceId]));
+      const instanceIds = [...new Set([...instanceOf.values()].filter((id): id is string => Boolean(id)))];
+      let ips = new Map<string, string>();
+      if (instanceIds.length > 0) {
+        this.calls.describeInstances++;
+        this.ec2 ??= import('./ec2').then((m) => m.ec2PrivateIpLookup((client) => this.pace(client)));
+        const lookup = await this.ec2;
+        ips = await this.send('ec2', `DescribeInstances ${instanceIds.join(',')}`, () => lookup(instanceIds));
       }
-      if (!instanceId) throw new DependencyError('ecs', `container instance ${containerInstanceArn} has no EC2 instance id`);
-      this.calls.describeInstances++;
-      try {
-        this.ec2 ??= loadEc2();
-        const ip = await (await this.ec2)(instanceId);
-        if (!ip) throw new Error(`instance ${instanceId} has no private IP`);
-        return ip;
-      } catch (err) {
-        throw wrap('ec2', `DescribeInstances ${instanceId}`, err);
+      for (const [arn, waiter] of waiters) {
+        const instanceId = instanceOf.get(arn);
+        const ip = instanceId ? ips.get(instanceId) : undefined;
+        if (ip) waiter.resolve(ip);
+        else if (!instanceId) waiter.reject(new DependencyError('ecs', `container instance ${arn} has no EC2 instance id`));
+        else waiter.reject(new DependencyError('ec2', `DescribeInstances ${instanceId} failed: instance ${instanceId} has no private IP`));
       }
-    });
+    } catch (err) {
+      for (const [, waiter] of waiters) waiter.reject(err);
+    }
   }
 }

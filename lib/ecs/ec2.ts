@@ -1,15 +1,25 @@
 /**
- * The one EC2 read registration makes: a container instance's private IP (bridge and host
- * networking). Imported lazily by `api.ts`, so only functions that meet such a task load the EC2
- * client; importing the two names it needs (rather than the whole module) keeps that chunk small.
+ * The one EC2 read registration makes: container instances' private IPs (bridge and host
+ * networking), up to 100 instances per DescribeInstances. Imported lazily by `api.ts`, so only
+ * functions that meet such a task load the EC2 client; importing the two names it needs (rather
+ * than the whole module) keeps that chunk small.
  */
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 
-/** Private IPv4 address of an EC2 instance, through a client created on first use. */
-export function ec2PrivateIpLookup(): (instanceId: string) => Promise<string | undefined> {
+/**
+ * Private IPv4 address by instance id of EC2 instances, through a client created on first use;
+ * `configure` sees the client first (the ECS reader adds its read budget to it).
+ */
+export function ec2PrivateIpLookup(configure: (client: EC2Client) => void): (instanceIds: readonly string[]) => Promise<Map<string, string>> {
   const ec2 = new EC2Client({});
-  return async (instanceId) => {
-    const out = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
-    return out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId)?.PrivateIpAddress;
+  configure(ec2);
+  return async (instanceIds) => {
+    // A filter, not InstanceIds: with InstanceIds one terminated instance fails the whole batch
+    // (InvalidInstanceID.NotFound); a filter leaves it out and the caller reports it alone.
+    const out = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...instanceIds] }] }));
+    const ips = new Map<string, string>();
+    for (const instance of out.Reservations?.flatMap((r) => r.Instances ?? []) ?? [])
+      if (instance.InstanceId && instance.PrivateIpAddress) ips.set(instance.InstanceId, instance.PrivateIpAddress);
+    return ips;
   };
 }

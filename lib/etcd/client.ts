@@ -17,6 +17,11 @@ export function setInvocationDeadline(epochMs: number | undefined): void {
   invocationDeadline = epochMs;
 }
 
+/** The current invocation's deadline (ms since epoch), if the handler set one. */
+export function invocationDeadlineMs(): number | undefined {
+  return invocationDeadline;
+}
+
 /** The deadline for an etcd call started now. */
 export function callDeadline(timeoutMs: number): number {
   const own = Date.now() + timeoutMs;

@@ -14,7 +14,11 @@ export interface KeepAliveOptions {
   readonly streams?: number;
   /** Requests in flight per stream. @default 128 */
   readonly inFlight?: number;
-  /** Give up on leases not answered within this time. @default 10000 */
+  /**
+   * Give up on a stream that gets no answer for this long. A round of 100,000 leases takes longer
+   * than any fixed per-call timeout, so the bound is on progress; the whole round is still bounded
+   * by the invocation's deadline. @default 10000
+   */
   readonly timeoutMs?: number;
 }
 
@@ -37,10 +41,15 @@ interface KeepAliveStream {
   cancel?(): void;
 }
 
+/** Longest a keepalive round may last when the invocation sets no deadline. */
+const ROUND_LIMIT_MS = 15 * 60_000;
+
 async function runStream(client: Etcd3, ids: readonly string[], inFlight: number, timeoutMs: number, result: KeepAliveResult): Promise<void> {
   let stream: KeepAliveStream;
   try {
-    stream = (await client.leaseClient.leaseKeepAlive({ deadline: callDeadline(timeoutMs) })) as unknown as KeepAliveStream;
+    // The stream lives until the round ends (at the latest the invocation's deadline); a stalled
+    // stream is ended by the idle timer below.
+    stream = (await client.leaseClient.leaseKeepAlive({ deadline: callDeadline(ROUND_LIMIT_MS) })) as unknown as KeepAliveStream;
   } catch (err) {
     for (const id of ids) result.failed.set(id, `keepalive stream: ${errorMessage(err)}`);
     return;
@@ -62,7 +71,11 @@ async function runStream(client: Etcd3, ids: readonly string[], inFlight: number
       }
       resolve();
     };
-    const timer = setTimeout(() => finish(`no keepalive answer within ${timeoutMs} ms`), timeoutMs);
+    let timer = setTimeout(() => finish(`no keepalive answer within ${timeoutMs} ms`), timeoutMs);
+    const progressed = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish(`no keepalive answer within ${timeoutMs} ms`), timeoutMs);
+    };
     const pump = () => {
       while (pending.size < inFlight && next < ids.length) {
         const id = ids[next++]!;
@@ -74,6 +87,7 @@ async function runStream(client: Etcd3, ids: readonly string[], inFlight: number
     stream.on('data', (res) => {
       const id = String(res.ID);
       if (!pending.delete(id)) return;
+      progressed();
       const ttl = Number(res.TTL);
       if (ttl > 0) result.alive.set(id, ttl);
       else result.expired.add(id);

@@ -7,12 +7,13 @@ import type { Config } from '../config';
 import { RecordState } from '../decide';
 import { clusterGone, isClusterNotFound, type DescribedTasks, type EcsReader } from '../ecs/api';
 import type { TaskSnapshot } from '../ecs/event';
-import { errorMessage } from '../errors';
+import { DeadlineError, DependencyError, errorMessage } from '../errors';
 import { keepAliveLeases, probeLeases } from '../etcd/keepalive';
 import type { DesiredTask, Registry, StoredRecord, TaskState } from '../etcd/registry';
 import type { Log, RegisterOutcome } from '../registrar';
 import { executeSteps, type AppliedChange, type PlannedChange } from './execute';
 import { clusterName, planRenew, type Answer, type ClusterFacts } from './plan';
+import { TickVerification, type VerificationReport } from './verification';
 
 /** One renew tick's result: counts, and exactly what failed. */
 export interface RenewSummary {
@@ -48,6 +49,8 @@ export interface RenewSummary {
   planned: PlannedChange[];
   /** Real run only: every change the tick made, from the same planner, with its result. */
   applied: AppliedChange[];
+  /** What this tick verified with ECS under the read budget, K, and what it left for the next tick. */
+  verification?: VerificationReport;
   /**
    * Milliseconds spent reading the task records, reading the endpoint keys (keys only) and MISSING
    * marks, renewing the leases, asking ECS about the records (DescribeTasks, DescribeClusters),
@@ -110,7 +113,7 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
     : await keepAliveLeases(deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 8, timeoutMs: config.etcdTimeoutMs * 2 });
   phase('keepAlive');
 
-  const clusters = await askEcs(deps, records, summary);
+  const { facts: clusters, verification } = await askEcs(deps, records, leases.expired, summary, dryRun);
   const repairable = [...clusters.values()].flatMap((c) => (c.served && c.unrecorded?.ok ? c.unrecorded.value.tasks : []));
   let tombstoned: Set<string> | undefined = new Set<string>();
   const timer = performance.now();
@@ -130,49 +133,67 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   for (const f of plan.failures) fail(f.taskArn, f.error);
   await executeSteps(plan.steps, { ...deps, dryRun, summary, fail });
   phase('changes');
+  summary.verification = await verification.finish(log);
+  if (summary.verification.left.tasks + summary.verification.left.clusters > 0)
+    log.warn('renew stopped starting ECS work for its deadline: the rest of its slice is left for the next tick', { left: summary.verification.left });
   summary.durationsMs.total = round(performance.now() - started);
   return summary;
 }
 
-/** An ECS answer; a failure says whether ECS did not know the cluster (a hint to confirm). */
-type Asked<T> = Answer<T> | { readonly ok: false; readonly error: string; readonly notFound: boolean };
+/** An ECS answer; a failure says whether ECS did not know the cluster (a hint to confirm), or whether no read slot was left before the deadline. */
+type Asked<T> = Answer<T> | { readonly ok: false; readonly error: string; readonly notFound: boolean; readonly outOfTime: boolean };
+
+/** DescribeTasks answers of several batches of one cluster, as one. */
+function merged(parts: readonly DescribedTasks[]): DescribedTasks {
+  return { tasks: parts.flatMap((p) => p.tasks), missing: parts.flatMap((p) => p.missing), invalid: parts.flatMap((p) => p.invalid) };
+}
 
 /**
- * Asks ECS about every cluster with records (DescribeTasks) and every served one (ListTasks, then
- * DescribeTasks of the running tasks without a record). ClusterNotFoundException is confirmed with
- * DescribeClusters before a cluster counts as gone; any other failure is an outage (fail open).
+ * Asks ECS about this tick's slice of the records (DescribeTasks) and of the served clusters
+ * (ListTasks, then DescribeTasks of the running tasks without a record), within the read budget
+ * ({@link TickVerification}: the cursor in etcd, K, what is left for the next tick). A record
+ * outside the slice is not asked about and only gets its keepalive. ClusterNotFoundException is
+ * confirmed with DescribeClusters before a cluster counts as gone; any other failure is an outage
+ * (fail open). An ECS read refused for the deadline leaves its unit for the next tick.
  */
-async function askEcs(deps: RenewDeps, records: readonly StoredRecord[], summary: RenewSummary): Promise<Map<string, ClusterFacts>> {
+async function askEcs(
+  deps: RenewDeps,
+  records: readonly StoredRecord[],
+  expired: ReadonlySet<string>,
+  summary: RenewSummary,
+  dryRun: boolean,
+): Promise<{ facts: Map<string, ClusterFacts>; verification: TickVerification }> {
   const { config, registry, ecs, log } = deps;
-  const byCluster = new Map<string, StoredRecord[]>();
   const arns = new Map<string, string>();
-  for (const stored of records) {
-    const name = clusterName(stored.record.clusterArn);
-    arns.set(name, stored.record.clusterArn);
-    const list = byCluster.get(name);
-    if (list) list.push(stored);
-    else byCluster.set(name, [stored]);
-  }
+  for (const stored of records) arns.set(clusterName(stored.record.clusterArn), stored.record.clusterArn);
   const served = new Map(config.clusters.map((c) => [clusterName(c), c]));
   if (served.size === 0) {
-    for (const arn of await registry.knownClusters()) served.set(clusterName(arn), arn);
+    try {
+      for (const arn of await registry.knownClusters()) served.set(clusterName(arn), arn);
+    } catch (err) {
+      // The leases are renewed already; a tick that cannot read the cluster list still verifies
+      // the clusters of its records.
+      log.warn('renew could not read the known clusters: reconciling those of the records only', { error: errorMessage(err) });
+    }
     for (const [name, arn] of arns) served.set(name, arn);
   }
   for (const [name, arn] of served) if (!arns.has(name)) arns.set(name, arn);
   const recorded = new Set(records.map((s) => s.record.taskArn));
+  // Tasks whose lease expired are asked about first, outside the pass order.
+  const urgent = new Set(records.filter((s) => expired.has(s.lease)).map((s) => s.record.taskArn));
+  const verification = await TickVerification.start({ etcd: deps.etcd, config, log }, { records, served, urgent, dryRun });
 
-  /** An ECS call's answer, its time added to the summary; a failure says whether ECS did not know the cluster. */
+  /** An ECS call's answer, its time added to the summary. */
   const timed = async <T>(into: 'describe' | 'reconcile', fn: () => Promise<T>): Promise<Asked<T>> => {
     const started = performance.now();
     try {
       return { ok: true, value: await fn() };
     } catch (err) {
-      return { ok: false, error: errorMessage(err), notFound: isClusterNotFound(err) };
+      return { ok: false, error: errorMessage(err), notFound: isClusterNotFound(err), outOfTime: outOfTime(err) };
     } finally {
       summary.durationsMs[into] += Math.round((performance.now() - started) * 10) / 10;
     }
   };
-  const notFound = (answer: Asked<unknown>) => !answer.ok && 'notFound' in answer && answer.notFound;
   /** DescribeClusters' status when it confirms the cluster is gone; undefined otherwise (including when it fails). */
   const confirmGone = async (cluster: string): Promise<string | undefined> => {
     const answer = await timed('describe', () => ecs.describeClusters([cluster]));
@@ -185,7 +206,7 @@ async function askEcs(deps: RenewDeps, records: readonly StoredRecord[], summary
   const NO_REPAIR = 'ECS failed for cluster during reconcile: nothing repaired there this tick';
   /** After a failed call: DescribeClusters' status if it confirms the cluster gone; else the failure is recorded and logged. */
   const failed = async (cluster: string, answer: Asked<unknown> & { ok: false }, warning: string): Promise<string | undefined> => {
-    const gone = notFound(answer) ? await confirmGone(cluster) : undefined;
+    const gone = 'notFound' in answer && answer.notFound ? await confirmGone(cluster) : undefined;
     if (!gone) {
       summary.ecsFailures.push({ cluster, error: answer.error });
       log.warn(warning, { cluster, error: answer.error });
@@ -193,34 +214,73 @@ async function askEcs(deps: RenewDeps, records: readonly StoredRecord[], summary
     return gone;
   };
 
+  // DescribeTasks of this tick's slice, a batch of at most 100 of one cluster at a time.
+  const answers = new Map<string, DescribedTasks[]>();
+  const failures = new Map<string, Asked<DescribedTasks> & { ok: false }>();
+  const gone = new Map<string, string>();
+  for (const unit of verification.describeUnits()) {
+    if (unit.kind !== 'describe' || !verification.canStart(unit)) break;
+    if (failures.has(unit.name) || gone.has(unit.name)) {
+      verification.done(unit);
+      continue;
+    }
+    const answer = await timed('describe', () => ecs.describeTasks(unit.cluster, unit.taskArns));
+    if (answer.ok) {
+      const parts = answers.get(unit.name);
+      if (parts) parts.push(answer.value);
+      else answers.set(unit.name, [answer.value]);
+    } else if ('outOfTime' in answer && answer.outOfTime) {
+      break; // no read slot before the deadline: this unit and the rest are left for the next tick
+    } else {
+      const status = await failed(unit.cluster, answer, FAIL_OPEN);
+      if (status) gone.set(unit.name, status);
+      else failures.set(unit.name, answer);
+    }
+    verification.done(unit);
+  }
+
   const facts = new Map<string, ClusterFacts>();
   for (const [name, cluster] of arns) {
-    const stored = byCluster.get(name) ?? [];
     const base = { cluster, served: served.has(name) };
-    let described: Asked<DescribedTasks> | undefined;
-    if (stored.length > 0) {
-      described = await timed('describe', () => ecs.describeTasks(cluster, stored.map((s) => s.record.taskArn)));
-      if (!described.ok) {
-        const gone = await failed(cluster, described, FAIL_OPEN);
-        facts.set(name, gone ? { ...base, gone } : { ...base, described });
-        continue;
-      }
+    if (gone.has(name)) {
+      facts.set(name, { ...base, gone: gone.get(name)! });
+      continue;
     }
-    // ListTasks serves reconcile, and confirms a MISSING answer before anything is removed.
-    if (!base.served && !(described?.ok && described.value.missing.length > 0)) {
+    const failure = failures.get(name);
+    if (failure) {
+      facts.set(name, { ...base, described: failure });
+      continue;
+    }
+    const parts = answers.get(name);
+    const described: Answer<DescribedTasks> | undefined = parts ? { ok: true, value: merged(parts) } : undefined;
+    // ListTasks serves reconcile (in this tick's slice), and confirms a MISSING answer before anything is removed.
+    const unit = base.served ? verification.listUnit(name) : undefined;
+    const confirming = described?.ok === true && described.value.missing.length > 0;
+    const listNow = (unit !== undefined && verification.canStart(unit)) || (confirming && (verification.stopAt === undefined || Date.now() <= verification.stopAt));
+    if (!listNow) {
       facts.set(name, { ...base, described });
       continue;
     }
     const listed = await timed('reconcile', () => ecs.listRunningTasks(cluster));
-    if (!listed.ok) {
-      const gone = await failed(cluster, listed, NO_REPAIR);
-      facts.set(name, gone ? { ...base, gone } : { ...base, described, listed });
+    if (!listed.ok && 'outOfTime' in listed && listed.outOfTime) {
+      facts.set(name, { ...base, described }); // left for the next tick
       continue;
     }
-    const unrecordedArns = base.served ? listed.value.filter((arn) => !recorded.has(arn)) : [];
+    if (unit) verification.done(unit);
+    if (!listed.ok) {
+      const status = await failed(cluster, listed, NO_REPAIR);
+      facts.set(name, status ? { ...base, gone: status } : { ...base, described, listed });
+      continue;
+    }
+    verification.listed(name, listed.value.length);
+    // Repairs only where this tick's slice lists the cluster for reconcile.
+    const unrecordedArns = base.served && unit ? listed.value.filter((arn) => !recorded.has(arn)) : [];
     const unrecorded = unrecordedArns.length > 0 ? await timed('reconcile', () => ecs.describeTasks(cluster, unrecordedArns)) : undefined;
-    const gone = unrecorded && !unrecorded.ok ? await failed(cluster, unrecorded, NO_REPAIR) : undefined;
-    facts.set(name, gone ? { ...base, gone } : { ...base, described, listed, unrecorded });
+    const status = unrecorded && !unrecorded.ok ? await failed(cluster, unrecorded, NO_REPAIR) : undefined;
+    facts.set(name, status ? { ...base, gone: status } : { ...base, described, listed, unrecorded });
   }
-  return facts;
+  return { facts, verification };
 }
+
+/** An ECS read refused because no read slot was left before the invocation's deadline. */
+const outOfTime = (err: unknown) => err instanceof DependencyError && err.cause instanceof DeadlineError;

@@ -177,7 +177,7 @@ describe('register', () => {
     expect(error).toBeInstanceOf(DependencyError);
     expect((error as DependencyError).dependency).toBe('ecs');
     expect((error as Error).message).toMatch(/DescribeTaskDefinition .* failed: ThrottlingException/);
-    expect(h.aws.count('DescribeTaskDefinition')).toBe(2); // the SDK retried (AWS_MAX_ATTEMPTS=2)
+    expect(h.aws.count('DescribeTaskDefinition')).toBe(6); // the SDK's 2 attempts (AWS_MAX_ATTEMPTS=2), then 2 backoff rounds of the reader
     expect(await h.dump(h.config.statePrefix)).toEqual({});
     expect(await h.endpoints()).toEqual({});
   });
