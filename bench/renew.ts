@@ -18,6 +18,7 @@ import { prefixEnd, Registry } from '../lib/etcd/registry';
 import { Registrar } from '../lib/registrar';
 import { startLocalEtcd } from '../scripts/local-etcd';
 import { benchEvent, type Json, lambdaContext, loadBundle, median, round, startEcsEndpoint } from './support';
+import { loadEc2 } from '../lib/ecs/ec2-loader';
 
 const quiet = { info() {}, warn() {}, error() {} };
 const ticksAt = (size: number) => (size > 10_000 ? 3 : 5);
@@ -75,7 +76,7 @@ export async function benchRenew(sizes: readonly number[] = [1000, 10_000, 50_00
     Object.assign(process.env, ecs.env, { ETCD_ENDPOINTS: etcd.endpoint, LEASE_TTL_SECONDS: '3600', POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' });
     const config = loadConfig(process.env);
     const client = createEtcdClient(config);
-    const registrar = new Registrar({ config, etcd: client, registry: new Registry(client, config), ecs: new AwsEcsReader(), log: quiet });
+    const registrar = new Registrar({ config, etcd: client, registry: new Registry(client, config), ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: quiet });
     const renew = await loadBundle('renew');
     const raw = new Etcd3({ hosts: etcd.endpoint });
     const limit = pLimit(256);

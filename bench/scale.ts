@@ -20,6 +20,7 @@ import { recordKey } from '../lib/keys';
 import { Registrar } from '../lib/registrar';
 import { startLocalEtcd } from '../scripts/local-etcd';
 import { benchCluster, benchEvent, type Json, median, round, startEcsEndpoint } from './support';
+import { loadEc2 } from '../lib/ecs/ec2-loader';
 
 const quiet = { info() {}, warn() {}, error() {} };
 const TICK_MS = 50_000;
@@ -34,7 +35,7 @@ export async function benchScale(tasks = Number(process.env.SCALE_TASKS ?? 100_0
     Object.assign(process.env, env);
     const config = loadConfig(process.env);
     const client = createEtcdClient(config);
-    const registrar = new Registrar({ config, etcd: client, registry: new Registry(client, config), ecs: new AwsEcsReader(), log: quiet });
+    const registrar = new Registrar({ config, etcd: client, registry: new Registry(client, config), ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: quiet });
 
     progress(`registering ${tasks} tasks in ${clusters} clusters (setup, not measured)`);
     const setupStarted = performance.now();

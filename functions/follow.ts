@@ -12,7 +12,8 @@ import { ConfigError, InvalidEventError } from '../lib/errors';
 import { followMessages, type FollowResult } from '../lib/follow/follow';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
 import { followMetrics } from '../lib/metrics';
-import { sharedEcsReader, sharedFollowQueue, sharedRegistrar } from '../lib/runtime';
+import { loadEc2 } from '../lib/ecs/ec2-loader';
+import { sharedEcsReader, sharedFollowQueue, enableEc2Lookups, sharedRegistrar } from '../lib/runtime';
 
 /** One log line per message that changed something or went wrong; `again` only at DEBUG (every few seconds per task). */
 function report(result: FollowResult): void {
@@ -40,6 +41,9 @@ async function follow(event: unknown, _context: Context): Promise<SQSBatchRespon
   emitCounts(followMetrics(results));
   return { batchItemFailures };
 }
+
+// Publishes bridge and host tasks: their host address comes from EC2.
+enableEc2Lookups(loadEc2);
 
 /**
  * Lambda entry point (SQS event source with ReportBatchItemFailures): answers with the messages to

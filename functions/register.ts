@@ -12,7 +12,8 @@ import { RegistrarError } from '../lib/errors';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/lambda';
 import { failureMetrics, registerMetrics } from '../lib/metrics';
 import { isNotStarted, type NotStarted, type RegisterOutcome } from '../lib/registrar';
-import { sharedRegistrar } from '../lib/runtime';
+import { loadEc2 } from '../lib/ecs/ec2-loader';
+import { enableEc2Lookups, sharedRegistrar } from '../lib/runtime';
 
 type Outcome = RegisterOutcome | NotStarted;
 
@@ -39,6 +40,9 @@ async function register(event: unknown, context: Context): Promise<Outcome | SQS
   if (isSqsEvent(event)) return registerMessages(event, (e) => registrar.registerEvent(e), { context, report: reportMessage });
   return counted(await registrar.registerEvent(event));
 }
+
+// Publishes bridge and host tasks: their host address comes from EC2.
+enableEc2Lookups(loadEc2);
 
 /**
  * Lambda entry point. For a direct event, throws on a malformed event and on etcd/ECS failures, so

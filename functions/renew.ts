@@ -10,7 +10,8 @@ import { getConfig } from '../lib/config';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/lambda';
 import { renewMetrics } from '../lib/metrics';
 import type { RenewSummary } from '../lib/registrar';
-import { sharedRegistrar } from '../lib/runtime';
+import { loadEc2 } from '../lib/ecs/ec2-loader';
+import { enableEc2Lookups, sharedRegistrar } from '../lib/runtime';
 
 async function renew(_event: unknown, _context: Context): Promise<RenewSummary> {
   const summary = await sharedRegistrar().renew({ dryRun: getConfig().dryRun });
@@ -19,6 +20,9 @@ async function renew(_event: unknown, _context: Context): Promise<RenewSummary> 
   if (summary.failed > 0 || summary.ecsFailures.length > 0) logger.warn('renew tick had failures', { summary });
   return summary;
 }
+
+// Publishes bridge and host tasks: their host address comes from EC2.
+enableEc2Lookups(loadEc2);
 
 /**
  * Lambda entry point. Per-task failures are reported in the result, not thrown; the tick itself

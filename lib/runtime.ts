@@ -1,8 +1,8 @@
 /**
- * The process-wide {@link Registrar} for the register and renew functions (the deregister
- * function does not load this module: it needs no ECS client).
+ * The process-wide {@link Registrar}, ECS reader and follow queue for the register, renew and follow
+ * functions, and for deregister's drain check (loaded lazily there, and without EC2 lookups).
  */
-import { AwsEcsReader } from './ecs/api';
+import { AwsEcsReader, type Ec2Loader } from './ecs/api';
 import { sharedReadBudget } from './ecs/budget';
 import { invocationDeadlineMs } from './etcd/client';
 import { FollowScheduler } from './follow/schedule';
@@ -14,12 +14,22 @@ import { Registrar } from './registrar';
 let registrar: { registry: Registry; registrar: Registrar } | undefined;
 let ecs: AwsEcsReader | undefined;
 let followQueue: SqsFollowQueue | undefined;
+let ec2: Ec2Loader | undefined;
+
+/**
+ * Lets this process's ECS reader look up the host addresses of bridge and host tasks with EC2.
+ * Called at load by the functions that publish tasks; deregister does not, so its package carries
+ * no EC2 client (its drain check leaves a bridge or host task to the follow-up).
+ */
+export function enableEc2Lookups(loader: Ec2Loader): void {
+  ec2 = loader;
+}
 
 /** The process's ECS reader: one per process, so every ECS read shares its retries and budget. */
 export function sharedEcsReader(): AwsEcsReader {
   // One budget per process: renew, reconcile, follow-ups, drain checks and every other reader draw
   // from the same bucket.
-  ecs ??= new AwsEcsReader(undefined, { budget: sharedReadBudget(sharedRegistry().config.ecsMaxReadsPerSecond), deadline: invocationDeadlineMs });
+  ecs ??= new AwsEcsReader(undefined, { budget: sharedReadBudget(sharedRegistry().config.ecsMaxReadsPerSecond), deadline: invocationDeadlineMs, ec2 });
   return ecs;
 }
 

@@ -16,6 +16,7 @@ import { formatList, formatPlan, formatProblems, formatTaskView } from './format
 import { checkSnapshot, listRows, persistentProblems, taskLeases, viewTask, type Problem } from './inspect';
 import { planRenew } from './plan';
 import { readLeases, readSnapshot, type LeaseTable, type Snapshot } from './snapshot';
+import { loadEc2 } from '../ecs/ec2-loader';
 
 /** The CLI's exit codes. */
 export const ExitCode = {
@@ -144,7 +145,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     .action(async (options: { json?: boolean }) => {
       const { config, client, registry } = await connect();
       const [{ Registrar }, { AwsEcsReader }] = await Promise.all([import('../registrar'), import('../ecs/api')]);
-      const plan = await planRenew(new Registrar({ config, etcd: client, registry, ecs: new AwsEcsReader(), log: silent }));
+      const plan = await planRenew(new Registrar({ config, etcd: client, registry, ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: silent }));
       if (options.json) io.stdout(json(plan));
       else {
         io.stdout(formatPlan(plan.planned));

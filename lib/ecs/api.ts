@@ -97,7 +97,16 @@ export interface AwsEcsReaderOptions {
   readonly deadline?: () => number | undefined;
   /** Jitter source of the throttling backoff. @default Math.random */
   readonly random?: () => number;
+  /**
+   * Loads the EC2 client's lookup, for the host addresses of bridge and host tasks ({@link loadEc2}).
+   * Passed in rather than imported here so a function that needs no EC2 ships without it.
+   * @default none: host lookups fail with a DependencyError
+   */
+  readonly ec2?: Ec2Loader;
 }
+
+/** Loads `./ec2` (see {@link AwsEcsReaderOptions.ec2}). */
+export type Ec2Loader = () => Promise<typeof import('./ec2')>;
 
 /** The structural part of an SDK client the read budget hooks into. */
 interface WithMiddleware {
@@ -306,7 +315,11 @@ export class AwsEcsReader implements EcsReader {
       let ips = new Map<string, string>();
       if (instanceIds.length > 0) {
         this.calls.describeInstances++;
-        this.ec2 ??= import('./ec2').then((m) => m.ec2PrivateIpLookup((client) => this.pace(client)));
+        const load = this.options.ec2;
+        // Functions that never publish a bridge or host task (deregister) are built without the EC2
+        // client: they are not given a loader, so the lookup says so instead of loading it.
+        if (!load) throw new DependencyError('ec2', `EC2 lookups are not available in this function, so the host address of ${arns.join(', ')} is unknown; the follow-up or renew publishes the task`);
+        this.ec2 ??= load().then((m) => m.ec2PrivateIpLookup((client) => this.pace(client)));
         const lookup = await this.ec2;
         ips = await this.send('ec2', `DescribeInstances ${instanceIds.join(',')}`, () => lookup(instanceIds));
       }

@@ -15,6 +15,7 @@ import { memoryLog, testEnv } from '../support/harness';
 import { lambdaContext, scheduledEvent } from '../support/lambda';
 import { startOnSharedEtcd, type OnSharedEtcd } from '../support/platform';
 import { fargateEvent, transition } from '../support/tasks';
+import { loadEc2 } from '../../lib/ecs/ec2-loader';
 
 type Json = Record<string, any>;
 
@@ -123,7 +124,7 @@ describe('a reused ip:port (KEY_FORMAT=addr)', () => {
     // What renew does for a task ECS lists as running without a record, or whose keys it finds missing.
     const config = loadConfig(env);
     const registry = new Registry(rig.client, config);
-    const registrar = new Registrar({ config, etcd: rig.client, registry, ecs: new AwsEcsReader(), log: memoryLog() });
+    const registrar = new Registrar({ config, etcd: rig.client, registry, ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: memoryLog() });
     rig.aws.putTaskFromDetail(old.detail);
     const outcome = await registrar.register(task(old), WriteSource.Ecs);
     expect(outcome).toMatchObject({ action: 'registered', keys: [], leftOut: [{ key }] });

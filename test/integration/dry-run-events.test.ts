@@ -13,6 +13,7 @@ import { memoryLog } from '../support/harness';
 import { captureLogs, lambdaContext, sqsEvent, type CapturedLogs } from '../support/lambda';
 import { startIsolated, type Isolated } from '../support/platform';
 import { fargateEvent, transition } from '../support/tasks';
+import { loadEc2 } from '../../lib/ecs/ec2-loader';
 
 let p: Isolated;
 let logs: CapturedLogs;
@@ -53,7 +54,7 @@ it('deregister decides and logs what it would delete, and deletes nothing', asyn
   // A task registered for real, by a registrar that is not in dry run.
   const config = loadConfig({ ETCD_ENDPOINTS: p.etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar' });
   const registry = new Registry(p.client, config);
-  const writer = new Registrar({ config, etcd: p.client, registry, ecs: new AwsEcsReader(), log: memoryLog() });
+  const writer = new Registrar({ config, etcd: p.client, registry, ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: memoryLog() });
   const running = fargateEvent(4);
   p.aws.putTaskFromDetail(running.detail);
   const { keys } = await writer.register(parseTaskStateChange(running).task);

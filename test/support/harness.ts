@@ -13,6 +13,7 @@ import { AwsEcsReader } from '../../lib/ecs/api';
 import { createEtcdClient } from '../../lib/etcd/client';
 import { prefixEnd, Registry } from '../../lib/etcd/registry';
 import { Registrar, type Log } from '../../lib/registrar';
+import { loadEc2 } from '../../lib/ecs/ec2-loader';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 
@@ -71,7 +72,7 @@ export async function createHarness(overrides: Record<string, string> = {}): Pro
   const config = loadConfig(testEnv(overrides));
   const etcd = createEtcdClient(config);
   const registry = new Registry(etcd, config);
-  const ecs = new AwsEcsReader();
+  const ecs = new AwsEcsReader(undefined, { ec2: loadEc2 });
   const log = memoryLog();
   const registrar = new Registrar({ config, etcd, registry, ecs, log });
   const dump = async (prefix: string) => {

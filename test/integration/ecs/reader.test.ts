@@ -9,6 +9,7 @@ import { AwsEcsReader } from '../../../lib/ecs/api';
 import { ReadBudget, type Clock } from '../../../lib/ecs/budget';
 import { DeadlineError, DependencyError } from '../../../lib/errors';
 import { LocalAws } from '../../../scripts/local-aws';
+import { loadEc2 } from '../../../lib/ecs/ec2-loader';
 
 let aws: LocalAws;
 beforeAll(async () => {
@@ -90,7 +91,7 @@ describe('AwsEcsReader host lookups', () => {
   it('looks up the hosts asked for in one turn 100 per call, per cluster, and caches them', async () => {
     for (let k = 0; k < 250; k++) aws.putContainerInstance(arn('a', k), `i-a${k}`, `10.1.${k >> 8}.${k & 255}`);
     for (let k = 0; k < 3; k++) aws.putContainerInstance(arn('b', k), `i-b${k}`, `10.2.0.${k}`);
-    const reader = new AwsEcsReader(ecsClient(1));
+    const reader = new AwsEcsReader(ecsClient(1), { ec2: loadEc2 });
     const asked = [...Array.from({ length: 250 }, (_, k) => ['a', arn('a', k)] as const), ...Array.from({ length: 3 }, (_, k) => ['b', arn('b', k)] as const)];
     const ips = await Promise.all(asked.map(([cluster, a]) => reader.hostIp(cluster, a)));
     expect(ips[0]).toBe('10.1.0.0');
@@ -104,7 +105,7 @@ describe('AwsEcsReader host lookups', () => {
 
   it('fails only the lookup ECS does not know, not the rest of its batch', async () => {
     aws.putContainerInstance(arn('c', 1), 'i-c1', '10.3.0.1');
-    const reader = new AwsEcsReader(ecsClient(1));
+    const reader = new AwsEcsReader(ecsClient(1), { ec2: loadEc2 });
     const [known, unknown] = await Promise.allSettled([reader.hostIp('c', arn('c', 1)), reader.hostIp('c', arn('c', 2))]);
     expect(known).toEqual({ status: 'fulfilled', value: '10.3.0.1' });
     expect(unknown.status).toBe('rejected');

@@ -14,6 +14,7 @@ import { renewCursorKey } from '../../../lib/keys';
 import { Registrar } from '../../../lib/registrar';
 import { createHarness, memoryLog, type Harness } from '../../support/harness';
 import { fargateEvent, taskId } from '../../support/tasks';
+import { loadEc2 } from '../../../lib/ecs/ec2-loader';
 
 let h: Harness;
 afterEach(async () => {
@@ -37,7 +38,7 @@ async function fleet(budget: ReadBudget): Promise<{ registrar: () => Registrar }
     ),
   );
   // A new Registrar (and reader) per tick: nothing carries over in memory, as between invocations.
-  return { registrar: () => new Registrar({ config: h.config, etcd: h.etcd, registry: h.registry, ecs: new AwsEcsReader(undefined, { budget, deadline: invocationDeadlineMs }), log: memoryLog() }) };
+  return { registrar: () => new Registrar({ config: h.config, etcd: h.etcd, registry: h.registry, ecs: new AwsEcsReader(undefined, { budget, deadline: invocationDeadlineMs, ec2: loadEc2 }), log: memoryLog() }) };
 }
 
 const cursorOf = async () => JSON.parse((await h.etcd.get(renewCursorKey(h.config.statePrefix)).string())!).position;
