@@ -19,8 +19,9 @@ const PUBLISH = ['ecs:DescribeTaskDefinition', 'ecs:DescribeContainerInstances',
 const CALLS = {
   // The first follow-up check of a task recorded pending goes to the follow queue.
   register: ['ecs:DescribeTasks', ...PUBLISH, ['sqs:SendMessage', 'FollowQueue']],
-  // The drain check: pending tasks of the stopping task's services, published if HEALTHY.
-  deregister: ['ecs:DescribeTasks', ...PUBLISH],
+  // The drain check: pending tasks of the stopping task's services, published if HEALTHY. Its
+  // package carries no EC2 client (a bridge or host task is left to the follow-up).
+  deregister: ['ecs:DescribeTasks', 'ecs:DescribeTaskDefinition'],
   // DescribeClusters confirms that a cluster is gone before renew removes its tasks.
   renew: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeClusters', ...PUBLISH, ['sqs:SendMessage', 'FollowQueue']],
   // The next check of a task still pending goes back on its own queue.

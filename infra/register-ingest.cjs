@@ -138,7 +138,7 @@ async function resources({ resolveVariable }) {
       },
       RegisterIngestDeadLetterAlarm: alarm(
         'register-ingest-dead-letters',
-        'Started-task messages that failed every delivery to register (5 receives). Their tasks are missing from etcd until the next renew tick repairs them; read the messages, fix the cause, redrive the queue (README, Operations).',
+        'Started-task messages that failed every delivery to register (5 receives). Their tasks are missing from etcd until the next renew tick repairs them; read the messages, fix the cause, redrive the queue (docs/operations.md).',
         { name: 'ApproximateNumberOfMessagesVisible', queue: 'RegisterIngestDeadLetterQueue' },
         0,
       ),

@@ -4,7 +4,7 @@
  *   ETCD_ENDPOINTS=http://127.0.0.1:2379 npm run invoke -- register test/fixtures/events/<name>.json
  *   ETCD_ENDPOINTS=... FOLLOW_QUEUE_URL=... npm run invoke -- follow test/fixtures/events/follow-up-sqs-batch.json
  *
- * Configuration comes from the environment (see README). Prints the result; exits 1 on error.
+ * Configuration comes from the environment (see docs/configuration.md). Prints the result; exits 1 on error.
  */
 import { readFileSync } from 'node:fs';
 

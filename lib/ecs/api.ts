@@ -305,7 +305,11 @@ export class AwsEcsReader implements EcsReader {
   /** One DescribeContainerInstances and one DescribeInstances for up to 100 container instances. */
   private async lookUpHosts(cluster: string, waiters: readonly (readonly [string, HostWaiter])[]): Promise<void> {
     const arns = waiters.map(([arn]) => arn);
+    const load = this.options.ec2;
     try {
+      // Functions that never publish a bridge or host task (deregister) are built without the EC2
+      // client: they are not given a loader, so the lookup says so before any call.
+      if (!load) throw new DependencyError('ec2', `EC2 lookups are not available in this function, so the host address of ${arns.join(', ')} is unknown; the follow-up or renew publishes the task`);
       this.calls.describeContainerInstances++;
       const described = await this.send('ecs', `DescribeContainerInstances in ${cluster}`, () =>
         this.ecs.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: arns })),
@@ -315,10 +319,6 @@ export class AwsEcsReader implements EcsReader {
       let ips = new Map<string, string>();
       if (instanceIds.length > 0) {
         this.calls.describeInstances++;
-        const load = this.options.ec2;
-        // Functions that never publish a bridge or host task (deregister) are built without the EC2
-        // client: they are not given a loader, so the lookup says so instead of loading it.
-        if (!load) throw new DependencyError('ec2', `EC2 lookups are not available in this function, so the host address of ${arns.join(', ')} is unknown; the follow-up or renew publishes the task`);
         this.ec2 ??= load().then((m) => m.ec2PrivateIpLookup((client) => this.pace(client)));
         const lookup = await this.ec2;
         ips = await this.send('ec2', `DescribeInstances ${instanceIds.join(',')}`, () => lookup(instanceIds));

@@ -38,7 +38,7 @@ let sqsResources: Record<string, Json>;
 const PUBLISH = ['ecs:DescribeTaskDefinition', 'ecs:DescribeContainerInstances', 'ec2:DescribeInstances'];
 const AWS_CALLS: Record<string, readonly string[]> = {
   register: ['ecs:DescribeTasks', ...PUBLISH],
-  deregister: ['ecs:DescribeTasks', ...PUBLISH],
+  deregister: ['ecs:DescribeTasks', 'ecs:DescribeTaskDefinition'],
   renew: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeClusters', ...PUBLISH],
   follow: ['ecs:DescribeTasks', ...PUBLISH],
 };
