@@ -1,8 +1,9 @@
 /**
- * Renew within ECS's read budget, scaled down to a tenth (the proportions of 50,000 tasks against
- * a tenth of ECS's bucket): 5,000 tasks in 5 clusters, the local ECS endpoint throttling like ECS
- * (a bucket per action of capacity 10 refilling 2 a second) and ECS_MAX_READS_PER_SECOND=1, through
- * the real renew handler with short Lambda deadlines. Every tick ends within its deadline with
+ * Renew within ECS's read budget, scaled down (`npm run bench -- scale` runs 100,000 tasks in 50
+ * clusters): 3,000 tasks in 5 clusters, the local ECS endpoint throttling like ECS (a bucket per
+ * action of capacity 20 refilling 4 a second: a fifth of ECS's) and ECS_MAX_READS_PER_SECOND=2 (half
+ * the sustained rate, as the default 10 is of ECS's 20), through the real renew handler with short
+ * Lambda deadlines, so a full verification pass takes several ticks. Every tick ends within its deadline with
  * every lease renewed, under 5% of ECS calls are throttled, and within the K ticks the summary
  * reports, a task stopped without an event is removed and a task whose events were lost is
  * registered.
@@ -16,9 +17,9 @@ import { fargateEvent } from '../../support/tasks';
 type Json = Record<string, any>;
 
 const CLUSTERS = ['budget-a', 'budget-b', 'budget-c', 'budget-d', 'budget-e'];
-const TASKS = 5000;
+const TASKS = 3000;
 /** The renew function's time per tick: short, so a full verification pass takes several ticks. */
-const TICK_MS = 20_000;
+const TICK_MS = 10_000;
 
 /** Task `n` of the fleet, in cluster `n % 5`. */
 function taskEvent(n: number): Json {
@@ -32,11 +33,11 @@ function taskEvent(n: number): Json {
 
 let platform: Isolated;
 beforeAll(async () => {
-  platform = await startIsolated({ ECS_MAX_READS_PER_SECOND: '1' });
+  platform = await startIsolated({ ECS_MAX_READS_PER_SECOND: '2' });
 }, 120_000);
 afterAll(() => platform?.stop());
 
-describe('renew within the ECS read budget at 5,000 tasks in 5 clusters', () => {
+describe('renew within the ECS read budget at 3,000 tasks in 5 clusters', () => {
   it('keeps every tick within its deadline and every lease renewed, is rarely throttled, and finds a silent stop and a lost start within K ticks', async () => {
     const { aws, functions, client } = platform;
     const events = Array.from({ length: TASKS }, (_, n) => taskEvent(n));
@@ -50,7 +51,7 @@ describe('renew within the ECS read budget at 5,000 tasks in 5 clusters', () => 
     const lost = taskEvent(TASKS + 4); // in budget-e
     aws.putTaskFromDetail(lost.detail);
 
-    aws.throttle({ capacity: 10, refillPerSecond: 2 });
+    aws.throttle({ capacity: 20, refillPerSecond: 4 });
     const callsBefore = [...aws.calls.values()].reduce((a, b) => a + b, 0);
     const idOf = (e: Json) => e.detail.taskArn.split('/').pop() as string;
     const published = async (e: Json) => (await client.getAll().prefix('services/').keys()).some((k) => k.includes(idOf(e)));
