@@ -20,11 +20,13 @@
  */
 import { Etcd3 } from 'etcd3';
 import pLimit from 'p-limit';
-import { LocalAws } from '../scripts/local-aws';
-import { startLocalEtcd } from '../scripts/local-etcd';
-import { consumeQueue } from '../scripts/local-sqs';
-import { mulberry32 } from '../test/support/random';
-import { benchEvent, type Json, lambdaContext, loadBundle, median, percentile, round } from './support';
+import { fargateEvent } from '../test/kit/events';
+import { lambdaContext } from '../test/kit/lambda';
+import { LocalAws } from '../test/kit/local-aws';
+import { startLocalEtcd } from '../test/kit/local-etcd';
+import { consumeQueue } from '../test/kit/local-sqs';
+import { mulberry32 } from '../test/kit/random';
+import { BENCH_EVENT, type Json, loadBundle, median, percentile, round } from './support';
 
 const DEFINITION = 'arn:aws:ecs:us-west-2:111122223333:task-definition/bench-checked:1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -93,7 +95,7 @@ async function startPlatform(): Promise<Platform> {
 
 /** Task `n` of `service`, health-checked, started 28 s ago; ECS knows it (health UNKNOWN). */
 function task(platform: Platform, n: number, service: string, healthy = false) {
-  const base = benchEvent(n);
+  const base = fargateEvent(n, BENCH_EVENT);
   const health = healthy ? 'HEALTHY' : 'UNKNOWN';
   const detail: Json = { ...base.detail, taskDefinitionArn: DEFINITION, group: `service:${service}`, version: 3, startedAt: new Date(Date.now() - 28_000).toISOString() };
   const described = (h: string) => ({ ...detail, healthStatus: h, containers: detail.containers.map((c: Json) => ({ ...c, healthStatus: h })) });

@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalAws, runningFromStopped } from './local-aws';
+import { LocalAws, runningFromStopped } from '../test/kit/local-aws';
 
 type Json = Record<string, any>;
 const fixtures = join(import.meta.dirname, '..', 'test', 'fixtures');

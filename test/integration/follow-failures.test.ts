@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { prefixEnd } from '../../lib/etcd/registry';
 import { FOLLOW_MESSAGE_TYPE } from '../../lib/follow/message';
 import { testEnv } from '../support/harness';
-import { checkedTask, putCheckedDefinition } from '../support/health-checked';
-import { captureLogs, lambdaContext, sqsEvent, type CapturedLogs } from '../support/lambda';
-import { startFollowPlatform, type FollowPlatform } from '../support/platform';
+import { checkedTask, putCheckedDefinition } from '../kit/health-checked';
+import { captureLogs, type CapturedLogs } from '../support/capture-logs';
+import { lambdaContext, sqsEvent } from '../kit/lambda';
+import { startFollowPlatform, type FollowPlatform } from '../kit/platform';
 
 let platform: FollowPlatform;
 let env: Record<string, string>;

@@ -11,12 +11,12 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceDirectory } from '../../lib/keys';
-import type { Delivery, QueueConsumer } from '../../scripts/local-sqs';
+import type { Delivery, QueueConsumer } from '../kit/local-sqs';
 import { testEnv } from '../support/harness';
-import { checkedTask, putCheckedDefinition, recordService, type CheckedTask } from '../support/health-checked';
-import { lambdaContext } from '../support/lambda';
-import { startFollowPlatform, type FollowPlatform } from '../support/platform';
-import { mulberry32, seedFrom } from '../support/random';
+import { checkedTask, putCheckedDefinition, recordService, type CheckedTask } from '../kit/health-checked';
+import { lambdaContext } from '../kit/lambda';
+import { startFollowPlatform, type FollowPlatform } from '../kit/platform';
+import { mulberry32, seedFrom } from '../kit/random';
 
 let platform: FollowPlatform;
 let env: Record<string, string>;

@@ -6,8 +6,8 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { prefixEnd } from '../../lib/etcd/registry';
-import type { LocalAws } from '../../scripts/local-aws';
-import { fargateEvent, transition } from './tasks';
+import type { LocalAws } from './local-aws';
+import { fargateEvent, transition } from './events';
 
 type Json = Record<string, any>;
 
@@ -46,7 +46,7 @@ export interface CheckedTask {
 
 /** Builds task `n` (distinct per `salt`) and tells the local ECS endpoint about it, health UNKNOWN. */
 export function checkedTask(aws: LocalAws, n: number, salt: string, service = 'checked-api'): CheckedTask {
-  const running = fargateEvent(n, { taskDefinitionArn: CHECKED_DEFINITION_ARN, group: `service:${service}`, startedAt: new Date().toISOString() }, salt);
+  const running = fargateEvent(n, { detail: { taskDefinitionArn: CHECKED_DEFINITION_ARN, group: `service:${service}`, startedAt: new Date().toISOString() }, salt });
   const taskArn = running.detail.taskArn as string;
   aws.putTaskFromDetail({ ...running.detail, healthStatus: 'UNKNOWN', containers: running.detail.containers.map((c: Json) => ({ ...c, healthStatus: 'UNKNOWN' })) });
   return {
