@@ -10,23 +10,22 @@
  *
  *   npm run demo
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import type { RegisterOutcome } from '../lib/registrar';
 import { parseEndpoint } from '../lib/discovery/parse';
 import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
+import { loadEvent } from '../test/kit/events';
+import { checkedTask } from '../test/kit/health-checked';
 import { lambdaContext } from '../test/kit/lambda';
-import { LocalAws } from '../test/kit/local-aws';
+import { LocalAws, runningFromStopped } from '../test/kit/local-aws';
 import { consumeQueue } from '../test/kit/local-sqs';
 import { startLocalEtcd } from '../test/kit/local-etcd';
 import { LocalFleet } from '../test/kit/local-fleet';
 import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from '../test/kit/local-grpc';
 
 type Json = Record<string, any>;
-const root = join(import.meta.dirname, '..');
 /** A sample event as ECS would emit it now (an old `time` would have register confirm it with ECS first). */
-const event = (name: string): Json => ({ ...(JSON.parse(readFileSync(join(root, 'test/fixtures/events', `${name}.json`), 'utf8')) as Json), time: new Date().toISOString() });
+const event = (name: string): Json => ({ ...loadEvent(name), time: new Date().toISOString() });
 const step = (title: string) => console.log(`\n\x1b[1m▶ ${title}\x1b[0m`);
 
 /** `n` calls; prints how many of them each server answered. */
@@ -131,19 +130,7 @@ async function main() {
     await show();
 
     const gated = event('fargate-stopped-essential-container-exited-fivexl');
-    const running = {
-      ...gated,
-      id: 'gated-running',
-      detail: {
-        ...gated.detail,
-        version: 3,
-        lastStatus: 'RUNNING',
-        desiredStatus: 'RUNNING',
-        stoppedAt: undefined,
-        stopCode: undefined,
-        containers: gated.detail.containers.map((c: Json) => ({ ...c, lastStatus: 'RUNNING', exitCode: undefined })),
-      },
-    };
+    const running = { ...gated, id: 'gated-running', detail: runningFromStopped(gated.detail) };
     aws.putTaskFromDetail(running.detail);
     step('Task whose app container has a health check RUNNING, not yet HEALTHY → register (held back: pending)');
     say(await register(running, lambdaContext('register')));
@@ -153,7 +140,7 @@ async function main() {
     lost.taskArn = lost.taskArn.replace(/[0-9a-f]{8}$/, '0000beef');
     lost.attachments[0].details[3].value = '10.0.0.140';
     aws.putTaskFromDetail(lost);
-    aws.updateTask(running.detail.taskArn, { healthStatus: 'HEALTHY' });
+    aws.updateTask(running.detail.taskArn as string, { healthStatus: 'HEALTHY' });
     step('Renew tick: ECS now says the gated task is HEALTHY, and a task whose event was lost is running');
     say(await renew({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, lambdaContext('renew')));
     await show();
@@ -197,33 +184,9 @@ async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'reg
     // A 2 s interval keeps the demo short (ECS's default is 30 s: the follow-up then checks every 3 s).
     containerDefinitions: [{ name: 'FargateApp', essential: true, portMappings: [{ containerPort: 50051, protocol: 'tcp' }], healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'], interval: 2, timeout: 1, retries: 2 } }],
   });
-  const sample = event('fargate-awsvpc-running-ecs-devguide');
-  const task = (n: number, healthy: boolean) => {
-    const id = `c0ffee${n.toString().padStart(26, '0')}`;
-    const arn = `arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/${id}`;
-    const ip = `10.0.9.${n}`;
-    const health = healthy ? 'HEALTHY' : 'UNKNOWN';
-    const detail: Json = {
-      ...structuredClone(sample.detail),
-      taskArn: arn,
-      taskDefinitionArn: definition,
-      group: 'service:checkout',
-      version: 3,
-      startedAt: new Date().toISOString(),
-      attachments: [{ id: `eni-${n}`, type: 'eni', status: 'ATTACHED', details: [{ name: 'privateIPv4Address', value: ip }] }],
-      containers: [{ ...sample.detail.containers[0], taskArn: arn, networkInterfaces: [{ privateIpv4Address: ip }] }],
-    };
-    aws.putTaskFromDetail({ ...detail, healthStatus: health, containers: detail.containers.map((c: Json) => ({ ...c, healthStatus: health })) });
-    return {
-      ip,
-      running: { ...sample, id: `${id}-3`, resources: [arn], detail: healthy ? { ...detail, healthStatus: 'HEALTHY' } : detail },
-      healthy: () => aws.updateTask(arn, { healthStatus: 'HEALTHY', containers: detail.containers.map((c: Json) => ({ ...c, healthStatus: 'HEALTHY' })) }),
-      stop: () => {
-        aws.updateTask(arn, { version: 5, desiredStatus: 'STOPPED' });
-        return { ...sample, id: `${id}-5`, resources: [arn], detail: { ...detail, version: 5, desiredStatus: 'STOPPED' } };
-      },
-    };
-  };
+  // Task k at 10.0.9.k (fargateEvent's address of task 9 × 256 + k), apart from the other demo tasks.
+  const task = (k: number, healthy: boolean) =>
+    checkedTask(aws, 9 * 256 + k, { salt: 'c0ffee', service: 'checkout', definitionArn: definition, health: healthy ? 'HEALTHY' : 'UNKNOWN' });
   const directory = 'services/checkout/';
   const addrs = async () => Object.values(await client.getAll().prefix(directory).strings()).map((v) => parseEndpoint(`${directory}x`, v)?.addr ?? '?').sort();
 
@@ -251,14 +214,14 @@ async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'reg
     }
     for (const [i, t] of fresh.slice(0, 2).entries()) {
       await new Promise((r) => setTimeout(r, 600));
-      t.healthy();
+      t.report('HEALTHY');
       step(`ECS: ${t.ip} is HEALTHY (no event) and ECS stops old task ${old[i]!.ip} at once → deregister`);
       const result = (await handlers.deregister(old[i]!.stop() as never, lambdaContext('deregister'))) as Json;
       console.log(`  drain check published ${result.drained?.published.length ?? 0} HEALTHY pending task(s) first, then: ${result.action} ${old[i]!.ip}`);
       console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
     }
     const last = fresh[2]!;
-    last.healthy();
+    last.report('HEALTHY');
     const healthyAt = performance.now();
     step(`ECS: ${last.ip} is HEALTHY; no stop comes with it → the next follow-up check publishes it`);
     while (!(await addrs()).includes(`${last.ip}:50051`)) await new Promise((r) => setTimeout(r, 20));
