@@ -6,8 +6,9 @@
  */
 import pLimit from 'p-limit';
 import { MESSAGES_IN_FLIGHT } from '../lib/batch';
-import { sqsEvent } from '../test/support/lambda';
-import { benchEvent, benchFunction, type Json, median, rawGrantAndPut, round } from './support';
+import { fargateEvent } from '../test/kit/events';
+import { sqsEvent } from '../test/kit/lambda';
+import { BENCH_EVENT, benchFunction, type Json, median, rawGrantAndPut, round } from './support';
 
 export async function benchBurst(events = 1000, batchSizes: readonly number[] = [10, 100], rounds = 3): Promise<Json[]> {
   const { handler, context, raw, close } = await benchFunction('register');
@@ -15,7 +16,7 @@ export async function benchBurst(events = 1000, batchSizes: readonly number[] = 
     let n = 0;
     const viaSqs = async (batchSize: number) => {
       const batches = [];
-      for (let i = 0; i < events; i += batchSize) batches.push(sqsEvent(Array.from({ length: Math.min(batchSize, events - i) }, () => benchEvent(n++))));
+      for (let i = 0; i < events; i += batchSize) batches.push(sqsEvent(Array.from({ length: Math.min(batchSize, events - i) }, () => fargateEvent(n++, BENCH_EVENT))));
       const t0 = performance.now();
       for (const batch of batches) {
         const response = await handler(batch, context);

@@ -1,9 +1,10 @@
 /**
  * The local ECS endpoint of the benchmarks, in a process of its own: told over IPC which
- * synthetic tasks exist (bench/support.ts benchEvent), it answers the real AWS SDK.
+ * synthetic tasks exist (bench/support.ts BENCH_EVENT), it answers the real AWS SDK.
  */
-import { LocalAws } from '../scripts/local-aws';
-import { benchEvent } from './support';
+import { LocalAws } from '../test/kit/local-aws';
+import { fargateEvent } from '../test/kit/events';
+import { BENCH_EVENT } from './support';
 
 const aws = new LocalAws();
 type Message = {
@@ -19,7 +20,7 @@ process.on('message', async (message: Message) => {
     (await aws.start()).putSampleTaskDefinitions();
     process.send!({ env: aws.sdkEnv() });
   } else if (message.add) {
-    for (let n = message.add[0]; n < message.add[1]; n++) aws.putTaskFromDetail(benchEvent(n, message.clusters).detail);
+    for (let n = message.add[0]; n < message.add[1]; n++) aws.putTaskFromDetail(fargateEvent(n, { ...BENCH_EVENT, clusters: message.clusters }).detail);
     process.send!({ ok: true });
   } else if (message.counts) {
     process.send!({ counts: Object.fromEntries(aws.calls), throttled: Object.fromEntries(aws.throttled) });

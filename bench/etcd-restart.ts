@@ -14,12 +14,12 @@ import { Etcd3 } from 'etcd3';
 import { discoveryClientOptions } from '../lib/discovery/client-options';
 import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
 import { watchService } from '../lib/discovery/watcher';
-import { LocalAws } from '../scripts/local-aws';
-import { startLocalEtcd } from '../scripts/local-etcd';
-import { LocalFleet } from '../scripts/local-fleet';
-import { check, healthClient, startBackend } from '../scripts/local-grpc';
+import { lambdaContext } from '../test/kit/lambda';
+import { LocalAws } from '../test/kit/local-aws';
+import { startLocalEtcd } from '../test/kit/local-etcd';
+import { LocalFleet } from '../test/kit/local-fleet';
+import { check, healthClient, startBackend } from '../test/kit/local-grpc';
 
-const context = { functionName: 'bench', awsRequestId: 'bench', getRemainingTimeInMillis: () => 30_000 } as never;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Outages cycled through: short ones meet etcd3's circuit breaker, long ones a grown backoff. */
 const OUTAGES_MS = [1000, 3000, 6000];
@@ -75,7 +75,7 @@ export async function benchEtcdRestart(runs = 9): Promise<Record<string, unknown
     const fleet = new LocalFleet(aws);
     // The first invocation builds the handler's clients; the figure is about the discovery side.
     const warm = await startBackend('warm-up');
-    await register(fleet.task('warm-up', warm.port).running(), context);
+    await register(fleet.task('warm-up', warm.port).running(), lambdaContext('bench'));
     await warm.stop();
     const results: Run[] = [];
     for (let r = 0; r < runs; r++) {
@@ -91,7 +91,7 @@ export async function benchEtcdRestart(runs = 9): Promise<Record<string, unknown
         await sleep(outageMs);
         await etcd.restart();
         const healthy = performance.now();
-        await register(fleet.task(service, server.port).running(), context);
+        await register(fleet.task(service, server.port).running(), lambdaContext('bench'));
         const registered = performance.now();
         const [watcherAt, resolverAt] = await Promise.all([
           until(() => watcher.addresses().includes(server.addr)),

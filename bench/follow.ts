@@ -16,13 +16,13 @@
 import { rmSync } from 'node:fs';
 import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
 import { goInteropMissing } from '../scripts/ensure-go.mjs';
-import { LocalAws } from '../scripts/local-aws';
-import { startLocalEtcd } from '../scripts/local-etcd';
-import { LocalFleet, type FleetTask } from '../scripts/local-fleet';
-import { check, healthClient, keepCalling, startBackend, type Backend } from '../scripts/local-grpc';
-import { buildGoPrograms, startGoClient, type GoPrograms } from '../test/interop/go';
+import { lambdaContext } from '../test/kit/lambda';
+import { LocalAws } from '../test/kit/local-aws';
+import { startLocalEtcd } from '../test/kit/local-etcd';
+import { LocalFleet, type FleetTask } from '../test/kit/local-fleet';
+import { check, healthClient, keepCalling, startBackend, type Backend } from '../test/kit/local-grpc';
+import { buildGoPrograms, startGoClient, type GoPrograms } from '../test/kit/go';
 
-const context = { functionName: 'bench', awsRequestId: 'bench', getRemainingTimeInMillis: () => 30_000 } as never;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Run {
@@ -85,14 +85,14 @@ export async function benchFollow(runs = 20): Promise<Record<string, unknown>[]>
       const tasks: FleetTask[] = [];
       for (const server of servers) {
         const task = fleet.task(service, server.port);
-        await register(task.running(), context);
+        await register(task.running(), lambdaContext('bench'));
         tasks.push(task);
       }
       const load = await drive(servers);
       await sleep(100);
       const stopped = servers[1]!;
       const started = performance.now();
-      await deregister(tasks[1]!.stop(), context);
+      await deregister(tasks[1]!.stop(), lambdaContext('bench'));
       const returned = performance.now();
       const atReturn = stopped.calls;
       await sleep(300);

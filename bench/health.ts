@@ -20,11 +20,13 @@
  */
 import { Etcd3 } from 'etcd3';
 import pLimit from 'p-limit';
-import { LocalAws } from '../scripts/local-aws';
-import { startLocalEtcd } from '../scripts/local-etcd';
-import { consumeQueue } from '../scripts/local-sqs';
-import { mulberry32 } from '../test/support/random';
-import { benchEvent, type Json, lambdaContext, loadBundle, median, percentile, round } from './support';
+import { checkedTask, type CheckedTask } from '../test/kit/health-checked';
+import { lambdaContext } from '../test/kit/lambda';
+import { LocalAws } from '../test/kit/local-aws';
+import { startLocalEtcd } from '../test/kit/local-etcd';
+import { consumeQueue } from '../test/kit/local-sqs';
+import { mulberry32 } from '../test/kit/random';
+import { BENCH_EVENT, type Json, loadBundle, median, percentile, round } from './support';
 
 const DEFINITION = 'arn:aws:ecs:us-west-2:111122223333:task-definition/bench-checked:1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -91,23 +93,10 @@ async function startPlatform(): Promise<Platform> {
   };
 }
 
-/** Task `n` of `service`, health-checked, started 28 s ago; ECS knows it (health UNKNOWN). */
-function task(platform: Platform, n: number, service: string, healthy = false) {
-  const base = benchEvent(n);
-  const health = healthy ? 'HEALTHY' : 'UNKNOWN';
-  const detail: Json = { ...base.detail, taskDefinitionArn: DEFINITION, group: `service:${service}`, version: 3, startedAt: new Date(Date.now() - 28_000).toISOString() };
-  const described = (h: string) => ({ ...detail, healthStatus: h, containers: detail.containers.map((c: Json) => ({ ...c, healthStatus: h })) });
-  platform.aws.putTaskFromDetail(described(health));
-  const id = (detail.taskArn as string).split('/').pop()!;
-  return {
-    id,
-    running: { ...base, detail: healthy ? { ...detail, healthStatus: 'HEALTHY' } : detail },
-    healthy: () => platform.aws.putTaskFromDetail(described('HEALTHY')),
-    stop: () => {
-      platform.aws.updateTask(detail.taskArn, { desiredStatus: 'STOPPED', version: 5 });
-      return { ...base, id: `${base.id}-stop`, detail: { ...detail, version: 5, desiredStatus: 'STOPPED' } };
-    },
-  };
+/** Task `n` of `service`, health-checked, started 28 s ago; ECS knows it (health UNKNOWN unless `healthy`). */
+function task(platform: Platform, n: number, service: string, healthy = false): CheckedTask {
+  const startedAt = new Date(Date.now() - 28_000).toISOString();
+  return checkedTask(platform.aws, n, { salt: BENCH_EVENT.salt, service, definitionArn: DEFINITION, startedAt, health: healthy ? 'HEALTHY' : 'UNKNOWN' });
 }
 
 async function waitPublished(platform: Platform, ids: readonly string[], timeoutMs: number): Promise<void> {
@@ -136,12 +125,12 @@ async function routable(platform: Platform, count = 50, spreadMs = 15_000): Prom
     await Promise.all(
       tasks.map(async (t) => {
         await sleep(1000 + random() * spreadMs);
-        t.healthy();
-        healthyAt.set(t.id, performance.now());
+        t.report('HEALTHY');
+        healthyAt.set(t.taskId, performance.now());
       }),
     );
-    await waitPublished(platform, tasks.map((t) => t.id), 30_000);
-    const latencies = tasks.map((t) => platform.publishedAt.get(t.id)! - healthyAt.get(t.id)!);
+    await waitPublished(platform, tasks.map((t) => t.taskId), 30_000);
+    const latencies = tasks.map((t) => platform.publishedAt.get(t.taskId)! - healthyAt.get(t.taskId)!);
     const describes = platform.aws.count('DescribeTasks') - describeBefore;
     return {
       figure: 'health_checked_routable',
@@ -175,8 +164,8 @@ async function rollingDeploy(platform: Platform, size = 200, spreadMs = 10_000):
     await Promise.all(
       fresh.map(async (t, i) => {
         await sleep(1000 + random() * spreadMs);
-        t.healthy();
-        healthyAt.set(t.id, performance.now());
+        t.report('HEALTHY');
+        healthyAt.set(t.taskId, performance.now());
         const stop = old[i]!.stop();
         const t0 = performance.now();
         const outcome = await deregisterSlots(() => platform.deregister(stop, lambdaContext('deregister')));
@@ -185,8 +174,8 @@ async function rollingDeploy(platform: Platform, size = 200, spreadMs = 10_000):
         if (outcome.action !== 'removed') throw new Error(`old task not removed: ${JSON.stringify(outcome)}`);
       }),
     );
-    await waitPublished(platform, fresh.map((t) => t.id), 30_000);
-    const latencies = fresh.map((t) => platform.publishedAt.get(t.id)! - healthyAt.get(t.id)!);
+    await waitPublished(platform, fresh.map((t) => t.taskId), 30_000);
+    const latencies = fresh.map((t) => platform.publishedAt.get(t.taskId)! - healthyAt.get(t.taskId)!);
     const describes = platform.aws.count('DescribeTasks') - describeBefore;
     // From the first new RUNNING on (the old tasks' registration ramped up from 0 before).
     const counts = [size, ...(platform.counts.get('deploy') ?? []).slice(countsBefore)];

@@ -4,7 +4,8 @@
  * path is the register function's bundle (middy, validation, cached task definition, the guarded
  * write). The two alternate call by call in the same process, so machine noise hits them alike.
  */
-import { benchEvent, benchFunction, type Json, median, percentile, rawGrantAndPut, round } from './support';
+import { fargateEvent } from '../test/kit/events';
+import { BENCH_EVENT, benchFunction, type Json, median, percentile, rawGrantAndPut, round } from './support';
 
 export async function benchRegister(samples = 2000, warmup = 200): Promise<Json> {
   const { handler, context, raw, close } = await benchFunction('register');
@@ -17,13 +18,13 @@ export async function benchRegister(samples = 2000, warmup = 200): Promise<Json>
     };
     // Warm both paths: connections, the task definition cache, JIT.
     for (let i = 0; i < warmup; i++) {
-      await registerOnce(benchEvent(n++));
+      await registerOnce(fargateEvent(n++, BENCH_EVENT));
       await floorOnce(n);
     }
     const measured: number[] = [];
     const floor: number[] = [];
     for (let i = 0; i < samples; i++) {
-      const event = benchEvent(n++); // built before the clock starts
+      const event = fargateEvent(n++, BENCH_EVENT); // built before the clock starts
       const registerFirst = i % 2 === 0;
       for (const which of registerFirst ? ['register', 'floor'] : ['floor', 'register']) {
         const t0 = performance.now();

@@ -3,7 +3,8 @@
  * a remaining time, it runs the handler and answers with the summary, the tick's wall time and the
  * process's peak memory so far (what Lambda's "Max Memory Used" reports).
  */
-import { lambdaContext, loadBundle } from './support';
+import { lambdaContext } from '../test/kit/lambda';
+import { loadBundle } from './support';
 
 const renew = await loadBundle('renew');
 process.on('message', async (message: { remainingMs: number }) => {

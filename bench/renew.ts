@@ -16,8 +16,10 @@ import { parseTaskStateChange } from '../lib/ecs/event';
 import { createEtcdClient } from '../lib/etcd/client';
 import { prefixEnd, Registry } from '../lib/etcd/registry';
 import { Registrar } from '../lib/registrar';
-import { startLocalEtcd } from '../scripts/local-etcd';
-import { benchEvent, type Json, lambdaContext, loadBundle, median, round, startEcsEndpoint } from './support';
+import { fargateEvent } from '../test/kit/events';
+import { lambdaContext } from '../test/kit/lambda';
+import { startLocalEtcd } from '../test/kit/local-etcd';
+import { BENCH_EVENT, type Json, loadBundle, median, round, startEcsEndpoint } from './support';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -84,7 +86,7 @@ export async function benchRenew(sizes: readonly number[] = [1000, 10_000, 50_00
     for (const size of sizes) {
       await ecs.addTasks(registered, size);
       const tasks = Array.from({ length: size - registered }, (_, i) => registered + i);
-      await Promise.all(tasks.map((n) => limit(() => registrar.register(parseTaskStateChange(benchEvent(n)).task))));
+      await Promise.all(tasks.map((n) => limit(() => registrar.register(parseTaskStateChange(fargateEvent(n, BENCH_EVENT)).task))));
       registered = size;
 
       await renew({}, lambdaContext('renew', 50_000)); // a warm container: JIT, connections

@@ -18,8 +18,9 @@ import { createEtcdClient } from '../lib/etcd/client';
 import { Registry } from '../lib/etcd/registry';
 import { recordKey } from '../lib/keys';
 import { Registrar } from '../lib/registrar';
-import { startLocalEtcd } from '../scripts/local-etcd';
-import { benchCluster, benchEvent, type Json, median, round, startEcsEndpoint } from './support';
+import { fargateEvent, taskCluster } from '../test/kit/events';
+import { startLocalEtcd } from '../test/kit/local-etcd';
+import { BENCH_EVENT, type Json, median, round, startEcsEndpoint } from './support';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
 
 const quiet = { info() {}, warn() {}, error() {} };
@@ -45,7 +46,7 @@ export async function benchScale(tasks = Number(process.env.SCALE_TASKS ?? 100_0
     await Promise.all(
       Array.from({ length: tasks }, (_, n) =>
         limit(async () => {
-          await registrar.register(parseTaskStateChange(benchEvent(n, clusters)).task);
+          await registrar.register(parseTaskStateChange(fargateEvent(n, { ...BENCH_EVENT, clusters })).task);
           if (++done % 20_000 === 0) progress(`${done} registered`);
         }),
       ),
@@ -55,9 +56,9 @@ export async function benchScale(tasks = Number(process.env.SCALE_TASKS ?? 100_0
     // The task a pass from the start reaches last: the highest id of the last cluster by name.
     let lastN = tasks - 1;
     while (lastN % clusters !== clusters - 1 && clusters > 1) lastN--;
-    const stopped = benchEvent(lastN, clusters).detail;
+    const stopped = fargateEvent(lastN, { ...BENCH_EVENT, clusters }).detail;
     await ecs.updateTask(stopped.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', version: 6 });
-    const stoppedKey = recordKey(config.statePrefix, benchCluster(lastN, clusters), stopped.taskArn.split('/').pop());
+    const stoppedKey = recordKey(config.statePrefix, taskCluster(lastN, clusters), stopped.taskArn.split('/').pop());
     await ecs.throttle({ capacity: 100, refillPerSecond: 20 });
 
     const child = fork(join(import.meta.dirname, 'renew-process.ts'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

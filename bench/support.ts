@@ -1,14 +1,15 @@
 /**
- * What the benchmarks share: fixtures, cheap synthetic tasks, the built bundles, a local ECS
+ * What the benchmarks share: how they build synthetic tasks, the built bundles, a local ECS
  * endpoint in its own process (so serving DescribeTasks answers does not compete with the code
  * measured), and statistics.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Context } from 'aws-lambda';
 import { Etcd3 } from 'etcd3';
-import { startLocalEtcd } from '../scripts/local-etcd';
+import { lambdaContext } from '../test/kit/lambda';
+import { startLocalEtcd } from '../test/kit/local-etcd';
 
 export type Json = Record<string, any>;
 
@@ -16,44 +17,12 @@ export const root = join(import.meta.dirname, '..');
 /** Where `npm run bench` builds the bundles it measures (as `npm run build` does). */
 export const distDir = join(root, 'dist');
 
-const sample = JSON.parse(readFileSync(join(root, 'test/fixtures/events/fargate-awsvpc-running-ecs-devguide.json'), 'utf8')) as Json;
-
-/** Name of the cluster of task `n` among `clusters` (one: the sample's FargateCluster). */
-export function benchCluster(n: number, clusters = 1): string {
-  return clusters === 1 ? 'FargateCluster' : `scale-${String(n % clusters).padStart(2, '0')}`;
-}
-
 /**
- * The Fargate sample as task `n` of the sample cluster (or, with `clusters`, of cluster
- * {@link benchCluster}): own id and ENI address, RUNNING/RUNNING. Nested objects not specific to
- * the task are shared, so 100,000 of them fit in memory.
+ * How the benchmarks build task `n` with `fargateEvent` (test/kit/events.ts): nested objects shared with the
+ * sample (100,000 events fit in memory) and the same ids in every process (the ECS endpoint
+ * process builds the tasks the measured process registers).
  */
-export function benchEvent(n: number, clusters = 1): Json {
-  const id = n.toString(16).padStart(32, '0');
-  const cluster = benchCluster(n, clusters);
-  const taskArn = `arn:aws:ecs:us-west-2:111122223333:task/${cluster}/${id}`;
-  const ip = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
-  const [container] = sample.detail.containers as Json[];
-  return {
-    ...sample,
-    id: `bench-${id}`,
-    time: new Date().toISOString(),
-    resources: [taskArn],
-    detail: {
-      ...sample.detail,
-      taskArn,
-      ...(clusters === 1 ? {} : { clusterArn: `arn:aws:ecs:us-west-2:111122223333:cluster/${cluster}` }),
-      attachments: [{ id: `eni-${id}`, type: 'eni', status: 'ATTACHED', details: [{ name: 'privateIPv4Address', value: ip }] }],
-      containers: [{ ...container, taskArn, networkInterfaces: [{ privateIpv4Address: ip }] }],
-    },
-  };
-}
-
-/** A Lambda context with `remainingMs` left. */
-export function lambdaContext(functionName: string, remainingMs = 30_000): Json {
-  const deadline = Date.now() + remainingMs;
-  return { functionName, awsRequestId: `bench-${functionName}`, getRemainingTimeInMillis: () => deadline - Date.now() };
-}
+export const BENCH_EVENT = { salt: '', shared: true } as const;
 
 type Handler = (event: unknown, context: unknown) => Promise<any>;
 
@@ -62,11 +31,11 @@ export async function loadBundle(name: string): Promise<Handler> {
   return ((await import(pathToFileURL(join(distDir, name, 'index.mjs')).href)) as { handler: Handler }).handler;
 }
 
-/** A local ECS endpoint (scripts/local-aws.ts) running in a child process. */
+/** A local ECS endpoint (test/kit/local-aws.ts) running in a child process. */
 export interface EcsEndpoint {
   /** `AWS_*` variables that point the SDK at it. */
   readonly env: Record<string, string>;
-  /** Makes it know the tasks `benchEvent(from)` … `benchEvent(to - 1)`, running (spread over `clusters`). */
+  /** Makes it know the tasks {@link BENCH_EVENT} `from` … `to - 1`, running (spread over `clusters`). */
   addTasks(from: number, to: number, clusters?: number): Promise<void>;
   /** Calls answered so far, by operation. */
   counts(): Promise<Record<string, number>>;
@@ -120,7 +89,7 @@ export const round = (value: number, digits = 2) => Number(value.toFixed(digits)
 /** A function's bundle wired to its own local etcd and ECS endpoint, and a raw etcd3 client for floors. */
 export interface FunctionBench {
   readonly handler: Handler;
-  readonly context: Json;
+  readonly context: Context;
   readonly raw: Etcd3;
   close(): Promise<void>;
 }

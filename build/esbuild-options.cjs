@@ -1,8 +1,12 @@
 /**
- * The esbuild options every bundle is built with, shared by `scripts/build.mjs` (npm run build,
- * benchmarks) and serverless-esbuild (serverless.yml reads `serverless()` below), so what is
- * measured is what is deployed.
+ * The esbuild options and plugins every bundle is built with, shared by `scripts/build.mjs` (npm
+ * run build, benchmarks), `scripts/build-cli.mjs` (the operator CLI) and serverless-esbuild
+ * (serverless.yml reads `serverless()` below; its plugin file build/esbuild-plugins.cjs starts
+ * from `plugins()`), so what is measured is what is deployed.
  */
+const { etcdProtosPlugin } = require('./esbuild-etcd-protos.cjs');
+const { grpcClientOnlyPlugin } = require('./esbuild-grpc-client.cjs');
+
 const options = {
   bundle: true,
   platform: 'node',
@@ -20,8 +24,18 @@ const options = {
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 };
 
+/**
+ * The plugins every bundle needs (fresh instances per build): etcd3's protos inlined, grpc-js
+ * without its server side.
+ * @returns {import('esbuild').Plugin[]}
+ */
+function plugins() {
+  return [etcdProtosPlugin(), grpcClientOnlyPlugin()];
+}
+
 module.exports = {
   options,
+  plugins,
   /** `custom.esbuild` for serverless-esbuild. */
   serverless: () => ({ ...options, outputFileExtension: '.js', plugins: 'build/esbuild-plugins.cjs' }),
 };

@@ -1,8 +1,9 @@
-// esbuild plugins for serverless-esbuild (`custom.esbuild.plugins` in serverless.yml).
+// esbuild plugins for serverless-esbuild (`custom.esbuild.plugins` in serverless.yml): the plugins
+// every bundle is built with (esbuild-options.cjs `plugins()`), then two that only the layout of
+// serverless-esbuild's output needs.
 const { mkdirSync, rmSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
-const { etcdProtosPlugin } = require('./esbuild-etcd-protos.cjs');
-const { grpcClientOnlyPlugin } = require('./esbuild-grpc-client.cjs');
+const { plugins } = require('./esbuild-options.cjs');
 
 /**
  * Marks the bundle directory as ES modules (`{"type":"module"}` beside the `.js` files), so both
@@ -16,7 +17,6 @@ function esmPackageJsonPlugin() {
     setup(build) {
       build.onEnd(() => {
         const outdir = build.initialOptions.outdir ?? path.dirname(build.initialOptions.outfile);
-        for (const entry of Object.values(build.initialOptions.entryPoints ?? {})) void entry;
         mkdirSync(outdir, { recursive: true });
         writeFileSync(path.join(outdir, 'package.json'), '{"type":"module"}\n');
       });
@@ -61,4 +61,4 @@ function chunksPerFunctionPlugin() {
   };
 }
 
-module.exports = [etcdProtosPlugin(), grpcClientOnlyPlugin(), esmPackageJsonPlugin(), chunksPerFunctionPlugin()];
+module.exports = [...plugins(), esmPackageJsonPlugin(), chunksPerFunctionPlugin()];

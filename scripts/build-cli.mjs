@@ -8,9 +8,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
-const { options } = require('../build/esbuild-options.cjs');
-const { etcdProtosPlugin } = require('../build/esbuild-etcd-protos.cjs');
-const { grpcClientOnlyPlugin } = require('../build/esbuild-grpc-client.cjs');
+const { options, plugins } = require('../build/esbuild-options.cjs');
 
 /** The bin's file name inside the output directory. */
 export const CLI_FILE = 'ecs-etcd-registrar.mjs';
@@ -26,7 +24,7 @@ export async function buildCli(outdir = join('dist', 'cli')) {
     splitting: false,
     entryPoints: [join(import.meta.dirname, 'cli.ts')],
     outfile,
-    plugins: [etcdProtosPlugin(), grpcClientOnlyPlugin()],
+    plugins: plugins(),
     metafile: true,
     logLevel: 'warning',
   });

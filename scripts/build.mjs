@@ -7,15 +7,14 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
-const { etcdProtosPlugin } = require('../build/esbuild-etcd-protos.cjs');
-const { grpcClientOnlyPlugin } = require('../build/esbuild-grpc-client.cjs');
+const { options, plugins } = require('../build/esbuild-options.cjs');
 
 /** The functions and their entry files. */
 export const FUNCTIONS = ['register', 'deregister', 'renew', 'follow'];
 
 /** esbuild options shared with serverless.yml (build/esbuild-options.cjs). */
 export const esbuildOptions = {
-  ...require('../build/esbuild-options.cjs').options,
+  ...options,
   outExtension: { '.js': '.mjs' },
   logLevel: 'warning',
 };
@@ -60,7 +59,7 @@ export async function buildFunctions(outdir = 'dist') {
   for (const name of FUNCTIONS) {
     const dir = join(outdir, name);
     mkdirSync(dir, { recursive: true });
-    const { metafile } = await build({ ...esbuildOptions, entryPoints: { index: `functions/${name}.ts` }, outdir: dir, plugins: [etcdProtosPlugin(), grpcClientOnlyPlugin()], metafile: true });
+    const { metafile } = await build({ ...esbuildOptions, entryPoints: { index: `functions/${name}.ts` }, outdir: dir, plugins: plugins(), metafile: true });
     const entry = Object.keys(metafile.outputs).find((f) => f.endsWith(`${name}/index.mjs`));
     const loaded = loadedAtStart(metafile, entry);
     const files = readdirSync(dir).map((f) => ({ file: f, bytes: statSync(join(dir, f)).size }));

@@ -10,29 +10,23 @@
  *
  *   npm run demo
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import type { RegisterOutcome } from '../lib/registrar';
 import { parseEndpoint } from '../lib/discovery/parse';
 import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
-import { LocalAws } from './local-aws';
-import { consumeQueue } from './local-sqs';
-import { startLocalEtcd } from './local-etcd';
-import { LocalFleet } from './local-fleet';
-import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from './local-grpc';
+import { loadEvent } from '../test/kit/events';
+import { checkedTask } from '../test/kit/health-checked';
+import { lambdaContext } from '../test/kit/lambda';
+import { LocalAws, runningFromStopped } from '../test/kit/local-aws';
+import { consumeQueue } from '../test/kit/local-sqs';
+import { startLocalEtcd } from '../test/kit/local-etcd';
+import { LocalFleet } from '../test/kit/local-fleet';
+import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from '../test/kit/local-grpc';
 
 type Json = Record<string, any>;
-const root = join(import.meta.dirname, '..');
 /** A sample event as ECS would emit it now (an old `time` would have register confirm it with ECS first). */
-const event = (name: string): Json => ({ ...(JSON.parse(readFileSync(join(root, 'test/fixtures/events', `${name}.json`), 'utf8')) as Json), time: new Date().toISOString() });
+const event = (name: string): Json => ({ ...loadEvent(name), time: new Date().toISOString() });
 const step = (title: string) => console.log(`\n\x1b[1m▶ ${title}\x1b[0m`);
-
-const context = (name: string) => ({
-  functionName: name,
-  awsRequestId: `demo-${Date.now()}`,
-  getRemainingTimeInMillis: () => 10_000,
-});
 
 /** `n` calls; prints how many of them each server answered. */
 async function showAnswers(client: HealthClient, servers: readonly Backend[], n: number): Promise<void> {
@@ -79,7 +73,7 @@ async function main() {
       servers.push(server);
       const task = fleet.task(service, server.port);
       tasks.push(task);
-      const outcome = (await register(task.running(), context('register') as never)) as RegisterOutcome;
+      const outcome = (await register(task.running(), lambdaContext('register'))) as RegisterOutcome;
       console.log(`  ${server.name} on ${server.addr} → ${outcome.action} ${outcome.action === 'registered' ? outcome.keys.join(', ') : ''}`);
     }
     const [api1, api2, api3] = servers as [Backend, Backend, Backend];
@@ -93,7 +87,7 @@ async function main() {
     step(`ECS stops ${api2.name} (desiredStatus STOPPED) → deregister, while the client keeps calling`);
     const load = keepCalling(grpcClient);
     await new Promise((r) => setTimeout(r, 100));
-    say(await deregister(tasks[1]!.stop(), context('deregister') as never));
+    say(await deregister(tasks[1]!.stop(), lambdaContext('deregister')));
     const returned = performance.now();
     const atReturn = api2.calls;
     await new Promise((r) => setTimeout(r, 200));
@@ -108,7 +102,7 @@ async function main() {
 
     step(`ECS reports ${api3.name} UNHEALTHY → renew tick`);
     tasks[2]!.reportUnhealthy();
-    say(await renew({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, context('renew') as never));
+    say(await renew({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, lambdaContext('renew')));
     await showAnswers(grpcClient, servers, 30);
 
     await rollingDeploy(aws, client, { register, deregister, follow }, followQueue);
@@ -117,14 +111,14 @@ async function main() {
     const fargate = event('fargate-awsvpc-running-ecs-devguide');
     aws.putTaskFromDetail(fargate.detail);
     step('Fargate task RUNNING (awsvpc: ENI address + task definition port) → register');
-    say(await register(fargate, context('register') as never));
+    say(await register(fargate, lambdaContext('register')));
     await show();
 
     step('The same event delivered again → register (duplicate: nothing changes)');
-    say(await register(fargate, context('register') as never));
+    say(await register(fargate, lambdaContext('register')));
 
     step('An older event of that task arrives late → register (stale: nothing changes)');
-    say(await register({ ...fargate, id: 'late', detail: { ...fargate.detail, version: 3 } }, context('register') as never));
+    say(await register({ ...fargate, id: 'late', detail: { ...fargate.detail, version: 3 } }, lambdaContext('register')));
 
     const bridge = event('ec2-running-with-overrides-stratusgrid');
     const described = structuredClone(bridge.detail);
@@ -132,47 +126,35 @@ async function main() {
     aws.putTaskFromDetail(described);
     aws.putContainerInstance(bridge.detail.containerInstanceArn, 'i-0123456789abcdef0', '172.31.12.34');
     step('EC2 bridge task RUNNING; the 2016-era event has no bindings → register asks ECS, host IP from EC2');
-    say(await register(bridge, context('register') as never));
+    say(await register(bridge, lambdaContext('register')));
     await show();
 
     const gated = event('fargate-stopped-essential-container-exited-fivexl');
-    const running = {
-      ...gated,
-      id: 'gated-running',
-      detail: {
-        ...gated.detail,
-        version: 3,
-        lastStatus: 'RUNNING',
-        desiredStatus: 'RUNNING',
-        stoppedAt: undefined,
-        stopCode: undefined,
-        containers: gated.detail.containers.map((c: Json) => ({ ...c, lastStatus: 'RUNNING', exitCode: undefined })),
-      },
-    };
+    const running = { ...gated, id: 'gated-running', detail: runningFromStopped(gated.detail) };
     aws.putTaskFromDetail(running.detail);
     step('Task whose app container has a health check RUNNING, not yet HEALTHY → register (held back: pending)');
-    say(await register(running, context('register') as never));
+    say(await register(running, lambdaContext('register')));
     await show();
 
     const lost = structuredClone(fargate.detail);
     lost.taskArn = lost.taskArn.replace(/[0-9a-f]{8}$/, '0000beef');
     lost.attachments[0].details[3].value = '10.0.0.140';
     aws.putTaskFromDetail(lost);
-    aws.updateTask(running.detail.taskArn, { healthStatus: 'HEALTHY' });
+    aws.updateTask(running.detail.taskArn as string, { healthStatus: 'HEALTHY' });
     step('Renew tick: ECS now says the gated task is HEALTHY, and a task whose event was lost is running');
-    say(await renew({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, context('renew') as never));
+    say(await renew({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, lambdaContext('renew')));
     await show();
 
     step('ECS stops the first Fargate task (desiredStatus STOPPED) → deregister');
-    say(await deregister({ ...fargate, id: 'stopping', detail: { ...fargate.detail, version: 5, desiredStatus: 'STOPPED' } }, context('deregister') as never));
+    say(await deregister({ ...fargate, id: 'stopping', detail: { ...fargate.detail, version: 5, desiredStatus: 'STOPPED' } }, lambdaContext('deregister')));
     aws.updateTask(fargate.detail.taskArn, { desiredStatus: 'STOPPED', lastStatus: 'STOPPED' });
     await show();
 
     step('A RUNNING event of the stopped task arrives late → register (stopped: nothing changes)');
-    say(await register({ ...fargate, id: 'late-running', detail: { ...fargate.detail, version: 6 } }, context('register') as never));
+    say(await register({ ...fargate, id: 'late-running', detail: { ...fargate.detail, version: 6 } }, lambdaContext('register')));
 
     step('Renew tick: every remaining lease renewed');
-    say(await renew({}, context('renew') as never));
+    say(await renew({}, lambdaContext('renew')));
     console.log('\nWhat gRPC clients resolve now:');
     await show();
   } finally {
@@ -185,7 +167,7 @@ async function main() {
   process.exit(0);
 }
 
-type DemoHandler = (event: never, context: never) => Promise<unknown>;
+type DemoHandler = (event: never, context: ReturnType<typeof lambdaContext>) => Promise<unknown>;
 
 /**
  * A rolling deploy of a health-checked service (minimumHealthyPercent 100): ECS stops each old
@@ -202,39 +184,15 @@ async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'reg
     // A 2 s interval keeps the demo short (ECS's default is 30 s: the follow-up then checks every 3 s).
     containerDefinitions: [{ name: 'FargateApp', essential: true, portMappings: [{ containerPort: 50051, protocol: 'tcp' }], healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'], interval: 2, timeout: 1, retries: 2 } }],
   });
-  const sample = event('fargate-awsvpc-running-ecs-devguide');
-  const task = (n: number, healthy: boolean) => {
-    const id = `c0ffee${n.toString().padStart(26, '0')}`;
-    const arn = `arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/${id}`;
-    const ip = `10.0.9.${n}`;
-    const health = healthy ? 'HEALTHY' : 'UNKNOWN';
-    const detail: Json = {
-      ...structuredClone(sample.detail),
-      taskArn: arn,
-      taskDefinitionArn: definition,
-      group: 'service:checkout',
-      version: 3,
-      startedAt: new Date().toISOString(),
-      attachments: [{ id: `eni-${n}`, type: 'eni', status: 'ATTACHED', details: [{ name: 'privateIPv4Address', value: ip }] }],
-      containers: [{ ...sample.detail.containers[0], taskArn: arn, networkInterfaces: [{ privateIpv4Address: ip }] }],
-    };
-    aws.putTaskFromDetail({ ...detail, healthStatus: health, containers: detail.containers.map((c: Json) => ({ ...c, healthStatus: health })) });
-    return {
-      ip,
-      running: { ...sample, id: `${id}-3`, resources: [arn], detail: healthy ? { ...detail, healthStatus: 'HEALTHY' } : detail },
-      healthy: () => aws.updateTask(arn, { healthStatus: 'HEALTHY', containers: detail.containers.map((c: Json) => ({ ...c, healthStatus: 'HEALTHY' })) }),
-      stop: () => {
-        aws.updateTask(arn, { version: 5, desiredStatus: 'STOPPED' });
-        return { ...sample, id: `${id}-5`, resources: [arn], detail: { ...detail, version: 5, desiredStatus: 'STOPPED' } };
-      },
-    };
-  };
+  // Task k at 10.0.9.k (fargateEvent's address of task 9 × 256 + k), apart from the other demo tasks.
+  const task = (k: number, healthy: boolean) =>
+    checkedTask(aws, 9 * 256 + k, { salt: 'c0ffee', service: 'checkout', definitionArn: definition, health: healthy ? 'HEALTHY' : 'UNKNOWN' });
   const directory = 'services/checkout/';
   const addrs = async () => Object.values(await client.getAll().prefix(directory).strings()).map((v) => parseEndpoint(`${directory}x`, v)?.addr ?? '?').sort();
 
   step('Rolling deploy of "checkout", a gRPC service with a health check (minimumHealthyPercent 100): two old tasks serve');
   const old = [task(1, true), task(2, true)];
-  for (const t of old) await handlers.register(t.running as never, context('register') as never);
+  for (const t of old) await handlers.register(t.running as never, lambdaContext('register'));
   console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
 
   const seen: number[] = [];
@@ -251,19 +209,19 @@ async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'reg
     step('ECS starts three new tasks: RUNNING, not HEALTHY yet → register records them pending and queues their first follow-up check');
     const fresh = [task(11, false), task(12, false), task(13, false)];
     for (const t of fresh) {
-      const outcome = (await handlers.register(t.running as never, context('register') as never)) as RegisterOutcome;
+      const outcome = (await handlers.register(t.running as never, lambdaContext('register'))) as RegisterOutcome;
       console.log(`  ${t.ip} → ${outcome.action}`);
     }
     for (const [i, t] of fresh.slice(0, 2).entries()) {
       await new Promise((r) => setTimeout(r, 600));
-      t.healthy();
+      t.report('HEALTHY');
       step(`ECS: ${t.ip} is HEALTHY (no event) and ECS stops old task ${old[i]!.ip} at once → deregister`);
-      const result = (await handlers.deregister(old[i]!.stop() as never, context('deregister') as never)) as Json;
+      const result = (await handlers.deregister(old[i]!.stop() as never, lambdaContext('deregister'))) as Json;
       console.log(`  drain check published ${result.drained?.published.length ?? 0} HEALTHY pending task(s) first, then: ${result.action} ${old[i]!.ip}`);
       console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
     }
     const last = fresh[2]!;
-    last.healthy();
+    last.report('HEALTHY');
     const healthyAt = performance.now();
     step(`ECS: ${last.ip} is HEALTHY; no stop comes with it → the next follow-up check publishes it`);
     while (!(await addrs()).includes(`${last.ip}:50051`)) await new Promise((r) => setTimeout(r, 20));

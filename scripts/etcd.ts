@@ -5,7 +5,7 @@
  *
  *   npm run etcd
  */
-import { startLocalEtcd } from './local-etcd';
+import { startLocalEtcd } from '../test/kit/local-etcd';
 
 const etcd = await startLocalEtcd({ clientPort: Number(process.env.ETCD_PORT ?? 2379) });
 console.log(`etcd listening on ${etcd.endpoint} (Ctrl-C to stop)\n  export ETCD_ENDPOINTS=${etcd.endpoint}`);

@@ -7,6 +7,7 @@
  * Configuration comes from the environment (see docs/configuration.md). Prints the result; exits 1 on error.
  */
 import { readFileSync } from 'node:fs';
+import { lambdaContext } from '../test/kit/lambda';
 
 const FUNCTIONS = ['register', 'deregister', 'renew', 'follow'] as const;
 type FunctionName = (typeof FUNCTIONS)[number];
@@ -19,15 +20,7 @@ async function main() {
   }
   const event: unknown = file ? JSON.parse(readFileSync(file, 'utf8')) : {};
   const { handler } = (await import(`../functions/${name}.ts`)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
-  const timeoutMs = Number(process.env.INVOKE_TIMEOUT_MS ?? 30_000);
-  const deadline = Date.now() + timeoutMs;
-  const context = {
-    functionName: name,
-    awsRequestId: `local-${Date.now()}`,
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${name}`,
-    memoryLimitInMB: '256',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-  };
+  const context = lambdaContext(name!, Number(process.env.INVOKE_TIMEOUT_MS ?? 30_000));
   try {
     console.log(JSON.stringify(await handler(event, context), null, 2));
     process.exit(0);

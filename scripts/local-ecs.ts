@@ -7,16 +7,17 @@
  *
  *   npm run local-ecs
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalAws, runningFromStopped } from './local-aws';
+import { loadEvent } from '../test/kit/events';
+import { LocalAws, runningFromStopped } from '../test/kit/local-aws';
 
 type Json = Record<string, any>;
-const fixtures = join(import.meta.dirname, '..', 'test', 'fixtures');
+const events = join(import.meta.dirname, '..', 'test', 'fixtures', 'events');
 const aws = (await new LocalAws().start(Number(process.env.LOCAL_ECS_PORT ?? 4566))).putSampleTaskDefinitions();
 let hosts = 0;
-for (const file of readdirSync(join(fixtures, 'events')).filter((f) => f.endsWith('.json') && !f.startsWith('REFERENCE'))) {
-  const event = JSON.parse(readFileSync(join(fixtures, 'events', file), 'utf8')) as Json;
+for (const file of readdirSync(events).filter((f) => f.endsWith('.json') && !f.startsWith('REFERENCE'))) {
+  const event = loadEvent(file.slice(0, -'.json'.length));
   if (event.source !== 'aws.ecs') continue;
   const detail = structuredClone(event.detail) as Json;
   // Old-shape EC2 events carry no bindings: answer DescribeTasks with the host port ECS would report.
@@ -25,8 +26,8 @@ for (const file of readdirSync(join(fixtures, 'events')).filter((f) => f.endsWit
   if (detail.containerInstanceArn) aws.putContainerInstance(detail.containerInstanceArn, `i-0local${hosts}`, `172.31.0.${10 + hosts++}`);
 }
 // The task the sample follow-up message names: running, and HEALTHY as ECS would say.
-const followUp = JSON.parse(JSON.parse(readFileSync(join(fixtures, 'events', 'follow-up-sqs-batch.json'), 'utf8')).Records[0].body) as Json;
-const gated = JSON.parse(readFileSync(join(fixtures, 'events', 'fargate-stopped-essential-container-exited-fivexl.json'), 'utf8')) as Json;
+const followUp = JSON.parse(loadEvent('follow-up-sqs-batch').Records[0].body) as Json;
+const gated = loadEvent('fargate-stopped-essential-container-exited-fivexl');
 const healthy = runningFromStopped(gated.detail, { taskArn: followUp.taskArn, healthStatus: 'HEALTHY' });
 aws.putTaskFromDetail({ ...healthy, containers: (healthy.containers as Json[]).map((c) => ({ ...c, healthStatus: 'HEALTHY' })) });
 const followQueue = aws.createQueue('ecs-etcd-registrar-local-follow');

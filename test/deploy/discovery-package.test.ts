@@ -19,7 +19,7 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { KeyFormat, ValueFormat } from '../../lib/config';
 import { endpointKey, endpointValue, type Endpoint } from '../../lib/keys';
-import { startBackend, type Backend } from '../../scripts/local-grpc';
+import { startBackend, type Backend } from '../kit/local-grpc';
 
 const run = promisify(execFile);
 const metadata = { taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/t', cluster: 'c', taskDefinition: 'td:1', container: 'app', version: 3 };

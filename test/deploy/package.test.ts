@@ -12,9 +12,10 @@ import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { unzipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalAws, runningFromStopped } from '../../scripts/local-aws';
-import { loadEvent, testEnv } from '../support/harness';
-import { sqsEvent } from '../support/lambda';
+import { LocalAws, runningFromStopped } from '../kit/local-aws';
+import { loadEvent } from '../kit/events';
+import { testEnv } from '../support/harness';
+import { sqsEvent } from '../kit/lambda';
 
 const root = join(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'registrar-package-'));

@@ -6,12 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerEtcdResolver, roundRobin } from '../../lib/discovery/grpc-resolver';
-import { LocalAws } from '../../scripts/local-aws';
-import { LocalFleet, type FleetTask } from '../../scripts/local-fleet';
-import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from '../../scripts/local-grpc';
-import { loadHandlers, registerTask, type Handlers } from '../support/handlers';
+import { LocalAws } from '../kit/local-aws';
+import { LocalFleet, type FleetTask } from '../kit/local-fleet';
+import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from '../kit/local-grpc';
+import { loadHandlers, registerTask, type Handlers } from '../kit/handlers';
 import { testEnv } from '../support/harness';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
 
 let aws: LocalAws;
 let fleet: LocalFleet;

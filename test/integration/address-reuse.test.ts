@@ -12,9 +12,9 @@ import { prefixEnd, Registry } from '../../lib/etcd/registry';
 import { Registrar } from '../../lib/registrar';
 import { checkRegistry, etcdSnapshot } from '../support/etcd';
 import { memoryLog, testEnv } from '../support/harness';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { startOnSharedEtcd, type OnSharedEtcd } from '../support/platform';
-import { fargateEvent, transition } from '../support/tasks';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
+import { startOnSharedEtcd, type OnSharedEtcd } from '../kit/platform';
+import { fargateEvent, transition } from '../kit/events';
 import { loadEc2 } from '../../lib/ecs/ec2-loader';
 
 type Json = Record<string, any>;
@@ -34,8 +34,8 @@ const task = (event: Json) => parseTaskStateChange(event).task;
 
 /** Two tasks ECS gave the same ENI address 10.0.<n>: the old one started first. */
 function pair(n: number): { old: Json; reused: Json; key: string } {
-  const old = fargateEvent(n, { startedAt: EARLIER }, 'old');
-  const reused = fargateEvent(n, { startedAt: LATER }, 'new');
+  const old = fargateEvent(n, { detail: { startedAt: EARLIER }, salt: 'old' });
+  const reused = fargateEvent(n, { detail: { startedAt: LATER }, salt: 'new' });
   const ip = old.detail.attachments[0].details[0].value as string;
   return { old, reused, key: `${env.REGISTRY_PREFIX}/sample-fargate/${ip}:50051` };
 }

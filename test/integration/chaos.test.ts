@@ -8,10 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkRegistry, etcdSnapshot } from '../support/etcd';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { invokeAll, redeliver, startIsolated, type Isolated } from '../support/platform';
-import { mulberry32, seedFrom } from '../support/random';
-import { deliver, divergence, expectedEndpoints, loadFleet, simulateFleet } from '../support/simulation';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
+import { invokeAll, redeliver, startIsolated, type Isolated } from '../kit/platform';
+import { mulberry32, seedFrom } from '../kit/random';
+import { deliver, divergence, expectedEndpoints, loadFleet, simulateFleet } from '../kit/simulation';
 
 const SEED = seedFrom('CHAOS_SEED');
 const N = Number(process.env.CHAOS_TASKS ?? 1000);

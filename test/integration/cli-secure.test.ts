@@ -6,8 +6,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExitCode, runCli } from '../../lib/cli/main';
 import { createEtcdClient } from '../../lib/etcd/client';
 import { Registry } from '../../lib/etcd/registry';
-import { LocalAws } from '../../scripts/local-aws';
-import { startSecureEtcd, type SecureEtcd } from '../support/secure-etcd';
+import { LocalAws } from '../kit/local-aws';
+import { startSecureEtcd, type SecureEtcd } from '../kit/secure-etcd';
 
 let secure: SecureEtcd;
 let aws: LocalAws;

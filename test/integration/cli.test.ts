@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode, runCli } from '../../lib/cli/main';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { buildCli } from '../../scripts/build-cli.mjs';
-import { createHarness, loadEvent, type Harness } from '../support/harness';
-import { fargateEvent, transition } from '../support/tasks';
+import { createHarness, type Harness } from '../support/harness';
+import { loadEvent } from '../kit/events';
+import { fargateEvent, transition } from '../kit/events';
 
 type Json = Record<string, any>;
 

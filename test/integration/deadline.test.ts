@@ -5,9 +5,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DependencyError } from '../../lib/errors';
-import { LocalAws } from '../../scripts/local-aws';
-import { loadEvent, testEnv, withDetail } from '../support/harness';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
+import { LocalAws } from '../kit/local-aws';
+import { loadEvent, withDetail } from '../kit/events';
+import { testEnv } from '../support/harness';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
 
 let silent: Server;
 const sockets: Socket[] = [];

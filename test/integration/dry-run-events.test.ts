@@ -10,9 +10,10 @@ import { parseTaskStateChange } from '../../lib/ecs/event';
 import { Registry } from '../../lib/etcd/registry';
 import { Registrar, type RegisterOutcome } from '../../lib/registrar';
 import { memoryLog } from '../support/harness';
-import { captureLogs, lambdaContext, sqsEvent, type CapturedLogs } from '../support/lambda';
-import { startIsolated, type Isolated } from '../support/platform';
-import { fargateEvent, transition } from '../support/tasks';
+import { captureLogs, type CapturedLogs } from '../support/capture-logs';
+import { lambdaContext, sqsEvent } from '../kit/lambda';
+import { startIsolated, type Isolated } from '../kit/platform';
+import { fargateEvent, transition } from '../kit/events';
 import { loadEc2 } from '../../lib/ecs/ec2-loader';
 
 let p: Isolated;

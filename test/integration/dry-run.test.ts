@@ -1,8 +1,8 @@
 /** The renew function with DRY_RUN=true, configured from the environment as in Lambda. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, testEnv, type Harness } from '../support/harness';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { fargateEvent } from '../support/tasks';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
+import { fargateEvent } from '../kit/events';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 
 let h: Harness;

@@ -7,11 +7,12 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { DEFAULT_LEASE_TTL_SECONDS } from '../../lib/config';
-import type { LocalAws } from '../../scripts/local-aws';
+import type { LocalAws } from '../kit/local-aws';
 import { testEnv } from '../support/harness';
-import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
-import { invokeAll, startFunctions, type Functions } from '../support/platform';
-import { CLUSTER_ARN, fargateEvent } from '../support/tasks';
+import { captureLogs, type CapturedLogs } from '../support/capture-logs';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
+import { invokeAll, startFunctions, type Functions } from '../kit/platform';
+import { CLUSTER_ARN, fargateEvent } from '../kit/events';
 
 let aws: LocalAws;
 let client: Etcd3;
@@ -41,7 +42,7 @@ const THROTTLED = /^ecs: DescribeTasks in .* failed: ThrottlingException: inject
 
 describe('ECS throttled during renew', () => {
   it('fails open tick after tick: leases renewed, nothing removed, a warning and counts; then catches up', async () => {
-    const events = [0, 1, 2, 3, 4].map((n) => fargateEvent(n, {}, 'ecs'));
+    const events = [0, 1, 2, 3, 4].map((n) => fargateEvent(n, { salt: 'ecs' }));
     for (const e of events) aws.putTaskFromDetail(e.detail);
     expect(await invokeAll(functions, events.map((event) => ({ handler: 'register', event })), { concurrency: 5 })).toEqual([]);
     const registered = await endpointKeys();
@@ -85,7 +86,7 @@ describe('ECS throttled during renew', () => {
   });
 
   it('repairs nothing while ListTasks is throttled, and repairs on the first tick it answers', async () => {
-    const lost = fargateEvent(10, {}, 'ecs'); // running, but its event was lost
+    const lost = fargateEvent(10, { salt: 'ecs' }); // running, but its event was lost
     aws.putTaskFromDetail(lost.detail);
     aws.faults.set('ListTasks', { code: 'ThrottlingException' });
     const before = await endpointKeys();

@@ -9,10 +9,10 @@ import { DependencyError } from '../../lib/errors';
 import { setInvocationDeadline } from '../../lib/etcd/client';
 import { Registry } from '../../lib/etcd/registry';
 import { checkRegistry, etcdSnapshot } from '../support/etcd';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { invokeAll, redeliver, startIsolated, type Failure, type Invocation, type Isolated } from '../support/platform';
-import { divergence } from '../support/simulation';
-import { fargateEvent, transition } from '../support/tasks';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
+import { invokeAll, redeliver, startIsolated, type Failure, type Invocation, type Isolated } from '../kit/platform';
+import { divergence } from '../kit/simulation';
+import { fargateEvent, transition } from '../kit/events';
 
 let rig: Isolated;
 beforeAll(async () => {

@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { prefixEnd } from '../../lib/etcd/registry';
 import { FOLLOW_MESSAGE_TYPE } from '../../lib/follow/message';
 import { testEnv } from '../support/harness';
-import { checkedTask, putCheckedDefinition } from '../support/health-checked';
-import { captureLogs, lambdaContext, sqsEvent, type CapturedLogs } from '../support/lambda';
-import { startFollowPlatform, type FollowPlatform } from '../support/platform';
+import { checkedTask, putCheckedDefinition } from '../kit/health-checked';
+import { captureLogs, type CapturedLogs } from '../support/capture-logs';
+import { lambdaContext, sqsEvent } from '../kit/lambda';
+import { startFollowPlatform, type FollowPlatform } from '../kit/platform';
 
 let platform: FollowPlatform;
 let env: Record<string, string>;
@@ -57,7 +58,7 @@ const message = (changes: Record<string, unknown> = {}) => ({
 describe('follow function: permanent errors', () => {
   it('acknowledges malformed messages and unknown tasks with a clear ERROR line and a metric, writing and sending nothing', async () => {
     // A task etcd knows (pending) next to the bad ones, so the batch is not empty of real work.
-    const known = checkedTask(platform.aws, 1, 'input');
+    const known = checkedTask(platform.aws, 1, { salt: 'input' });
     await platform.functions.register(known.running, lambdaContext('register'));
     const before = await snapshot();
     const sent = platform.aws.queue(platform.queueUrl).sent;
@@ -99,7 +100,7 @@ describe('follow function: retryable errors', () => {
   it('reports the messages back while ECS fails; after maxReceiveCount they are dead letters, nothing written', async () => {
     platform.aws.faults.set('DescribeTasks', { code: 'ServerException', status: 500 });
     platform.aws.queue(platform.queueUrl).messages.length = 0; // the first test's follow-ups
-    const task = checkedTask(platform.aws, 2, 'input');
+    const task = checkedTask(platform.aws, 2, { salt: 'input' });
     await platform.functions.register(task.running, lambdaContext('register'));
     const before = await snapshot();
     const consumer = platform.deliver();
@@ -121,7 +122,7 @@ describe('follow function: retryable errors', () => {
 
 describe('deregister: the drain check never holds up a stop', () => {
   it('asks ECS nothing when the stopping task has no pending sibling', async () => {
-    const old = checkedTask(platform.aws, 3, 'drain', 'drain-alone');
+    const old = checkedTask(platform.aws, 3, { salt: 'drain', service: 'drain-alone' });
     const healthy = { ...old.running, detail: { ...old.running.detail, healthStatus: 'HEALTHY' } };
     expect(await platform.functions.register(healthy, lambdaContext('register'))).toMatchObject({ action: 'registered' });
     const calls = platform.aws.count('DescribeTasks');
@@ -130,8 +131,8 @@ describe('deregister: the drain check never holds up a stop', () => {
   });
 
   it('logs an ECS failure during the drain check and deletes the stopping task anyway', async () => {
-    const old = checkedTask(platform.aws, 4, 'drain', 'drain-failing');
-    const fresh = checkedTask(platform.aws, 5, 'drain', 'drain-failing');
+    const old = checkedTask(platform.aws, 4, { salt: 'drain', service: 'drain-failing' });
+    const fresh = checkedTask(platform.aws, 5, { salt: 'drain', service: 'drain-failing' });
     await platform.functions.register({ ...old.running, detail: { ...old.running.detail, healthStatus: 'HEALTHY' } }, lambdaContext('register'));
     expect(await platform.functions.register(fresh.running, lambdaContext('register'))).toMatchObject({ action: 'pending' });
     fresh.report('HEALTHY');
@@ -147,8 +148,8 @@ describe('deregister: the drain check never holds up a stop', () => {
   });
 
   it('publishes the HEALTHY pending sibling before deleting the stopping task', async () => {
-    const old = checkedTask(platform.aws, 6, 'drain', 'drain-ok');
-    const fresh = checkedTask(platform.aws, 7, 'drain', 'drain-ok');
+    const old = checkedTask(platform.aws, 6, { salt: 'drain', service: 'drain-ok' });
+    const fresh = checkedTask(platform.aws, 7, { salt: 'drain', service: 'drain-ok' });
     await platform.functions.register({ ...old.running, detail: { ...old.running.detail, healthStatus: 'HEALTHY' } }, lambdaContext('register'));
     await platform.functions.register(fresh.running, lambdaContext('register'));
     fresh.report('HEALTHY');

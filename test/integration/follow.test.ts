@@ -11,12 +11,12 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceDirectory } from '../../lib/keys';
-import type { Delivery, QueueConsumer } from '../../scripts/local-sqs';
+import type { Delivery, QueueConsumer } from '../kit/local-sqs';
 import { testEnv } from '../support/harness';
-import { checkedTask, putCheckedDefinition, recordService, type CheckedTask } from '../support/health-checked';
-import { lambdaContext } from '../support/lambda';
-import { startFollowPlatform, type FollowPlatform } from '../support/platform';
-import { mulberry32, seedFrom } from '../support/random';
+import { checkedTask, putCheckedDefinition, recordService, type CheckedTask } from '../kit/health-checked';
+import { lambdaContext } from '../kit/lambda';
+import { startFollowPlatform, type FollowPlatform } from '../kit/platform';
+import { mulberry32, seedFrom } from '../kit/random';
 
 let platform: FollowPlatform;
 let env: Record<string, string>;
@@ -77,13 +77,13 @@ async function rollingDeploy(service: string, size: number): Promise<void> {
   const salt = `${service.replace(/\W/g, '')}${seed.toString(16)}`.slice(0, 12);
 
   // The old tasks: running and HEALTHY, published by their first follow-up check.
-  const old = Array.from({ length: size }, (_, i) => checkedTask(platform.aws, i, `o${salt}`, service));
+  const old = Array.from({ length: size }, (_, i) => checkedTask(platform.aws, i, { salt: `o${salt}`, service }));
   await start(old);
   for (const task of old) task.report('HEALTHY');
   await until('the old tasks are published', async () => (await publishedIds(service)).size === size);
 
   const recording = await recordService(client, directory(service));
-  const fresh = Array.from({ length: size }, (_, i) => checkedTask(platform.aws, i, `n${salt}`, service));
+  const fresh = Array.from({ length: size }, (_, i) => checkedTask(platform.aws, i, { salt: `n${salt}`, service }));
   await start(fresh);
   const healthyAt = new Map<string, number>();
   // Each new task turns HEALTHY at a random moment before its first follow-up check (their first
@@ -134,7 +134,7 @@ describe('a scale-out of a health-checked service (no stop to trigger a drain ch
     const seed = seedFrom('FOLLOW_SEED');
     console.log(`scale-out of 5: FOLLOW_SEED=${seed}`);
     const random = mulberry32(seed);
-    const tasks = Array.from({ length: 5 }, (_, i) => checkedTask(platform.aws, i, `s${seed.toString(16)}`, 'scale-out'));
+    const tasks = Array.from({ length: 5 }, (_, i) => checkedTask(platform.aws, i, { salt: `s${seed.toString(16)}`, service: 'scale-out' }));
     await start(tasks);
     const healthyAt = new Map<string, number>();
     await Promise.all(
@@ -151,7 +151,7 @@ describe('a scale-out of a health-checked service (no stop to trigger a drain ch
 
 describe('tasks that must never be published', () => {
   it('one that never turns healthy, one that turns UNHEALTHY, one stopped while pending (event handled or not yet)', async () => {
-    const [never, unhealthy, stoppedWithEvent, stoppedInEcs] = [0, 1, 2, 3].map((i) => checkedTask(platform.aws, i, 'nv', 'never')) as [CheckedTask, CheckedTask, CheckedTask, CheckedTask];
+    const [never, unhealthy, stoppedWithEvent, stoppedInEcs] = [0, 1, 2, 3].map((i) => checkedTask(platform.aws, i, { salt: 'nv', service: 'never' })) as [CheckedTask, CheckedTask, CheckedTask, CheckedTask];
     const recording = await recordService(client, directory('never'));
     const sentBefore = platform.aws.queue(platform.queueUrl).sent;
     await start([never, unhealthy, stoppedWithEvent, stoppedInEcs]);

@@ -7,11 +7,13 @@ import { loadConfig } from '../../lib/config';
 import { InvalidEventError } from '../../lib/errors';
 import { createEtcdClient } from '../../lib/etcd/client';
 import { Registry } from '../../lib/etcd/registry';
-import type { LocalAws } from '../../scripts/local-aws';
-import { loadEvent, testEnv, withDetail } from '../support/harness';
-import { captureLogs, lambdaContext, scheduledEvent, sqsEvent, type CapturedLogs } from '../support/lambda';
-import { startFunctions, type Functions } from '../support/platform';
-import { fargateEvent, transition } from '../support/tasks';
+import type { LocalAws } from '../kit/local-aws';
+import { loadEvent, withDetail } from '../kit/events';
+import { testEnv } from '../support/harness';
+import { captureLogs, type CapturedLogs } from '../support/capture-logs';
+import { lambdaContext, scheduledEvent, sqsEvent } from '../kit/lambda';
+import { startFunctions, type Functions } from '../kit/platform';
+import { fargateEvent, transition } from '../kit/events';
 
 let aws: LocalAws;
 let env: Record<string, string>;
@@ -98,7 +100,7 @@ describe('renew handler', () => {
 
 describe('register handler, SQS batches (EventBridge → SQS → register)', () => {
   const started = (n: number) => {
-    const event = fargateEvent(n, {}, 'sqs');
+    const event = fargateEvent(n, { salt: 'sqs' });
     aws.putTaskFromDetail(event.detail);
     return event;
   };

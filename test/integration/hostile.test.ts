@@ -8,9 +8,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidEventError } from '../../lib/errors';
-import { loadEvent, withDetail } from '../support/harness';
-import { lambdaContext } from '../support/lambda';
-import { startIsolated, type Functions, type Isolated } from '../support/platform';
+import { loadEvent, withDetail } from '../kit/events';
+import { lambdaContext } from '../kit/lambda';
+import { startIsolated, type Functions, type Isolated } from '../kit/platform';
 import { etcdSnapshot, type EtcdSnapshot } from '../support/etcd';
 
 type Json = Record<string, any>;

@@ -7,11 +7,11 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistrarError } from '../../lib/errors';
-import type { LocalAws } from '../../scripts/local-aws';
-import { startLocalEtcdCluster, type LocalEtcd, type LocalEtcdCluster } from '../../scripts/local-etcd';
+import type { LocalAws } from '../kit/local-aws';
+import { startLocalEtcdCluster, type LocalEtcd, type LocalEtcdCluster } from '../kit/local-etcd';
 import { checkRegistry, etcdSnapshot } from '../support/etcd';
-import { invokeAll, redeliver, startFunctions, type Functions, type Invocation } from '../support/platform';
-import { fargateEvent } from '../support/tasks';
+import { invokeAll, redeliver, startFunctions, type Functions, type Invocation } from '../kit/platform';
+import { fargateEvent } from '../kit/events';
 
 const BURST = 500;
 const KILL_AFTER = 100; // settled invocations before the leader dies

@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { InvalidEventError } from '../../lib/errors';
 import { leaseIdFor, taskLeaseName, tombstoneLeaseName } from '../../lib/etcd/registry';
-import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
+import { startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
 import { createHarness, type Harness } from '../support/harness';
-import { fargateEvent, transition } from '../support/tasks';
+import { fargateEvent, transition } from '../kit/events';
 
 let etcd: LocalEtcd;
 let h: Harness;

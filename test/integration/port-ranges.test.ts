@@ -9,10 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config';
 import { createEtcdClient } from '../../lib/etcd/client';
 import { prefixEnd } from '../../lib/etcd/registry';
-import type { LocalAws } from '../../scripts/local-aws';
-import { loadEvent, testEnv, withDetail } from '../support/harness';
-import { lambdaContext, scheduledEvent } from '../support/lambda';
-import { startFunctions, type Functions } from '../support/platform';
+import type { LocalAws } from '../kit/local-aws';
+import { loadEvent, withDetail } from '../kit/events';
+import { testEnv } from '../support/harness';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
+import { startFunctions, type Functions } from '../kit/platform';
 
 let aws: LocalAws;
 let env: Record<string, string>;

@@ -8,8 +8,9 @@ import { parseTaskStateChange } from '../../lib/ecs/event';
 import { DependencyError } from '../../lib/errors';
 import { Registry } from '../../lib/etcd/registry';
 import { Registrar } from '../../lib/registrar';
-import { createHarness, loadEvent, type Harness } from '../support/harness';
-import { fargateEvent, TASK_DEFINITION_ARN, transition } from '../support/tasks';
+import { createHarness, type Harness } from '../support/harness';
+import { loadEvent } from '../kit/events';
+import { fargateEvent, TASK_DEFINITION_ARN, transition } from '../kit/events';
 
 type Json = Record<string, any>;
 
@@ -215,8 +216,8 @@ describe('deregister', () => {
 
   it('never deletes a newer task’s key at a reused ip:port (KEY_FORMAT=addr)', async () => {
     h = await createHarness({ KEY_FORMAT: 'addr' });
-    const old = fargateEvent(42, {}, 'old');
-    const reused = fargateEvent(42, { startedAt: '2020-01-23T19:00:00.000Z' }, 'new'); // same IP 10.0.0.42, another task, started later
+    const old = fargateEvent(42, { salt: 'old' });
+    const reused = fargateEvent(42, { detail: { startedAt: '2020-01-23T19:00:00.000Z' }, salt: 'new' }); // same IP 10.0.0.42, another task, started later
     await start(h, old);
     await start(h, reused);
     const key = `${service(h)}10.0.0.42:50051`;
@@ -352,7 +353,7 @@ describe('renew', () => {
   it('keeps going when one task fails, and says which', async () => {
     h = await createHarness();
     await start(h, fargateEvent(95));
-    const broken = fargateEvent(96, { taskDefinitionArn: TASK_DEFINITION_ARN.replace(':1', ':9') });
+    const broken = fargateEvent(96, { detail: { taskDefinitionArn: TASK_DEFINITION_ARN.replace(':1', ':9') } });
     h.aws.putTaskFromDetail(broken.detail); // running, but its task definition cannot be read
     const summary = await h.registrar.renew();
     expect(summary).toMatchObject({ renewed: 1, repaired: 0, failed: 1 });

@@ -7,11 +7,12 @@ import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { AwsEcsReader } from '../../lib/ecs/api';
 import type { RenewSummary } from '../../lib/registrar';
-import type { LocalAws } from '../../scripts/local-aws';
+import type { LocalAws } from '../kit/local-aws';
 import { testEnv } from '../support/harness';
-import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
-import { invokeAll, startFunctions, type Functions } from '../support/platform';
-import { fargateEvent } from '../support/tasks';
+import { captureLogs, type CapturedLogs } from '../support/capture-logs';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
+import { invokeAll, startFunctions, type Functions } from '../kit/platform';
+import { fargateEvent } from '../kit/events';
 
 type Json = Record<string, any>;
 
@@ -57,8 +58,8 @@ async function registerAll(events: Json[]): Promise<void> {
 
 describe('a MISSING answer', () => {
   it('never hides a task ListTasks lists, and removes an unlisted one only on a later tick, without a tombstone', async () => {
-    const listed = fargateEvent(1, {}, 'm'); // running; DescribeTasks answers MISSING, ListTasks lists it
-    const gone = fargateEvent(2, {}, 'm'); // neither described nor listed
+    const listed = fargateEvent(1, { salt: 'm' }); // running; DescribeTasks answers MISSING, ListTasks lists it
+    const gone = fargateEvent(2, { salt: 'm' }); // neither described nor listed
     await registerAll([listed, gone]);
     aws.answerMissing(listed.detail.taskArn);
     aws.tasks.delete(gone.detail.taskArn);
@@ -80,7 +81,7 @@ describe('a MISSING answer', () => {
   });
 
   it('brings back, on the next tick, a running task removed by mistake (no tombstone blocks it)', async () => {
-    const task = fargateEvent(3, {}, 'm');
+    const task = fargateEvent(3, { salt: 'm' });
     await registerAll([task]);
     aws.tasks.delete(task.detail.taskArn); // ECS briefly knows nothing of it, on two ticks
     await tick();
@@ -93,7 +94,7 @@ describe('a MISSING answer', () => {
   });
 
   it('forgets the mark of a task seen again', async () => {
-    const task = fargateEvent(4, {}, 'm');
+    const task = fargateEvent(4, { salt: 'm' });
     await registerAll([task]);
     aws.answerMissing(task.detail.taskArn);
     aws.updateTask(task.detail.taskArn, { desiredStatus: 'UNLISTED' }); // not listed as RUNNING either
@@ -112,8 +113,8 @@ describe('a MISSING answer', () => {
 
 describe('endpoint keys a record lists', () => {
   it('are restored on the task’s lease when deleted or held by another lease, each change on one INFO line', async () => {
-    const deleted = fargateEvent(10, {}, 'k');
-    const taken = fargateEvent(11, {}, 'k');
+    const deleted = fargateEvent(10, { salt: 'k' });
+    const taken = fargateEvent(11, { salt: 'k' });
     await registerAll([deleted, taken]);
     const [deletedKey] = await keysOf(deleted);
     const [takenKey] = await keysOf(taken);
@@ -148,7 +149,7 @@ describe('endpoint keys a record lists', () => {
 describe('a deleted cluster', () => {
   const DOOMED = 'arn:aws:ecs:us-west-2:111122223333:cluster/Doomed';
   const inDoomed = (n: number) => {
-    const event = fargateEvent(n, {}, 'd');
+    const event = fargateEvent(n, { salt: 'd' });
     const arn = `${DOOMED.replace(':cluster/', ':task/')}/${idOf(event)}`;
     return { ...event, detail: { ...event.detail, clusterArn: DOOMED, taskArn: arn, containers: event.detail.containers.map((c: Json) => ({ ...c, taskArn: arn })) } };
   };
@@ -168,7 +169,7 @@ describe('a deleted cluster', () => {
 
   it('has its tasks removed (keys, records, leases) and is forgotten, with an ERROR line and a metric', async () => {
     const events = [22, 23].map(inDoomed);
-    const survivor = fargateEvent(24, {}, 'd');
+    const survivor = fargateEvent(24, { salt: 'd' });
     await registerAll([...events, survivor]);
     const leases = Object.values(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/Doomed/`).json()).map((r) => (r as { leaseId: string }).leaseId);
     expect(await client.get(`${env.STATE_PREFIX}/clusters/Doomed`).string()).toBe(DOOMED);

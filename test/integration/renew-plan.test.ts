@@ -6,7 +6,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { createHarness, type Harness } from '../support/harness';
-import { fargateEvent } from '../support/tasks';
+import { fargateEvent } from '../kit/events';
 
 type Json = Record<string, any>;
 

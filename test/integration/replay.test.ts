@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidEventError } from '../../lib/errors';
 import { prefixEnd } from '../../lib/etcd/registry';
 import { testEnv } from '../support/harness';
-import { lambdaContext } from '../support/lambda';
-import { startOnSharedEtcd, type OnSharedEtcd } from '../support/platform';
-import { fargateEvent, transition } from '../support/tasks';
+import { lambdaContext } from '../kit/lambda';
+import { startOnSharedEtcd, type OnSharedEtcd } from '../kit/platform';
+import { fargateEvent, transition } from '../kit/events';
 
 type Json = Record<string, any>;
 
@@ -42,7 +42,7 @@ const taskIdOf = (event: Json) => (event.detail.taskArn as string).split('/').po
 
 describe('an old RUNNING event', () => {
   it('of a task that stopped and whose tombstone expired publishes nothing', async () => {
-    const event = fargateEvent(1, {}, 'replay');
+    const event = fargateEvent(1, { salt: 'replay' });
     rig.aws.putTaskFromDetail(event.detail);
     expect(await register(event)).toMatchObject({ action: 'registered' });
     const stopped = transition(event, 6, 'STOPPED', 'STOPPED');
@@ -64,7 +64,7 @@ describe('an old RUNNING event', () => {
   });
 
   it('of a task ECS no longer knows (stopped long ago, its stop event lost: no tombstone ever) publishes nothing', async () => {
-    const event = fargateEvent(2, {}, 'replay');
+    const event = fargateEvent(2, { salt: 'replay' });
     const before = await revisions();
     const calls = rig.aws.count('DescribeTasks');
     expect(await register(aged(event, DAYS_AGO(10)))).toMatchObject({ action: 'ignored', reason: expect.stringContaining('ECS does not know the task (MISSING') });
@@ -73,7 +73,7 @@ describe('an old RUNNING event', () => {
   });
 
   it('of a task ECS says is stopping publishes nothing', async () => {
-    const event = fargateEvent(3, {}, 'replay');
+    const event = fargateEvent(3, { salt: 'replay' });
     rig.aws.putTaskFromDetail(transition(event, 5, 'RUNNING', 'STOPPED').detail);
     const before = await revisions();
     expect(await register(aged(event, DAYS_AGO(1)))).toMatchObject({ action: 'ignored', reason: expect.stringContaining('ECS now says RUNNING/STOPPED') });
@@ -81,7 +81,7 @@ describe('an old RUNNING event', () => {
   });
 
   it('of a task that still runs registers it from ECS’s current answer', async () => {
-    const event = fargateEvent(4, {}, 'replay');
+    const event = fargateEvent(4, { salt: 'replay' });
     rig.aws.putTaskFromDetail(transition(event, 7, 'RUNNING', 'RUNNING').detail); // ECS has moved on to version 7
     const outcome = await register(aged(event, DAYS_AGO(2)));
     expect(outcome).toMatchObject({ action: 'registered', keys: [`${env.REGISTRY_PREFIX}/sample-fargate/${taskIdOf(event)}:50051`] });
@@ -90,7 +90,7 @@ describe('an old RUNNING event', () => {
   });
 
   it('without a time is confirmed with ECS too (it cannot be shown to be recent)', async () => {
-    const event = fargateEvent(5, {}, 'replay');
+    const event = fargateEvent(5, { salt: 'replay' });
     const before = await revisions();
     expect(await register(aged(event, undefined))).toMatchObject({ action: 'ignored', reason: expect.stringContaining('event without a time') });
     expect(await revisions()).toEqual(before);
@@ -98,7 +98,7 @@ describe('an old RUNNING event', () => {
 
   it('with a time that is not one is rejected, naming the field, and writes nothing', async () => {
     const before = await revisions();
-    const error = await register(aged(fargateEvent(6, {}, 'replay'), '2026-13-45T99:99:99Z')).catch((err: unknown) => err);
+    const error = await register(aged(fargateEvent(6, { salt: 'replay' }), '2026-13-45T99:99:99Z')).catch((err: unknown) => err);
     expect(error).toBeInstanceOf(InvalidEventError);
     expect((error as InvalidEventError).path).toBe('time');
     expect(await revisions()).toEqual(before);
@@ -112,7 +112,7 @@ describe('an old RUNNING event', () => {
       networkMode: 'awsvpc',
       containerDefinitions: [{ name: 'FargateApp', portMappings: [{ containerPort: 50051, protocol: 'tcp' }], dockerLabels: { 'registrar.service': '../etc' } }],
     });
-    const event = aged(fargateEvent(7, { taskDefinitionArn: definition }, 'replay'), DAYS_AGO(5));
+    const event = aged(fargateEvent(7, { detail: { taskDefinitionArn: definition }, salt: 'replay' }), DAYS_AGO(5));
     rig.aws.putTaskFromDetail(event.detail);
     const calls = rig.aws.count('DescribeTasks');
     const before = await revisions();
@@ -124,7 +124,7 @@ describe('an old RUNNING event', () => {
 
 describe('a recent RUNNING event', () => {
   it('is registered without asking ECS', async () => {
-    const event = fargateEvent(8, {}, 'replay');
+    const event = fargateEvent(8, { salt: 'replay' });
     const calls = rig.aws.count('DescribeTasks');
     expect(await register(event)).toMatchObject({ action: 'registered' });
     expect(rig.aws.count('DescribeTasks')).toBe(calls);

@@ -4,10 +4,11 @@
  * write a secret into a log line or an error.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LocalAws } from '../../scripts/local-aws';
-import { loadEvent } from '../support/harness';
-import { captureLogs, lambdaContext, scheduledEvent, type CapturedLogs } from '../support/lambda';
-import { startSecureEtcd, type SecureEtcd } from '../support/secure-etcd';
+import { LocalAws } from '../kit/local-aws';
+import { loadEvent } from '../kit/events';
+import { captureLogs, type CapturedLogs } from '../support/capture-logs';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
+import { startSecureEtcd, type SecureEtcd } from '../kit/secure-etcd';
 
 let secure: SecureEtcd;
 let aws: LocalAws;

@@ -10,8 +10,8 @@ import type { EtcdCredentials } from '../../lib/etcd/credentials';
 import { Registry } from '../../lib/etcd/registry';
 import { Registrar } from '../../lib/registrar';
 import { createHarness, memoryLog, type Harness } from '../support/harness';
-import { startSecureEtcd, type SecureEtcd } from '../support/secure-etcd';
-import { fargateEvent } from '../support/tasks';
+import { startSecureEtcd, type SecureEtcd } from '../kit/secure-etcd';
+import { fargateEvent } from '../kit/events';
 
 let secure: SecureEtcd;
 let h: Harness;

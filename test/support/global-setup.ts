@@ -3,7 +3,7 @@
  * test run and stops it afterwards. Tests isolate themselves with unique key prefixes.
  */
 import type { TestProject } from 'vitest/node';
-import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
+import { startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
 
 let etcd: LocalEtcd | undefined;
 

@@ -3,36 +3,15 @@
  * endpoint driven through the real AWS SDK. Every harness uses its own key prefixes.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { inject } from 'vitest';
-import { LocalAws, sampleTaskDefinitions } from '../../scripts/local-aws';
+import { LocalAws } from '../kit/local-aws';
 import { loadConfig, type Config } from '../../lib/config';
 import { AwsEcsReader } from '../../lib/ecs/api';
 import { createEtcdClient } from '../../lib/etcd/client';
 import { prefixEnd, Registry } from '../../lib/etcd/registry';
 import { Registrar, type Log } from '../../lib/registrar';
 import { loadEc2 } from '../../lib/ecs/ec2-loader';
-
-const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
-
-type Json = Record<string, any>;
-
-/** A sample event from test/fixtures/events, parsed. */
-export function loadEvent(name: string): Json {
-  return JSON.parse(readFileSync(join(FIXTURES, 'events', `${name}.json`), 'utf8')) as Json;
-}
-
-/** The sample task definitions (test/fixtures/task-definitions.json). */
-export function fixtureTaskDefinitions(): Json[] {
-  return sampleTaskDefinitions();
-}
-
-/** A copy of an event with `detail` fields replaced. */
-export function withDetail(event: Json, changes: Json): Json {
-  return { ...structuredClone(event), detail: { ...structuredClone(event.detail), ...changes } };
-}
 
 /** A logger that remembers what it was told. */
 export function memoryLog(): Log & { lines: { level: string; message: string; extra: unknown[] }[] } {

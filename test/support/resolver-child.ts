@@ -7,7 +7,7 @@
  *   node --import tsx test/support/resolver-child.ts <etcd endpoint> <target>
  */
 import { registerEtcdResolver, roundRobin } from '../../lib/discovery/grpc-resolver';
-import { check, healthClient } from '../../scripts/local-grpc';
+import { check, healthClient } from '../kit/local-grpc';
 
 const [etcdEndpoint, target] = process.argv.slice(2) as [string, string];
 registerEtcdResolver({ hosts: etcdEndpoint });

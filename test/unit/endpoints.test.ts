@@ -3,9 +3,10 @@ import { parseTaskStateChange, type TaskSnapshot } from '../../lib/ecs/event';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from '../../lib/ecs/task-definition';
 import { MissingNetworkInfo, needsHostIp, planEndpoints } from '../../lib/endpoints';
 import { InvalidEventError } from '../../lib/errors';
-import { fixtureTaskDefinitions, loadEvent, withDetail } from '../support/harness';
+import { sampleTaskDefinitions } from '../kit/local-aws';
+import { loadEvent, withDetail } from '../kit/events';
 
-const definitions = fixtureTaskDefinitions();
+const definitions = sampleTaskDefinitions();
 const definitionFor = (task: TaskSnapshot, changes: Record<string, unknown> = {}): TaskDefinitionInfo =>
   toTaskDefinitionInfo({ ...definitions.find((d) => d.taskDefinitionArn === task.taskDefinitionArn), ...changes });
 const fargateEvent = loadEvent('fargate-awsvpc-running-ecs-devguide');

@@ -12,10 +12,10 @@ import { registerEtcdResolver, roundRobin } from '../../../lib/discovery/grpc-re
 import { watchService } from '../../../lib/discovery/watcher';
 import type { EtcdWatchError } from '../../../lib/discovery/errors';
 import type { RegisterOutcome } from '../../../lib/registrar';
-import { LocalFleet } from '../../../scripts/local-fleet';
-import { check, healthClient, startBackend, type Backend } from '../../../scripts/local-grpc';
-import { lambdaContext } from '../../support/lambda';
-import { startIsolated, type Isolated } from '../../support/platform';
+import { LocalFleet } from '../../kit/local-fleet';
+import { check, healthClient, startBackend, type Backend } from '../../kit/local-grpc';
+import { lambdaContext } from '../../kit/lambda';
+import { startIsolated, type Isolated } from '../../kit/platform';
 
 /** Well under etcd3's 5 s breaker; typically ~0.1 s, at most ~1.2 s by design (see the bench). */
 const BOUND_MS = 2000;

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { KeyFormat, ValueFormat } from '../../../lib/config';
 import { registerEtcdResolver, roundRobin } from '../../../lib/discovery/grpc-resolver';
 import { endpointKey, endpointValue, type Endpoint } from '../../../lib/keys';
-import { findFreePort } from '../../../scripts/local-etcd';
-import { callMany, check, healthClient, startBackend, type Backend, type HealthClient } from '../../../scripts/local-grpc';
-import { startTcpProxy } from '../../support/tcp-proxy';
+import { findFreePort } from '../../kit/local-etcd';
+import { callMany, check, healthClient, startBackend, type Backend, type HealthClient } from '../../kit/local-grpc';
+import { startTcpProxy } from '../../kit/tcp-proxy';
 
 const metadata = { taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/t', cluster: 'c', taskDefinition: 'td:1', container: 'app', version: 3 };
 let etcd: Etcd3;

@@ -13,11 +13,11 @@ import { registerEtcdResolver, roundRobin } from '../../../lib/discovery/grpc-re
 import { watchService } from '../../../lib/discovery/watcher';
 import { createEtcdClient } from '../../../lib/etcd/client';
 import type { RegisterOutcome } from '../../../lib/registrar';
-import type { LocalAws } from '../../../scripts/local-aws';
-import { callMany, check, healthClient, startBackend, type Backend, type HealthClient } from '../../../scripts/local-grpc';
+import type { LocalAws } from '../../kit/local-aws';
+import { callMany, check, healthClient, startBackend, type Backend, type HealthClient } from '../../kit/local-grpc';
 import { testEnv } from '../../support/harness';
-import { lambdaContext } from '../../support/lambda';
-import { startFunctions, type Functions } from '../../support/platform';
+import { lambdaContext } from '../../kit/lambda';
+import { startFunctions, type Functions } from '../../kit/platform';
 
 const CLUSTER_ARN = 'arn:aws:ecs:us-east-1:123456789012:cluster/twins';
 const INSTANCE_ARN = 'arn:aws:ecs:us-east-1:123456789012:container-instance/twins/0123456789abcdef0123456789abcdef';

@@ -10,8 +10,8 @@ import { KeyFormat, ValueFormat } from '../../../lib/config';
 import type { EtcdWatchError } from '../../../lib/discovery/errors';
 import { endpointKey, endpointValue, type Endpoint, type EndpointMetadata } from '../../../lib/keys';
 import { watchService, type ServiceWatcher } from '../../../lib/discovery/watcher';
-import { startLocalEtcd, type LocalEtcd } from '../../../scripts/local-etcd';
-import { startTcpProxy, type TcpProxy } from '../../support/tcp-proxy';
+import { startLocalEtcd, type LocalEtcd } from '../../kit/local-etcd';
+import { startTcpProxy, type TcpProxy } from '../../kit/tcp-proxy';
 
 const metadata: EndpointMetadata = { taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/t', cluster: 'c', taskDefinition: 'td:1', container: 'app', version: 3 };
 const value = (ip: string, port: number, format: (typeof ValueFormat)[keyof typeof ValueFormat] = ValueFormat.EtcdNaming) =>

@@ -6,7 +6,7 @@
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalAws } from '../../../scripts/local-aws';
+import { LocalAws } from '../../kit/local-aws';
 
 let aws: LocalAws | undefined;
 afterEach(async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AwsEcsReader } from '../../../lib/ecs/api';
 import { ReadBudget, type Clock } from '../../../lib/ecs/budget';
 import { DeadlineError, DependencyError } from '../../../lib/errors';
-import { LocalAws } from '../../../scripts/local-aws';
+import { LocalAws } from '../../kit/local-aws';
 import { loadEc2 } from '../../../lib/ecs/ec2-loader';
 
 let aws: LocalAws;

@@ -10,9 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RenewSummary } from '../../../lib/registrar';
-import { lambdaContext, scheduledEvent } from '../../support/lambda';
-import { invokeAll, startIsolated, type Isolated } from '../../support/platform';
-import { fargateEvent } from '../../support/tasks';
+import { lambdaContext, scheduledEvent } from '../../kit/lambda';
+import { invokeAll, startIsolated, type Isolated } from '../../kit/platform';
+import { fargateEvent } from '../../kit/events';
 
 type Json = Record<string, any>;
 
@@ -23,7 +23,7 @@ const TICK_MS = 10_000;
 
 /** Task `n` of the fleet, in cluster `n % 5`. */
 function taskEvent(n: number): Json {
-  const event = fargateEvent(n, {}, 'b');
+  const event = fargateEvent(n, { salt: 'b' });
   const cluster = CLUSTERS[n % CLUSTERS.length]!;
   const id = event.detail.taskArn.split('/').pop();
   const taskArn = `arn:aws:ecs:us-west-2:111122223333:task/${cluster}/${id}`;

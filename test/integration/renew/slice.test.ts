@@ -13,7 +13,7 @@ import { invocationDeadlineMs, setInvocationDeadline } from '../../../lib/etcd/c
 import { renewCursorKey } from '../../../lib/keys';
 import { Registrar } from '../../../lib/registrar';
 import { createHarness, memoryLog, type Harness } from '../../support/harness';
-import { fargateEvent, taskId } from '../../support/tasks';
+import { fargateEvent, taskId } from '../../kit/events';
 import { loadEc2 } from '../../../lib/ecs/ec2-loader';
 
 let h: Harness;
@@ -31,7 +31,7 @@ async function fleet(budget: ReadBudget): Promise<{ registrar: () => Registrar }
   await Promise.all(
     Array.from({ length: TASKS }, (_, n) =>
       limit(async () => {
-        const event = fargateEvent(n, {}, 's');
+        const event = fargateEvent(n, { salt: 's' });
         h.aws.putTaskFromDetail(event.detail);
         await h.registrar.register(parseTaskStateChange(event).task);
       }),

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { describedFromDetail } from '../../../scripts/local-aws';
+import { describedFromDetail } from '../../kit/local-aws';
 import { parseTaskStateChange, snapshotFromDescribedTask, TaskPhase, taskPhase } from '../../../lib/ecs/event';
 import { InvalidEventError } from '../../../lib/errors';
-import { loadEvent, withDetail } from '../../support/harness';
+import { loadEvent, withDetail } from '../../kit/events';
 
 const fargate = loadEvent('fargate-awsvpc-running-ecs-devguide');
 

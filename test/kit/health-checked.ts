@@ -6,8 +6,8 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { prefixEnd } from '../../lib/etcd/registry';
-import type { LocalAws } from '../../scripts/local-aws';
-import { fargateEvent, transition } from './tasks';
+import type { LocalAws } from './local-aws';
+import { fargateEvent, transition } from './events';
 
 type Json = Record<string, any>;
 
@@ -32,11 +32,13 @@ export function putCheckedDefinition(aws: LocalAws, timing: { interval?: number;
   });
 }
 
-/** One health-checked task of service `service`. */
+/** One health-checked task. */
 export interface CheckedTask {
   readonly taskArn: string;
   readonly taskId: string;
-  /** Its RUNNING event (no health status: events carry none). */
+  /** Its ENI address. */
+  readonly ip: string;
+  /** Its RUNNING event (with a health status only when it started HEALTHY: events usually carry none). */
   readonly running: Json;
   /** ECS decides to stop it: DescribeTasks says desiredStatus STOPPED; returns the event. */
   stop(): Json;
@@ -44,14 +46,36 @@ export interface CheckedTask {
   report(health: 'HEALTHY' | 'UNHEALTHY'): void;
 }
 
-/** Builds task `n` (distinct per `salt`) and tells the local ECS endpoint about it, health UNKNOWN. */
-export function checkedTask(aws: LocalAws, n: number, salt: string, service = 'checked-api'): CheckedTask {
-  const running = fargateEvent(n, { taskDefinitionArn: CHECKED_DEFINITION_ARN, group: `service:${service}`, startedAt: new Date().toISOString() }, salt);
+/** Options of {@link checkedTask}. */
+export interface CheckedTaskOptions {
+  /** Prefix of the task id, so the tasks of one test do not meet another's (see `fargateEvent`). */
+  readonly salt: string;
+  /** @default 'checked-api' */
+  readonly service?: string;
+  /** Its task definition, declared beforehand. @default CHECKED_DEFINITION_ARN */
+  readonly definitionArn?: string;
+  /** When it started (ISO). @default now */
+  readonly startedAt?: string;
+  /** Health ECS reports from the start; HEALTHY also goes into its RUNNING event. @default 'UNKNOWN' */
+  readonly health?: 'UNKNOWN' | 'HEALTHY';
+}
+
+/** Builds task `n` of a health-checked service and tells the local ECS endpoint about it. */
+export function checkedTask(aws: LocalAws, n: number, options: CheckedTaskOptions): CheckedTask {
+  const health = options.health ?? 'UNKNOWN';
+  const detail = {
+    taskDefinitionArn: options.definitionArn ?? CHECKED_DEFINITION_ARN,
+    group: `service:${options.service ?? 'checked-api'}`,
+    startedAt: options.startedAt ?? new Date().toISOString(),
+    ...(health === 'HEALTHY' ? { healthStatus: health } : {}),
+  };
+  const running = fargateEvent(n, { detail, salt: options.salt });
   const taskArn = running.detail.taskArn as string;
-  aws.putTaskFromDetail({ ...running.detail, healthStatus: 'UNKNOWN', containers: running.detail.containers.map((c: Json) => ({ ...c, healthStatus: 'UNKNOWN' })) });
+  aws.putTaskFromDetail({ ...running.detail, healthStatus: health, containers: running.detail.containers.map((c: Json) => ({ ...c, healthStatus: health })) });
   return {
     taskArn,
     taskId: taskArn.split('/').pop()!,
+    ip: running.detail.attachments[0].details[0].value as string,
     running,
     stop: () => {
       aws.updateTask(taskArn, { desiredStatus: 'STOPPED', version: 5 });

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
 
-const PROTO = join(import.meta.dirname, '..', 'test', 'fixtures', 'grpc', 'health.proto');
+const PROTO = join(import.meta.dirname, '..', 'fixtures', 'grpc', 'health.proto');
 
 type HealthClientConstructor = new (target: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => HealthClient;
 

@@ -5,8 +5,8 @@
  * with and etcd must end up equal to.
  */
 import { parseEndpoint } from '../../lib/discovery/parse';
-import type { LocalAws } from '../../scripts/local-aws';
-import { loadEvent } from './harness';
+import type { LocalAws } from './local-aws';
+import { loadEvent } from './events';
 import { chance, pickWeighted, shuffle, type Random } from './random';
 
 type Json = Record<string, any>;

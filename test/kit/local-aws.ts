@@ -4,7 +4,7 @@
  * registrar makes (DescribeTasks, ListTasks, DescribeClusters, DescribeTaskDefinition, DescribeContainerInstances,
  * DescribeInstances, GetSecretValue, GetParameter(s)) from state the test, demo or benchmark
  * controls, and can be told to fail. It also holds SQS queues (SendMessage, SendMessageBatch, with
- * per-message delays), whose due messages `scripts/local-sqs.ts` delivers to a handler.
+ * per-message delays), whose due messages `local-sqs.ts` delivers to a handler.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -65,7 +65,7 @@ export function runningFromStopped(detail: Json, changes: Json = {}): Json {
 
 /** The task definitions of the sample events (test/fixtures/task-definitions.json). */
 export function sampleTaskDefinitions(): Json[] {
-  const file = join(import.meta.dirname, '..', 'test', 'fixtures', 'task-definitions.json');
+  const file = join(import.meta.dirname, '..', 'fixtures', 'task-definitions.json');
   return (JSON.parse(readFileSync(file, 'utf8')) as { definitions: Json[] }).definitions;
 }
 

@@ -6,6 +6,7 @@
  * maxReceiveCount a message goes to its dead-letter queue.
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { lambdaContext } from './lambda';
 import type { LocalQueue, QueuedMessage } from './local-aws';
 
 /** One invocation of the handler with a batch. */
@@ -92,9 +93,7 @@ export function consumeQueue(queue: LocalQueue, handler: Handler, options: Consu
       let failed: string[];
       let error: unknown;
       try {
-        const deadline = Date.now() + 20_000;
-        const context = { functionName: 'follow', awsRequestId: `local-${Date.now()}`, getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
-        const response = (await handler(sqsEventOf(queue, messages), context as never)) as SQSBatchResponse | undefined;
+        const response = (await handler(sqsEventOf(queue, messages), lambdaContext('follow', 20_000) as never)) as SQSBatchResponse | undefined;
         failed = (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier);
       } catch (err) {
         error = err;

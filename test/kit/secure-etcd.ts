@@ -7,7 +7,7 @@ import { Range } from 'etcd3';
 import { loadConfig, type Config } from '../../lib/config';
 import { createEtcdClient } from '../../lib/etcd/client';
 import type { EtcdCredentials } from '../../lib/etcd/credentials';
-import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
+import { startLocalEtcd, type LocalEtcd } from './local-etcd';
 import { makeTestPki, type TestPki } from './tls';
 
 export interface SecureEtcd {

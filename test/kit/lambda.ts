@@ -1,8 +1,13 @@
-/** A Lambda context for calling handlers directly, as Lambda would, the events they get, and what they log. */
+/**
+ * Lambda contexts for calling handlers directly, as Lambda would (tests, benchmarks, the demo,
+ * `npm run invoke`, the local SQS delivery), and the non-ECS events the functions get.
+ */
 import type { Context, SQSEvent } from 'aws-lambda';
-import { vi } from 'vitest';
 
-/** A Lambda context whose remaining time counts down from `timeoutMs`. */
+/**
+ * A Lambda context whose remaining time counts down from `timeoutMs` (never below 0, as Lambda's).
+ * Make one per invocation: the countdown starts when it is made.
+ */
 export function lambdaContext(functionName: string, timeoutMs = 30_000): Context {
   const deadline = Date.now() + timeoutMs;
   return {
@@ -33,29 +38,6 @@ export const scheduledEvent = {
   resources: ['arn:aws:events:us-east-1:123456789012:rule/renew'],
   detail: {},
 };
-
-/** The JSON log lines handlers write to stdout/stderr, captured (and kept off the test output). */
-export interface CapturedLogs {
-  /** Every JSON line written since capture started. */
-  lines(): Record<string, unknown>[];
-}
-
-/** Captures what is written to stdout and stderr until `vi.restoreAllMocks()`. */
-export function captureLogs(): CapturedLogs {
-  const written: string[] = [];
-  for (const stream of [process.stdout, process.stderr])
-    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      written.push(String(chunk));
-      return true;
-    });
-  return {
-    lines: () =>
-      written
-        .flatMap((s) => s.split('\n'))
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
 
 /** An SQS batch as Lambda delivers it from the register queue: one message per body (events are sent as JSON). */
 export function sqsEvent(bodies: readonly unknown[]): SQSEvent {

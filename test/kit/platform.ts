@@ -5,9 +5,9 @@
 import { Etcd3 } from 'etcd3';
 import pLimit from 'p-limit';
 import type { RenewSummary } from '../../lib/registrar';
-import { LocalAws } from '../../scripts/local-aws';
-import { consumeQueue, type ConsumeOptions, type QueueConsumer } from '../../scripts/local-sqs';
-import { startLocalEtcd, type LocalEtcd } from '../../scripts/local-etcd';
+import { LocalAws } from './local-aws';
+import { consumeQueue, type ConsumeOptions, type QueueConsumer } from './local-sqs';
+import { startLocalEtcd, type LocalEtcd } from './local-etcd';
 import { loadHandlers } from './handlers';
 import { lambdaContext } from './lambda';
 

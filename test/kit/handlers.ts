@@ -3,7 +3,7 @@
  * `process.env` and is read once per process, so the environment is set before the import.
  */
 import type { RegisterOutcome } from '../../lib/registrar';
-import type { FleetTask, LocalFleet } from '../../scripts/local-fleet';
+import type { FleetTask, LocalFleet } from './local-fleet';
 import { lambdaContext } from './lambda';
 
 /** The exported handlers. */

@@ -1,7 +1,8 @@
 /**
  * Builds and runs the Go programs of the interop test: `go-server` (grpc-go's packaged
  * grpc.health.v1 server) and `go-client` (etcd's own Go naming resolver + round_robin). Built
- * offline in GOPATH mode from Debian's packaged sources; the binaries go to a temp dir.
+ * offline in GOPATH mode from Debian's packaged sources (test/interop/go-client, go-server); the
+ * binaries go to a temp dir.
  */
 import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -10,6 +11,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { GOCODE } from '../../scripts/ensure-go.mjs';
+
+/** Where the Go programs' sources are. */
+const SOURCES = join(import.meta.dirname, '..', 'interop');
 
 /** Paths of the built programs. */
 export interface GoPrograms {
@@ -31,7 +35,7 @@ export async function buildGoPrograms(): Promise<GoPrograms> {
     ...(process.env.GOCACHE || process.env.HOME ? {} : { GOCACHE: join(tmpdir(), 'registrar-go-cache') }),
   };
   const build = (name: string) =>
-    promisify(execFile)('go', ['build', '-o', join(dir, name), `./${name}`], { cwd: import.meta.dirname, env, timeout: 300_000 }).catch((err: Error & { stderr?: string }) => {
+    promisify(execFile)('go', ['build', '-o', join(dir, name), `./${name}`], { cwd: SOURCES, env, timeout: 300_000 }).catch((err: Error & { stderr?: string }) => {
       throw new Error(`go build ${name} failed: ${err.message}\n${err.stderr ?? ''}`);
     });
   await Promise.all([build('go-client'), build('go-server')]);
