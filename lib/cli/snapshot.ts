@@ -8,8 +8,7 @@ import type { Config } from '../config';
 import { DependencyError, errorMessage } from '../errors';
 import { probeLeases } from '../etcd/keepalive';
 import { etcdCall, prefixEnd, type Registry, type StoredRecord } from '../etcd/registry';
-import { recordsPrefix } from '../keys';
-import { stateKeyParts } from './inspect';
+import { recordsPrefix, stateKeyParts } from '../keys';
 
 /** One key as read. */
 export interface KeyValue {
