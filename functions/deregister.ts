@@ -11,7 +11,7 @@ import type { Context } from 'aws-lambda';
 import { deregisterTask, planDeregister, type DeregisterOutcome } from '../lib/deregister';
 import { drainThenStop, type DrainOutcome } from '../lib/follow/drain';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
-import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/handler/plumbing';
 import { deregisterMetrics, drainMetrics } from '../lib/metrics';
 
 /** Result when the event is an ECS task event, but not of a stopping task. */
@@ -38,7 +38,7 @@ async function deregister(event: unknown, _context: Context): Promise<(Deregiste
       dryRun: config.dryRun,
       // The ECS client is loaded only when the stopping task's services have pending tasks.
       load: async () => {
-        const runtime = await import('../lib/runtime');
+        const runtime = await import('../lib/handler/ecs-wiring');
         return { ecs: runtime.sharedEcsReader(), registrar: runtime.sharedRegistrar() };
       },
     },

@@ -10,10 +10,10 @@ import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { isSqsEvent } from '../lib/batch';
 import { ConfigError, InvalidEventError } from '../lib/errors';
 import { followMessages, type FollowResult } from '../lib/follow/follow';
-import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/handler/plumbing';
 import { followMetrics } from '../lib/metrics';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
-import { sharedEcsReader, sharedFollowQueue, enableEc2Lookups, sharedRegistrar } from '../lib/runtime';
+import { sharedEcsReader, sharedFollowQueue, enableEc2Lookups, sharedRegistrar } from '../lib/handler/ecs-wiring';
 
 /** One log line per message that changed something or went wrong; `again` only at DEBUG (every few seconds per task). */
 function report(result: FollowResult): void {

@@ -9,11 +9,11 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { isSqsEvent, registerMessages, type MessageResult } from '../lib/batch';
 import { RegistrarError } from '../lib/errors';
-import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/handler/plumbing';
 import { failureMetrics, registerMetrics } from '../lib/metrics';
 import { isNotStarted, type NotStarted, type RegisterOutcome } from '../lib/registrar';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
-import { enableEc2Lookups, sharedRegistrar } from '../lib/runtime';
+import { enableEc2Lookups, sharedRegistrar } from '../lib/handler/ecs-wiring';
 
 type Outcome = RegisterOutcome | NotStarted;
 

@@ -7,11 +7,11 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { getConfig } from '../lib/config';
-import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/handler/plumbing';
 import { renewMetrics } from '../lib/metrics';
 import type { RenewSummary } from '../lib/registrar';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
-import { enableEc2Lookups, sharedRegistrar } from '../lib/runtime';
+import { enableEc2Lookups, sharedRegistrar } from '../lib/handler/ecs-wiring';
 
 async function renew(_event: unknown, _context: Context): Promise<RenewSummary> {
   const summary = await sharedRegistrar().renew({ dryRun: getConfig().dryRun });

@@ -1,6 +1,6 @@
 /**
- * The registrar's use cases: register a started task, deregister a stopping one, and the renew
- * tick. Each reads what it needs through the ECS reader, decides with the pure functions and
+ * The registrar's use cases: register a started task and the renew tick (deregistering a
+ * stopping task is `lib/deregister.ts`, which needs no ECS client). Each reads what it needs through the ECS reader, decides with the pure functions and
  * writes through the registry; handlers in `functions/` only validate and call these.
  */
 import type { Config } from './config';
@@ -11,8 +11,7 @@ import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } fro
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DeadlineError, DependencyError, errorMessage, InvalidEventError } from './errors';
 import { keepAliveLeases, probeLeases } from './etcd/keepalive';
-import type { DesiredTask, LeftOutKey, Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
-import { deregisterTask, planDeregister, refOf, type DeregisterOutcome } from './deregister';
+import { refOf, type DesiredTask, type LeftOutKey, type Registry, type StoredRecord, type TaskRef, type TaskState } from './etcd/registry';
 import { endpointKey, endpointValue, recordKey, type EndpointMetadata } from './keys';
 import type { PendingFollower } from './follow/schedule';
 import { describeState } from './renew/plan';
@@ -66,7 +65,7 @@ export interface RegistrarDeps {
   readonly follow?: PendingFollower;
 }
 
-/** Registers, deregisters and renews tasks. */
+/** Registers and renews tasks. */
 export class Registrar {
   private readonly reserved: readonly string[];
 
@@ -265,15 +264,6 @@ export class Registrar {
       hostIp = await this.deps.ecs.hostIp(task.clusterArn, task.containerInstanceArn);
     }
     return planEndpoints(task, definition, hostIp, this.reserved, { allowLoopback: this.deps.config.allowLoopbackEndpoints });
-  }
-
-  /**
-   * Removes a stopping task: tombstone, record and its own endpoint keys in one transaction.
-   * Idempotent; never touches another task's key at a reused address.
-   */
-  deregister(task: TaskRef & { readonly version: number; readonly stoppedAt?: string }): Promise<DeregisterOutcome> {
-    if (this.deps.config.dryRun) return planDeregister(this.deps.registry, task, this.deps.log);
-    return deregisterTask(this.deps.registry, task);
   }
 
   /**

@@ -15,6 +15,11 @@ export interface TaskRef {
   readonly clusterName: string;
 }
 
+/** The four fields that identify a task in the registry (nothing else of a larger object). */
+export function refOf(task: TaskRef): TaskRef {
+  return { taskArn: task.taskArn, taskId: task.taskId, clusterArn: task.clusterArn, clusterName: task.clusterName };
+}
+
 /** A task record as stored, with the etcd facts guards need. */
 export interface StoredRecord {
   readonly key: string;

@@ -19,7 +19,7 @@ import * as writes from './writes';
 
 export { leaseIdFor, taskLeaseName, tombstoneLeaseName, type GrantOptions } from './leases';
 export { etcdCall, prefixEnd } from './operations';
-export { storedRef, type DesiredTask, type MissingMark, type PendingEntry, type StoredRecord, type TaskRef, type TaskState } from './records';
+export { refOf, storedRef, type DesiredTask, type MissingMark, type PendingEntry, type StoredRecord, type TaskRef, type TaskState } from './records';
 export type { LeftOutKey, StopResult, WriteResult } from './writes';
 
 /** Optional hooks of a {@link Registry}. */

@@ -2,14 +2,14 @@
  * The process-wide {@link Registrar}, ECS reader and follow queue for the register, renew and follow
  * functions, and for deregister's drain check (loaded lazily there, and without EC2 lookups).
  */
-import { AwsEcsReader, type Ec2Loader } from './ecs/api';
-import { sharedReadBudget } from './ecs/budget';
-import { invocationDeadlineMs } from './etcd/client';
-import { FollowScheduler } from './follow/schedule';
-import { SqsFollowQueue } from './follow/queue';
-import { emitCounts, logger, sharedRegistry } from './lambda';
-import type { Registry } from './etcd/registry';
-import { Registrar } from './registrar';
+import { AwsEcsReader, type Ec2Loader } from '../ecs/api';
+import { sharedReadBudget } from '../ecs/budget';
+import { invocationDeadlineMs } from '../etcd/client';
+import { FollowScheduler } from '../follow/schedule';
+import { SqsFollowQueue } from '../follow/queue';
+import { emitCounts, logger, sharedRegistry } from './plumbing';
+import type { Registry } from '../etcd/registry';
+import { Registrar } from '../registrar';
 
 let registrar: { registry: Registry; registrar: Registrar } | undefined;
 let ecs: AwsEcsReader | undefined;

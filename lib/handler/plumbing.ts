@@ -8,13 +8,13 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { getConfig, type Config } from './config';
-import { DeadlineError, RegistrarError } from './errors';
-import { diagnoseTls, getEtcdClient, setInvocationDeadline } from './etcd/client';
-import type { EtcdCredentials } from './etcd/credentials';
-import { Registry } from './etcd/registry';
-import { ETCD_LATENCY_METRIC, failureMetrics, type MetricCounts } from './metrics';
-import { resolveEtcdCredentials } from './secrets';
+import { getConfig, type Config } from '../config';
+import { DeadlineError, RegistrarError } from '../errors';
+import { diagnoseTls, getEtcdClient, setInvocationDeadline } from '../etcd/client';
+import type { EtcdCredentials } from '../etcd/credentials';
+import { Registry } from '../etcd/registry';
+import { ETCD_LATENCY_METRIC, failureMetrics, type MetricCounts } from '../metrics';
+import { resolveEtcdCredentials } from '../etcd/credential-sources';
 
 /** Structured JSON logger; `LOG_LEVEL` and `POWERTOOLS_*` variables apply. */
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'ecs-etcd-registrar' });
