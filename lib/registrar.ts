@@ -65,6 +65,20 @@ export interface RegistrarDeps {
   readonly follow?: PendingFollower;
 }
 
+/** Options of {@link Registrar.register}. */
+export interface RegisterOptions {
+  /**
+   * Where the task comes from: `event` for ECS events (a same-version redelivery is a duplicate),
+   * `ecs` for ECS's own answer during renew, `pending-check` for a follow-up or drain check.
+   * @default WriteSource.Event
+   */
+  readonly source?: WriteSource;
+  /** What etcd holds about the task, when the caller has just read it (saves the guard a lost race). */
+  readonly known?: TaskState;
+  /** A lease from {@link Registry.grantAhead} to write under; given back when nothing is written. */
+  readonly granted?: Promise<string>;
+}
+
 /** Registers and renews tasks. */
 export class Registrar {
   private readonly reserved: readonly string[];
@@ -135,12 +149,11 @@ export class Registrar {
    * Publishes a started task: works out its endpoints, applies the health gate, and writes its
    * record and keys under one lease in one transaction (stale, duplicate and stopped ignored).
    *
-   * @param source `event` for ECS events (a same-version redelivery is a duplicate); `ecs` when
-   *   the task comes from ECS's own answer during renew.
    * @example
    * const outcome = await registrar.register(parseTaskStateChange(event).task);
    */
-  async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState, granted?: Promise<string>): Promise<RegisterOutcome> {
+  async register(task: TaskSnapshot, options: RegisterOptions = {}): Promise<RegisterOutcome> {
+    const { source = WriteSource.Event, known, granted } = options;
     if (this.deps.config.dryRun) {
       if (granted) await this.deps.registry.release(granted);
       return this.planRegister(task, source);
@@ -153,7 +166,7 @@ export class Registrar {
       throw err;
     }
     const { desired, skipped } = prepared;
-    const result = await this.deps.registry.writeTask(desired, source, known, granted);
+    const result = await this.deps.registry.writeTask(desired, { source, known, granted });
     if (result.status === 'ignored') return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
     // One follow-up chain per pending spell: a task already pending is being followed.
     if (desired.state === RecordState.Pending && result.previous !== RecordState.Pending) await this.deps.follow?.follow(task, desired.gatedContainers);
@@ -192,7 +205,7 @@ export class Registrar {
     await new Promise((resolve) => setImmediate(resolve));
     const ageMs = emittedAt === undefined ? undefined : Date.now() - emittedAt;
     if (ageMs === undefined || ageMs > config.eventConfirmAgeSeconds * 1000) return this.registerConfirmed(task, ageMs, granted);
-    return this.register(task, WriteSource.Event, undefined, granted);
+    return this.register(task, { source: WriteSource.Event, granted });
   }
 
   /**
@@ -218,7 +231,7 @@ export class Registrar {
       await registry.release(granted);
       throw err;
     }
-    if (now && taskPhase(now) === TaskPhase.Started) return this.register(now, WriteSource.Event, undefined, granted);
+    if (now && taskPhase(now) === TaskPhase.Started) return this.register(now, { source: WriteSource.Event, granted });
     await registry.release(granted);
     const reason = now
       ? `${age}, and ECS now says ${describeState(now)}: not registered`
@@ -283,7 +296,7 @@ export class Registrar {
     return renewTick(
       {
         ...this.deps,
-        register: (task, known) => this.register(task, WriteSource.Ecs, known),
+        register: (task, known) => this.register(task, { source: WriteSource.Ecs, known }),
         prepare: (task) => this.prepare(task, WriteSource.Ecs),
       },
       { dryRun: options.dryRun ?? this.deps.config.dryRun },

@@ -9,7 +9,6 @@
  */
 import type { Etcd3, IKeyValue } from 'etcd3';
 import type { Config } from '../config';
-import type { WriteSource } from '../decide';
 import { clusterKey } from '../keys';
 import { Leases, type GrantOptions } from './leases';
 import { timedCall, type CallHooks } from './operations';
@@ -20,7 +19,7 @@ import * as writes from './writes';
 export { leaseIdFor, taskLeaseName, tombstoneLeaseName, type GrantOptions } from './leases';
 export { etcdCall, prefixEnd } from './operations';
 export { refOf, storedRef, type DesiredTask, type MissingMark, type PendingEntry, type StoredRecord, type TaskRef, type TaskState } from './records';
-export type { LeftOutKey, StopResult, WriteResult } from './writes';
+export type { LeftOutKey, StopResult, WriteOptions, WriteResult } from './writes';
 
 /** Optional hooks of a {@link Registry}. */
 export type RegistryOptions = CallHooks;
@@ -77,8 +76,8 @@ export class Registry {
   }
 
   /** See {@link writes.writeTask}. */
-  writeTask(desired: DesiredTask, source: WriteSource, known?: TaskState, granted?: Promise<string>): Promise<writes.WriteResult> {
-    return writes.writeTask(this.ctx, desired, source, known, granted);
+  writeTask(desired: DesiredTask, options: writes.WriteOptions): Promise<writes.WriteResult> {
+    return writes.writeTask(this.ctx, desired, options);
   }
 
   /** See {@link writes.stopTask}. */

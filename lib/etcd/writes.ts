@@ -21,6 +21,16 @@ export interface WriteContext extends EtcdContext {
   readonly leases: Leases;
 }
 
+/** Options of {@link writeTask}. */
+export interface WriteOptions {
+  /** Where the task comes from: decides what a same-version record means ({@link decideWrite}). */
+  readonly source: WriteSource;
+  /** The task's state as the caller just read it: a write the state already rules out is skipped. */
+  readonly known?: TaskState;
+  /** A lease from {@link Leases.grantAhead} to write under, instead of granting one here. */
+  readonly granted?: Promise<string>;
+}
+
 /** Outcome of {@link writeTask}. */
 export type WriteResult =
   | {
@@ -62,10 +72,10 @@ function pendingKeys(statePrefix: string, record: Pick<TaskRecord, 'state' | 'se
  * only when that task started earlier ({@link decideKeyClaim}); otherwise it is left with its
  * holder, reported in `leftOut`, and the rest is written.
  *
- * @param granted a lease from {@link Leases.grantAhead} to write under, instead of granting one here.
  * @throws {DependencyError} when etcd fails; {@link ConflictError} after repeated lost races.
  */
-export async function writeTask(ctx: WriteContext, desired: DesiredTask, source: WriteSource, known?: TaskState, granted?: Promise<string>): Promise<WriteResult> {
+export async function writeTask(ctx: WriteContext, desired: DesiredTask, options: WriteOptions): Promise<WriteResult> {
+  const { source, known, granted } = options;
   const { statePrefix } = ctx.config;
   const rKey = recordKey(statePrefix, desired.clusterName, desired.taskId);
   const tKey = tombstoneKey(statePrefix, desired.clusterName, desired.taskId);
