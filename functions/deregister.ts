@@ -21,14 +21,14 @@ export interface NotStopping {
   readonly reason: string;
 }
 
-async function deregister(event: unknown, _context: Context): Promise<(DeregisterOutcome & { drained?: DrainOutcome }) | NotStopping> {
+async function deregister(event: unknown, context: Context): Promise<(DeregisterOutcome & { drained?: DrainOutcome }) | NotStopping> {
   const { task } = parseTaskStateChange(event);
   if (taskPhase(task) !== TaskPhase.Stopping) {
     const reason = `not a stopping task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): deregister handles desiredStatus STOPPED or lastStatus STOPPED`;
     logger.warn('event ignored', { reason });
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }
-  const { config, registry } = sharedRegistry();
+  const { config, registry } = sharedRegistry(context);
   if (config.dryRun) return planDeregister(registry, task, logger);
   const { outcome, drained } = await drainThenStop(
     {
@@ -39,7 +39,7 @@ async function deregister(event: unknown, _context: Context): Promise<(Deregiste
       // The ECS client is loaded only when the stopping task's services have pending tasks.
       load: async () => {
         const runtime = await import('../lib/handler/ecs-wiring');
-        return { ecs: runtime.sharedEcsReader(), registrar: runtime.sharedRegistrar() };
+        return { ecs: runtime.sharedEcsReader(), registrar: runtime.sharedRegistrar(context) };
       },
     },
     task,

@@ -24,15 +24,15 @@ function report(result: FollowResult): void {
   else logger.info(`follow-up: ${result.outcome}`, fields);
 }
 
-async function follow(event: unknown, _context: Context): Promise<SQSBatchResponse> {
+async function follow(event: unknown, context: Context): Promise<SQSBatchResponse> {
   if (!isSqsEvent(event)) throw new InvalidEventError('expected an SQS event (Records from aws:sqs) of follow-up messages');
-  const { config, registry } = sharedRegistry();
+  const { config, registry } = sharedRegistry(context);
   const queue = sharedFollowQueue();
   if (!queue) throw new ConfigError('FOLLOW_QUEUE_URL', 'is required by the follow function (the queue it sends the next check to)');
   const { results, batchItemFailures } = await followMessages(event.Records, {
     registry,
     ecs: sharedEcsReader(),
-    registrar: sharedRegistrar(),
+    registrar: sharedRegistrar(context),
     queue,
     log: logger,
     dryRun: config.dryRun,

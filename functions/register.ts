@@ -36,7 +36,7 @@ function reportMessage(result: MessageResult<Outcome>): void {
 }
 
 async function register(event: unknown, context: Context): Promise<Outcome | SQSBatchResponse> {
-  const registrar = sharedRegistrar();
+  const registrar = sharedRegistrar(context);
   if (isSqsEvent(event)) return registerMessages(event, (e) => registrar.registerEvent(e), { context, report: reportMessage });
   return counted(await registrar.registerEvent(event));
 }
