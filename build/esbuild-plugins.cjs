@@ -16,7 +16,6 @@ function esmPackageJsonPlugin() {
     setup(build) {
       build.onEnd(() => {
         const outdir = build.initialOptions.outdir ?? path.dirname(build.initialOptions.outfile);
-        for (const entry of Object.values(build.initialOptions.entryPoints ?? {})) void entry;
         mkdirSync(outdir, { recursive: true });
         writeFileSync(path.join(outdir, 'package.json'), '{"type":"module"}\n');
       });

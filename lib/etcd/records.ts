@@ -94,7 +94,7 @@ export function parseRecord(kv: IKeyValue): StoredRecord {
 }
 
 /** Parses a task's record and tombstone, either absent; throws on a value this code did not write. */
-export function parseState(recordKv: IKeyValue | undefined, tombstoneKv: IKeyValue | undefined): TaskState {
+function parseState(recordKv: IKeyValue | undefined, tombstoneKv: IKeyValue | undefined): TaskState {
   return {
     record: recordKv && parseRecord(recordKv),
     tombstone: tombstoneKv && { tombstone: tombstoneSchema.parse(JSON.parse(tombstoneKv.value.toString())), modRevision: tombstoneKv.mod_revision, lease: tombstoneKv.lease },

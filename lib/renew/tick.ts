@@ -75,7 +75,7 @@ export interface RenewDeps {
 
 /** Runs one renew tick (see `Registrar.renew`). */
 export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: boolean }): Promise<RenewSummary> {
-  const { config, registry, ecs, log } = deps;
+  const { config, registry, log } = deps;
   const summary: RenewSummary = {
     dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, restored: 0, removed: 0, missing: 0, withdrawn: 0, clustersRemoved: 0, failOpen: 0, failed: 0,
     failures: [], ecsFailures: [], planned: [], applied: [],
