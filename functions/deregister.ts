@@ -11,7 +11,7 @@ import type { Context } from 'aws-lambda';
 import { deregisterTask, planDeregister, type DeregisterOutcome } from '../lib/deregister';
 import { drainThenStop, type DrainOutcome } from '../lib/follow/drain';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
-import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/handler/plumbing';
 import { deregisterMetrics, drainMetrics } from '../lib/metrics';
 
 /** Result when the event is an ECS task event, but not of a stopping task. */
@@ -21,14 +21,14 @@ export interface NotStopping {
   readonly reason: string;
 }
 
-async function deregister(event: unknown, _context: Context): Promise<(DeregisterOutcome & { drained?: DrainOutcome }) | NotStopping> {
+async function deregister(event: unknown, context: Context): Promise<(DeregisterOutcome & { drained?: DrainOutcome }) | NotStopping> {
   const { task } = parseTaskStateChange(event);
   if (taskPhase(task) !== TaskPhase.Stopping) {
     const reason = `not a stopping task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): deregister handles desiredStatus STOPPED or lastStatus STOPPED`;
     logger.warn('event ignored', { reason });
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }
-  const { config, registry } = sharedRegistry();
+  const { config, registry } = sharedRegistry(context);
   if (config.dryRun) return planDeregister(registry, task, logger);
   const { outcome, drained } = await drainThenStop(
     {
@@ -38,8 +38,8 @@ async function deregister(event: unknown, _context: Context): Promise<(Deregiste
       dryRun: config.dryRun,
       // The ECS client is loaded only when the stopping task's services have pending tasks.
       load: async () => {
-        const runtime = await import('../lib/runtime');
-        return { ecs: runtime.sharedEcsReader(), registrar: runtime.sharedRegistrar() };
+        const runtime = await import('../lib/handler/ecs-wiring');
+        return { ecs: runtime.sharedEcsReader(), registrar: runtime.sharedRegistrar(context) };
       },
     },
     task,

@@ -10,10 +10,10 @@ import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { isSqsEvent } from '../lib/batch';
 import { ConfigError, InvalidEventError } from '../lib/errors';
 import { followMessages, type FollowResult } from '../lib/follow/follow';
-import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/handler/plumbing';
 import { followMetrics } from '../lib/metrics';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
-import { sharedEcsReader, sharedFollowQueue, enableEc2Lookups, sharedRegistrar } from '../lib/runtime';
+import { sharedEcsReader, sharedFollowQueue, enableEc2Lookups, sharedRegistrar } from '../lib/handler/ecs-wiring';
 
 /** One log line per message that changed something or went wrong; `again` only at DEBUG (every few seconds per task). */
 function report(result: FollowResult): void {
@@ -24,15 +24,15 @@ function report(result: FollowResult): void {
   else logger.info(`follow-up: ${result.outcome}`, fields);
 }
 
-async function follow(event: unknown, _context: Context): Promise<SQSBatchResponse> {
+async function follow(event: unknown, context: Context): Promise<SQSBatchResponse> {
   if (!isSqsEvent(event)) throw new InvalidEventError('expected an SQS event (Records from aws:sqs) of follow-up messages');
-  const { config, registry } = sharedRegistry();
+  const { config, registry } = sharedRegistry(context);
   const queue = sharedFollowQueue();
   if (!queue) throw new ConfigError('FOLLOW_QUEUE_URL', 'is required by the follow function (the queue it sends the next check to)');
   const { results, batchItemFailures } = await followMessages(event.Records, {
     registry,
     ecs: sharedEcsReader(),
-    registrar: sharedRegistrar(),
+    registrar: sharedRegistrar(context),
     queue,
     log: logger,
     dryRun: config.dryRun,

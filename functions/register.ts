@@ -9,11 +9,11 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse } from 'aws-lambda';
 import { isSqsEvent, registerMessages, type MessageResult } from '../lib/batch';
 import { RegistrarError } from '../lib/errors';
-import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/handler/plumbing';
 import { failureMetrics, registerMetrics } from '../lib/metrics';
 import { isNotStarted, type NotStarted, type RegisterOutcome } from '../lib/registrar';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
-import { enableEc2Lookups, sharedRegistrar } from '../lib/runtime';
+import { enableEc2Lookups, sharedRegistrar } from '../lib/handler/ecs-wiring';
 
 type Outcome = RegisterOutcome | NotStarted;
 
@@ -36,7 +36,7 @@ function reportMessage(result: MessageResult<Outcome>): void {
 }
 
 async function register(event: unknown, context: Context): Promise<Outcome | SQSBatchResponse> {
-  const registrar = sharedRegistrar();
+  const registrar = sharedRegistrar(context);
   if (isSqsEvent(event)) return registerMessages(event, (e) => registrar.registerEvent(e), { context, report: reportMessage });
   return counted(await registrar.registerEvent(event));
 }

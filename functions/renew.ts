@@ -7,14 +7,14 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { getConfig } from '../lib/config';
-import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/lambda';
+import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/handler/plumbing';
 import { renewMetrics } from '../lib/metrics';
 import type { RenewSummary } from '../lib/registrar';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
-import { enableEc2Lookups, sharedRegistrar } from '../lib/runtime';
+import { enableEc2Lookups, sharedRegistrar } from '../lib/handler/ecs-wiring';
 
-async function renew(_event: unknown, _context: Context): Promise<RenewSummary> {
-  const summary = await sharedRegistrar().renew({ dryRun: getConfig().dryRun });
+async function renew(_event: unknown, context: Context): Promise<RenewSummary> {
+  const summary = await sharedRegistrar(context).renew({ dryRun: getConfig().dryRun });
   emitCounts(renewMetrics(summary));
   if (summary.dryRun) logger.info('dry run: nothing was written', { planned: summary.planned });
   if (summary.failed > 0 || summary.ecsFailures.length > 0) logger.warn('renew tick had failures', { summary });

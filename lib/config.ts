@@ -3,6 +3,7 @@
  * variable's name and what was expected. The AWS SDK's own variables (`AWS_REGION`,
  * `AWS_ENDPOINT_URL_ECS`, `AWS_ENDPOINT_URL_EC2`, `AWS_MAX_ATTEMPTS`, ...) are left to the SDK.
  */
+import { isClusterArnOrName } from './ecs/arn';
 import { ConfigError } from './errors';
 
 /** How an endpoint key's value is written. */
@@ -249,7 +250,7 @@ export function loadConfig(env: Env): Config {
   const tombstoneTtlSeconds = intVar(env, 'TOMBSTONE_TTL_SECONDS', 86400, 60, 7 * 86400);
   const clusters = (env.CLUSTERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (const cluster of clusters) {
-    if (!/^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/)?[A-Za-z0-9_-]{1,255}$/.test(cluster))
+    if (!isClusterArnOrName(cluster))
       throw new ConfigError('CLUSTERS', `"${cluster}" is neither a cluster name nor a cluster ARN`);
   }
   return {

@@ -1,8 +1,9 @@
 /**
- * Deregistering a stopping task. Kept apart from the rest of the registrar so the deregister
- * function's bundle carries no ECS client: a stop needs nothing but etcd.
+ * Deregistering a stopping task: the use case of the deregister function (`functions/deregister.ts`),
+ * on top of {@link Registry.stopTask}. Kept apart from the registrar so the deregister function's
+ * bundle carries no ECS client: a stop needs nothing but etcd.
  */
-import type { Registry, TaskRef } from './etcd/registry';
+import { refOf, type Registry, type TaskRef } from './etcd/registry';
 import type { Log } from './registrar';
 
 /** What deregistering one task did. */
@@ -14,11 +15,6 @@ export interface DeregisterOutcome {
   readonly keys: readonly string[];
   /** True when nothing was written (`DRY_RUN`): the outcome says what would have happened. */
   readonly dryRun?: boolean;
-}
-
-/** The four fields that identify a task in the registry. */
-export function refOf(task: TaskRef): TaskRef {
-  return { taskArn: task.taskArn, taskId: task.taskId, clusterArn: task.clusterArn, clusterName: task.clusterName };
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import type { TaskSnapshot } from './ecs/event';
 import type { ContainerDefinitionInfo, PortMapping, TaskDefinitionInfo } from './ecs/task-definition';
-import { InvalidEventError } from './errors';
+import { InvalidEventError, MissingNetworkInfo } from './errors';
 import { assertDialableIpv4, assertSegment, type Endpoint } from './keys';
 
 /** Docker labels that steer registration. */
@@ -32,11 +32,6 @@ export interface EndpointPlan {
   readonly gatedContainers: readonly string[];
   /** Containers left out, with why (for logs). */
   readonly skipped: readonly { readonly container: string; readonly reason: string }[];
-}
-
-/** Network facts a plan could not be made without. */
-export class MissingNetworkInfo extends Error {
-  override readonly name = 'MissingNetworkInfo';
 }
 
 /** Whether the task's addresses come from its container instance (bridge or host networking). */

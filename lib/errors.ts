@@ -1,7 +1,7 @@
 /**
  * The registrar's small error hierarchy. Callers decide by type, never by message text:
  * {@link InvalidEventError} and {@link ConfigError} will fail the same way on retry,
- * {@link DependencyError} and {@link ConflictError} can succeed later.
+ * {@link DependencyError}, {@link ConflictError}, {@link DeadlineError} and {@link MissingNetworkInfo} can succeed later.
  */
 
 /** Base class of every error the registrar throws on purpose. */
@@ -65,6 +65,16 @@ export class ConflictError extends RegistrarError {
 /** The invocation ran out of time before its work finished. Retry later. */
 export class DeadlineError extends RegistrarError {
   override readonly name = 'DeadlineError';
+  override readonly retryable = true;
+}
+
+/**
+ * A task does not (yet) carry the network facts its endpoints need (an ENI address, host port
+ * bindings, a container instance). Retryable: ECS fills them in as the task starts, so the
+ * registrar asks ECS again, and renew picks the task up on a later tick.
+ */
+export class MissingNetworkInfo extends RegistrarError {
+  override readonly name = 'MissingNetworkInfo';
   override readonly retryable = true;
 }
 

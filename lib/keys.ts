@@ -149,3 +149,22 @@ export function tombstonesPrefix(statePrefix: string): string {
 export function renewCursorKey(statePrefix: string): string {
   return `${statePrefix}/renew/cursor`;
 }
+
+/** Key under which a cluster served by the registrar is remembered (no lease: it outlives every task). */
+export function clusterKey(statePrefix: string, clusterName: string): string {
+  return `${clustersPrefix(statePrefix)}${clusterName}`;
+}
+
+/** Prefix of the clusters the registrar has registered tasks in. */
+export function clustersPrefix(statePrefix: string): string {
+  return `${statePrefix}/clusters/`;
+}
+
+/**
+ * Cluster name and task ID from a per-task state key (`<state-prefix>/<kind>/<cluster>/<task-id>`:
+ * a record, tombstone, MISSING mark or pending listing).
+ */
+export function stateKeyParts(key: string): { clusterName: string; taskId: string } {
+  const parts = key.split('/');
+  return { clusterName: parts[parts.length - 2] ?? '', taskId: parts[parts.length - 1] ?? '' };
+}

@@ -28,6 +28,13 @@
  * | `MissingMarked` | tasks ECS answered MISSING for (not listed either), kept until a later tick confirms |
  * | `ClustersRemoved` | clusters ECS confirmed deleted: their tasks removed, the cluster forgotten |
  * | `EtcdLatency` | milliseconds per etcd request (one value per request) |
+ *
+ * Metric names are a contract with dashboards and alarms and keep their names; the outcomes they
+ * count are named by what happened in etcd. Where the two differ: a deregister outcome `removed`
+ * and a renew summary's `removed` (tasks ECS no longer runs, or whose cluster is gone) count as
+ * `Deregistered`; a record in state `withdrawn` (`withdrawTask`, renew's `withdrawn`, register's
+ * `withdrawn` action) counts as `Withdrawn`; a renew summary's `repaired` as `RepairedByReconcile`,
+ * `restored` as `KeysRestored`, `missing` as `MissingMarked`, `failOpen` as `FailOpenRenewed`.
  */
 import type { DeregisterOutcome } from './deregister';
 import { DependencyError } from './errors';

@@ -1,18 +1,16 @@
 /**
- * The registrar's use cases: register a started task, deregister a stopping one, and the renew
- * tick. Each reads what it needs through the ECS reader, decides with the pure functions and
+ * The registrar's use cases: register a started task and the renew tick (deregistering a
+ * stopping task is `lib/deregister.ts`, which needs no ECS client). Each reads what it needs through the ECS reader, decides with the pure functions and
  * writes through the registry; handlers in `functions/` only validate and call these.
  */
 import type { Config } from './config';
 import { decideWrite, evaluateHealth, RecordState, targetState, WriteSource } from './decide';
 import type { EcsReader } from './ecs/api';
 import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
-import { MissingNetworkInfo, needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
+import { needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
-import { DeadlineError, DependencyError, errorMessage, InvalidEventError } from './errors';
-import { keepAliveLeases, probeLeases } from './etcd/keepalive';
-import type { DesiredTask, LeftOutKey, Registry, StoredRecord, TaskRef, TaskState } from './etcd/registry';
-import { deregisterTask, planDeregister, refOf, type DeregisterOutcome } from './deregister';
+import { DependencyError, MissingNetworkInfo } from './errors';
+import { refOf, type DesiredTask, type LeftOutKey, type Registry, type TaskState } from './etcd/registry';
 import { endpointKey, endpointValue, recordKey, type EndpointMetadata } from './keys';
 import type { PendingFollower } from './follow/schedule';
 import { describeState } from './renew/plan';
@@ -66,7 +64,21 @@ export interface RegistrarDeps {
   readonly follow?: PendingFollower;
 }
 
-/** Registers, deregisters and renews tasks. */
+/** Options of {@link Registrar.register}. */
+export interface RegisterOptions {
+  /**
+   * Where the task comes from: `event` for ECS events (a same-version redelivery is a duplicate),
+   * `ecs` for ECS's own answer during renew, `pending-check` for a follow-up or drain check.
+   * @default WriteSource.Event
+   */
+  readonly source?: WriteSource;
+  /** What etcd holds about the task, when the caller has just read it (saves the guard a lost race). */
+  readonly known?: TaskState;
+  /** A lease from {@link Registry.grantAhead} to write under; given back when nothing is written. */
+  readonly granted?: Promise<string>;
+}
+
+/** Registers and renews tasks. */
 export class Registrar {
   private readonly reserved: readonly string[];
 
@@ -136,12 +148,11 @@ export class Registrar {
    * Publishes a started task: works out its endpoints, applies the health gate, and writes its
    * record and keys under one lease in one transaction (stale, duplicate and stopped ignored).
    *
-   * @param source `event` for ECS events (a same-version redelivery is a duplicate); `ecs` when
-   *   the task comes from ECS's own answer during renew.
    * @example
    * const outcome = await registrar.register(parseTaskStateChange(event).task);
    */
-  async register(task: TaskSnapshot, source: WriteSource = WriteSource.Event, known?: TaskState, granted?: Promise<string>): Promise<RegisterOutcome> {
+  async register(task: TaskSnapshot, options: RegisterOptions = {}): Promise<RegisterOutcome> {
+    const { source = WriteSource.Event, known, granted } = options;
     if (this.deps.config.dryRun) {
       if (granted) await this.deps.registry.release(granted);
       return this.planRegister(task, source);
@@ -154,7 +165,7 @@ export class Registrar {
       throw err;
     }
     const { desired, skipped } = prepared;
-    const result = await this.deps.registry.writeTask(desired, source, known, granted);
+    const result = await this.deps.registry.writeTask(desired, { source, known, granted });
     if (result.status === 'ignored') return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
     // One follow-up chain per pending spell: a task already pending is being followed.
     if (desired.state === RecordState.Pending && result.previous !== RecordState.Pending) await this.deps.follow?.follow(task, desired.gatedContainers);
@@ -193,7 +204,7 @@ export class Registrar {
     await new Promise((resolve) => setImmediate(resolve));
     const ageMs = emittedAt === undefined ? undefined : Date.now() - emittedAt;
     if (ageMs === undefined || ageMs > config.eventConfirmAgeSeconds * 1000) return this.registerConfirmed(task, ageMs, granted);
-    return this.register(task, WriteSource.Event, undefined, granted);
+    return this.register(task, { source: WriteSource.Event, granted });
   }
 
   /**
@@ -219,7 +230,7 @@ export class Registrar {
       await registry.release(granted);
       throw err;
     }
-    if (now && taskPhase(now) === TaskPhase.Started) return this.register(now, WriteSource.Event, undefined, granted);
+    if (now && taskPhase(now) === TaskPhase.Started) return this.register(now, { source: WriteSource.Event, granted });
     await registry.release(granted);
     const reason = now
       ? `${age}, and ECS now says ${describeState(now)}: not registered`
@@ -268,15 +279,6 @@ export class Registrar {
   }
 
   /**
-   * Removes a stopping task: tombstone, record and its own endpoint keys in one transaction.
-   * Idempotent; never touches another task's key at a reused address.
-   */
-  deregister(task: TaskRef & { readonly version: number; readonly stoppedAt?: string }): Promise<DeregisterOutcome> {
-    if (this.deps.config.dryRun) return planDeregister(this.deps.registry, task, this.deps.log);
-    return deregisterTask(this.deps.registry, task);
-  }
-
-  /**
    * One renew tick: renews the lease of every recorded task, asks ECS about them (100 per
    * DescribeTasks), rewrites, withdraws or removes the tasks ECS says changed, stopped or are gone,
    * restores lost endpoint keys, then registers the running tasks of each served cluster that
@@ -293,7 +295,7 @@ export class Registrar {
     return renewTick(
       {
         ...this.deps,
-        register: (task, known) => this.register(task, WriteSource.Ecs, known),
+        register: (task, known) => this.register(task, { source: WriteSource.Ecs, known }),
         prepare: (task) => this.prepare(task, WriteSource.Ecs),
       },
       { dryRun: options.dryRun ?? this.deps.config.dryRun },

@@ -5,6 +5,7 @@
 import { RecordState } from '../decide';
 import { parseEndpoint } from '../discovery/parse';
 import type { StoredRecord } from '../etcd/registry';
+import { stateKeyParts } from '../keys';
 import type { KeyValue, LeaseStatus, LeaseTable, Snapshot, TombstoneEntry } from './snapshot';
 
 /** One line of `ls`: an endpoint key, or a task that publishes none. */
@@ -69,12 +70,6 @@ export function parseTaskRef(arnOrId: string): { clusterName?: string; taskId: s
 
 /** The ID at the end of a task ARN. */
 const taskIdOf = (arn: string) => arn.slice(arn.lastIndexOf('/') + 1);
-
-/** Cluster name and task ID from a record or tombstone key (`<prefix>/<kind>/<cluster>/<task-id>`). */
-export function stateKeyParts(key: string): { clusterName: string; taskId: string } {
-  const parts = key.split('/');
-  return { clusterName: parts[parts.length - 2] ?? '', taskId: parts[parts.length - 1] ?? '' };
-}
 
 /** What an endpoint key says about itself: its service, address and (where written) its task. */
 export function describeEndpointKey(registryPrefix: string, kv: KeyValue): { service: string; address?: string; taskArn?: string; taskId?: string } {

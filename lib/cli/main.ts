@@ -70,7 +70,7 @@ async function credentialsFor(config: Config, env: CliIo['env']): Promise<EtcdCr
   if (source.kind === 'none') return undefined;
   if (source.kind === 'env') return credentialsFromEnv(source, env);
   // Secrets Manager / SSM: the functions' own reader (Powertools Parameters).
-  const { resolveEtcdCredentials } = await import('../secrets');
+  const { resolveEtcdCredentials } = await import('../etcd/credential-sources');
   return resolveEtcdCredentials(source);
 }
 

@@ -8,8 +8,7 @@ import type { Config } from '../config';
 import { DependencyError, errorMessage } from '../errors';
 import { probeLeases } from '../etcd/keepalive';
 import { etcdCall, prefixEnd, type Registry, type StoredRecord } from '../etcd/registry';
-import { recordsPrefix } from '../keys';
-import { stateKeyParts } from './inspect';
+import { recordsPrefix, stateKeyParts, tombstonesPrefix } from '../keys';
 
 /** One key as read. */
 export interface KeyValue {
@@ -96,7 +95,7 @@ export async function readSnapshot(registry: Registry, config: Pick<Config, 'reg
   const client = registry.client;
   const recordsRange = await rangeAll(client, 'read task records', recordsPrefix(config.statePrefix), undefined);
   const { revision } = recordsRange;
-  const tombstones = await rangeAll(client, 'read tombstones', `${config.statePrefix}/tombstones/`, revision);
+  const tombstones = await rangeAll(client, 'read tombstones', tombstonesPrefix(config.statePrefix), revision);
   const endpointPrefix = config.registryPrefix === '' ? '' : `${config.registryPrefix}/`;
   const endpoints = await rangeAll(client, 'read endpoint keys', endpointPrefix, revision);
   const records: StoredRecord[] = [];

@@ -16,6 +16,7 @@ import {
   ListTasksCommand,
 } from '@aws-sdk/client-ecs';
 import { DeadlineError, DependencyError, errorMessage } from '../errors';
+import { clusterNameOf } from './arn';
 import { isThrottling, throttleBackoffMs, type ReadBudget } from './budget';
 import { snapshotFromDescribedTask, type TaskSnapshot } from './event';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from './task-definition';
@@ -45,8 +46,6 @@ export const clusterGone = (status: ClusterStatus | undefined): boolean => statu
 export function isClusterNotFound(err: unknown): boolean {
   return err instanceof DependencyError && (err.cause as Error | undefined)?.name === 'ClusterNotFoundException';
 }
-
-const clusterNameOf = (cluster: string) => cluster.split('/').pop()!;
 
 /** The ECS/EC2 reads registration and renew need. */
 export interface EcsReader {

@@ -10,10 +10,8 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { InvalidEventError } from '../errors';
 import { assertDialableIpv4 } from '../keys';
+import { ARN_PARTITION, CLUSTER_ARN, parseClusterArn, parseTaskArn, TASK_ARN } from './arn';
 
-const ARN_PARTITION = 'arn:aws(?:-[a-z]+)*';
-const TASK_ARN = new RegExp(`^${ARN_PARTITION}:ecs:([a-z0-9-]{1,32}):(\\d{12}):task/(?:([A-Za-z0-9_-]{1,255})/)?([A-Za-z0-9-]{1,64})$`);
-const CLUSTER_ARN = new RegExp(`^${ARN_PARTITION}:ecs:([a-z0-9-]{1,32}):(\\d{12}):cluster/([A-Za-z0-9_-]{1,255})$`);
 const TASK_DEFINITION_ARN = new RegExp(`^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:task-definition/[A-Za-z0-9_-]{1,255}:\\d{1,10}$`);
 const CONTAINER_INSTANCE_ARN = new RegExp(`^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:container-instance/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9-]{1,64}$`);
 
@@ -157,8 +155,8 @@ function describeIssue(issue: z.core.$ZodIssue, root: string): InvalidEventError
 }
 
 function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): TaskSnapshot {
-  const [, region, account, taskCluster, taskId] = TASK_ARN.exec(detail.taskArn)!;
-  const [, clusterRegion, clusterAccount, clusterName] = CLUSTER_ARN.exec(detail.clusterArn)!;
+  const { region, account, clusterName: taskCluster, taskId } = parseTaskArn(detail.taskArn)!;
+  const { region: clusterRegion, account: clusterAccount, clusterName } = parseClusterArn(detail.clusterArn)!;
   if (region !== clusterRegion || account !== clusterAccount)
     throw new InvalidEventError(`task ${detail.taskArn} is not in the account and region of cluster ${detail.clusterArn}`, `${root}taskArn`);
   if (taskCluster !== undefined && taskCluster !== clusterName)
@@ -253,11 +251,11 @@ export function taskPhase(task: Pick<TaskSnapshot, 'lastStatus' | 'desiredStatus
  * @throws {InvalidEventError} naming `root` + the field, when either is not an ECS ARN or they disagree.
  */
 export function taskRefFromArns(taskArn: unknown, clusterArn: unknown, root = ''): { taskArn: string; taskId: string; clusterArn: string; clusterName: string } {
-  if (typeof taskArn !== 'string' || !TASK_ARN.test(taskArn)) throw new InvalidEventError('expected an ECS task ARN', `${root}taskArn`);
-  if (typeof clusterArn !== 'string' || !CLUSTER_ARN.test(clusterArn)) throw new InvalidEventError('expected an ECS cluster ARN', `${root}clusterArn`);
-  const [, region, account, taskCluster, taskId] = TASK_ARN.exec(taskArn)!;
-  const [, clusterRegion, clusterAccount, clusterName] = CLUSTER_ARN.exec(clusterArn)!;
-  if (region !== clusterRegion || account !== clusterAccount || (taskCluster !== undefined && taskCluster !== clusterName))
+  const task = typeof taskArn === 'string' ? parseTaskArn(taskArn) : undefined;
+  if (!task) throw new InvalidEventError('expected an ECS task ARN', `${root}taskArn`);
+  const cluster = typeof clusterArn === 'string' ? parseClusterArn(clusterArn) : undefined;
+  if (!cluster) throw new InvalidEventError('expected an ECS cluster ARN', `${root}clusterArn`);
+  if (task.region !== cluster.region || task.account !== cluster.account || (task.clusterName !== undefined && task.clusterName !== cluster.clusterName))
     throw new InvalidEventError(`task ${taskArn} does not belong to cluster ${clusterArn}`, `${root}taskArn`);
-  return { taskArn, taskId: taskId!, clusterArn, clusterName: clusterName! };
+  return { taskArn: taskArn as string, taskId: task.taskId, clusterArn: clusterArn as string, clusterName: cluster.clusterName };
 }

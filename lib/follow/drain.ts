@@ -105,7 +105,7 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
         // published meanwhile; the write itself applies only while the record is still pending.
         const known = await deps.registry.readTask(task);
         if (known.record?.record.state !== RecordState.Pending) return;
-        const outcome = await loaded.registrar.register(task, WriteSource.PendingCheck, known);
+        const outcome = await loaded.registrar.register(task, { source: WriteSource.PendingCheck, known });
         if (outcome.action === 'registered') published.push(task.taskArn);
       } catch (err) {
         errors.push(`publishing ${task.taskArn}: ${errorMessage(err)}`);

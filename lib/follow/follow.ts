@@ -148,7 +148,7 @@ export async function followMessages(records: readonly FollowRecord[], deps: Fol
         const health = decision.health === 'ready' ? 'HEALTHY' : 'UNHEALTHY';
         if (deps.dryRun) return settle(w, { action: 'done', reason: `dry run: ECS says ${health}, would write it` });
         try {
-          const outcome = await deps.registrar.register(w.described as TaskSnapshot, WriteSource.PendingCheck, w.state);
+          const outcome = await deps.registrar.register(w.described as TaskSnapshot, { source: WriteSource.PendingCheck, known: w.state });
           const reason = `ECS says ${health}: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ''}`;
           if (outcome.action === 'registered' || outcome.action === 'empty') results.push(result(w, 'published', reason));
           else if (outcome.action === 'withdrawn') results.push(result(w, 'withdrawn', reason));

@@ -6,6 +6,7 @@
  */
 import { RecordState, RenewAction, decideRenew } from '../decide';
 import type { DescribedTasks } from '../ecs/api';
+import { clusterNameOf } from '../ecs/arn';
 import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/event';
 import type { MissingMark, StoredRecord } from '../etcd/registry';
 
@@ -112,11 +113,6 @@ export interface RenewPlan {
   readonly failures: readonly { readonly taskArn: string; readonly error: string }[];
 }
 
-const CLUSTER_NAME = /^(?:arn:[^:]+:ecs:[^:]+:\d{12}:cluster\/)?([A-Za-z0-9_-]+)$/;
-
-/** The cluster name of a cluster ARN (or of a name). */
-export const clusterName = (cluster: string): string => CLUSTER_NAME.exec(cluster)?.[1] ?? cluster;
-
 /** A task's state in ECS's words, for reasons and log lines. */
 export function describeState(task: TaskSnapshot): string {
   return `${task.lastStatus}/${task.desiredStatus}${task.healthStatus ? ` ${task.healthStatus}` : ''} at version ${task.version}`;
@@ -163,7 +159,7 @@ export function planRenew(facts: RenewFacts): RenewPlan {
   for (const stored of facts.records) {
     const { record } = stored;
     recorded.add(record.taskArn);
-    const cluster = clusterName(record.clusterArn);
+    const cluster = clusterNameOf(record.clusterArn);
     const c = facts.clusters.get(cluster);
     const base = { taskArn: record.taskArn, cluster };
     if (c?.gone) {
@@ -216,7 +212,7 @@ export function planRenew(facts: RenewFacts): RenewPlan {
 
   function planDescribed(stored: StoredRecord, task: TaskSnapshot): void {
     const { record, lease } = stored;
-    const base = { taskArn: record.taskArn, cluster: clusterName(record.clusterArn), stored, task };
+    const base = { taskArn: record.taskArn, cluster: clusterNameOf(record.clusterArn), stored, task };
     const action = decideRenew(record, task);
     const state = `ECS says ${describeState(task)}`;
     if (action === RenewAction.Register) steps.push({ ...base, kind: StepKind.Register, reason: `${state}; record is ${record.state} at version ${record.version}` });

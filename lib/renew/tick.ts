@@ -6,13 +6,14 @@ import type { Etcd3 } from 'etcd3';
 import type { Config } from '../config';
 import { RecordState } from '../decide';
 import { clusterGone, isClusterNotFound, type DescribedTasks, type EcsReader } from '../ecs/api';
+import { clusterNameOf } from '../ecs/arn';
 import type { TaskSnapshot } from '../ecs/event';
 import { DeadlineError, DependencyError, errorMessage } from '../errors';
 import { keepAliveLeases, probeLeases } from '../etcd/keepalive';
 import type { DesiredTask, Registry, StoredRecord, TaskState } from '../etcd/registry';
 import type { Log, RegisterOutcome } from '../registrar';
 import { executeSteps, type AppliedChange, type PlannedChange } from './execute';
-import { clusterName, planRenew, type Answer, type ClusterFacts } from './plan';
+import { planRenew, type Answer, type ClusterFacts } from './plan';
 import { TickVerification, type VerificationReport } from './verification';
 
 /** One renew tick's result: counts, and exactly what failed. */
@@ -74,7 +75,7 @@ export interface RenewDeps {
 
 /** Runs one renew tick (see `Registrar.renew`). */
 export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: boolean }): Promise<RenewSummary> {
-  const { config, registry, ecs, log } = deps;
+  const { config, registry, log } = deps;
   const summary: RenewSummary = {
     dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, restored: 0, removed: 0, missing: 0, withdrawn: 0, clustersRemoved: 0, failOpen: 0, failed: 0,
     failures: [], ecsFailures: [], planned: [], applied: [],
@@ -165,11 +166,11 @@ async function askEcs(
 ): Promise<{ facts: Map<string, ClusterFacts>; verification: TickVerification }> {
   const { config, registry, ecs, log } = deps;
   const arns = new Map<string, string>();
-  for (const stored of records) arns.set(clusterName(stored.record.clusterArn), stored.record.clusterArn);
-  const served = new Map(config.clusters.map((c) => [clusterName(c), c]));
+  for (const stored of records) arns.set(clusterNameOf(stored.record.clusterArn), stored.record.clusterArn);
+  const served = new Map(config.clusters.map((c) => [clusterNameOf(c), c]));
   if (served.size === 0) {
     try {
-      for (const arn of await registry.knownClusters()) served.set(clusterName(arn), arn);
+      for (const arn of await registry.knownClusters()) served.set(clusterNameOf(arn), arn);
     } catch (err) {
       // The leases are renewed already; a tick that cannot read the cluster list still verifies
       // the clusters of its records.

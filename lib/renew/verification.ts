@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import { errorMessage } from '../errors';
 import { invocationDeadlineMs } from '../etcd/client';
 import type { StoredRecord } from '../etcd/registry';
-import { renewCursorKey } from '../keys';
+import { renewCursorKey, stateKeyParts } from '../keys';
 import { planSlice, SliceProgress, type SliceCluster, type SlicePlan, type SlicePosition, type SliceUnit } from './slice';
 
 /** Part of the time left after the keepalives kept back from ECS work, for the writes that follow. */
@@ -43,7 +43,7 @@ interface SavedCursor {
 }
 
 /** Cluster name of a task record (its key is `<state>/tasks/<cluster>/<task>`). */
-const clusterOfKey = (key: string) => key.split('/').slice(-2)[0]!;
+const clusterOfKey = (key: string) => stateKeyParts(key).clusterName;
 
 /** The few logger methods used here. */
 interface Warn {

@@ -126,7 +126,7 @@ describe('a reused ip:port (KEY_FORMAT=addr)', () => {
     const registry = new Registry(rig.client, config);
     const registrar = new Registrar({ config, etcd: rig.client, registry, ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: memoryLog() });
     rig.aws.putTaskFromDetail(old.detail);
-    const outcome = await registrar.register(task(old), WriteSource.Ecs);
+    const outcome = await registrar.register(task(old), { source: WriteSource.Ecs });
     expect(outcome).toMatchObject({ action: 'registered', keys: [], leftOut: [{ key }] });
     expect(await keyEntry(key)).toMatchObject({ lease: newLease });
     expect(await consistent()).toEqual({ brokenRecords: [], orphanKeys: [], sharedLeases: [] });

@@ -46,7 +46,7 @@ beforeAll(async () => {
         version: 1, state: 'registered', taskDefinitionArn: 'arn:aws:ecs:us-west-2:111122223333:task-definition/api:1', gatedContainers: [],
         entries: [{ key: `${secure.config.registryPrefix}/api/${id}:80`, value: '10.0.0.1:80' }],
       },
-      'event',
+      { source: 'event' },
     );
     expect(written.status).toBe('written');
   } finally {

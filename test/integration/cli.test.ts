@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode, runCli } from '../../lib/cli/main';
+import { deregisterTask } from '../../lib/deregister';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { buildCli } from '../../scripts/build-cli.mjs';
 import { createHarness, type Harness } from '../support/harness';
@@ -174,7 +175,7 @@ describe('on a broken registry', () => {
 
   it('show explains a stopped task by its tombstone', async () => {
     const event = running[0]!;
-    await h.registrar.deregister({ ...parseTaskStateChange(event).task, version: 5, stoppedAt: '2026-03-01T10:00:00.000Z' });
+    await deregisterTask(h.registry, { ...parseTaskStateChange(event).task, version: 5, stoppedAt: '2026-03-01T10:00:00.000Z' });
     const { code, out } = await cli('show', idOf(event));
     expect(code).toBe(ExitCode.NotOk);
     expect(out).toContain('- tombstoned: stopped at 2026-03-01T10:00:00.000Z, version 5;');

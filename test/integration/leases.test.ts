@@ -3,6 +3,7 @@
  * mix in other files' leases): no write path leaks a lease, whatever it loses to.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deregisterTask } from '../../lib/deregister';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { InvalidEventError } from '../../lib/errors';
 import { leaseIdFor, taskLeaseName, tombstoneLeaseName } from '../../lib/etcd/registry';
@@ -47,13 +48,13 @@ describe('leases', () => {
     expect(await h.registrar.register(task(transition(a, 2, 'RUNNING', 'RUNNING')))).toMatchObject({ reason: 'stale' });
     expect(await leases()).toEqual([taskLease]);
 
-    await h.registrar.deregister(task(transition(a, 5, 'RUNNING', 'STOPPED')));
+    await deregisterTask(h.registry, task(transition(a, 5, 'RUNNING', 'STOPPED')));
     const afterStop = await leases();
     expect(afterStop).toHaveLength(1);
     expect(afterStop).not.toContain(taskLease); // the task lease went with the task; the one left is the tombstone's
 
     expect(await h.registrar.register(task(transition(a, 6, 'RUNNING', 'RUNNING')))).toMatchObject({ reason: 'stopped' });
-    await h.registrar.deregister(task(transition(a, 7, 'STOPPED', 'STOPPED')));
+    await deregisterTask(h.registry, task(transition(a, 7, 'STOPPED', 'STOPPED')));
     expect(await leases()).toEqual(afterStop);
   });
 
@@ -100,7 +101,7 @@ describe('leases', () => {
     const before = await leases();
     const lost = leaseIdFor(tombstoneLeaseName(e.detail.taskArn));
     await h.etcd.leaseClient.leaseGrant({ TTL: 30, ID: lost });
-    await h.registrar.deregister(task(transition(e, 6, 'STOPPED', 'STOPPED')));
+    await deregisterTask(h.registry, task(transition(e, 6, 'STOPPED', 'STOPPED')));
     expect((await h.registry.readTask(task(e))).tombstone?.lease).toBe(lost);
     expect(await leases()).toEqual([...before, lost].sort());
   });
@@ -118,7 +119,7 @@ describe('leases', () => {
     expect(await settledLeases([...before, record.lease].sort())).toEqual([...before, record.lease].sort());
 
     const stopping = task(transition(f, 7, 'RUNNING', 'STOPPED'));
-    await Promise.all(Array.from({ length: 4 }, () => h.registrar.deregister(stopping)));
+    await Promise.all(Array.from({ length: 4 }, () => deregisterTask(h.registry, stopping)));
     const state = await h.registry.readTask(stopping);
     expect(state.record).toBeUndefined();
     expect(state.tombstone).toBeDefined();

@@ -3,6 +3,7 @@
  * local ECS/EC2 endpoint.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { deregisterTask } from '../../lib/deregister';
 import { RecordState } from '../../lib/decide';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { DependencyError } from '../../lib/errors';
@@ -29,7 +30,7 @@ async function start(h: Harness, event: Json) {
 async function stop(h: Harness, event: Json) {
   const t = task(event);
   h.aws.putTaskFromDetail(event.detail);
-  return h.registrar.deregister({ ...t, stoppedAt: new Date().toISOString() });
+  return deregisterTask(h.registry, { ...t, stoppedAt: new Date().toISOString() });
 }
 
 /** The fivexl sample (app with a health check + envoy sidecar) as it was while running. */
@@ -237,7 +238,7 @@ describe('deregister', () => {
       const event = fargateEvent(n);
       h.aws.putTaskFromDetail(event.detail);
       const stopping = transition(event, 5, 'RUNNING', 'STOPPED');
-      await Promise.all([h.registrar.register(task(event)), h.registrar.deregister(task(stopping)), h.registrar.register(task(event))]);
+      await Promise.all([h.registrar.register(task(event)), deregisterTask(h.registry, task(stopping)), h.registrar.register(task(event))]);
       const state = await h.registry.readTask(task(event));
       expect(state.tombstone).toBeDefined();
       expect(state.record).toBeUndefined();

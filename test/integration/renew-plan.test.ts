@@ -4,6 +4,7 @@
  * endpoint through the AWS SDK.
  */
 import { afterEach, expect, it } from 'vitest';
+import { deregisterTask } from '../../lib/deregister';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { createHarness, type Harness } from '../support/harness';
 import { fargateEvent } from '../kit/events';
@@ -37,7 +38,7 @@ it('plans (dry run) exactly the steps the real tick then takes, and logs each ch
   h.aws.putTaskFromDetail(lostEvent!.detail);
   // Stopped as far as etcd knows (its stop event came), while ListTasks still lists it running:
   // the repair's write would refuse it, so the plan must not list it.
-  await h.registrar.deregister({ ...task(tombstoned!), stoppedAt: new Date().toISOString() });
+  await deregisterTask(h.registry, { ...task(tombstoned!), stoppedAt: new Date().toISOString() });
   h.aws.deleteCluster(doomed.detail.clusterArn);
   const before = await h.revisions();
 

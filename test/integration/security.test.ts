@@ -3,6 +3,7 @@
  * REGISTRY_PREFIX and STATE_PREFIX. Certificates are made with openssl at test time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deregisterTask } from '../../lib/deregister';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { DependencyError } from '../../lib/errors';
 import { createEtcdClient, diagnoseTls } from '../../lib/etcd/client';
@@ -51,13 +52,13 @@ async function failure(promise: Promise<unknown>): Promise<DependencyError> {
 
 describe('etcd with TLS client certificates and auth', () => {
   it('registers, renews and deregisters as a user whose role covers only the two prefixes', async () => {
-    const { registrar, client } = registrarWith({ ...tls(), username: 'registrar', password: PASSWORD });
+    const { registrar, registry, client } = registrarWith({ ...tls(), username: 'registrar', password: PASSWORD });
     const event = fargateEvent(1);
     h.aws.putTaskFromDetail(event.detail);
     expect(await registrar.register(parseTaskStateChange(event).task)).toMatchObject({ action: 'registered' });
     expect(await registrar.renew()).toMatchObject({ records: 1, renewed: 1, failed: 0 });
     const stopping = parseTaskStateChange({ ...event, detail: { ...event.detail, version: 9, desiredStatus: 'STOPPED' } }).task;
-    expect(await registrar.deregister(stopping)).toMatchObject({ action: 'removed' });
+    expect(await deregisterTask(registry, stopping)).toMatchObject({ action: 'removed' });
     client.close();
   });
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseTaskStateChange, type TaskSnapshot } from '../../lib/ecs/event';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from '../../lib/ecs/task-definition';
-import { MissingNetworkInfo, needsHostIp, planEndpoints } from '../../lib/endpoints';
-import { InvalidEventError } from '../../lib/errors';
+import { needsHostIp, planEndpoints } from '../../lib/endpoints';
+import { InvalidEventError, MissingNetworkInfo } from '../../lib/errors';
 import { sampleTaskDefinitions } from '../kit/local-aws';
 import { loadEvent, withDetail } from '../kit/events';
 

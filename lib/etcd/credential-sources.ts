@@ -4,9 +4,9 @@
  * the process for 5 minutes, so warm invocations read nothing and a rotated secret is picked up),
  * loaded only when configured so functions that do not use them carry no extra AWS client at start.
  */
-import type { EtcdCredentialSource } from './config';
-import { DependencyError, errorMessage, RegistrarError } from './errors';
-import { credentialsFromEnv, parseCredentials, type EtcdCredentials } from './etcd/credentials';
+import type { EtcdCredentialSource } from '../config';
+import { DependencyError, errorMessage, RegistrarError } from '../errors';
+import { credentialsFromEnv, parseCredentials, type EtcdCredentials } from './credentials';
 
 /** How long fetched credentials are reused before they are read again. */
 export const CREDENTIALS_CACHE_MS = 5 * 60 * 1000;

@@ -2,14 +2,16 @@
  * The process-wide {@link Registrar}, ECS reader and follow queue for the register, renew and follow
  * functions, and for deregister's drain check (loaded lazily there, and without EC2 lookups).
  */
-import { AwsEcsReader, type Ec2Loader } from './ecs/api';
-import { sharedReadBudget } from './ecs/budget';
-import { invocationDeadlineMs } from './etcd/client';
-import { FollowScheduler } from './follow/schedule';
-import { SqsFollowQueue } from './follow/queue';
-import { emitCounts, logger, sharedRegistry } from './lambda';
-import type { Registry } from './etcd/registry';
-import { Registrar } from './registrar';
+import type { Context } from 'aws-lambda';
+import { getConfig } from '../config';
+import { AwsEcsReader, type Ec2Loader } from '../ecs/api';
+import { sharedReadBudget } from '../ecs/budget';
+import { invocationDeadlineMs } from '../etcd/client';
+import type { Registry } from '../etcd/registry';
+import { FollowScheduler } from '../follow/schedule';
+import { SqsFollowQueue } from '../follow/queue';
+import { Registrar } from '../registrar';
+import { emitCounts, logger, sharedRegistry } from './plumbing';
 
 let registrar: { registry: Registry; registrar: Registrar } | undefined;
 let ecs: AwsEcsReader | undefined;
@@ -29,20 +31,24 @@ export function enableEc2Lookups(loader: Ec2Loader): void {
 export function sharedEcsReader(): AwsEcsReader {
   // One budget per process: renew, reconcile, follow-ups, drain checks and every other reader draw
   // from the same bucket.
-  ecs ??= new AwsEcsReader(undefined, { budget: sharedReadBudget(sharedRegistry().config.ecsMaxReadsPerSecond), deadline: invocationDeadlineMs, ec2 });
+  ecs ??= new AwsEcsReader(undefined, { budget: sharedReadBudget(getConfig().ecsMaxReadsPerSecond), deadline: invocationDeadlineMs, ec2 });
   return ecs;
 }
 
 /** The follow queue (`FOLLOW_QUEUE_URL`), or undefined when follow-ups are off. */
 export function sharedFollowQueue(): SqsFollowQueue | undefined {
-  const url = sharedRegistry().config.followQueueUrl;
+  const url = getConfig().followQueueUrl;
   if (url && followQueue === undefined) followQueue = new SqsFollowQueue(url);
   return followQueue;
 }
 
-/** The registrar wired from the environment, created on first use and reused while warm. */
-export function sharedRegistrar(): Registrar {
-  const { config, registry } = sharedRegistry();
+/**
+ * The registrar wired from the environment, created on first use and reused while warm.
+ *
+ * @param context the invocation's Lambda context, carrying the etcd credentials.
+ */
+export function sharedRegistrar(context: Context | undefined): Registrar {
+  const { config, registry } = sharedRegistry(context);
   if (registrar?.registry !== registry) {
     const reader = sharedEcsReader();
     const queue = sharedFollowQueue();

@@ -8,13 +8,13 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { getConfig, type Config } from './config';
-import { DeadlineError, RegistrarError } from './errors';
-import { diagnoseTls, getEtcdClient, setInvocationDeadline } from './etcd/client';
-import type { EtcdCredentials } from './etcd/credentials';
-import { Registry } from './etcd/registry';
-import { ETCD_LATENCY_METRIC, failureMetrics, type MetricCounts } from './metrics';
-import { resolveEtcdCredentials } from './secrets';
+import { getConfig, type Config } from '../config';
+import { DeadlineError, RegistrarError } from '../errors';
+import { diagnoseTls, getEtcdClient, setInvocationDeadline } from '../etcd/client';
+import type { EtcdCredentials } from '../etcd/credentials';
+import { Registry } from '../etcd/registry';
+import { ETCD_LATENCY_METRIC, failureMetrics, type MetricCounts } from '../metrics';
+import { resolveEtcdCredentials } from '../etcd/credential-sources';
 
 /** Structured JSON logger; `LOG_LEVEL` and `POWERTOOLS_*` variables apply. */
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'ecs-etcd-registrar' });
@@ -60,21 +60,32 @@ export const middyOptions = {
 };
 
 let registry: Registry | undefined;
-/** The credentials resolved for the current invocation (set by {@link invocationMiddleware}). */
-let credentials: EtcdCredentials | undefined;
+
+/** Where {@link invocationMiddleware} leaves the invocation's etcd credentials on the Lambda context. */
+const CREDENTIALS = 'etcdCredentials';
+
+/**
+ * The etcd credentials {@link invocationMiddleware} resolved for this invocation, from its Lambda
+ * context (as middy's own middlewares hand what they fetched to the handler).
+ */
+export function etcdCredentialsOf(context: Context | undefined): EtcdCredentials | undefined {
+  return (context as { [CREDENTIALS]?: EtcdCredentials } | undefined)?.[CREDENTIALS];
+}
 
 /**
  * The process-wide config and registry, created on first use and reused while warm (a new one
  * only when the etcd credentials changed, e.g. a rotated secret).
+ *
+ * @param context the invocation's Lambda context, carrying the credentials (see {@link etcdCredentialsOf}).
  */
-export function sharedRegistry(): { config: Config; registry: Registry } {
+export function sharedRegistry(context: Context | undefined): { config: Config; registry: Registry } {
   const config = getConfig();
+  const credentials = etcdCredentialsOf(context);
   const client = getEtcdClient(config, credentials);
   if (registry?.client !== client) {
-    const current = credentials;
     registry = new Registry(client, config, {
       observe: (_operation, ms) => metrics.addMetric(ETCD_LATENCY_METRIC, MetricUnit.Milliseconds, ms),
-      diagnose: () => diagnoseTls(config, current),
+      diagnose: () => diagnoseTls(config, credentials),
     });
   }
   return { config, registry };
@@ -100,7 +111,9 @@ function invocation(functionName: string): MiddlewareObj<unknown, unknown, Error
       // Not validated yet: keep what a hostile event can repeat on every log line short.
       const short = (value: unknown) => (typeof value === 'string' ? (value.length > 160 ? `${value.slice(0, 160)}…` : value) : undefined);
       logger.appendKeys({ function: functionName, eventId: short(event?.id), taskArn: short(event?.detail?.taskArn) });
-      credentials = await resolveEtcdCredentials(getConfig().etcdCredentials);
+      const credentials = await resolveEtcdCredentials(getConfig().etcdCredentials);
+      // Not enumerable: the context may be logged or serialised, the credentials never.
+      if (request.context) Object.defineProperty(request.context, CREDENTIALS, { value: credentials, enumerable: false, configurable: true, writable: true });
     },
     after: (request) => {
       logger.info(`${functionName} done`, { result: request.response });
