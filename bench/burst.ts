@@ -10,17 +10,25 @@ import { fargateEvent } from '../test/kit/events';
 import { sqsEvent } from '../test/kit/lambda';
 import { BENCH_EVENT, benchFunction, type Json, median, rawGrantAndPut, round } from './support';
 
-export async function benchBurst(events = 1000, batchSizes: readonly number[] = [10, 100], rounds = 3): Promise<Json[]> {
+export async function benchBurst(
+  events = 1000,
+  batchSizes: readonly number[] = [10, 100],
+  rounds = 3,
+): Promise<Json[]> {
   const { handler, context, raw, close } = await benchFunction('register');
   try {
     let n = 0;
     const viaSqs = async (batchSize: number) => {
       const batches = [];
-      for (let i = 0; i < events; i += batchSize) batches.push(sqsEvent(Array.from({ length: Math.min(batchSize, events - i) }, () => fargateEvent(n++, BENCH_EVENT))));
+      for (let i = 0; i < events; i += batchSize)
+        batches.push(
+          sqsEvent(Array.from({ length: Math.min(batchSize, events - i) }, () => fargateEvent(n++, BENCH_EVENT))),
+        );
       const t0 = performance.now();
       for (const batch of batches) {
         const response = await handler(batch, context);
-        if (response.batchItemFailures.length > 0) throw new Error(`burst: ${response.batchItemFailures.length} messages failed`);
+        if (response.batchItemFailures.length > 0)
+          throw new Error(`burst: ${response.batchItemFailures.length} messages failed`);
       }
       return events / ((performance.now() - t0) / 1000);
     };
@@ -28,9 +36,7 @@ export async function benchBurst(events = 1000, batchSizes: readonly number[] = 
       const limit = pLimit(inFlight);
       const keys = Array.from({ length: events }, () => `floor/${n++}`);
       const t0 = performance.now();
-      await Promise.all(
-        keys.map((key) => limit(() => rawGrantAndPut(raw, key))),
-      );
+      await Promise.all(keys.map((key) => limit(() => rawGrantAndPut(raw, key))));
       return events / ((performance.now() - t0) / 1000);
     };
     await viaSqs(10); // warm: connections, the task definition cache, JIT

@@ -24,7 +24,10 @@ const naiveProtos = (): Plugin => ({
     b.onLoad({ filter: /etcd3[\\/]lib[\\/]connection-pool\.js$/ }, (args) => {
       const rpc = new protobuf.Root();
       rpc.loadSync(join(dirname(require.resolve('etcd3/package.json')), 'proto', 'rpc.proto'), { keepCase: true });
-      const source = readFileSync(args.path, 'utf8').replace(/\(0, proto_loader_1\.loadSync\)\(`[^`]*`,/, `(0, proto_loader_1.fromJSON)(${JSON.stringify(rpc.toJSON())},`);
+      const source = readFileSync(args.path, 'utf8').replace(
+        /\(0, proto_loader_1\.loadSync\)\(`[^`]*`,/,
+        `(0, proto_loader_1.fromJSON)(${JSON.stringify(rpc.toJSON())},`,
+      );
       return { contents: source, loader: 'js', resolveDir: dirname(args.path) };
     });
   },
@@ -34,7 +37,11 @@ async function buildNaive(): Promise<{ file: string; bytes: number }> {
   const outdir = join(distDir, 'naive');
   mkdirSync(outdir, { recursive: true });
   const { metafile } = await build({
-    stdin: { contents: "export { Etcd3 } from 'etcd3'; export { ECSClient } from '@aws-sdk/client-ecs';", resolveDir: root, loader: 'js' },
+    stdin: {
+      contents: "export { Etcd3 } from 'etcd3'; export { ECSClient } from '@aws-sdk/client-ecs';",
+      resolveDir: root,
+      loader: 'js',
+    },
     outfile: join(outdir, 'index.mjs'),
     bundle: true,
     platform: 'node',
@@ -53,22 +60,36 @@ async function buildNaive(): Promise<{ file: string; bytes: number }> {
 function run(code: string, esm: boolean): { wall: number; cpu: number } {
   const probe = 'const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1000));';
   const started = process.hrtime.bigint();
-  const child = spawnSync(process.execPath, [...(esm ? ['--input-type=module'] : []), '-e', `${code}${probe}`], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  const child = spawnSync(process.execPath, [...(esm ? ['--input-type=module'] : []), '-e', `${code}${probe}`], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH },
+  });
   const wall = Number(process.hrtime.bigint() - started) / 1e6;
   if (child.status !== 0) throw new Error(`node failed: ${child.stderr}`);
   return { wall, cpu: Number(child.stdout) };
 }
 
 export async function benchColdStart(runs = 21): Promise<Json[]> {
-  const sizes = JSON.parse(readFileSync(join(distDir, 'sizes.json'), 'utf8')) as Record<string, { loadedBytes: number; totalBytes: number; loadedPackages: Record<string, number> }>;
+  const sizes = JSON.parse(readFileSync(join(distDir, 'sizes.json'), 'utf8')) as Record<
+    string,
+    { loadedBytes: number; totalBytes: number; loadedPackages: Record<string, number> }
+  >;
   const naive = await buildNaive();
-  const bundles: Record<string, string> = { ...Object.fromEntries(Object.keys(sizes).map((name) => [name, join(distDir, name, 'index.mjs')])), naive: naive.file };
-  const times: Record<string, { wall: number; cpu: number }[]> = { empty: [], ...Object.fromEntries(Object.keys(bundles).map((name) => [name, []])) };
+  const bundles: Record<string, string> = {
+    ...Object.fromEntries(Object.keys(sizes).map((name) => [name, join(distDir, name, 'index.mjs')])),
+    naive: naive.file,
+  };
+  const times: Record<string, { wall: number; cpu: number }[]> = {
+    empty: [],
+    ...Object.fromEntries(Object.keys(bundles).map((name) => [name, []])),
+  };
   for (let i = 0; i < runs; i++) {
     times.empty!.push(run('', false));
-    for (const [name, file] of Object.entries(bundles)) times[name]!.push(run(`await import(${JSON.stringify(pathToFileURL(file).href)});`, true));
+    for (const [name, file] of Object.entries(bundles))
+      times[name]!.push(run(`await import(${JSON.stringify(pathToFileURL(file).href)});`, true));
   }
-  const over = (name: string, key: 'wall' | 'cpu') => round(median(times[name]!.map((t) => t[key])) - median(times.empty!.map((t) => t[key])), 1);
+  const over = (name: string, key: 'wall' | 'cpu') =>
+    round(median(times[name]!.map((t) => t[key])) - median(times.empty!.map((t) => t[key])), 1);
   const kb = (bytes: number) => round(bytes / 1024, 1);
   const lines: Json[] = Object.entries(sizes).map(([name, s]) => ({
     figure: 'cold_start',
@@ -79,7 +100,11 @@ export async function benchColdStart(runs = 21): Promise<Json[]> {
     load_ms_over_empty: over(name, 'wall'),
     load_cpu_ms_over_empty: over(name, 'cpu'),
     goal_load_ms: 50,
-    top_packages_kb: Object.fromEntries(Object.entries(s.loadedPackages).slice(0, 10).map(([p, b]) => [p, kb(b)])),
+    top_packages_kb: Object.fromEntries(
+      Object.entries(s.loadedPackages)
+        .slice(0, 10)
+        .map(([p, b]) => [p, kb(b)]),
+    ),
   }));
   lines.push({
     figure: 'cold_start',

@@ -20,7 +20,8 @@ process.on('message', async (message: Message) => {
     (await aws.start()).putSampleTaskDefinitions();
     process.send!({ env: aws.sdkEnv() });
   } else if (message.add) {
-    for (let n = message.add[0]; n < message.add[1]; n++) aws.putTaskFromDetail(fargateEvent(n, { ...BENCH_EVENT, clusters: message.clusters }).detail);
+    for (let n = message.add[0]; n < message.add[1]; n++)
+      aws.putTaskFromDetail(fargateEvent(n, { ...BENCH_EVENT, clusters: message.clusters }).detail);
     process.send!({ ok: true });
   } else if (message.counts) {
     process.send!({ counts: Object.fromEntries(aws.calls), throttled: Object.fromEntries(aws.throttled) });

@@ -48,7 +48,8 @@ async function until(seen: () => boolean | Promise<boolean>, timeoutMs = 30_000)
 }
 
 function summary(runs: Run[]): Record<string, unknown> {
-  const at = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
+  const at = (xs: number[], p: number) =>
+    [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
   const stats = (xs: number[]) => ({ p50: Math.round(at(xs, 0.5)), max: Math.round(Math.max(...xs)) });
   return {
     figure: 'etcd_restart_to_client_in_sync',
@@ -69,7 +70,12 @@ export async function benchEtcdRestart(runs = 9): Promise<Record<string, unknown
   const aws = await new LocalAws().start();
   const watcherClient = new Etcd3(discoveryClientOptions({ hosts: etcd.endpoint }));
   try {
-    Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, ALLOW_LOOPBACK_ENDPOINTS: 'true', POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' });
+    Object.assign(process.env, aws.sdkEnv(), {
+      ETCD_ENDPOINTS: etcd.endpoint,
+      ALLOW_LOOPBACK_ENDPOINTS: 'true',
+      POWERTOOLS_LOG_LEVEL: 'ERROR',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    });
     const { handler: register } = await import('../functions/register');
     registerEtcdResolver({ hosts: etcd.endpoint });
     const fleet = new LocalFleet(aws);
@@ -95,9 +101,19 @@ export async function benchEtcdRestart(runs = 9): Promise<Record<string, unknown
         const registered = performance.now();
         const [watcherAt, resolverAt] = await Promise.all([
           until(() => watcher.addresses().includes(server.addr)),
-          until(() => check(channel, { deadlineMs: 200 }).then((peer) => peer === server.addr, () => false)),
+          until(() =>
+            check(channel, { deadlineMs: 200 }).then(
+              (peer) => peer === server.addr,
+              () => false,
+            ),
+          ),
         ]);
-        results.push({ outageMs, registerMs: registered - healthy, watcherMs: watcherAt - healthy, resolverMs: resolverAt - healthy });
+        results.push({
+          outageMs,
+          registerMs: registered - healthy,
+          watcherMs: watcherAt - healthy,
+          resolverMs: resolverAt - healthy,
+        });
       } finally {
         channel.close();
         watcher.close();

@@ -37,7 +37,13 @@ interface Run {
 /** Calls until every server answered once (round_robin picks only connected ones). */
 async function warm(servers: readonly Backend[], call: () => Promise<void>): Promise<void> {
   for (let i = 0; servers.some((s) => s.calls === 0); i++) {
-    if (i === 200) throw new Error(`the client never reached ${servers.filter((s) => s.calls === 0).map((s) => s.addr).join(', ')}`);
+    if (i === 200)
+      throw new Error(
+        `the client never reached ${servers
+          .filter((s) => s.calls === 0)
+          .map((s) => s.addr)
+          .join(', ')}`,
+      );
     await call();
   }
 }
@@ -61,7 +67,10 @@ function summary(figure: string, client: string, runs: Run[]): Record<string, un
     calls_after_return_max: Math.max(...runs.map((r) => r.callsAfter)),
     client_errors: runs.reduce((n, r) => n + r.errors, 0),
     deregister_handler_p50_ms: +at(handler, 0.5).toFixed(3),
-    last_call_after_handler_start_p50_ms: +at(runs.map((r) => r.lastCallMs + r.handlerMs), 0.5).toFixed(3),
+    last_call_after_handler_start_p50_ms: +at(
+      runs.map((r) => r.lastCallMs + r.handlerMs),
+      0.5,
+    ).toFixed(3),
   };
 }
 
@@ -71,7 +80,11 @@ export async function benchFollow(runs = 20): Promise<Record<string, unknown>[]>
   const aws = await new LocalAws().start();
   let go: GoPrograms | undefined;
   try {
-    Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, ALLOW_LOOPBACK_ENDPOINTS: 'true', POWERTOOLS_LOG_LEVEL: 'ERROR' });
+    Object.assign(process.env, aws.sdkEnv(), {
+      ETCD_ENDPOINTS: etcd.endpoint,
+      ALLOW_LOOPBACK_ENDPOINTS: 'true',
+      POWERTOOLS_LOG_LEVEL: 'ERROR',
+    });
     const { handler: register } = await import('../functions/register');
     const { handler: deregister } = await import('../functions/deregister');
     registerEtcdResolver({ hosts: etcd.endpoint });
@@ -98,7 +111,12 @@ export async function benchFollow(runs = 20): Promise<Record<string, unknown>[]>
       await sleep(300);
       const errors = await load.stop();
       await Promise.all(servers.map((s) => s.stop()));
-      return { lastCallMs: stopped.lastCallAt! - returned, callsAfter: stopped.calls - atReturn, handlerMs: returned - started, errors };
+      return {
+        lastCallMs: stopped.lastCallAt! - returned,
+        callsAfter: stopped.calls - atReturn,
+        handlerMs: returned - started,
+        errors,
+      };
     };
 
     const results = [];
@@ -128,7 +146,9 @@ export async function benchFollow(runs = 20): Promise<Record<string, unknown>[]>
         goRuns.push(
           await once(`follow-go-${r}`, async (servers) => {
             // grpc-go sends the target path as :authority unless told otherwise; Node's HTTP/2 rejects it.
-            const client = startGoClient(go!, etcd.endpoint, `etcd:///services/follow-go-${r}/`, { authority: `follow-go-${r}` });
+            const client = startGoClient(go!, etcd.endpoint, `etcd:///services/follow-go-${r}/`, {
+              authority: `follow-go-${r}`,
+            });
             await warm(servers, async () => void (await client.call(10)));
             // One batch of sequential calls spanning the stop; its answer ends the load.
             const batch = client.run(1000);
@@ -142,9 +162,15 @@ export async function benchFollow(runs = 20): Promise<Record<string, unknown>[]>
           }),
         );
       }
-      results.push(summary('deregister_return_to_last_call', "grpc-go + etcd's Go resolver (separate process)", goRuns));
+      results.push(
+        summary('deregister_return_to_last_call', "grpc-go + etcd's Go resolver (separate process)", goRuns),
+      );
     } else {
-      results.push({ figure: 'deregister_return_to_last_call', client: "grpc-go + etcd's Go resolver", skipped: missing });
+      results.push({
+        figure: 'deregister_return_to_last_call',
+        client: "grpc-go + etcd's Go resolver",
+        skipped: missing,
+      });
     }
     return results;
   } finally {

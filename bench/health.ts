@@ -51,11 +51,23 @@ async function startPlatform(): Promise<Platform> {
     revision: 1,
     networkMode: 'awsvpc',
     // No timing given: ECS's defaults (30 s interval, 5 s timeout, 3 retries, no start period).
-    containerDefinitions: [{ name: 'FargateApp', essential: true, portMappings: [{ containerPort: 50051, protocol: 'tcp' }], healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'] } }],
+    containerDefinitions: [
+      {
+        name: 'FargateApp',
+        essential: true,
+        portMappings: [{ containerPort: 50051, protocol: 'tcp' }],
+        healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'] },
+      },
+    ],
   });
   const deadLetter = aws.createQueue('follow-dlq');
   const queue = aws.createQueue('follow', { deadLetter, maxReceiveCount: 3, visibilityTimeoutMs: 5000 });
-  Object.assign(process.env, aws.sdkEnv(), { ETCD_ENDPOINTS: etcd.endpoint, FOLLOW_QUEUE_URL: queue, POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' });
+  Object.assign(process.env, aws.sdkEnv(), {
+    ETCD_ENDPOINTS: etcd.endpoint,
+    FOLLOW_QUEUE_URL: queue,
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  });
   const raw = new Etcd3({ hosts: etcd.endpoint });
   const publishedAt = new Map<string, number>();
   const counts = new Map<string, number[]>();
@@ -96,13 +108,20 @@ async function startPlatform(): Promise<Platform> {
 /** Task `n` of `service`, health-checked, started 28 s ago; ECS knows it (health UNKNOWN unless `healthy`). */
 function task(platform: Platform, n: number, service: string, healthy = false): CheckedTask {
   const startedAt = new Date(Date.now() - 28_000).toISOString();
-  return checkedTask(platform.aws, n, { salt: BENCH_EVENT.salt, service, definitionArn: DEFINITION, startedAt, health: healthy ? 'HEALTHY' : 'UNKNOWN' });
+  return checkedTask(platform.aws, n, {
+    salt: BENCH_EVENT.salt,
+    service,
+    definitionArn: DEFINITION,
+    startedAt,
+    health: healthy ? 'HEALTHY' : 'UNKNOWN',
+  });
 }
 
 async function waitPublished(platform: Platform, ids: readonly string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (ids.some((id) => !platform.publishedAt.has(id))) {
-    if (Date.now() > deadline) throw new Error(`${ids.filter((id) => !platform.publishedAt.has(id)).length} tasks never published`);
+    if (Date.now() > deadline)
+      throw new Error(`${ids.filter((id) => !platform.publishedAt.has(id)).length} tasks never published`);
     await sleep(50);
   }
 }
@@ -118,7 +137,8 @@ async function routable(platform: Platform, count = 50, spreadMs = 15_000): Prom
     const random = mulberry32(20261202);
     const tasks = Array.from({ length: count }, (_, i) => task(platform, 1000 + i, 'routable'));
     const context = lambdaContext('register');
-    for (const t of tasks) if ((await platform.register(t.running, context)).action !== 'pending') throw new Error('not recorded pending');
+    for (const t of tasks)
+      if ((await platform.register(t.running, context)).action !== 'pending') throw new Error('not recorded pending');
     const describeBefore = platform.aws.count('DescribeTasks');
     const sentBefore = platform.aws.queue(process.env.FOLLOW_QUEUE_URL!).sent - count;
     const healthyAt = new Map<string, number>();
@@ -129,7 +149,11 @@ async function routable(platform: Platform, count = 50, spreadMs = 15_000): Prom
         healthyAt.set(t.taskId, performance.now());
       }),
     );
-    await waitPublished(platform, tasks.map((t) => t.taskId), 30_000);
+    await waitPublished(
+      platform,
+      tasks.map((t) => t.taskId),
+      30_000,
+    );
     const latencies = tasks.map((t) => platform.publishedAt.get(t.taskId)! - healthyAt.get(t.taskId)!);
     const describes = platform.aws.count('DescribeTasks') - describeBefore;
     return {
@@ -140,7 +164,10 @@ async function routable(platform: Platform, count = 50, spreadMs = 15_000): Prom
       goal_p99_s: 5,
       describe_tasks_calls: describes,
       ecs_calls_per_pending_task: round(describes / count, 2),
-      follow_messages_sent_per_task: round((platform.aws.queue(process.env.FOLLOW_QUEUE_URL!).sent - sentBefore) / count, 1),
+      follow_messages_sent_per_task: round(
+        (platform.aws.queue(process.env.FOLLOW_QUEUE_URL!).sent - sentBefore) / count,
+        1,
+      ),
     };
   }
 }
@@ -150,12 +177,15 @@ async function rollingDeploy(platform: Platform, size = 200, spreadMs = 10_000):
     const random = mulberry32(2026120200);
     const context = lambdaContext('register');
     const old = Array.from({ length: size }, (_, i) => task(platform, 5000 + i, 'deploy', true));
-    for (const t of old) if ((await platform.register(t.running, context)).action !== 'registered') throw new Error('old task not registered');
+    for (const t of old)
+      if ((await platform.register(t.running, context)).action !== 'registered')
+        throw new Error('old task not registered');
     const fresh = Array.from({ length: size }, (_, i) => task(platform, 9000 + i, 'deploy'));
     const describeBefore = platform.aws.count('DescribeTasks');
     const started = performance.now();
     const countsBefore = platform.counts.get('deploy')?.length ?? 0;
-    for (const t of fresh) if ((await platform.register(t.running, context)).action !== 'pending') throw new Error('not recorded pending');
+    for (const t of fresh)
+      if ((await platform.register(t.running, context)).action !== 'pending') throw new Error('not recorded pending');
     const healthyAt = new Map<string, number>();
     const stopMs: number[] = [];
     let drained = 0;
@@ -174,7 +204,11 @@ async function rollingDeploy(platform: Platform, size = 200, spreadMs = 10_000):
         if (outcome.action !== 'removed') throw new Error(`old task not removed: ${JSON.stringify(outcome)}`);
       }),
     );
-    await waitPublished(platform, fresh.map((t) => t.taskId), 30_000);
+    await waitPublished(
+      platform,
+      fresh.map((t) => t.taskId),
+      30_000,
+    );
     const latencies = fresh.map((t) => platform.publishedAt.get(t.taskId)! - healthyAt.get(t.taskId)!);
     const describes = platform.aws.count('DescribeTasks') - describeBefore;
     // From the first new RUNNING on (the old tasks' registration ramped up from 0 before).

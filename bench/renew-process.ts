@@ -11,9 +11,17 @@ process.on('message', async (message: { remainingMs: number }) => {
   const started = performance.now();
   try {
     const summary = await renew({}, lambdaContext('renew', message.remainingMs));
-    process.send!({ summary, wallMs: performance.now() - started, maxRssMb: process.resourceUsage().maxRSS / 1024, heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20 });
+    process.send!({
+      summary,
+      wallMs: performance.now() - started,
+      maxRssMb: process.resourceUsage().maxRSS / 1024,
+      heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20,
+    });
   } catch (err) {
-    process.send!({ error: err instanceof Error ? `${err.name}: ${err.message}` : String(err), wallMs: performance.now() - started });
+    process.send!({
+      error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+      wallMs: performance.now() - started,
+    });
   }
 });
 process.on('disconnect', () => process.exit(0));

@@ -75,10 +75,21 @@ export async function benchRenew(sizes: readonly number[] = [1000, 10_000, 50_00
   const lines: Json[] = [];
   try {
     // Leases long enough that setting up 50,000 tasks does not outlast them.
-    Object.assign(process.env, ecs.env, { ETCD_ENDPOINTS: etcd.endpoint, LEASE_TTL_SECONDS: '3600', POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' });
+    Object.assign(process.env, ecs.env, {
+      ETCD_ENDPOINTS: etcd.endpoint,
+      LEASE_TTL_SECONDS: '3600',
+      POWERTOOLS_LOG_LEVEL: 'WARN',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    });
     const config = loadConfig(process.env);
     const client = createEtcdClient(config);
-    const registrar = new Registrar({ config, etcd: client, registry: new Registry(client, config), ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: quiet });
+    const registrar = new Registrar({
+      config,
+      etcd: client,
+      registry: new Registry(client, config),
+      ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
+      log: quiet,
+    });
     const renew = await loadBundle('renew');
     const raw = new Etcd3({ hosts: etcd.endpoint });
     const limit = pLimit(256);
@@ -86,7 +97,9 @@ export async function benchRenew(sizes: readonly number[] = [1000, 10_000, 50_00
     for (const size of sizes) {
       await ecs.addTasks(registered, size);
       const tasks = Array.from({ length: size - registered }, (_, i) => registered + i);
-      await Promise.all(tasks.map((n) => limit(() => registrar.register(parseTaskStateChange(fargateEvent(n, BENCH_EVENT)).task))));
+      await Promise.all(
+        tasks.map((n) => limit(() => registrar.register(parseTaskStateChange(fargateEvent(n, BENCH_EVENT)).task))),
+      );
       registered = size;
 
       await renew({}, lambdaContext('renew', 50_000)); // a warm container: JIT, connections
@@ -100,7 +113,10 @@ export async function benchRenew(sizes: readonly number[] = [1000, 10_000, 50_00
         const cpu = process.cpuUsage(cpuBefore);
         const etcdAfter = cpuMsOf(etcd.pid);
         const after = await ecs.counts();
-        if (summary.renewed !== size || summary.failed !== 0) throw new Error(`renew tick at ${size} tasks: ${JSON.stringify({ ...summary, failures: summary.failures.slice(0, 3) })}`);
+        if (summary.renewed !== size || summary.failed !== 0)
+          throw new Error(
+            `renew tick at ${size} tasks: ${JSON.stringify({ ...summary, failures: summary.failures.slice(0, 3) })}`,
+          );
         ticks.push({
           summary,
           calls: Object.fromEntries(Object.keys(after).map((op) => [op, after[op]! - (before[op] ?? 0)])),
@@ -112,7 +128,11 @@ export async function benchRenew(sizes: readonly number[] = [1000, 10_000, 50_00
       const byTotal = [...ticks].sort((a, b) => a.summary.durationsMs.total - b.summary.durationsMs.total);
       const { summary, calls, cpuMs, etcdCpuMs } = byTotal[byTotal.length >> 1]!;
       const d = summary.durationsMs;
-      const etcdMs = median(ticks.map((t) => t.summary.durationsMs.records + (t.summary.durationsMs.keys ?? 0) + t.summary.durationsMs.keepAlive));
+      const etcdMs = median(
+        ticks.map(
+          (t) => t.summary.durationsMs.records + (t.summary.durationsMs.keys ?? 0) + t.summary.durationsMs.keepAlive,
+        ),
+      );
       lines.push({
         figure: 'renew_tick',
         tasks: size,

@@ -18,8 +18,14 @@ import { distDir } from './support';
 
 /** Runs a benchmark script that prints its own JSON lines (bench/follow.ts) and collects them. */
 function linesOf(script: string): unknown[] {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  return out.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as unknown);
+  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, script)], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return out
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as unknown);
 }
 
 const FIGURES: Record<string, () => Promise<unknown>> = {
@@ -52,7 +58,16 @@ if (first && !FIGURES[first]) {
  * shared with other work): the progress lines say what to expect. renew registers up to 50,000 tasks
  * in etcd and ticks at 1,000, 10,000 and 50,000 of them: it takes longest.
  */
-const EXPECTED_SECONDS: Record<string, number> = { register: 40, follow: 40, renew: 300, burst: 35, 'cold-start': 25, 'etcd-restart': 60, health: 120, scale: 1500 };
+const EXPECTED_SECONDS: Record<string, number> = {
+  register: 40,
+  follow: 40,
+  renew: 300,
+  burst: 35,
+  'cold-start': 25,
+  'etcd-restart': 60,
+  health: 120,
+  scale: 1500,
+};
 /** How often a running figure says it is still running. */
 const TICK_MS = 15_000;
 
@@ -71,7 +86,9 @@ for (const [i, name] of names.entries()) {
   const seconds = () => Math.round((Date.now() - started) / 1000);
   progress(`[${i + 1}/${names.length}] ${name}: about ${EXPECTED_SECONDS[name]} s`);
   const ticker = setInterval(() => progress(`  ${name}: ${seconds()} s of about ${EXPECTED_SECONDS[name]} s`), TICK_MS);
-  const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--figure', name], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--figure', name], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   clearInterval(ticker);
   if (status !== 0) {

@@ -28,15 +28,31 @@ const TICK_MS = 50_000;
 const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
 const progress = (message: string) => process.stderr.write(`scale: ${message}\n`);
 
-export async function benchScale(tasks = Number(process.env.SCALE_TASKS ?? 100_000), clusters = Number(process.env.SCALE_CLUSTERS ?? 50)): Promise<Json[]> {
+export async function benchScale(
+  tasks = Number(process.env.SCALE_TASKS ?? 100_000),
+  clusters = Number(process.env.SCALE_CLUSTERS ?? 50),
+): Promise<Json[]> {
   const etcd = await startLocalEtcd();
   const ecs = await startEcsEndpoint();
   try {
-    const env = { ...ecs.env, ETCD_ENDPOINTS: etcd.endpoint, LEASE_TTL_SECONDS: '3600', ECS_MAX_READS_PER_SECOND: '10', POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' };
+    const env = {
+      ...ecs.env,
+      ETCD_ENDPOINTS: etcd.endpoint,
+      LEASE_TTL_SECONDS: '3600',
+      ECS_MAX_READS_PER_SECOND: '10',
+      POWERTOOLS_LOG_LEVEL: 'ERROR',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+    };
     Object.assign(process.env, env);
     const config = loadConfig(process.env);
     const client = createEtcdClient(config);
-    const registrar = new Registrar({ config, etcd: client, registry: new Registry(client, config), ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: quiet });
+    const registrar = new Registrar({
+      config,
+      etcd: client,
+      registry: new Registry(client, config),
+      ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
+      log: quiet,
+    });
 
     progress(`registering ${tasks} tasks in ${clusters} clusters (setup, not measured)`);
     const setupStarted = performance.now();
@@ -61,7 +77,11 @@ export async function benchScale(tasks = Number(process.env.SCALE_TASKS ?? 100_0
     const stoppedKey = recordKey(config.statePrefix, taskCluster(lastN, clusters), stopped.taskArn.split('/').pop());
     await ecs.throttle({ capacity: 100, refillPerSecond: 20 });
 
-    const child = fork(join(import.meta.dirname, 'renew-process.ts'), [], { execArgv: ['--import', 'tsx'], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(join(import.meta.dirname, 'renew-process.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let answer: ((message: Json) => void) | undefined;
     child.on('message', (message: Json) => answer?.(message));
     const next = () => new Promise<Json>((resolve) => (answer = resolve));

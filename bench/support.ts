@@ -49,7 +49,10 @@ export interface EcsEndpoint {
 }
 
 export async function startEcsEndpoint(): Promise<EcsEndpoint> {
-  const child: ChildProcess = fork(join(import.meta.dirname, 'ecs-endpoint.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(join(import.meta.dirname, 'ecs-endpoint.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   let waiting: ((message: Json) => void)[] = [];
   child.on('message', (message: Json) => waiting.shift()?.(message));
   const ask = (message: Json) =>
@@ -101,7 +104,11 @@ export interface FunctionBench {
 export async function benchFunction(name: string): Promise<FunctionBench> {
   const etcd = await startLocalEtcd();
   const ecs = await startEcsEndpoint();
-  Object.assign(process.env, ecs.env, { ETCD_ENDPOINTS: etcd.endpoint, POWERTOOLS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true' });
+  Object.assign(process.env, ecs.env, {
+    ETCD_ENDPOINTS: etcd.endpoint,
+    POWERTOOLS_LOG_LEVEL: 'WARN',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  });
   const raw = new Etcd3({ hosts: etcd.endpoint });
   return {
     handler: await loadBundle(name),
@@ -118,6 +125,8 @@ export async function benchFunction(name: string): Promise<FunctionBench> {
 /** The floor of one registration: the raw client's lease grant, then a transactional put of `key` on it. */
 export async function rawGrantAndPut(raw: Etcd3, key: string): Promise<void> {
   const lease = await raw.leaseClient.leaseGrant({ TTL: 180 });
-  await raw.if(key, 'Create', '==', 0).then(raw.put(key).value('{"Op":0,"Addr":"10.0.0.1:50051"}').lease(lease.ID)).commit();
+  await raw
+    .if(key, 'Create', '==', 0)
+    .then(raw.put(key).value('{"Op":0,"Addr":"10.0.0.1:50051"}').lease(lease.ID))
+    .commit();
 }
-

@@ -63,9 +63,14 @@ function etcdProtosPlugin() {
       build.onResolve({ filter: /^@grpc\/proto-loader$/ }, () => ({ path: LITE_LOADER }));
       build.onLoad({ filter: /etcd3[\\/]lib[\\/]connection-pool\.js$/ }, (args) => {
         const source = readFileSync(args.path, 'utf8');
-        if (!LOAD_SYNC.test(source)) throw new Error(`etcd3 changed how it loads its protos (${args.path}): update build/esbuild-etcd-protos.cjs`);
+        if (!LOAD_SYNC.test(source))
+          throw new Error(`etcd3 changed how it loads its protos (${args.path}): update build/esbuild-etcd-protos.cjs`);
         descriptor ??= etcdProtoDescriptor();
-        return { contents: source.replace(LOAD_SYNC, `(0, proto_loader_1.fromJSON)(${descriptor},`), loader: 'js', resolveDir: path.dirname(args.path) };
+        return {
+          contents: source.replace(LOAD_SYNC, `(0, proto_loader_1.fromJSON)(${descriptor},`),
+          loader: 'js',
+          resolveDir: path.dirname(args.path),
+        };
       });
     },
   };

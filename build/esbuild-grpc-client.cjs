@@ -14,7 +14,10 @@ const path = require('node:path');
 /** Stubbed module → the grpc-js modules allowed to import it, what its stub exports. */
 const STUBS = {
   server: { importers: ['index.js'], exports: ['Server'] },
-  'server-interceptors': { importers: ['index.js'], exports: ['ServerListenerBuilder', 'ResponderBuilder', 'ServerInterceptingCall'] },
+  'server-interceptors': {
+    importers: ['index.js'],
+    exports: ['ServerListenerBuilder', 'ResponderBuilder', 'ServerInterceptingCall'],
+  },
   orca: { importers: ['index.js', 'load-balancer-weighted-round-robin.js'], exports: ['ServerMetricRecorder'] },
   'load-balancer-weighted-round-robin': { importers: ['index.js'], exports: [], setup: true },
   // Outlier detection wraps other balancers only when a service config asks for it (xDS does).
@@ -22,8 +25,11 @@ const STUBS = {
 };
 
 function stubSource(name, { exports, setup }) {
-  const lines = [`const notBundled = () => { throw new Error('grpc-js ${name} is not bundled: this bundle is an etcd client only'); };`];
-  for (const exported of exports) lines.push(`exports.${exported} = class ${exported} { constructor() { notBundled(); } };`);
+  const lines = [
+    `const notBundled = () => { throw new Error('grpc-js ${name} is not bundled: this bundle is an etcd client only'); };`,
+  ];
+  for (const exported of exports)
+    lines.push(`exports.${exported} = class ${exported} { constructor() { notBundled(); } };`);
   // index.js registers every balancer at load; this one is simply not registered.
   if (setup) lines.push('exports.setup = () => {};');
   return lines.join('\n');
@@ -40,10 +46,15 @@ function grpcClientOnlyPlugin() {
         const name = args.path.slice(2);
         const importer = path.basename(args.importer);
         if (!STUBS[name].importers.includes(importer))
-          throw new Error(`grpc-js ${importer} imports ${args.path}, which build/esbuild-grpc-client.cjs replaces with a stub: check and update it`);
+          throw new Error(
+            `grpc-js ${importer} imports ${args.path}, which build/esbuild-grpc-client.cjs replaces with a stub: check and update it`,
+          );
         return { path: name, namespace: 'grpc-js-client-only' };
       });
-      build.onLoad({ filter: /.*/, namespace: 'grpc-js-client-only' }, (args) => ({ contents: stubSource(args.path, STUBS[args.path]), loader: 'js' }));
+      build.onLoad({ filter: /.*/, namespace: 'grpc-js-client-only' }, (args) => ({
+        contents: stubSource(args.path, STUBS[args.path]),
+        loader: 'js',
+      }));
     },
   };
 }

@@ -53,7 +53,8 @@ function chunksPerFunctionPlugin() {
           for (const imported of outputs[file].imports) visit(imported.path);
         };
         // Every dynamic import() target is an entry point to esbuild: start from the function's own.
-        for (const [file, output] of Object.entries(outputs)) if (output.entryPoint && path.resolve(output.entryPoint) === path.resolve(entry)) visit(file);
+        for (const [file, output] of Object.entries(outputs))
+          if (output.entryPoint && path.resolve(output.entryPoint) === path.resolve(entry)) visit(file);
         if (reachable.size === 0) return; // the entry was not found: delete nothing
         for (const file of Object.keys(outputs)) if (!reachable.has(file)) rmSync(file, { force: true });
       });

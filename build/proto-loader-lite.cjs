@@ -53,7 +53,8 @@ function fromJSON(json, options = {}) {
 function serializer(typeOf) {
   return (value) => {
     const type = typeOf();
-    if (Array.isArray(value)) throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
+    if (Array.isArray(value))
+      throw new Error(`Failed to serialize message: expected object with ${type.name} structure, got array instead`);
     return type.encode(type.fromObject(value)).finish();
   };
 }

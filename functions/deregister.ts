@@ -11,7 +11,14 @@ import type { Context } from 'aws-lambda';
 import { deregisterTask, planDeregister, type DeregisterOutcome } from '../lib/deregister';
 import { drainThenStop, type DrainOutcome } from '../lib/follow/drain';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
-import { emitCounts, invocationMiddleware, logger, metrics, middyOptions, sharedRegistry } from '../lib/handler/plumbing';
+import {
+  emitCounts,
+  invocationMiddleware,
+  logger,
+  metrics,
+  middyOptions,
+  sharedRegistry,
+} from '../lib/handler/plumbing';
 import { deregisterMetrics, drainMetrics } from '../lib/metrics';
 
 /** Result when the event is an ECS task event, but not of a stopping task. */
@@ -21,7 +28,10 @@ export interface NotStopping {
   readonly reason: string;
 }
 
-async function deregister(event: unknown, context: Context): Promise<(DeregisterOutcome & { drained?: DrainOutcome }) | NotStopping> {
+async function deregister(
+  event: unknown,
+  context: Context,
+): Promise<(DeregisterOutcome & { drained?: DrainOutcome }) | NotStopping> {
   const { task } = parseTaskStateChange(event);
   if (taskPhase(task) !== TaskPhase.Stopping) {
     const reason = `not a stopping task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): deregister handles desiredStatus STOPPED or lastStatus STOPPED`;

@@ -32,12 +32,20 @@ function reportMessage(result: MessageResult<Outcome>): void {
   }
   const err = result.error as Error | undefined;
   emitCounts(failureMetrics(err));
-  logger.error('message failed', { messageId, eventId, taskArn, errorName: err?.name, retryable: err instanceof RegistrarError ? err.retryable : true, error: err });
+  logger.error('message failed', {
+    messageId,
+    eventId,
+    taskArn,
+    errorName: err?.name,
+    retryable: err instanceof RegistrarError ? err.retryable : true,
+    error: err,
+  });
 }
 
 async function register(event: unknown, context: Context): Promise<Outcome | SQSBatchResponse> {
   const registrar = sharedRegistrar(context);
-  if (isSqsEvent(event)) return registerMessages(event, (e) => registrar.registerEvent(e), { context, report: reportMessage });
+  if (isSqsEvent(event))
+    return registerMessages(event, (e) => registrar.registerEvent(e), { context, report: reportMessage });
   return counted(await registrar.registerEvent(event));
 }
 

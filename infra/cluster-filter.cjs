@@ -9,16 +9,26 @@
 // either, the account is not checked (packaging stays offline).
 module.exports = async ({ resolveVariable }) => {
   const raw = (await resolveVariable('param:clusterArns')) ?? '';
-  const arns = String(raw).split(',').map((s) => s.trim()).filter(Boolean);
+  const arns = String(raw)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const region = String(await resolveVariable('aws:region'));
-  const account = String((await resolveVariable('param:accountId')) ?? '').trim() || process.env.AWS_ACCOUNT_ID?.trim() || '';
+  const account =
+    String((await resolveVariable('param:accountId')) ?? '').trim() || process.env.AWS_ACCOUNT_ID?.trim() || '';
   if (account && !/^\d{12}$/.test(account)) throw new Error(`accountId: "${account}" is not a 12-digit AWS account ID`);
   const problems = [];
   for (const arn of arns) {
     const match = /^arn:aws[a-z-]*:ecs:([a-z0-9-]+):(\d{12}):cluster\/[A-Za-z0-9_-]+$/.exec(arn);
     if (!match) throw new Error(`clusterArns: "${arn}" is not an ECS cluster ARN`);
-    if (match[1] !== region) problems.push(`"${arn}" is in region ${match[1]}, but the stack deploys to ${region} (--region, else provider.region)`);
-    if (account && match[2] !== account) problems.push(`"${arn}" is in account ${match[2]}, but the stack deploys to account ${account} (accountId parameter, else AWS_ACCOUNT_ID)`);
+    if (match[1] !== region)
+      problems.push(
+        `"${arn}" is in region ${match[1]}, but the stack deploys to ${region} (--region, else provider.region)`,
+      );
+    if (account && match[2] !== account)
+      problems.push(
+        `"${arn}" is in account ${match[2]}, but the stack deploys to account ${account} (accountId parameter, else AWS_ACCOUNT_ID)`,
+      );
   }
   if (problems.length > 0)
     throw new Error(

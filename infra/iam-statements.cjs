@@ -48,9 +48,14 @@ async function credentialStatements(param) {
     statements.push({ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secretArn });
   }
   if (parameter) {
-    if (!/^\/[A-Za-z0-9/_.-]+$/.test(parameter)) throw new Error(`etcdSsmParameter: "${parameter}" is not an SSM parameter name starting with /`);
+    if (!/^\/[A-Za-z0-9/_.-]+$/.test(parameter))
+      throw new Error(`etcdSsmParameter: "${parameter}" is not an SSM parameter name starting with /`);
     // A SecureString under the AWS managed key aws/ssm needs no kms:Decrypt grant; add one for a customer key.
-    statements.push({ Effect: 'Allow', Action: ['ssm:GetParameter'], Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${parameter}` } });
+    statements.push({
+      Effect: 'Allow',
+      Action: ['ssm:GetParameter'],
+      Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:ssm:\${AWS::Region}:\${AWS::AccountId}:parameter${parameter}` },
+    });
   }
   return statements;
 }
@@ -61,8 +66,12 @@ function callStatements(fn, calls) {
   const statements = [];
   for (const call of calls) {
     if (typeof call === 'string') anywhere.push(call);
-    else if (Array.isArray(call) && call.length === 2) statements.push({ Effect: 'Allow', Action: [call[0]], Resource: getAtt(call[1]) });
-    else throw new Error(`infra/iam-statements.cjs: ${fn}: ${JSON.stringify(call)} is neither an action nor [action, logical ID]`);
+    else if (Array.isArray(call) && call.length === 2)
+      statements.push({ Effect: 'Allow', Action: [call[0]], Resource: getAtt(call[1]) });
+    else
+      throw new Error(
+        `infra/iam-statements.cjs: ${fn}: ${JSON.stringify(call)} is neither an action nor [action, logical ID]`,
+      );
   }
   return anywhere.length > 0 ? [{ Effect: 'Allow', Action: anywhere, Resource: '*' }, ...statements] : statements;
 }
@@ -71,9 +80,15 @@ function callStatements(fn, calls) {
 function configuredStatements(config) {
   const statements = [];
   const onFailure = config.destinations?.onFailure;
-  if (onFailure && typeof onFailure === 'object' && onFailure.type === 'sqs') statements.push({ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: onFailure.arn });
+  if (onFailure && typeof onFailure === 'object' && onFailure.type === 'sqs')
+    statements.push({ Effect: 'Allow', Action: ['sqs:SendMessage'], Resource: onFailure.arn });
   const queues = (config.events ?? []).filter((e) => e.sqs).map((e) => e.sqs.arn ?? e.sqs);
-  if (queues.length > 0) statements.push({ Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'], Resource: queues });
+  if (queues.length > 0)
+    statements.push({
+      Effect: 'Allow',
+      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      Resource: queues,
+    });
   return statements;
 }
 
@@ -84,8 +99,14 @@ async function resources({ resolveVariable, resolveConfigurationProperty }) {
   const credentials = await credentialStatements(param);
   const roles = {};
   for (const [fn, config] of Object.entries(functions)) {
-    if (!CALLS[fn]) throw new Error(`function ${fn} has no entry in CALLS (infra/iam-statements.cjs): list the AWS calls it makes, [] for none`);
-    if (config.role !== roleId(fn)) throw new Error(`function ${fn}: set \`role: ${roleId(fn)}\` in serverless.yml (its own role, infra/iam-statements.cjs)`);
+    if (!CALLS[fn])
+      throw new Error(
+        `function ${fn} has no entry in CALLS (infra/iam-statements.cjs): list the AWS calls it makes, [] for none`,
+      );
+    if (config.role !== roleId(fn))
+      throw new Error(
+        `function ${fn}: set \`role: ${roleId(fn)}\` in serverless.yml (its own role, infra/iam-statements.cjs)`,
+      );
     const statements = [...callStatements(fn, CALLS[fn]), ...configuredStatements(config), ...credentials];
     roles[roleId(fn)] = {
       Type: 'AWS::IAM::Role',
@@ -93,15 +114,24 @@ async function resources({ resolveVariable, resolveConfigurationProperty }) {
         Description: `${fn}: exactly the calls it makes (infra/iam-statements.cjs)`,
         AssumeRolePolicyDocument: {
           Version: '2012-10-17',
-          Statement: [{ Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] }],
+          Statement: [
+            { Effect: 'Allow', Principal: { Service: ['lambda.amazonaws.com'] }, Action: ['sts:AssumeRole'] },
+          ],
         },
-        ManagedPolicyArns: [{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' }],
+        ManagedPolicyArns: [
+          { 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' },
+        ],
         // IAM rejects a policy without statements: a function that calls nothing gets none.
-        Policies: statements.length > 0 ? [{ PolicyName: fn, PolicyDocument: { Version: '2012-10-17', Statement: statements } }] : [],
+        Policies:
+          statements.length > 0
+            ? [{ PolicyName: fn, PolicyDocument: { Version: '2012-10-17', Statement: statements } }]
+            : [],
       },
     };
   }
-  for (const fn of Object.keys(CALLS)) if (!functions[fn]) throw new Error(`CALLS (infra/iam-statements.cjs) names ${fn}, which serverless.yml does not define`);
+  for (const fn of Object.keys(CALLS))
+    if (!functions[fn])
+      throw new Error(`CALLS (infra/iam-statements.cjs) names ${fn}, which serverless.yml does not define`);
   return { Resources: roles };
 }
 

@@ -36,7 +36,12 @@ function alarm(name, description, metric) {
 function eventFunctionAlarms(fn, prefix) {
   const id = pascal(fn);
   const dimensions = [{ Name: 'FunctionName', Value: { Ref: `${id}LambdaFunction` } }];
-  const lambda = (metric, statistic) => ({ Namespace: 'AWS/Lambda', MetricName: metric, Dimensions: dimensions, Statistic: statistic });
+  const lambda = (metric, statistic) => ({
+    Namespace: 'AWS/Lambda',
+    MetricName: metric,
+    Dimensions: dimensions,
+    Statistic: statistic,
+  });
   return {
     [`${id}ErrorsAlarm`]: alarm(
       `${prefix}-${fn}-errors`,
@@ -65,17 +70,47 @@ function dashboardBody(namespace, service, functions) {
     height: 6,
     properties: { title, region: '${AWS::Region}', view: 'timeSeries', stat: 'Sum', period: 60, metrics, ...extra },
   });
-  const perFunction = (metric, stat) => functions.map((fn) => ['AWS/Lambda', metric, 'FunctionName', `\${${pascal(fn)}}`, { stat, label: `${fn} ${metric}` }]);
+  const perFunction = (metric, stat) =>
+    functions.map((fn) => [
+      'AWS/Lambda',
+      metric,
+      'FunctionName',
+      `\${${pascal(fn)}}`,
+      { stat, label: `${fn} ${metric}` },
+    ]);
   return {
     widgets: [
-      widget('Renew: every tick', [own('Renewed'), own('RepairedByReconcile'), own('RenewTaskFailures'), own('EcsFailures'), ['AWS/Lambda', 'Duration', 'FunctionName', '${Renew}', { stat: 'Maximum', label: 'tick duration (ms)', yAxis: 'right' }]]),
+      widget('Renew: every tick', [
+        own('Renewed'),
+        own('RepairedByReconcile'),
+        own('RenewTaskFailures'),
+        own('EcsFailures'),
+        [
+          'AWS/Lambda',
+          'Duration',
+          'FunctionName',
+          '${Renew}',
+          { stat: 'Maximum', label: 'tick duration (ms)', yAxis: 'right' },
+        ],
+      ]),
       widget('Registrations', [own('Registered'), own('HeldBackPending'), own('IgnoredStale')]),
       widget('Removals', [own('Deregistered'), own('Withdrawn')]),
       widget('Fail-open: leases renewed without ECS', [own('FailOpenRenewed')]),
       widget('Health-checked tasks: follow-up and drain checks', [
-        own('FollowUpsStarted'), own('FollowUpPublished'), own('FollowUpWithdrawn'), own('FollowUpGaveUp'), own('FollowUpRejected'), own('FollowUpFailed'), own('DrainPublished'), own('DrainCheckFailures'),
+        own('FollowUpsStarted'),
+        own('FollowUpPublished'),
+        own('FollowUpWithdrawn'),
+        own('FollowUpGaveUp'),
+        own('FollowUpRejected'),
+        own('FollowUpFailed'),
+        own('DrainPublished'),
+        own('DrainCheckFailures'),
       ]),
-      widget('etcd latency per request (ms)', [own('EtcdLatency', { stat: 'p50' }), own('EtcdLatency', { stat: 'p99' }), own('EtcdLatency', { stat: 'Maximum' })]),
+      widget('etcd latency per request (ms)', [
+        own('EtcdLatency', { stat: 'p50' }),
+        own('EtcdLatency', { stat: 'p99' }),
+        own('EtcdLatency', { stat: 'Maximum' }),
+      ]),
       widget('Functions: errors and throttles', [...perFunction('Errors', 'Sum'), ...perFunction('Throttles', 'Sum')]),
     ],
   };
@@ -88,19 +123,33 @@ async function resources({ resolveVariable, resolveConfigurationProperty }) {
   const namespace = await resolveVariable('self:provider.environment.POWERTOOLS_METRICS_NAMESPACE');
   const prefix = `${service}-${stage}`;
   const functions = Object.keys((await resolveConfigurationProperty(['functions'])) ?? {});
-  for (const fn of EVENT_FUNCTIONS) if (!functions.includes(fn)) throw new Error(`EVENT_FUNCTIONS (infra/observability.cjs) names ${fn}, which serverless.yml does not define`);
+  for (const fn of EVENT_FUNCTIONS)
+    if (!functions.includes(fn))
+      throw new Error(`EVENT_FUNCTIONS (infra/observability.cjs) names ${fn}, which serverless.yml does not define`);
   const Resources = {};
   for (const fn of EVENT_FUNCTIONS) Object.assign(Resources, eventFunctionAlarms(fn, prefix));
   Resources.EtcdLatencyAlarm = alarm(
     `${prefix}-etcd-slow`,
     `The p99 of etcd requests stayed above ${ETCD_P99_LIMIT_MS} ms for 5 minutes (every etcd call has a 5 s deadline). Check etcd's disk and network latency and its leader changes before calls start failing.`,
-    { Namespace: namespace, MetricName: 'EtcdLatency', Dimensions: [{ Name: 'service', Value: metricsService }], ExtendedStatistic: 'p99', EvaluationPeriods: 5, Threshold: ETCD_P99_LIMIT_MS },
+    {
+      Namespace: namespace,
+      MetricName: 'EtcdLatency',
+      Dimensions: [{ Name: 'service', Value: metricsService }],
+      ExtendedStatistic: 'p99',
+      EvaluationPeriods: 5,
+      Threshold: ETCD_P99_LIMIT_MS,
+    },
   );
   Resources.Dashboard = {
     Type: 'AWS::CloudWatch::Dashboard',
     Properties: {
       DashboardName: prefix,
-      DashboardBody: { 'Fn::Sub': [JSON.stringify(dashboardBody(namespace, metricsService, functions)), Object.fromEntries(functions.map((fn) => [pascal(fn), { Ref: `${pascal(fn)}LambdaFunction` }]))] },
+      DashboardBody: {
+        'Fn::Sub': [
+          JSON.stringify(dashboardBody(namespace, metricsService, functions)),
+          Object.fromEntries(functions.map((fn) => [pascal(fn), { Ref: `${pascal(fn)}LambdaFunction` }])),
+        ],
+      },
     },
   };
   return { Resources };

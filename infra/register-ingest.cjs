@@ -17,7 +17,8 @@ async function settings(resolveVariable) {
   const int = async (name, min, max) => {
     const raw = String(await resolveVariable(`param:${name}`));
     const value = Number(raw);
-    if (!/^\d+$/.test(raw) || value < min || value > max) throw new Error(`${name}: expected a whole number from ${min} to ${max}, got "${raw}"`);
+    if (!/^\d+$/.test(raw) || value < min || value > max)
+      throw new Error(`${name}: expected a whole number from ${min} to ${max}, got "${raw}"`);
     return value;
   };
   return {
@@ -90,7 +91,10 @@ async function resources({ resolveVariable }) {
           VisibilityTimeout: 120,
           MessageRetentionPeriod: 86400, // EventBridge's own retry horizon
           SqsManagedSseEnabled: true,
-          RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['RegisterIngestDeadLetterQueue', 'Arn'] }, maxReceiveCount: 5 },
+          RedrivePolicy: {
+            deadLetterTargetArn: { 'Fn::GetAtt': ['RegisterIngestDeadLetterQueue', 'Arn'] },
+            maxReceiveCount: 5,
+          },
         },
       },
       RegisterIngestDeadLetterQueue: {
@@ -99,7 +103,10 @@ async function resources({ resolveVariable }) {
           QueueName: `${service}-${stage}-register-ingest-dlq`,
           MessageRetentionPeriod: 1209600, // 14 days: time to look, fix, redrive
           SqsManagedSseEnabled: true,
-          RedriveAllowPolicy: { redrivePermission: 'byQueue', sourceQueueArns: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }] },
+          RedriveAllowPolicy: {
+            redrivePermission: 'byQueue',
+            sourceQueueArns: [{ 'Fn::GetAtt': ['RegisterIngestQueue', 'Arn'] }],
+          },
         },
       },
       RegisterIngestQueuePolicy: {

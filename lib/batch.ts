@@ -35,7 +35,11 @@ export interface RegisterMessagesOptions<T> {
 /** True for an event SQS delivered (every record from `aws:sqs`). */
 export function isSqsEvent(event: unknown): event is SQSEvent {
   const records = (event as { Records?: unknown } | null)?.Records;
-  return Array.isArray(records) && records.length > 0 && records.every((r) => (r as { eventSource?: unknown } | null)?.eventSource === 'aws:sqs');
+  return (
+    Array.isArray(records) &&
+    records.length > 0 &&
+    records.every((r) => (r as { eventSource?: unknown } | null)?.eventSource === 'aws:sqs')
+  );
 }
 
 /** The EventBridge event a message carries; a body that is not JSON is a malformed event. */
@@ -79,9 +83,7 @@ export async function registerMessages<T>(
     const ids = { messageId: record.messageId, taskArn: field(body, 'detail', 'taskArn'), eventId: field(body, 'id') };
     const before = ids.taskArn === undefined ? undefined : lastOfTask.get(ids.taskArn);
     // Wait for the task's previous message outside the limiter, so waiting holds no slot.
-    const done = (before ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(() => limit(() => register(body)));
+    const done = (before ?? Promise.resolve()).catch(() => undefined).then(() => limit(() => register(body)));
     if (ids.taskArn !== undefined) lastOfTask.set(ids.taskArn, done);
     try {
       const outcome = await done;

@@ -98,7 +98,13 @@ export type EtcdCredentialSource =
   | { readonly kind: 'none' }
   | { readonly kind: 'secrets-manager'; readonly secretId: string }
   | { readonly kind: 'ssm'; readonly parameter: string }
-  | { readonly kind: 'env'; readonly username?: string; readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
+  | {
+      readonly kind: 'env';
+      readonly username?: string;
+      readonly caFile?: string;
+      readonly certFile?: string;
+      readonly keyFile?: string;
+    };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -123,9 +129,11 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 function intVar(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got "${raw}"`);
+  if (!/^\d+$/.test(raw.trim()))
+    throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got "${raw}"`);
   const value = Number(raw.trim());
-  if (value < min || value > max) throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got ${value}`);
+  if (value < min || value > max)
+    throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got ${value}`);
   return value;
 }
 
@@ -133,7 +141,8 @@ function oneOf<T extends string>(env: Env, name: string, allowed: Record<string,
   const raw = env[name]?.trim();
   if (!raw) return fallback;
   const values = Object.values(allowed);
-  if (!(values as string[]).includes(raw)) throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
+  if (!(values as string[]).includes(raw))
+    throw new ConfigError(name, `expected one of ${values.join(', ')}, got "${raw}"`);
   return raw as T;
 }
 
@@ -148,22 +157,34 @@ function boolVar(env: Env, name: string, fallback: boolean): boolean {
 function credentialSource(env: Env): EtcdCredentialSource {
   const secretId = env.ETCD_SECRET_ID?.trim();
   const parameter = env.ETCD_SSM_PARAMETER?.trim();
-  const local = ['ETCD_USERNAME', 'ETCD_PASSWORD', 'ETCD_CA_FILE', 'ETCD_CERT_FILE', 'ETCD_KEY_FILE'].filter((name) => env[name]?.trim());
-  if (secretId && parameter) throw new ConfigError('ETCD_SSM_PARAMETER', 'set either ETCD_SECRET_ID or ETCD_SSM_PARAMETER, not both');
+  const local = ['ETCD_USERNAME', 'ETCD_PASSWORD', 'ETCD_CA_FILE', 'ETCD_CERT_FILE', 'ETCD_KEY_FILE'].filter((name) =>
+    env[name]?.trim(),
+  );
+  if (secretId && parameter)
+    throw new ConfigError('ETCD_SSM_PARAMETER', 'set either ETCD_SECRET_ID or ETCD_SSM_PARAMETER, not both');
   if ((secretId || parameter) && local.length > 0)
-    throw new ConfigError(local[0]!, `credentials come from ${secretId ? 'ETCD_SECRET_ID' : 'ETCD_SSM_PARAMETER'}; do not also set ${local.join(', ')}`);
+    throw new ConfigError(
+      local[0]!,
+      `credentials come from ${secretId ? 'ETCD_SECRET_ID' : 'ETCD_SSM_PARAMETER'}; do not also set ${local.join(', ')}`,
+    );
   if (secretId) {
-    if (!/^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(secretId)) throw new ConfigError('ETCD_SECRET_ID', 'expected a Secrets Manager secret name or ARN');
+    if (!/^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(secretId))
+      throw new ConfigError('ETCD_SECRET_ID', 'expected a Secrets Manager secret name or ARN');
     return { kind: 'secrets-manager', secretId };
   }
   if (parameter) {
-    if (!/^(arn:[^\s]+|\/?[A-Za-z0-9/_.-]{1,2048})$/.test(parameter)) throw new ConfigError('ETCD_SSM_PARAMETER', 'expected an SSM parameter name or ARN');
+    if (!/^(arn:[^\s]+|\/?[A-Za-z0-9/_.-]{1,2048})$/.test(parameter))
+      throw new ConfigError('ETCD_SSM_PARAMETER', 'expected an SSM parameter name or ARN');
     return { kind: 'ssm', parameter };
   }
   if (local.length === 0) return { kind: 'none' };
-  if (env.ETCD_PASSWORD?.trim() && !env.ETCD_USERNAME?.trim()) throw new ConfigError('ETCD_USERNAME', 'is required when ETCD_PASSWORD is set');
+  if (env.ETCD_PASSWORD?.trim() && !env.ETCD_USERNAME?.trim())
+    throw new ConfigError('ETCD_USERNAME', 'is required when ETCD_PASSWORD is set');
   if (Boolean(env.ETCD_CERT_FILE?.trim()) !== Boolean(env.ETCD_KEY_FILE?.trim()))
-    throw new ConfigError(env.ETCD_CERT_FILE?.trim() ? 'ETCD_KEY_FILE' : 'ETCD_CERT_FILE', 'a client certificate needs both ETCD_CERT_FILE and ETCD_KEY_FILE');
+    throw new ConfigError(
+      env.ETCD_CERT_FILE?.trim() ? 'ETCD_KEY_FILE' : 'ETCD_CERT_FILE',
+      'a client certificate needs both ETCD_CERT_FILE and ETCD_KEY_FILE',
+    );
   return {
     kind: 'env',
     username: env.ETCD_USERNAME?.trim() || undefined,
@@ -198,7 +219,8 @@ function prefixVar(env: Env, name: string, fallback: string, allowEmpty: boolean
   const value = env[name] ?? fallback;
   if (!allowEmpty && value === '') throw new ConfigError(name, 'must not be empty');
   if (CONTROL_CHARS.test(value)) throw new ConfigError(name, 'must not contain control characters');
-  if (value.split('/').some((s) => s === '..' || s === '.')) throw new ConfigError(name, 'must not contain "." or ".." segments');
+  if (value.split('/').some((s) => s === '..' || s === '.'))
+    throw new ConfigError(name, 'must not contain "." or ".." segments');
   return value;
 }
 
@@ -209,17 +231,30 @@ function queueUrlVar(env: Env, name: string): string | undefined {
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError(name, `"${raw}" is not a URL (expected an SQS queue URL, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/name)`);
+    throw new ConfigError(
+      name,
+      `"${raw}" is not a URL (expected an SQS queue URL, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/name)`,
+    );
   }
   if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.pathname.split('/').filter(Boolean).length !== 2)
-    throw new ConfigError(name, `"${raw}" is not an SQS queue URL (expected https://sqs.<region>.amazonaws.com/<account>/<queue>)`);
+    throw new ConfigError(
+      name,
+      `"${raw}" is not an SQS queue URL (expected https://sqs.<region>.amazonaws.com/<account>/<queue>)`,
+    );
   return raw;
 }
 
 function endpointsVar(env: Env): string[] {
   const raw = env.ETCD_ENDPOINTS?.trim();
-  if (!raw) throw new ConfigError('ETCD_ENDPOINTS', 'is required (comma-separated etcd client URLs, e.g. http://127.0.0.1:2379)');
-  const endpoints = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!raw)
+    throw new ConfigError(
+      'ETCD_ENDPOINTS',
+      'is required (comma-separated etcd client URLs, e.g. http://127.0.0.1:2379)',
+    );
+  const endpoints = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const endpoint of endpoints) {
     let url: URL;
     try {
@@ -227,8 +262,10 @@ function endpointsVar(env: Env): string[] {
     } catch {
       throw new ConfigError('ETCD_ENDPOINTS', `"${endpoint}" is not a URL (expected e.g. http://10.0.1.5:2379)`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('ETCD_ENDPOINTS', `"${endpoint}" must start with http:// or https://`);
-    if (!url.port) throw new ConfigError('ETCD_ENDPOINTS', `"${endpoint}" has no port (etcd listens on 2379 by default)`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new ConfigError('ETCD_ENDPOINTS', `"${endpoint}" must start with http:// or https://`);
+    if (!url.port)
+      throw new ConfigError('ETCD_ENDPOINTS', `"${endpoint}" has no port (etcd listens on 2379 by default)`);
   }
   return endpoints;
 }
@@ -244,11 +281,17 @@ export function loadConfig(env: Env): Config {
   const registryPrefix = prefixVar(env, 'REGISTRY_PREFIX', 'services', true);
   const statePrefix = prefixVar(env, 'STATE_PREFIX', 'registrar', false);
   if (registryPrefix !== '' && (statePrefix === registryPrefix || statePrefix.startsWith(`${registryPrefix}/`)))
-    throw new ConfigError('STATE_PREFIX', `"${statePrefix}" lies under REGISTRY_PREFIX "${registryPrefix}": clients would read task records as endpoints`);
+    throw new ConfigError(
+      'STATE_PREFIX',
+      `"${statePrefix}" lies under REGISTRY_PREFIX "${registryPrefix}": clients would read task records as endpoints`,
+    );
   if (registryPrefix.startsWith(`${statePrefix}/`))
     throw new ConfigError('REGISTRY_PREFIX', `"${registryPrefix}" lies under STATE_PREFIX "${statePrefix}"`);
   const tombstoneTtlSeconds = intVar(env, 'TOMBSTONE_TTL_SECONDS', 86400, 60, 7 * 86400);
-  const clusters = (env.CLUSTERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const clusters = (env.CLUSTERS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const cluster of clusters) {
     if (!isClusterArnOrName(cluster))
       throw new ConfigError('CLUSTERS', `"${cluster}" is neither a cluster name nor a cluster ARN`);

@@ -78,14 +78,19 @@ export type WriteDecision =
  */
 export function decideWrite(
   incoming: { readonly version: number; readonly source: WriteSource },
-  current: { readonly record?: Pick<TaskRecord, 'version'> & { readonly state?: RecordState }; readonly tombstone?: Pick<Tombstone, 'version'> },
+  current: {
+    readonly record?: Pick<TaskRecord, 'version'> & { readonly state?: RecordState };
+    readonly tombstone?: Pick<Tombstone, 'version'>;
+  },
 ): WriteDecision {
   if (current.tombstone) return { write: false, reason: 'stopped' };
   // Another writer settled the task (or its record is gone: renew is in charge of it then).
-  if (incoming.source === WriteSource.PendingCheck && current.record?.state !== RecordState.Pending) return { write: false, reason: 'duplicate' };
+  if (incoming.source === WriteSource.PendingCheck && current.record?.state !== RecordState.Pending)
+    return { write: false, reason: 'duplicate' };
   if (!current.record) return { write: true };
   if (incoming.version < current.record.version) return { write: false, reason: 'stale' };
-  if (incoming.version === current.record.version && incoming.source === WriteSource.Event) return { write: false, reason: 'duplicate' };
+  if (incoming.version === current.record.version && incoming.source === WriteSource.Event)
+    return { write: false, reason: 'duplicate' };
   return { write: true };
 }
 
@@ -107,8 +112,12 @@ export type KeyClaim = { readonly take: true } | { readonly take: false; readonl
  * late, never takes the key back. A holder not known to be a task, or whose start time is unknown
  * (a record written before start times were kept), is treated as older: its key is not lost for good.
  */
-export function decideKeyClaim(task: { readonly taskArn: string; readonly startedAt?: string }, holder: KeyHolder): KeyClaim {
-  if (holder.taskArn === undefined || holder.taskArn === task.taskArn || holder.startedAt === undefined) return { take: true };
+export function decideKeyClaim(
+  task: { readonly taskArn: string; readonly startedAt?: string },
+  holder: KeyHolder,
+): KeyClaim {
+  if (holder.taskArn === undefined || holder.taskArn === task.taskArn || holder.startedAt === undefined)
+    return { take: true };
   const held = Date.parse(holder.startedAt);
   const mine = task.startedAt === undefined ? Number.NaN : Date.parse(task.startedAt);
   if (Number.isNaN(held)) return { take: true };
@@ -136,7 +145,10 @@ export type Health = (typeof Health)[keyof typeof Health];
  * The health gate. A task whose published containers define no health check is ready once
  * RUNNING; one with checks is ready when ECS says HEALTHY (task-level, or every gated container).
  */
-export function evaluateHealth(task: Pick<TaskSnapshot, 'healthStatus' | 'containers'>, gatedContainers: readonly string[]): Health {
+export function evaluateHealth(
+  task: Pick<TaskSnapshot, 'healthStatus' | 'containers'>,
+  gatedContainers: readonly string[],
+): Health {
   if (task.healthStatus === 'UNHEALTHY') return Health.Unhealthy;
   const gated = task.containers.filter((c) => gatedContainers.includes(c.name));
   if (gated.some((c) => c.healthStatus === 'UNHEALTHY')) return Health.Unhealthy;
@@ -170,14 +182,19 @@ export type RenewAction = (typeof RenewAction)[keyof typeof RenewAction];
  * Decides what renew does with a recorded task, given what `DescribeTasks` said (or `undefined`
  * when ECS reported the task missing).
  */
-export function decideRenew(record: Pick<TaskRecord, 'state' | 'version' | 'gatedContainers'>, described: TaskSnapshot | undefined): RenewAction {
+export function decideRenew(
+  record: Pick<TaskRecord, 'state' | 'version' | 'gatedContainers'>,
+  described: TaskSnapshot | undefined,
+): RenewAction {
   if (!described) return RenewAction.Deregister;
   const phase = taskPhase(described);
   if (phase === TaskPhase.Stopping) return RenewAction.Deregister;
   if (phase === TaskPhase.Starting) return RenewAction.KeepAlive;
   const health = evaluateHealth(described, record.gatedContainers);
-  if (health === Health.Unhealthy) return record.state === RecordState.Withdrawn ? RenewAction.KeepAlive : RenewAction.Withdraw;
-  if (health === Health.Pending) return record.state === RecordState.Withdrawn ? RenewAction.Register : RenewAction.KeepAlive;
+  if (health === Health.Unhealthy)
+    return record.state === RecordState.Withdrawn ? RenewAction.KeepAlive : RenewAction.Withdraw;
+  if (health === Health.Pending)
+    return record.state === RecordState.Withdrawn ? RenewAction.Register : RenewAction.KeepAlive;
   if (record.state === RecordState.Pending || record.state === RecordState.Withdrawn) return RenewAction.Register;
   return described.version > record.version ? RenewAction.Register : RenewAction.KeepAlive;
 }

@@ -46,7 +46,10 @@ export async function planDeregister(
   const ref = refOf(task);
   const { record, tombstone } = await registry.readTask(ref);
   if (tombstone && !record) {
-    log.info('dry run: deregister would change nothing (already stopped)', { taskArn: task.taskArn, tombstone: tombstone.tombstone });
+    log.info('dry run: deregister would change nothing (already stopped)', {
+      taskArn: task.taskArn,
+      tombstone: tombstone.tombstone,
+    });
     return { action: 'unchanged', taskArn: task.taskArn, keys: [], dryRun: true };
   }
   const leases = record ? await registry.keyLeases(record.record.keys) : new Map<string, string>();
@@ -54,7 +57,11 @@ export async function planDeregister(
   log.info('dry run: deregister would write a tombstone and delete the task', {
     taskArn: task.taskArn,
     action: record ? 'removed' : 'tombstoned',
-    tombstone: { taskArn: task.taskArn, version: Math.max(task.version, tombstone?.tombstone.version ?? 0), stoppedAt: task.stoppedAt ?? new Date().toISOString() },
+    tombstone: {
+      taskArn: task.taskArn,
+      version: Math.max(task.version, tombstone?.tombstone.version ?? 0),
+      stoppedAt: task.stoppedAt ?? new Date().toISOString(),
+    },
     deleteRecord: record?.key,
     deleteKeys: keys,
     leftToOtherTasks: record ? record.record.keys.filter((k) => !keys.includes(k)) : [],

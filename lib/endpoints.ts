@@ -46,14 +46,24 @@ function labelPath(container: string, label: string): string {
 function allowedPorts(def: ContainerDefinitionInfo): Set<number> | undefined {
   const raw = def.labels[Labels.Ports];
   if (raw === undefined) return undefined;
-  const ports = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const ports = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const parsed = ports.map((p) => (/^\d{1,5}$/.test(p) ? Number(p) : NaN));
   if (ports.length === 0 || parsed.some((p) => !(p >= 1 && p <= 65535)))
-    throw new InvalidEventError(`${JSON.stringify(raw.slice(0, 64))} is not a comma list of ports 1-65535`, labelPath(def.name, Labels.Ports));
+    throw new InvalidEventError(
+      `${JSON.stringify(raw.slice(0, 64))} is not a comma list of ports 1-65535`,
+      labelPath(def.name, Labels.Ports),
+    );
   return new Set(parsed);
 }
 
-function baseServiceName(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo): string {
+function baseServiceName(
+  task: TaskSnapshot,
+  definition: TaskDefinitionInfo,
+  container: ContainerDefinitionInfo,
+): string {
   const label = container.labels[Labels.Service];
   if (label !== undefined) return assertSegment(label, labelPath(container.name, Labels.Service));
   const group = task.group ?? '';
@@ -84,7 +94,10 @@ function tcpMappings(container: ContainerDefinitionInfo): PortMapping[] {
 function checkRange(range: string, what: string): string {
   const [first, last] = range.split('-').map(Number) as [number, number];
   if (!/^\d{1,5}-\d{1,5}$/.test(range) || !(first >= 1 && last <= 65535 && first <= last))
-    throw new InvalidEventError(`${JSON.stringify(range.slice(0, 32))} is not a port range (<first>-<last>, 1-65535, first not above last)`, what);
+    throw new InvalidEventError(
+      `${JSON.stringify(range.slice(0, 32))} is not a port range (<first>-<last>, 1-65535, first not above last)`,
+      what,
+    );
   return range;
 }
 
@@ -103,7 +116,10 @@ interface ContainerPorts {
 function tcpRanges(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo): string[] {
   const mapped = (container.portRanges ?? []).map((r) => ({
     ...r,
-    range: checkRange(r.containerPortRange, `taskDefinition.containerDefinitions[${container.name}].portMappings.containerPortRange`),
+    range: checkRange(
+      r.containerPortRange,
+      `taskDefinition.containerDefinitions[${container.name}].portMappings.containerPortRange`,
+    ),
   }));
   if (definition.networkMode === 'awsvpc') return mapped.filter((r) => r.protocol === 'tcp').map((r) => r.range);
   const path = `detail.containers[${container.name}].networkBindings`;
@@ -116,38 +132,67 @@ function tcpRanges(task: TaskSnapshot, definition: TaskDefinitionInfo, container
       host: b.hostPortRange === undefined ? undefined : checkRange(b.hostPortRange, `${path}.hostPortRange`),
     }));
   if (bound.length === 0) return mapped.filter((r) => r.protocol === 'tcp').map((r) => r.range);
-  const described = bound.filter((b) => b.protocol === 'tcp' && !b.ipv6).map((b) => (b.host ? `${b.range} (host ${b.host})` : b.range));
+  const described = bound
+    .filter((b) => b.protocol === 'tcp' && !b.ipv6)
+    .map((b) => (b.host ? `${b.range} (host ${b.host})` : b.range));
   return [...new Set(described)];
 }
 
 /** What a container listens on, for the task's network mode. */
-function containerPorts(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo): ContainerPorts {
+function containerPorts(
+  task: TaskSnapshot,
+  definition: TaskDefinitionInfo,
+  container: ContainerDefinitionInfo,
+): ContainerPorts {
   const ranges = tcpRanges(task, definition, container);
   const mappings = tcpMappings(container);
-  if (definition.networkMode === 'awsvpc') return { ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.containerPort })), ranges };
+  if (definition.networkMode === 'awsvpc')
+    return { ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.containerPort })), ranges };
   const bindings = task.containers.find((c) => c.name === container.name)?.networkBindings ?? [];
   const tcpBindings = bindings.filter(
-    (b) => (b.protocol ?? 'tcp') === 'tcp' && !(b.bindIP ?? '').includes(':') && !(b.containerPort === undefined && b.containerPortRange !== undefined),
+    (b) =>
+      (b.protocol ?? 'tcp') === 'tcp' &&
+      !(b.bindIP ?? '').includes(':') &&
+      !(b.containerPort === undefined && b.containerPortRange !== undefined),
   );
   if (tcpBindings.length > 0) {
     const seen = new Map<string, { containerPort: number; port: number }>();
     for (const b of tcpBindings) {
-      const containerPort = checkPort(b.containerPort, `detail.containers[${container.name}].networkBindings.containerPort`);
+      const containerPort = checkPort(
+        b.containerPort,
+        `detail.containers[${container.name}].networkBindings.containerPort`,
+      );
       const port = checkPort(b.hostPort, `detail.containers[${container.name}].networkBindings.hostPort`);
       seen.set(`${containerPort}/${port}`, { containerPort, port });
     }
     return { ports: [...seen.values()], ranges };
   }
   if (mappings.length === 0) return { ports: [], ranges };
-  if (definition.networkMode === 'host') return { ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort ?? p.containerPort })), ranges };
+  if (definition.networkMode === 'host')
+    return {
+      ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort ?? p.containerPort })),
+      ranges,
+    };
   // Bridge mode without bindings: only static host ports are knowable.
-  if (mappings.every((p) => p.hostPort)) return { ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort! })), ranges };
-  throw new MissingNetworkInfo(`container ${container.name} uses dynamic host ports but the task reports no network bindings`);
+  if (mappings.every((p) => p.hostPort))
+    return { ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.hostPort! })), ranges };
+  throw new MissingNetworkInfo(
+    `container ${container.name} uses dynamic host ports but the task reports no network bindings`,
+  );
 }
 
-function containerIp(task: TaskSnapshot, definition: TaskDefinitionInfo, container: ContainerDefinitionInfo, hostIp: string | undefined, allowLoopback: boolean): string {
+function containerIp(
+  task: TaskSnapshot,
+  definition: TaskDefinitionInfo,
+  container: ContainerDefinitionInfo,
+  hostIp: string | undefined,
+  allowLoopback: boolean,
+): string {
   if (needsHostIp(definition)) {
-    if (!hostIp) throw new MissingNetworkInfo(`the container instance's private IP is needed for ${definition.networkMode} networking`);
+    if (!hostIp)
+      throw new MissingNetworkInfo(
+        `the container instance's private IP is needed for ${definition.networkMode} networking`,
+      );
     return hostIp;
   }
   const ip = task.eniIpv4 ?? task.containers.find((c) => c.name === container.name)?.privateIpv4;
@@ -186,26 +231,38 @@ export function planEndpoints(
     }
     const only = allowedPorts(container);
     const listening = containerPorts(task, definition, container);
-    for (const range of listening.ranges) skipped.push({ container: container.name, reason: `port range ${range} is not published (a range names no single port to dial)` });
+    for (const range of listening.ranges)
+      skipped.push({
+        container: container.name,
+        reason: `port range ${range} is not published (a range names no single port to dial)`,
+      });
     const ports = listening.ports.filter((p) => !only || only.has(p.containerPort));
     if (ports.length === 0) {
-      if ((container.portMappings.length > 0 || only) && listening.ranges.length === 0) skipped.push({ container: container.name, reason: 'no TCP port to publish' });
+      if ((container.portMappings.length > 0 || only) && listening.ranges.length === 0)
+        skipped.push({ container: container.name, reason: 'no TCP port to publish' });
       continue;
     }
     const base = baseServiceName(task, definition, container);
     const ip = containerIp(task, definition, container, hostIp, options.allowLoopback ?? false);
-    for (const { containerPort, port } of ports) raw.push({ base, container: container.name, containerPort, ip, port, hasHealthCheck: container.hasHealthCheck });
+    for (const { containerPort, port } of ports)
+      raw.push({ base, container: container.name, containerPort, ip, port, hasHealthCheck: container.hasHealthCheck });
   }
   const portsPerService = new Map<string, Set<number>>();
   for (const e of raw) portsPerService.set(e.base, (portsPerService.get(e.base) ?? new Set()).add(e.containerPort));
   const endpoints: Endpoint[] = raw.map(({ base, hasHealthCheck: _, ...e }) => {
     const service = portsPerService.get(base)!.size > 1 ? assertSegment(`${base}-${e.containerPort}`, 'service') : base;
     if (reservedServices.includes(service))
-      throw new InvalidEventError(`service name "${service}" is reserved: it is the first segment of STATE_PREFIX while REGISTRY_PREFIX is empty`, 'service');
+      throw new InvalidEventError(
+        `service name "${service}" is reserved: it is the first segment of STATE_PREFIX while REGISTRY_PREFIX is empty`,
+        'service',
+      );
     return { service, ...e };
   });
   if (endpoints.length > MAX_ENDPOINTS_PER_TASK)
-    throw new InvalidEventError(`task publishes ${endpoints.length} endpoints; at most ${MAX_ENDPOINTS_PER_TASK} are supported`, 'taskDefinition.containerDefinitions');
+    throw new InvalidEventError(
+      `task publishes ${endpoints.length} endpoints; at most ${MAX_ENDPOINTS_PER_TASK} are supported`,
+      'taskDefinition.containerDefinitions',
+    );
   const gatedContainers = [...new Set(raw.filter((e) => e.hasHealthCheck).map((e) => e.container))];
   return { endpoints, gatedContainers, skipped };
 }

@@ -45,7 +45,10 @@ const shown = (value: string) => JSON.stringify(value.length > 64 ? `${value.sli
  */
 export function assertSegment(value: string, what: string): string {
   if (!SEGMENT.test(value) || value.includes('..'))
-    throw new InvalidEventError(`${shown(value)} is not a valid name: use 1-255 ASCII letters, digits, ".", "_" or "-", starting with a letter or digit, without ".."`, what);
+    throw new InvalidEventError(
+      `${shown(value)} is not a valid name: use 1-255 ASCII letters, digits, ".", "_" or "-", starting with a letter or digit, without ".."`,
+      what,
+    );
   return value;
 }
 
@@ -64,7 +67,10 @@ export function assertDialableIpv4(value: string, what: string, allowLoopback = 
   // metadata endpoints), multicast 224/4, reserved and broadcast 240/4: publishing one would send
   // clients to themselves or to a metadata endpoint.
   if (a === 0 || a === 127 || a >= 224 || (a === 169 && b === 254))
-    throw new InvalidEventError(`${shown(value)} is not an address a task serves clients on (this-network, loopback, link-local, multicast or reserved)`, what);
+    throw new InvalidEventError(
+      `${shown(value)} is not an address a task serves clients on (this-network, loopback, link-local, multicast or reserved)`,
+      what,
+    );
   return value;
 }
 
@@ -74,7 +80,11 @@ export function serviceDirectory(registryPrefix: string, service: string): strin
 }
 
 /** The endpoint key of one endpoint of one task. */
-export function endpointKey(config: Pick<Config, 'registryPrefix' | 'keyFormat'>, taskId: string, endpoint: Endpoint): string {
+export function endpointKey(
+  config: Pick<Config, 'registryPrefix' | 'keyFormat'>,
+  taskId: string,
+  endpoint: Endpoint,
+): string {
   const last = config.keyFormat === KeyFormat.Addr ? `${endpoint.ip}:${endpoint.port}` : `${taskId}:${endpoint.port}`;
   return serviceDirectory(config.registryPrefix, endpoint.service) + last;
 }

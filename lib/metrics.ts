@@ -93,7 +93,9 @@ export function registerMetrics(outcome: Pick<RegisterOutcome, 'action' | 'dryRu
 
 /** Metrics of a failed invocation or SQS message: ECS/EC2 failures are counted (etcd has its latency metric). */
 export function failureMetrics(err: unknown): MetricCounts {
-  return err instanceof DependencyError && (err.dependency === 'ecs' || err.dependency === 'ec2') ? { EcsFailures: 1 } : {};
+  return err instanceof DependencyError && (err.dependency === 'ecs' || err.dependency === 'ec2')
+    ? { EcsFailures: 1 }
+    : {};
 }
 
 /** Metrics of one deregister invocation (none for a dry run). */
@@ -133,6 +135,9 @@ export function followMetrics(outcomes: readonly { readonly outcome: string }[])
 }
 
 /** Metrics of one drain check. */
-export function drainMetrics(outcome: { readonly published: readonly string[]; readonly errors: readonly string[] }): MetricCounts {
+export function drainMetrics(outcome: {
+  readonly published: readonly string[];
+  readonly errors: readonly string[];
+}): MetricCounts {
   return { DrainPublished: outcome.published.length, DrainCheckFailures: outcome.errors.length > 0 ? 1 : 0 };
 }

@@ -95,7 +95,10 @@ export class Registrar {
    * @param source on `event`, an event that lacks addresses or bindings (older shapes) is
    *   completed with one DescribeTasks.
    */
-  async prepare(task: TaskSnapshot, source: WriteSource = WriteSource.Event): Promise<{ desired: DesiredTask; skipped: EndpointPlan['skipped'] }> {
+  async prepare(
+    task: TaskSnapshot,
+    source: WriteSource = WriteSource.Event,
+  ): Promise<{ desired: DesiredTask; skipped: EndpointPlan['skipped'] }> {
     const { config, ecs } = this.deps;
     const definition = await ecs.taskDefinition(task.taskDefinitionArn);
     let plan: EndpointPlan;
@@ -105,12 +108,14 @@ export class Registrar {
       if (!(err instanceof MissingNetworkInfo) || source !== WriteSource.Event) throw err;
       // The event lacked addresses or bindings (older shapes do): ask ECS for the task itself.
       const fresh = (await ecs.describeTasks(task.clusterArn, [task.taskArn])).tasks[0];
-      if (!fresh) throw new DependencyError('ecs', `task ${task.taskArn}: ${err.message}, and DescribeTasks does not know it`);
+      if (!fresh)
+        throw new DependencyError('ecs', `task ${task.taskArn}: ${err.message}, and DescribeTasks does not know it`);
       task = fresh.version >= task.version ? fresh : task;
       try {
         plan = await this.plan(task, definition);
       } catch (again) {
-        if (again instanceof MissingNetworkInfo) throw new DependencyError('ecs', `task ${task.taskArn}: ${again.message}`);
+        if (again instanceof MissingNetworkInfo)
+          throw new DependencyError('ecs', `task ${task.taskArn}: ${again.message}`);
         throw again;
       }
     }
@@ -127,7 +132,10 @@ export class Registrar {
     });
     const entries =
       state === RecordState.Registered
-        ? plan.endpoints.map((e) => ({ key: endpointKey(config, task.taskId, e), value: endpointValue(config.valueFormat, e, metadata(e.container)) }))
+        ? plan.endpoints.map((e) => ({
+            key: endpointKey(config, task.taskId, e),
+            value: endpointValue(config.valueFormat, e, metadata(e.container)),
+          }))
         : [];
     return {
       desired: {
@@ -157,7 +165,7 @@ export class Registrar {
       if (granted) await this.deps.registry.release(granted);
       return this.planRegister(task, source);
     }
-    let prepared;
+    let prepared: Awaited<ReturnType<Registrar['prepare']>>;
     try {
       prepared = await this.prepare(task, source);
     } catch (err) {
@@ -166,11 +174,19 @@ export class Registrar {
     }
     const { desired, skipped } = prepared;
     const result = await this.deps.registry.writeTask(desired, { source, known, granted });
-    if (result.status === 'ignored') return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
+    if (result.status === 'ignored')
+      return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
     // One follow-up chain per pending spell: a task already pending is being followed.
-    if (desired.state === RecordState.Pending && result.previous !== RecordState.Pending) await this.deps.follow?.follow(task, desired.gatedContainers);
+    if (desired.state === RecordState.Pending && result.previous !== RecordState.Pending)
+      await this.deps.follow?.follow(task, desired.gatedContainers);
     const leftOut = result.leftOut.length > 0 ? { leftOut: result.leftOut } : {};
-    return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: desired.taskArn, keys: result.keys, skipped, ...leftOut };
+    return {
+      action: desired.state === RecordState.Registered ? 'registered' : desired.state,
+      taskArn: desired.taskArn,
+      keys: result.keys,
+      skipped,
+      ...leftOut,
+    };
   }
 
   /**
@@ -203,7 +219,8 @@ export class Registrar {
     // the event loop ends, and the planning below would otherwise run before the request leaves.
     await new Promise((resolve) => setImmediate(resolve));
     const ageMs = emittedAt === undefined ? undefined : Date.now() - emittedAt;
-    if (ageMs === undefined || ageMs > config.eventConfirmAgeSeconds * 1000) return this.registerConfirmed(task, ageMs, granted);
+    if (ageMs === undefined || ageMs > config.eventConfirmAgeSeconds * 1000)
+      return this.registerConfirmed(task, ageMs, granted);
     return this.register(task, { source: WriteSource.Event, granted });
   }
 
@@ -216,16 +233,24 @@ export class Registrar {
    * old) means it is ignored with a reason: nothing written, no error. The event is still validated
    * and planned first, so a malformed one is rejected whatever its age.
    */
-  private async registerConfirmed(task: TaskSnapshot, ageMs: number | undefined, granted: Promise<string>): Promise<RegisterOutcome> {
+  private async registerConfirmed(
+    task: TaskSnapshot,
+    ageMs: number | undefined,
+    granted: Promise<string>,
+  ): Promise<RegisterOutcome> {
     const { ecs, registry } = this.deps;
-    const age = ageMs === undefined ? 'event without a time' : `event ${Math.round(ageMs / 1000)} s old, beyond EVENT_CONFIRM_AGE_SECONDS`;
+    const age =
+      ageMs === undefined
+        ? 'event without a time'
+        : `event ${Math.round(ageMs / 1000)} s old, beyond EVENT_CONFIRM_AGE_SECONDS`;
     let now: TaskSnapshot | undefined;
     try {
       await this.prepare(task, WriteSource.Event);
       const described = await ecs.describeTasks(task.clusterArn, [task.taskArn]);
       now = described.tasks.find((t) => t.taskArn === task.taskArn);
       const untrusted = described.invalid.find((i) => i.taskArn === task.taskArn);
-      if (!now && untrusted) throw new DependencyError('ecs', `task ${task.taskArn}: cannot confirm an ${age} with ECS: ${untrusted.error}`);
+      if (!now && untrusted)
+        throw new DependencyError('ecs', `task ${task.taskArn}: cannot confirm an ${age} with ECS: ${untrusted.error}`);
     } catch (err) {
       await registry.release(granted);
       throw err;
@@ -239,7 +264,6 @@ export class Registrar {
     return { action: 'ignored', taskArn: task.taskArn, reason, keys: [] };
   }
 
-
   /**
    * What {@link register} would do, logged at INFO and returned, with nothing written (no lease
    * grant, no transaction, no revoke): for `DRY_RUN`. The same decision as the write's own
@@ -248,7 +272,10 @@ export class Registrar {
   private async planRegister(task: TaskSnapshot, source: WriteSource): Promise<RegisterOutcome> {
     const { registry, config, log } = this.deps;
     const current = await registry.readTask(task);
-    const decision = decideWrite({ version: task.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
+    const decision = decideWrite(
+      { version: task.version, source },
+      { record: current.record?.record, tombstone: current.tombstone?.tombstone },
+    );
     if (!decision.write) {
       log.info('dry run: register would change nothing', { taskArn: task.taskArn, reason: decision.reason });
       return { action: 'ignored', taskArn: task.taskArn, reason: decision.reason, keys: [], dryRun: true };
@@ -266,16 +293,25 @@ export class Registrar {
       revokeLease: current.record?.lease,
       skipped,
     });
-    return { action: desired.state === RecordState.Registered ? 'registered' : desired.state, taskArn: task.taskArn, keys, skipped, dryRun: true };
+    return {
+      action: desired.state === RecordState.Registered ? 'registered' : desired.state,
+      taskArn: task.taskArn,
+      keys,
+      skipped,
+      dryRun: true,
+    };
   }
 
   private async plan(task: TaskSnapshot, definition: TaskDefinitionInfo): Promise<EndpointPlan> {
     let hostIp: string | undefined;
     if (needsHostIp(definition)) {
-      if (!task.containerInstanceArn) throw new MissingNetworkInfo(`${definition.networkMode} networking but the task names no container instance`);
+      if (!task.containerInstanceArn)
+        throw new MissingNetworkInfo(`${definition.networkMode} networking but the task names no container instance`);
       hostIp = await this.deps.ecs.hostIp(task.clusterArn, task.containerInstanceArn);
     }
-    return planEndpoints(task, definition, hostIp, this.reserved, { allowLoopback: this.deps.config.allowLoopbackEndpoints });
+    return planEndpoints(task, definition, hostIp, this.reserved, {
+      allowLoopback: this.deps.config.allowLoopbackEndpoints,
+    });
   }
 
   /**

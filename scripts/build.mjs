@@ -36,14 +36,16 @@ function loadedAtStart(metafile, entry) {
   const visit = (file) => {
     if (files.has(file)) return;
     files.add(file);
-    for (const imported of metafile.outputs[file].imports) if (imported.kind === 'import-statement' && metafile.outputs[imported.path]) visit(imported.path);
+    for (const imported of metafile.outputs[file].imports)
+      if (imported.kind === 'import-statement' && metafile.outputs[imported.path]) visit(imported.path);
   };
   visit(entry);
   const packages = {};
   let bytes = 0;
   for (const file of files) {
     bytes += metafile.outputs[file].bytes;
-    for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[file].inputs)) packages[packageOf(input)] = (packages[packageOf(input)] ?? 0) + bytesInOutput;
+    for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[file].inputs))
+      packages[packageOf(input)] = (packages[packageOf(input)] ?? 0) + bytesInOutput;
   }
   return { bytes, packages: Object.fromEntries(Object.entries(packages).sort((a, b) => b[1] - a[1])) };
 }
@@ -59,11 +61,23 @@ export async function buildFunctions(outdir = 'dist') {
   for (const name of FUNCTIONS) {
     const dir = join(outdir, name);
     mkdirSync(dir, { recursive: true });
-    const { metafile } = await build({ ...esbuildOptions, entryPoints: { index: `functions/${name}.ts` }, outdir: dir, plugins: plugins(), metafile: true });
+    const { metafile } = await build({
+      ...esbuildOptions,
+      entryPoints: { index: `functions/${name}.ts` },
+      outdir: dir,
+      plugins: plugins(),
+      metafile: true,
+    });
     const entry = Object.keys(metafile.outputs).find((f) => f.endsWith(`${name}/index.mjs`));
     const loaded = loadedAtStart(metafile, entry);
     const files = readdirSync(dir).map((f) => ({ file: f, bytes: statSync(join(dir, f)).size }));
-    sizes[name] = { entryBytes: metafile.outputs[entry].bytes, loadedBytes: loaded.bytes, loadedPackages: loaded.packages, totalBytes: files.reduce((s, f) => s + f.bytes, 0), files };
+    sizes[name] = {
+      entryBytes: metafile.outputs[entry].bytes,
+      loadedBytes: loaded.bytes,
+      loadedPackages: loaded.packages,
+      totalBytes: files.reduce((s, f) => s + f.bytes, 0),
+      files,
+    };
   }
   return sizes;
 }
@@ -71,7 +85,9 @@ export async function buildFunctions(outdir = 'dist') {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const sizes = await buildFunctions(process.argv[2] ?? 'dist');
   for (const [name, s] of Object.entries(sizes))
-    console.log(`${name.padEnd(10)} loaded at start ${(s.loadedBytes / 1024).toFixed(0).padStart(5)} KB   shipped ${(s.totalBytes / 1024).toFixed(0).padStart(5)} KB (${s.files.length} files)`);
+    console.log(
+      `${name.padEnd(10)} loaded at start ${(s.loadedBytes / 1024).toFixed(0).padStart(5)} KB   shipped ${(s.totalBytes / 1024).toFixed(0).padStart(5)} KB (${s.files.length} files)`,
+    );
   // The operator CLI (the package's bin) goes beside the functions.
   const cli = await (await import('./build-cli.mjs')).buildCli(join(process.argv[2] ?? 'dist', 'cli'));
   console.log(`cli        ${cli.file} ${(cli.bytes / 1024).toFixed(0).padStart(5)} KB (one file)`);

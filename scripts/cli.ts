@@ -7,4 +7,8 @@
 import { runCli } from '../lib/cli/main';
 
 const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
-process.exitCode = await runCli(process.argv.slice(2), { env: process.env, stdout: write(process.stdout), stderr: write(process.stderr) });
+process.exitCode = await runCli(process.argv.slice(2), {
+  env: process.env,
+  stdout: write(process.stdout),
+  stderr: write(process.stderr),
+});

@@ -21,7 +21,15 @@ import { LocalAws, runningFromStopped } from '../test/kit/local-aws';
 import { consumeQueue } from '../test/kit/local-sqs';
 import { startLocalEtcd } from '../test/kit/local-etcd';
 import { LocalFleet } from '../test/kit/local-fleet';
-import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from '../test/kit/local-grpc';
+import {
+  callMany,
+  check,
+  healthClient,
+  keepCalling,
+  startBackend,
+  type Backend,
+  type HealthClient,
+} from '../test/kit/local-grpc';
 
 type Json = Record<string, any>;
 /** A sample event as ECS would emit it now (an old `time` would have register confirm it with ECS first). */
@@ -32,14 +40,22 @@ const step = (title: string) => console.log(`\n\x1b[1m▶ ${title}\x1b[0m`);
 async function showAnswers(client: HealthClient, servers: readonly Backend[], n: number): Promise<void> {
   const { byPeer, errors } = await callMany(client, n);
   const answered = servers.map((s) => `${s.name} ${byPeer.get(s.addr) ?? 0}`).join(' · ');
-  console.log(`  ${n} calls answered by: ${answered}${errors.length ? ` — ${errors.length} errors: ${errors[0]!.message}` : ''}`);
+  console.log(
+    `  ${n} calls answered by: ${answered}${errors.length ? ` — ${errors.length} errors: ${errors[0]!.message}` : ''}`,
+  );
 }
 
 async function main() {
   const etcd = await startLocalEtcd();
   const aws = (await new LocalAws().start()).putSampleTaskDefinitions();
   const followQueue = aws.createQueue('follow');
-  Object.assign(process.env, aws.sdkEnv(), { FOLLOW_QUEUE_URL: followQueue, ETCD_ENDPOINTS: etcd.endpoint, ALLOW_LOOPBACK_ENDPOINTS: 'true', POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN', POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true' });
+  Object.assign(process.env, aws.sdkEnv(), {
+    FOLLOW_QUEUE_URL: followQueue,
+    ETCD_ENDPOINTS: etcd.endpoint,
+    ALLOW_LOOPBACK_ENDPOINTS: 'true',
+    POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+    POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+  });
   console.log(`local etcd ${etcd.endpoint}, local ECS/EC2 endpoint ${aws.endpoint}`);
 
   const { handler: register } = await import('../functions/register');
@@ -60,21 +76,31 @@ async function main() {
       services.set(service, [...(services.get(service) ?? []), endpoint ? endpoint.addr : '(unparseable)']);
     }
     if (services.size === 0) console.log('  registry: (empty)');
-    for (const [service, addrs] of [...services].sort()) console.log(`  etcd:///services/${service}/ → ${addrs.sort().join(', ')}`);
+    for (const [service, addrs] of [...services].sort())
+      console.log(`  etcd:///services/${service}/ → ${addrs.sort().join(', ')}`);
   };
   const say = (result: unknown) => console.log(`  result: ${JSON.stringify(result)}`);
 
   try {
-    step('Four gRPC servers start as ECS tasks on this host (EC2 bridge mode, dynamic host ports): three of "api", one of "api-admin"; ECS reports each RUNNING → register');
+    step(
+      'Four gRPC servers start as ECS tasks on this host (EC2 bridge mode, dynamic host ports): three of "api", one of "api-admin"; ECS reports each RUNNING → register',
+    );
     const fleet = new LocalFleet(aws);
     const tasks = [];
-    for (const [service, name] of [['api', 'api-1'], ['api', 'api-2'], ['api', 'api-3'], ['api-admin', 'api-admin-1']] as const) {
+    for (const [service, name] of [
+      ['api', 'api-1'],
+      ['api', 'api-2'],
+      ['api', 'api-3'],
+      ['api-admin', 'api-admin-1'],
+    ] as const) {
       const server = await startBackend(name);
       servers.push(server);
       const task = fleet.task(service, server.port);
       tasks.push(task);
       const outcome = (await register(task.running(), lambdaContext('register'))) as RegisterOutcome;
-      console.log(`  ${server.name} on ${server.addr} → ${outcome.action} ${outcome.action === 'registered' ? outcome.keys.join(', ') : ''}`);
+      console.log(
+        `  ${server.name} on ${server.addr} → ${outcome.action} ${outcome.action === 'registered' ? outcome.keys.join(', ') : ''}`,
+      );
     }
     const [api1, api2, api3] = servers as [Backend, Backend, Backend];
 
@@ -107,7 +133,7 @@ async function main() {
 
     await rollingDeploy(aws, client, { register, deregister, follow }, followQueue);
 
-    console.log('\n\x1b[1mThe registry\'s guarantees, with sample ECS events\x1b[0m');
+    console.log("\n\x1b[1mThe registry's guarantees, with sample ECS events\x1b[0m");
     const fargate = event('fargate-awsvpc-running-ecs-devguide');
     aws.putTaskFromDetail(fargate.detail);
     step('Fargate task RUNNING (awsvpc: ENI address + task definition port) → register');
@@ -118,11 +144,15 @@ async function main() {
     say(await register(fargate, lambdaContext('register')));
 
     step('An older event of that task arrives late → register (stale: nothing changes)');
-    say(await register({ ...fargate, id: 'late', detail: { ...fargate.detail, version: 3 } }, lambdaContext('register')));
+    say(
+      await register({ ...fargate, id: 'late', detail: { ...fargate.detail, version: 3 } }, lambdaContext('register')),
+    );
 
     const bridge = event('ec2-running-with-overrides-stratusgrid');
     const described = structuredClone(bridge.detail);
-    described.containers[0].networkBindings = [{ bindIP: '0.0.0.0', containerPort: 8080, hostPort: 32768, protocol: 'tcp' }];
+    described.containers[0].networkBindings = [
+      { bindIP: '0.0.0.0', containerPort: 8080, hostPort: 32768, protocol: 'tcp' },
+    ];
     aws.putTaskFromDetail(described);
     aws.putContainerInstance(bridge.detail.containerInstanceArn, 'i-0123456789abcdef0', '172.31.12.34');
     step('EC2 bridge task RUNNING; the 2016-era event has no bindings → register asks ECS, host IP from EC2');
@@ -146,12 +176,22 @@ async function main() {
     await show();
 
     step('ECS stops the first Fargate task (desiredStatus STOPPED) → deregister');
-    say(await deregister({ ...fargate, id: 'stopping', detail: { ...fargate.detail, version: 5, desiredStatus: 'STOPPED' } }, lambdaContext('deregister')));
+    say(
+      await deregister(
+        { ...fargate, id: 'stopping', detail: { ...fargate.detail, version: 5, desiredStatus: 'STOPPED' } },
+        lambdaContext('deregister'),
+      ),
+    );
     aws.updateTask(fargate.detail.taskArn, { desiredStatus: 'STOPPED', lastStatus: 'STOPPED' });
     await show();
 
     step('A RUNNING event of the stopped task arrives late → register (stopped: nothing changes)');
-    say(await register({ ...fargate, id: 'late-running', detail: { ...fargate.detail, version: 6 } }, lambdaContext('register')));
+    say(
+      await register(
+        { ...fargate, id: 'late-running', detail: { ...fargate.detail, version: 6 } },
+        lambdaContext('register'),
+      ),
+    );
 
     step('Renew tick: every remaining lease renewed');
     say(await renew({}, lambdaContext('renew')));
@@ -174,7 +214,12 @@ type DemoHandler = (event: never, context: ReturnType<typeof lambdaContext>) => 
  * task right after a new one turns HEALTHY, an event nobody sends. Prints every state the
  * service's directory goes through.
  */
-async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'register' | 'deregister' | 'follow', DemoHandler>, followQueue: string): Promise<void> {
+async function rollingDeploy(
+  aws: LocalAws,
+  client: Etcd3,
+  handlers: Record<'register' | 'deregister' | 'follow', DemoHandler>,
+  followQueue: string,
+): Promise<void> {
   const definition = 'arn:aws:ecs:us-west-2:111122223333:task-definition/checkout:1';
   aws.putTaskDefinition({
     taskDefinitionArn: definition,
@@ -182,15 +227,32 @@ async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'reg
     revision: 1,
     networkMode: 'awsvpc',
     // A 2 s interval keeps the demo short (ECS's default is 30 s: the follow-up then checks every 3 s).
-    containerDefinitions: [{ name: 'FargateApp', essential: true, portMappings: [{ containerPort: 50051, protocol: 'tcp' }], healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'], interval: 2, timeout: 1, retries: 2 } }],
+    containerDefinitions: [
+      {
+        name: 'FargateApp',
+        essential: true,
+        portMappings: [{ containerPort: 50051, protocol: 'tcp' }],
+        healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'], interval: 2, timeout: 1, retries: 2 },
+      },
+    ],
   });
   // Task k at 10.0.9.k (fargateEvent's address of task 9 × 256 + k), apart from the other demo tasks.
   const task = (k: number, healthy: boolean) =>
-    checkedTask(aws, 9 * 256 + k, { salt: 'c0ffee', service: 'checkout', definitionArn: definition, health: healthy ? 'HEALTHY' : 'UNKNOWN' });
+    checkedTask(aws, 9 * 256 + k, {
+      salt: 'c0ffee',
+      service: 'checkout',
+      definitionArn: definition,
+      health: healthy ? 'HEALTHY' : 'UNKNOWN',
+    });
   const directory = 'services/checkout/';
-  const addrs = async () => Object.values(await client.getAll().prefix(directory).strings()).map((v) => parseEndpoint(`${directory}x`, v)?.addr ?? '?').sort();
+  const addrs = async () =>
+    Object.values(await client.getAll().prefix(directory).strings())
+      .map((v) => parseEndpoint(`${directory}x`, v)?.addr ?? '?')
+      .sort();
 
-  step('Rolling deploy of "checkout", a gRPC service with a health check (minimumHealthyPercent 100): two old tasks serve');
+  step(
+    'Rolling deploy of "checkout", a gRPC service with a health check (minimumHealthyPercent 100): two old tasks serve',
+  );
   const old = [task(1, true), task(2, true)];
   for (const t of old) await handlers.register(t.running as never, lambdaContext('register'));
   console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
@@ -199,14 +261,20 @@ async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'reg
   const start = await client.kv.range({ key: Buffer.from(directory), range_end: Buffer.from('services/checkout0') });
   let count = start.kvs.length;
   seen.push(count);
-  const watcher = await client.watch().prefix(directory).startRevision(String(Number(start.header.revision) + 1)).create();
+  const watcher = await client
+    .watch()
+    .prefix(directory)
+    .startRevision(String(Number(start.header.revision) + 1))
+    .create();
   watcher.on('data', (res) => {
     for (const e of res.events) count += e.type === 'Put' ? (e.kv.version === '1' ? 1 : 0) : -1;
     seen.push(count);
   });
   const consumer = consumeQueue(aws.queue(followQueue), handlers.follow as never);
   try {
-    step('ECS starts three new tasks: RUNNING, not HEALTHY yet → register records them pending and queues their first follow-up check');
+    step(
+      'ECS starts three new tasks: RUNNING, not HEALTHY yet → register records them pending and queues their first follow-up check',
+    );
     const fresh = [task(11, false), task(12, false), task(13, false)];
     for (const t of fresh) {
       const outcome = (await handlers.register(t.running as never, lambdaContext('register'))) as RegisterOutcome;
@@ -217,7 +285,9 @@ async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'reg
       t.report('HEALTHY');
       step(`ECS: ${t.ip} is HEALTHY (no event) and ECS stops old task ${old[i]!.ip} at once → deregister`);
       const result = (await handlers.deregister(old[i]!.stop() as never, lambdaContext('deregister'))) as Json;
-      console.log(`  drain check published ${result.drained?.published.length ?? 0} HEALTHY pending task(s) first, then: ${result.action} ${old[i]!.ip}`);
+      console.log(
+        `  drain check published ${result.drained?.published.length ?? 0} HEALTHY pending task(s) first, then: ${result.action} ${old[i]!.ip}`,
+      );
       console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
     }
     const last = fresh[2]!;
@@ -225,7 +295,9 @@ async function rollingDeploy(aws: LocalAws, client: Etcd3, handlers: Record<'reg
     const healthyAt = performance.now();
     step(`ECS: ${last.ip} is HEALTHY; no stop comes with it → the next follow-up check publishes it`);
     while (!(await addrs()).includes(`${last.ip}:50051`)) await new Promise((r) => setTimeout(r, 20));
-    console.log(`  routable ${((performance.now() - healthyAt) / 1000).toFixed(1)} s after ECS reported HEALTHY (a check every 2 s here, every 3 s with ECS's default 30 s interval)`);
+    console.log(
+      `  routable ${((performance.now() - healthyAt) / 1000).toFixed(1)} s after ECS reported HEALTHY (a check every 2 s here, every 3 s with ECS's default 30 s interval)`,
+    );
     console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
     await new Promise((r) => setTimeout(r, 100));
     console.log(`  endpoints the service had, after every change: ${seen.join(' → ')} (never 0)`);

@@ -6,7 +6,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
 // openssl makes the TLS test certificates.
-const missing = [...(process.env.ETCD_BIN || has('etcd') ? [] : ['etcd-server']), ...(has('openssl') ? [] : ['openssl'])];
+const missing = [
+  ...(process.env.ETCD_BIN || has('etcd') ? [] : ['etcd-server']),
+  ...(has('openssl') ? [] : ['openssl']),
+];
 if (missing.length === 0) process.exit(0);
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

@@ -12,7 +12,10 @@ import { pathToFileURL } from 'node:url';
 export const GO_PACKAGES = ['golang-go', 'golang-etcd-server-dev', 'golang-google-grpc-dev'];
 /** Where Debian installs Go sources (a GOPATH entry). */
 export const GOCODE = '/usr/share/gocode';
-const NEEDED = [`${GOCODE}/src/go.etcd.io/etcd/clientv3/naming/resolver/resolver.go`, `${GOCODE}/src/google.golang.org/grpc/health/grpc_health_v1/health.pb.go`];
+const NEEDED = [
+  `${GOCODE}/src/go.etcd.io/etcd/clientv3/naming/resolver/resolver.go`,
+  `${GOCODE}/src/google.golang.org/grpc/health/grpc_health_v1/health.pb.go`,
+];
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
@@ -33,8 +36,10 @@ function ensure() {
   if (!missing) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!has('apt-get') || !isRoot) {
-    loud(`GO INTEROP TEST WILL BE SKIPPED: ${missing}, and this machine cannot install it (${has('apt-get') ? 'not root' : 'no apt-get'}).\n` +
-      `Install the Debian packages ${GO_PACKAGES.join(' ')} (e.g. sudo apt-get install ${GO_PACKAGES.join(' ')}) to run it.`);
+    loud(
+      `GO INTEROP TEST WILL BE SKIPPED: ${missing}, and this machine cannot install it (${has('apt-get') ? 'not root' : 'no apt-get'}).\n` +
+        `Install the Debian packages ${GO_PACKAGES.join(' ')} (e.g. sudo apt-get install ${GO_PACKAGES.join(' ')}) to run it.`,
+    );
     return;
   }
   console.error(`${missing}: installing Debian packages ${GO_PACKAGES.join(' ')} ...`);

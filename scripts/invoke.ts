@@ -19,7 +19,9 @@ async function main() {
     process.exit(2);
   }
   const event: unknown = file ? JSON.parse(readFileSync(file, 'utf8')) : {};
-  const { handler } = (await import(`../functions/${name}.ts`)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
+  const { handler } = (await import(`../functions/${name}.ts`)) as {
+    handler: (e: unknown, c: unknown) => Promise<unknown>;
+  };
   const context = lambdaContext(name!, Number(process.env.INVOKE_TIMEOUT_MS ?? 30_000));
   try {
     console.log(JSON.stringify(await handler(event, context), null, 2));

@@ -19,7 +19,7 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
       .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
-  return [headers, ...rows].map(line).join('\n') + '\n';
+  return `${[headers, ...rows].map(line).join('\n')}\n`;
 }
 
 /** A lease's remaining time for people: `172s`, or `-` when it has none. */
@@ -32,15 +32,27 @@ export function formatList(rows: readonly ListRow[]): string {
   if (rows.length === 0) return 'nothing registered\n';
   return formatTable(
     ['SERVICE', 'ADDRESS', 'TASK', 'STATE', 'TTL'],
-    rows.map((r) => [r.service ?? '-', r.address ?? '-', r.taskId ?? '-', r.problem ? `${r.state} (${r.problem})` : r.state, formatTtl(r.ttl)]),
+    rows.map((r) => [
+      r.service ?? '-',
+      r.address ?? '-',
+      r.taskId ?? '-',
+      r.problem ? `${r.state} (${r.problem})` : r.state,
+      formatTtl(r.ttl),
+    ]),
   );
 }
 
 /** The `check` report: one line per problem, or a line saying all is consistent. */
-export function formatProblems(problems: readonly Problem[], counted: { readonly records: number; readonly keys: number; readonly tombstones: number }): string {
+export function formatProblems(
+  problems: readonly Problem[],
+  counted: { readonly records: number; readonly keys: number; readonly tombstones: number },
+): string {
   const scope = `${counted.records} records, ${counted.keys} endpoint keys, ${counted.tombstones} tombstones`;
   if (problems.length === 0) return `consistent: ${scope}\n`;
-  return `${formatTable(['PROBLEM', 'KEY', 'DETAIL'], problems.map((p) => [p.kind, p.key, p.message]))}${problems.length} problem${problems.length === 1 ? '' : 's'} in ${scope}\n`;
+  return `${formatTable(
+    ['PROBLEM', 'KEY', 'DETAIL'],
+    problems.map((p) => [p.kind, p.key, p.message]),
+  )}${problems.length} problem${problems.length === 1 ? '' : 's'} in ${scope}\n`;
 }
 
 /** The `diff` table: every change renew would make now. */
@@ -63,8 +75,20 @@ export function formatTaskView(view: TaskView): string {
       ['task', view.taskArn ?? view.taskId],
       ['cluster', view.clusterName ?? '-'],
       ['record', r ? `${view.record!.key}: ${r.state}, version ${r.version}, updated ${r.updatedAt}` : 'none'],
-      ['tombstone', t ? (t.error ? `${t.key}: unreadable (${t.error})` : `${t.key}: stopped at ${t.stoppedAt}, version ${t.version}`) : 'none'],
-      ['lease', lease ? `${lease.id}: ${lease.state === 'alive' ? `TTL ${formatTtl(lease.ttl)}` : lease.state === 'expired' ? 'expired' : `unknown (${lease.error})`}` : '-'],
+      [
+        'tombstone',
+        t
+          ? t.error
+            ? `${t.key}: unreadable (${t.error})`
+            : `${t.key}: stopped at ${t.stoppedAt}, version ${t.version}`
+          : 'none',
+      ],
+      [
+        'lease',
+        lease
+          ? `${lease.id}: ${lease.state === 'alive' ? `TTL ${formatTtl(lease.ttl)}` : lease.state === 'expired' ? 'expired' : `unknown (${lease.error})`}`
+          : '-',
+      ],
       ['published', view.published ? 'yes' : 'no'],
     ],
   ).replace(/^FIELD\s+VALUE\n/, '');
@@ -73,7 +97,13 @@ export function formatTaskView(view: TaskView): string {
       ? 'keys: none\n'
       : formatTable(
           ['KEY', 'ADDRESS', 'IN RECORD', 'EXISTS', 'ON TASK LEASE'],
-          view.keys.map((k) => [k.key, k.address ?? '-', yes(k.listed), yes(k.exists), k.exists ? yes(k.onTaskLease) : '-']),
+          view.keys.map((k) => [
+            k.key,
+            k.address ?? '-',
+            yes(k.listed),
+            yes(k.exists),
+            k.exists ? yes(k.onTaskLease) : '-',
+          ]),
         );
   return `${head}\n${keys}\nwhy:\n${view.why.map((w) => `  - ${w}`).join('\n')}\n`;
 }

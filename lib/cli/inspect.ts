@@ -72,7 +72,10 @@ export function parseTaskRef(arnOrId: string): { clusterName?: string; taskId: s
 const taskIdOf = (arn: string) => arn.slice(arn.lastIndexOf('/') + 1);
 
 /** What an endpoint key says about itself: its service, address and (where written) its task. */
-export function describeEndpointKey(registryPrefix: string, kv: KeyValue): { service: string; address?: string; taskArn?: string; taskId?: string } {
+export function describeEndpointKey(
+  registryPrefix: string,
+  kv: KeyValue,
+): { service: string; address?: string; taskArn?: string; taskId?: string } {
   const rest = registryPrefix === '' ? kv.key : kv.key.slice(registryPrefix.length + 1);
   const slash = rest.indexOf('/');
   const service = slash < 0 ? rest : rest.slice(0, slash);
@@ -80,14 +83,18 @@ export function describeEndpointKey(registryPrefix: string, kv: KeyValue): { ser
   const parsed = parseEndpoint(kv.key, kv.value);
   const metaArn = typeof parsed?.metadata?.taskArn === 'string' ? parsed.metadata.taskArn : undefined;
   // With KEY_FORMAT=task the last segment is `<task-id>:<port>`; an address there has dots or brackets.
-  const fromKey = /^[A-Za-z0-9-]+:\d+$/.test(last) && !/^\d+\.\d+/.test(last) ? last.slice(0, last.lastIndexOf(':')) : undefined;
+  const fromKey =
+    /^[A-Za-z0-9-]+:\d+$/.test(last) && !/^\d+\.\d+/.test(last) ? last.slice(0, last.lastIndexOf(':')) : undefined;
   return { service, address: parsed?.addr, taskArn: metaArn, taskId: metaArn ? taskIdOf(metaArn) : fromKey };
 }
 
 const ttlOf = (lease: LeaseStatus | undefined) => (lease?.state === 'alive' ? lease.ttl : undefined);
 
 /** The columns of an `ls` row that come from the task's record. */
-function taskColumns(stored: StoredRecord, leases: LeaseTable): Pick<ListRow, 'taskId' | 'taskArn' | 'cluster' | 'state' | 'ttl' | 'leaseId'> {
+function taskColumns(
+  stored: StoredRecord,
+  leases: LeaseTable,
+): Pick<ListRow, 'taskId' | 'taskArn' | 'cluster' | 'state' | 'ttl' | 'leaseId'> {
   const { record } = stored;
   return {
     taskId: taskIdOf(record.taskArn),
@@ -102,7 +109,8 @@ function taskColumns(stored: StoredRecord, leases: LeaseTable): Pick<ListRow, 't
 /** The record owning an endpoint key: one that lists it and hangs on the key's lease. */
 function owners(snapshot: Snapshot): Map<string, StoredRecord> {
   const owned = new Map<string, StoredRecord>();
-  for (const stored of snapshot.records) for (const key of stored.record.keys) owned.set(`${key}\u0000${stored.lease}`, stored);
+  for (const stored of snapshot.records)
+    for (const key of stored.record.keys) owned.set(`${key}\u0000${stored.lease}`, stored);
   return owned;
 }
 
@@ -113,7 +121,11 @@ function owners(snapshot: Snapshot): Map<string, StoredRecord> {
  *
  * @param options.service only this service's rows (tasks without keys have no known service and are left out).
  */
-export function listRows(snapshot: Snapshot, leases: LeaseTable, options: { readonly service?: string } = {}): ListRow[] {
+export function listRows(
+  snapshot: Snapshot,
+  leases: LeaseTable,
+  options: { readonly service?: string } = {},
+): ListRow[] {
   const owned = owners(snapshot);
   const byKey = new Map(snapshot.endpoints.map((kv) => [kv.key, kv]));
   const rows: ListRow[] = [];
@@ -150,14 +162,24 @@ export function listRows(snapshot: Snapshot, leases: LeaseTable, options: { read
       const kv = byKey.get(key);
       if (kv?.lease === stored.lease) continue; // listed above
       const service = describeEndpointKey(snapshot.registryPrefix, { key, value: '', lease: '0' }).service;
-      rows.push({ ...base, service, key, problem: kv ? `key hangs on lease ${kv.lease}, not the task's` : 'key missing' });
+      rows.push({
+        ...base,
+        service,
+        key,
+        problem: kv ? `key hangs on lease ${kv.lease}, not the task's` : 'key missing',
+      });
     }
   }
   const wanted = options.service === undefined ? rows : rows.filter((r) => r.service === options.service);
   // Code-point order (not localeCompare: ICU collation is slow at 100,000 rows); absent values last.
   const text = (s: string | undefined) => s ?? '\uffff';
   const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  return wanted.sort((a, b) => compare(text(a.service), text(b.service)) || compare(text(a.address), text(b.address)) || compare(text(a.taskId), text(b.taskId)));
+  return wanted.sort(
+    (a, b) =>
+      compare(text(a.service), text(b.service)) ||
+      compare(text(a.address), text(b.address)) ||
+      compare(text(a.taskId), text(b.taskId)),
+  );
 }
 
 /**
@@ -171,36 +193,82 @@ export function checkSnapshot(snapshot: Snapshot, leases: LeaseTable): Problem[]
   const problems: Problem[] = [];
   const byKey = new Map(snapshot.endpoints.map((kv) => [kv.key, kv]));
   const owned = owners(snapshot);
-  for (const bad of snapshot.invalidRecords) problems.push({ kind: ProblemKind.UnreadableRecord, key: bad.key, message: `record does not parse: ${bad.error}` });
+  for (const bad of snapshot.invalidRecords)
+    problems.push({ kind: ProblemKind.UnreadableRecord, key: bad.key, message: `record does not parse: ${bad.error}` });
   for (const t of snapshot.tombstones)
-    if (t.error) problems.push({ kind: ProblemKind.UnreadableTombstone, key: t.key, message: `tombstone does not parse: ${t.error}` });
+    if (t.error)
+      problems.push({
+        kind: ProblemKind.UnreadableTombstone,
+        key: t.key,
+        message: `tombstone does not parse: ${t.error}`,
+      });
   const tombstoned = new Map(snapshot.tombstones.map((t) => [`${t.clusterName}/${t.taskId}`, t]));
   for (const stored of snapshot.records) {
     const { record } = stored;
     const at = { key: stored.key, taskArn: record.taskArn };
     const lease = leases.get(stored.lease);
     if (lease?.state !== 'alive')
-      problems.push({ kind: ProblemKind.LeaseNotAlive, ...at, message: lease?.state === 'unknown' ? `lease ${stored.lease}: TTL could not be read: ${lease.error}` : `lease ${stored.lease} has expired` });
+      problems.push({
+        kind: ProblemKind.LeaseNotAlive,
+        ...at,
+        message:
+          lease?.state === 'unknown'
+            ? `lease ${stored.lease}: TTL could not be read: ${lease.error}`
+            : `lease ${stored.lease} has expired`,
+      });
     if (record.leaseId !== stored.lease)
-      problems.push({ kind: ProblemKind.LeaseMismatch, ...at, message: `record names lease ${record.leaseId} but hangs on lease ${stored.lease}` });
+      problems.push({
+        kind: ProblemKind.LeaseMismatch,
+        ...at,
+        message: `record names lease ${record.leaseId} but hangs on lease ${stored.lease}`,
+      });
     const { clusterName, taskId } = stateKeyParts(stored.key);
     const tombstone = tombstoned.get(`${clusterName}/${taskId}`);
-    if (tombstone) problems.push({ kind: ProblemKind.RecordAndTombstone, ...at, message: `task has both a record and a tombstone (${tombstone.key})` });
+    if (tombstone)
+      problems.push({
+        kind: ProblemKind.RecordAndTombstone,
+        ...at,
+        message: `task has both a record and a tombstone (${tombstone.key})`,
+      });
     if (record.state !== RecordState.Registered && record.keys.length > 0)
-      problems.push({ kind: ProblemKind.StateMismatch, ...at, message: `record is ${record.state} but lists ${record.keys.length} endpoint keys` });
+      problems.push({
+        kind: ProblemKind.StateMismatch,
+        ...at,
+        message: `record is ${record.state} but lists ${record.keys.length} endpoint keys`,
+      });
     if (record.state === RecordState.Registered && record.keys.length === 0)
-      problems.push({ kind: ProblemKind.StateMismatch, ...at, message: 'record is registered but lists no endpoint key' });
+      problems.push({
+        kind: ProblemKind.StateMismatch,
+        ...at,
+        message: 'record is registered but lists no endpoint key',
+      });
     for (const key of record.keys) {
       const kv = byKey.get(key);
-      if (!kv) problems.push({ kind: ProblemKind.KeyMissing, key, taskArn: record.taskArn, message: `listed by the record of ${record.taskArn} but absent` });
+      if (!kv)
+        problems.push({
+          kind: ProblemKind.KeyMissing,
+          key,
+          taskArn: record.taskArn,
+          message: `listed by the record of ${record.taskArn} but absent`,
+        });
       else if (kv.lease !== stored.lease)
-        problems.push({ kind: ProblemKind.KeyOnOtherLease, key, taskArn: record.taskArn, message: `listed by the record of ${record.taskArn} (lease ${stored.lease}) but hangs on lease ${kv.lease}` });
+        problems.push({
+          kind: ProblemKind.KeyOnOtherLease,
+          key,
+          taskArn: record.taskArn,
+          message: `listed by the record of ${record.taskArn} (lease ${stored.lease}) but hangs on lease ${kv.lease}`,
+        });
     }
   }
   for (const kv of snapshot.endpoints) {
     if (owned.has(`${kv.key}\u0000${kv.lease}`)) continue;
     const lease = kv.lease === '0' ? 'no lease' : `lease ${kv.lease}`;
-    problems.push({ kind: ProblemKind.OrphanKey, key: kv.key, taskArn: describeEndpointKey(snapshot.registryPrefix, kv).taskArn, message: `endpoint key on ${lease} that no task record owns` });
+    problems.push({
+      kind: ProblemKind.OrphanKey,
+      key: kv.key,
+      taskArn: describeEndpointKey(snapshot.registryPrefix, kv).taskArn,
+      message: `endpoint key on ${lease} that no task record owns`,
+    });
   }
   return problems;
 }
@@ -249,13 +317,20 @@ export function taskLeases(snapshot: Snapshot, arnOrId: string): string[] {
   return found.record ? [found.record.lease] : [];
 }
 
-function findTask(snapshot: Snapshot, arnOrId: string): { record?: StoredRecord; tombstone?: TombstoneEntry; ref: { clusterName?: string; taskId: string } } {
+function findTask(
+  snapshot: Snapshot,
+  arnOrId: string,
+): { record?: StoredRecord; tombstone?: TombstoneEntry; ref: { clusterName?: string; taskId: string } } {
   const ref = parseTaskRef(arnOrId);
   const matches = (key: string) => {
     const parts = stateKeyParts(key);
     return parts.taskId === ref.taskId && (ref.clusterName === undefined || parts.clusterName === ref.clusterName);
   };
-  return { ref, record: snapshot.records.find((s) => matches(s.key)), tombstone: snapshot.tombstones.find((t) => matches(t.key)) };
+  return {
+    ref,
+    record: snapshot.records.find((s) => matches(s.key)),
+    tombstone: snapshot.tombstones.find((t) => matches(t.key)),
+  };
 }
 
 /**
@@ -270,14 +345,28 @@ export function viewTask(snapshot: Snapshot, leases: LeaseTable, arnOrId: string
   const keys: TaskKey[] = [];
   for (const key of record?.record.keys ?? []) {
     const kv = byKey.get(key);
-    keys.push({ key, listed: true, exists: kv !== undefined, onTaskLease: kv?.lease === record?.lease, lease: kv?.lease, address: kv && describeEndpointKey(snapshot.registryPrefix, kv).address });
+    keys.push({
+      key,
+      listed: true,
+      exists: kv !== undefined,
+      onTaskLease: kv?.lease === record?.lease,
+      lease: kv?.lease,
+      address: kv && describeEndpointKey(snapshot.registryPrefix, kv).address,
+    });
   }
   // Keys that name this task but are not in its record: left behind, and still dialled by clients.
   for (const kv of snapshot.endpoints) {
     if (keys.some((k) => k.key === kv.key)) continue;
     const about = describeEndpointKey(snapshot.registryPrefix, kv);
     if (about.taskId === ref.taskId || (taskArn !== undefined && about.taskArn === taskArn))
-      keys.push({ key: kv.key, listed: false, exists: true, onTaskLease: kv.lease === record?.lease, lease: kv.lease, address: about.address });
+      keys.push({
+        key: kv.key,
+        listed: false,
+        exists: true,
+        onTaskLease: kv.lease === record?.lease,
+        lease: kv.lease,
+        address: about.address,
+      });
   }
   const leaseStatus = record && (leases.get(record.lease) ?? { state: 'unknown' as const, error: 'not read' });
   const lease = record && leaseStatus ? { id: record.lease, ...leaseStatus } : undefined;
@@ -308,24 +397,40 @@ export function explain(view: Pick<TaskView, 'record' | 'tombstone' | 'keys' | '
     if (record) why.push('inconsistent: the task also has a record (run `check`)');
   }
   if (!record) {
-    if (!tombstone) why.push('no record: never registered, or its lease expired (renew registers it again on its next tick if ECS lists it running)');
+    if (!tombstone)
+      why.push(
+        'no record: never registered, or its lease expired (renew registers it again on its next tick if ECS lists it running)',
+      );
   } else {
     const r = record.record;
     if (r.state === RecordState.Pending)
-      why.push(`pending: waiting for ECS to report HEALTHY${r.gatedContainers.length > 0 ? ` (health-checked containers: ${r.gatedContainers.join(', ')})` : ''}`);
-    else if (r.state === RecordState.Withdrawn) why.push('withdrawn: ECS said UNHEALTHY; published again once ECS reports HEALTHY');
-    else if (r.state === RecordState.Empty) why.push('empty: the task exposes no port (no port mappings, or every container skipped)');
-    if (lease && lease.state === 'expired') why.push(`lease ${lease.id} expired: its keys are gone; renew restores the task on its next tick if ECS says it runs`);
+      why.push(
+        `pending: waiting for ECS to report HEALTHY${r.gatedContainers.length > 0 ? ` (health-checked containers: ${r.gatedContainers.join(', ')})` : ''}`,
+      );
+    else if (r.state === RecordState.Withdrawn)
+      why.push('withdrawn: ECS said UNHEALTHY; published again once ECS reports HEALTHY');
+    else if (r.state === RecordState.Empty)
+      why.push('empty: the task exposes no port (no port mappings, or every container skipped)');
+    if (lease && lease.state === 'expired')
+      why.push(
+        `lease ${lease.id} expired: its keys are gone; renew restores the task on its next tick if ECS says it runs`,
+      );
     if (lease && lease.state === 'unknown') why.push(`lease ${lease.id}: TTL could not be read (${lease.error})`);
     const missing = keys.filter((k) => k.listed && !k.exists).map((k) => k.key);
     const foreign = keys.filter((k) => k.listed && k.exists && !k.onTaskLease);
     if (missing.length > 0) why.push(`keys missing: ${missing.join(', ')} (listed in the record, absent in etcd)`);
-    for (const k of foreign) why.push(`key ${k.key} hangs on lease ${k.lease}, not the task's lease ${record.lease} (another task holds it)`);
+    for (const k of foreign)
+      why.push(`key ${k.key} hangs on lease ${k.lease}, not the task's lease ${record.lease} (another task holds it)`);
     if (view.published) {
       const live = keys.filter((k) => k.listed && k.exists && k.onTaskLease);
-      why.unshift(`published: ${live.length} of ${r.keys.length} keys on lease ${record.lease}${lease?.state === 'alive' && lease.ttl !== undefined ? ` (TTL ${lease.ttl} s)` : ''}, version ${r.version}`);
+      why.unshift(
+        `published: ${live.length} of ${r.keys.length} keys on lease ${record.lease}${lease?.state === 'alive' && lease.ttl !== undefined ? ` (TTL ${lease.ttl} s)` : ''}, version ${r.version}`,
+      );
     }
   }
-  for (const k of keys.filter((k) => !k.listed)) why.push(`key ${k.key} names this task but is in no record of it: clients still dial ${k.address ?? 'it'} (run \`check\`)`);
+  for (const k of keys.filter((k) => !k.listed))
+    why.push(
+      `key ${k.key} names this task but is in no record of it: clients still dial ${k.address ?? 'it'} (run \`check\`)`,
+    );
   return why;
 }

@@ -85,7 +85,10 @@ const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 async function stableProblems(conn: Connection): Promise<{ snapshot: Snapshot; problems: Problem[] }> {
   const once = async () => {
     const snapshot = await readSnapshot(conn.registry, conn.config);
-    const leases: LeaseTable = await readLeases(conn.client, snapshot.records.map((s) => s.lease));
+    const leases: LeaseTable = await readLeases(
+      conn.client,
+      snapshot.records.map((s) => s.lease),
+    );
     return { snapshot, problems: checkSnapshot(snapshot, leases) };
   };
   const first = await once();
@@ -122,7 +125,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
 
   program
     .command('ls')
-    .description('list endpoints and tasks: service, address, task, state, lease TTL left (tasks that publish nothing too)')
+    .description(
+      'list endpoints and tasks: service, address, task, state, lease TTL left (tasks that publish nothing too)',
+    )
     .argument('[service]', 'only this service')
     .option('--json', 'print JSON for scripts')
     .action(async (service: string | undefined, options: { json?: boolean }) => {
@@ -132,10 +137,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
       const shown = listRows(snapshot, new Map(), { service }).flatMap((r) => (r.leaseId ? [r.leaseId] : []));
       const rows = listRows(snapshot, await readLeases(client, shown, { ttl: true }), { service });
       if (options.json) return io.stdout(json({ revision: snapshot.revision, rows }));
-      io.stdout(rows.length === 0 && service !== undefined ? `nothing registered for service ${service}\n` : formatList(rows));
+      io.stdout(
+        rows.length === 0 && service !== undefined ? `nothing registered for service ${service}\n` : formatList(rows),
+      );
       const keyless = snapshot.records.filter((s) => s.record.keys.length === 0).length;
       if (service !== undefined && keyless > 0)
-        io.stdout(`(${keyless} task${keyless === 1 ? '' : 's'} publishing nothing (pending, withdrawn, empty) not shown: a service is known once published; run ls without a service)\n`);
+        io.stdout(
+          `(${keyless} task${keyless === 1 ? '' : 's'} publishing nothing (pending, withdrawn, empty) not shown: a service is known once published; run ls without a service)\n`,
+        );
     });
 
   program
@@ -145,13 +154,24 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     .action(async (options: { json?: boolean }) => {
       const { config, client, registry } = await connect();
       const [{ Registrar }, { AwsEcsReader }] = await Promise.all([import('../registrar'), import('../ecs/api')]);
-      const plan = await planRenew(new Registrar({ config, etcd: client, registry, ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: silent }));
+      const plan = await planRenew(
+        new Registrar({
+          config,
+          etcd: client,
+          registry,
+          ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
+          log: silent,
+        }),
+      );
       if (options.json) io.stdout(json(plan));
       else {
         io.stdout(formatPlan(plan.planned));
         for (const f of plan.failures) io.stdout(`cannot decide ${f.taskArn}: ${f.error}\n`);
       }
-      for (const f of plan.ecsFailures) io.stderr(`ECS failed for cluster ${f.cluster}: ${f.error} (renew would change nothing there: the plan is partial)\n`);
+      for (const f of plan.ecsFailures)
+        io.stderr(
+          `ECS failed for cluster ${f.cluster}: ${f.error} (renew would change nothing there: the plan is partial)\n`,
+        );
       if (plan.ecsFailures.length > 0) code = ExitCode.Ecs;
     });
 
@@ -174,8 +194,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     .option('--json', 'print JSON for scripts')
     .action(async (options: { json?: boolean }) => {
       const { snapshot, problems } = await stableProblems(await connect());
-      const counted = { records: snapshot.records.length + snapshot.invalidRecords.length, keys: snapshot.endpoints.length, tombstones: snapshot.tombstones.length };
-      io.stdout(options.json ? json({ consistent: problems.length === 0, ...counted, problems }) : formatProblems(problems, counted));
+      const counted = {
+        records: snapshot.records.length + snapshot.invalidRecords.length,
+        keys: snapshot.endpoints.length,
+        tombstones: snapshot.tombstones.length,
+      };
+      io.stdout(
+        options.json
+          ? json({ consistent: problems.length === 0, ...counted, problems })
+          : formatProblems(problems, counted),
+      );
       if (problems.length > 0) code = ExitCode.NotOk;
     });
 
@@ -203,7 +231,11 @@ async function failure(err: unknown, conn: Connection | undefined, io: CliIo): P
     // grpc-js reports a TLS failure as plain "unavailable": find out what failed before saying so.
     const diagnosis = conn && isUnavailable(err) ? await diagnoseTls(conn.config, conn.credentials) : undefined;
     const where = conn ? ` at ${conn.config.etcdEndpoints.join(', ')}` : '';
-    io.stderr(err.dependency === 'etcd' ? `cannot read etcd${where}: ${diagnosis ?? err.message}\n` : `cannot read the etcd credentials: ${err.message}\n`);
+    io.stderr(
+      err.dependency === 'etcd'
+        ? `cannot read etcd${where}: ${diagnosis ?? err.message}\n`
+        : `cannot read the etcd credentials: ${err.message}\n`,
+    );
     return ExitCode.Etcd;
   }
   if (err instanceof DependencyError) {

@@ -25,5 +25,10 @@ export interface RenewPlan {
  */
 export async function planRenew(registrar: Pick<Registrar, 'renew'>): Promise<RenewPlan> {
   const summary = await registrar.renew({ dryRun: true });
-  return { records: summary.records, planned: summary.planned, ecsFailures: summary.ecsFailures, failures: summary.failures };
+  return {
+    records: summary.records,
+    planned: summary.planned,
+    ecsFailures: summary.ecsFailures,
+    failures: summary.failures,
+  };
 }

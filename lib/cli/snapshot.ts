@@ -58,7 +58,12 @@ export type LeaseTable = ReadonlyMap<string, LeaseStatus>;
 const PAGE = 1000;
 
 /** Reads every key under `prefix` ('' = the whole key space) at one revision, a page at a time. */
-async function rangeAll(client: Etcd3, what: string, prefix: string, revision: string | undefined): Promise<{ kvs: IKeyValue[]; revision: string }> {
+async function rangeAll(
+  client: Etcd3,
+  what: string,
+  prefix: string,
+  revision: string | undefined,
+): Promise<{ kvs: IKeyValue[]; revision: string }> {
   // An empty prefix means every key: etcd reads [\0, \0) as "from the first key to the end".
   let start = prefix === '' ? Buffer.from([0]) : Buffer.from(prefix, 'utf8');
   const end = prefix === '' ? Buffer.from([0]) : prefixEnd(prefix);
@@ -77,9 +82,20 @@ export function parseTombstoneEntry(key: string, value: string): TombstoneEntry 
   const where = stateKeyParts(key);
   try {
     const json = JSON.parse(value) as Record<string, unknown>;
-    if (typeof json !== 'object' || json === null || typeof json.version !== 'number' || typeof json.stoppedAt !== 'string')
+    if (
+      typeof json !== 'object' ||
+      json === null ||
+      typeof json.version !== 'number' ||
+      typeof json.stoppedAt !== 'string'
+    )
       return { key, ...where, error: 'not a tombstone: expected {"taskArn","version","stoppedAt"}' };
-    return { key, ...where, taskArn: typeof json.taskArn === 'string' ? json.taskArn : undefined, version: json.version, stoppedAt: json.stoppedAt };
+    return {
+      key,
+      ...where,
+      taskArn: typeof json.taskArn === 'string' ? json.taskArn : undefined,
+      version: json.version,
+      stoppedAt: json.stoppedAt,
+    };
   } catch (err) {
     return { key, ...where, error: `not JSON: ${errorMessage(err)}` };
   }
@@ -91,7 +107,10 @@ export function parseTombstoneEntry(key: string, value: string): TombstoneEntry 
  *
  * @throws {DependencyError} (`etcd`) when etcd cannot be read.
  */
-export async function readSnapshot(registry: Registry, config: Pick<Config, 'registryPrefix' | 'statePrefix'>): Promise<Snapshot> {
+export async function readSnapshot(
+  registry: Registry,
+  config: Pick<Config, 'registryPrefix' | 'statePrefix'>,
+): Promise<Snapshot> {
   const client = registry.client;
   const recordsRange = await rangeAll(client, 'read task records', recordsPrefix(config.statePrefix), undefined);
   const { revision } = recordsRange;
@@ -126,7 +145,11 @@ export async function readSnapshot(registry: Registry, config: Pick<Config, 'reg
  * TTL of each live one (one LeaseTimeToLive each, without renewing it). Lease `"0"` (no lease) is
  * left out.
  */
-export async function readLeases(client: Etcd3, leaseIds: Iterable<string>, options: { readonly ttl?: boolean; readonly concurrency?: number } = {}): Promise<LeaseTable> {
+export async function readLeases(
+  client: Etcd3,
+  leaseIds: Iterable<string>,
+  options: { readonly ttl?: boolean; readonly concurrency?: number } = {},
+): Promise<LeaseTable> {
   const ids = [...new Set(leaseIds)].filter((id) => id !== '0');
   const table = new Map<string, LeaseStatus>();
   if (ids.length === 0) return table;

@@ -23,7 +23,11 @@ export const HOST_HALF_OPEN_AFTER_MS = 150;
  */
 export function discoveryFaultHandling(): NonNullable<IOptions['faultHandling']> {
   return {
-    host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: HOST_HALF_OPEN_AFTER_MS, breaker: new ConsecutiveBreaker(3) }),
+    host: () =>
+      circuitBreaker(handleWhen(isRecoverableError), {
+        halfOpenAfter: HOST_HALF_OPEN_AFTER_MS,
+        breaker: new ConsecutiveBreaker(3),
+      }),
   };
 }
 

@@ -100,7 +100,10 @@ export function isEmptyChange(change: EndpointChange): boolean {
   return change.added.length === 0 && change.removed.length === 0;
 }
 
-function diff(before: ReadonlyMap<string, DiscoveredEndpoint>, after: ReadonlyMap<string, DiscoveredEndpoint>): EndpointChange {
+function diff(
+  before: ReadonlyMap<string, DiscoveredEndpoint>,
+  after: ReadonlyMap<string, DiscoveredEndpoint>,
+): EndpointChange {
   const added: DiscoveredEndpoint[] = [];
   const removed: DiscoveredEndpoint[] = [];
   for (const [key, old] of before) if (after.get(key)?.addr !== old.addr) removed.push(old);

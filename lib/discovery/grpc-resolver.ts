@@ -44,7 +44,10 @@ export interface EtcdResolverOptions {
  */
 export function targetDirectory(target: GrpcUri): string {
   const path = target.path.replace(/^\/+/, '');
-  if (path === '' || path === '/') throw new Error(`etcd target "${target.scheme}://${target.authority ?? ''}/${target.path}" names no service directory`);
+  if (path === '' || path === '/')
+    throw new Error(
+      `etcd target "${target.scheme}://${target.authority ?? ''}/${target.path}" names no service directory`,
+    );
   return asDirectory(path);
 }
 
@@ -71,7 +74,10 @@ function toGrpcEndpoint(addr: string): experimental.Endpoint {
  */
 export function registerEtcdResolver(etcd: EtcdSource, options: EtcdResolverOptions = {}): void {
   const shared = etcd instanceof Etcd3 ? etcd : undefined;
-  const connect = () => (shared ? { client: shared, owned: false } : { client: new Etcd3(discoveryClientOptions(etcd as IOptions)), owned: true });
+  const connect = () =>
+    shared
+      ? { client: shared, owned: false }
+      : { client: new Etcd3(discoveryClientOptions(etcd as IOptions)), owned: true };
 
   class EtcdResolver implements Resolver {
     private readonly directory: string;
@@ -100,11 +106,17 @@ export function registerEtcdResolver(etcd: EtcdSource, options: EtcdResolverOpti
           // grpc-js's round_robin turns an empty list into IDLE, where calls wait for their
           // deadline. The empty list has dropped every endpoint; this status makes calls fail
           // fast with UNAVAILABLE until an endpoint appears (wait-for-ready calls still wait).
-          if (addresses.length === 0) this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details: note }), {}, null, note);
+          if (addresses.length === 0)
+            this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details: note }), {}, null, note);
         },
         onError: (err) => {
           // grpc-js keeps a list it already has and fails calls with this status only when it has none.
-          this.listener(experimental.statusOrFromError({ code: status.UNAVAILABLE, details: err.message }), {}, null, '');
+          this.listener(
+            experimental.statusOrFromError({ code: status.UNAVAILABLE, details: err.message }),
+            {},
+            null,
+            '',
+          );
         },
       });
     }

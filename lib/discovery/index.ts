@@ -14,9 +14,22 @@
  * const client = new grpc.Client('etcd:///services/api', grpc.credentials.createInsecure(), roundRobin);
  */
 export { discoveryClientOptions, discoveryFaultHandling, HOST_HALF_OPEN_AFTER_MS } from './client-options.js';
-export { EndpointTable, isEmptyChange, type EndpointChange, type EndpointEvent, type KeyValue } from './endpoint-table.js';
+export {
+  EndpointTable,
+  isEmptyChange,
+  type EndpointChange,
+  type EndpointEvent,
+  type KeyValue,
+} from './endpoint-table.js';
 export { EtcdWatchError } from './errors.js';
-export { ETCD_SCHEME, registerEtcdResolver, roundRobin, targetDirectory, type EtcdResolverOptions, type EtcdSource } from './grpc-resolver.js';
+export {
+  ETCD_SCHEME,
+  registerEtcdResolver,
+  roundRobin,
+  targetDirectory,
+  type EtcdResolverOptions,
+  type EtcdSource,
+} from './grpc-resolver.js';
 export { parseEndpoint, type DiscoveredEndpoint } from './parse.js';
 export {
   asDirectory,

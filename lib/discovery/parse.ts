@@ -23,7 +23,11 @@ function isAddr(addr: string, ipv4Only = false): boolean {
   if (isIPv4(host)) return true;
   if (ipv4Only) return false;
   if (host.startsWith('[') && host.endsWith(']')) return isIPv6(host.slice(1, -1));
-  return /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host) && /[A-Za-z]/.test(host) && !isIPv4Like(host);
+  return (
+    /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host) &&
+    /[A-Za-z]/.test(host) &&
+    !isIPv4Like(host)
+  );
 }
 
 /** Dotted digits that are not a valid IPv4 address (e.g. 10.0.0.999) are not a host name either. */

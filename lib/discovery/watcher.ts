@@ -55,7 +55,11 @@ const DEFAULT_BACKOFF = { initialMs: 200, maxMs: 1000, multiplier: 1.6, jitter: 
  * Pure: the delay before retry number `attempt` (0 for the first retry): exponential, capped,
  * spread by ±`jitter` so that many clients losing etcd at once do not come back at once.
  */
-export function backoffDelay(attempt: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions = {},
+  random: () => number = Math.random,
+): number {
   const { initialMs, maxMs, multiplier, jitter } = { ...DEFAULT_BACKOFF, ...options };
   const base = Math.min(maxMs, initialMs * multiplier ** attempt);
   return Math.max(0, Math.round(base * (1 + jitter * (2 * random() - 1))));
@@ -162,7 +166,10 @@ export class ServiceWatcher {
       );
       if (!current()) return;
       const revision = BigInt(res.header.revision);
-      const change = this.table.reset(res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })), revision);
+      const change = this.table.reset(
+        res.kvs.map((kv) => ({ key: kv.key.toString(), value: kv.value.toString() })),
+        revision,
+      );
       const first = !this.synced;
       this.synced = true;
       if (first || this.failures > 0 || !isEmptyChange(change)) this.publish(change);
@@ -183,7 +190,10 @@ export class ServiceWatcher {
 
   private onWatchResponse(res: IWatchResponse): void {
     if (res.canceled) {
-      const why = res.compact_revision && res.compact_revision !== '0' ? `history compacted up to revision ${res.compact_revision}` : res.cancel_reason || 'canceled by the server';
+      const why =
+        res.compact_revision && res.compact_revision !== '0'
+          ? `history compacted up to revision ${res.compact_revision}`
+          : res.cancel_reason || 'canceled by the server';
       return this.fail('watch', new Error(why));
     }
     // A healthy watch is established: the next failure starts the backoff from the beginning.
@@ -202,7 +212,10 @@ export class ServiceWatcher {
   private fail(step: string, cause: unknown): void {
     this.endStream();
     const delay = backoffDelay(this.failures++, this.options.backoff);
-    const error = new EtcdWatchError(`${step} of ${this.directory} failed: ${errorMessage(cause)}; syncing again in ${delay} ms`, { cause });
+    const error = new EtcdWatchError(
+      `${step} of ${this.directory} failed: ${errorMessage(cause)}; syncing again in ${delay} ms`,
+      { cause },
+    );
     for (const listener of this.errorListeners) listener(error);
     this.generation++;
     clearTimeout(this.timer);

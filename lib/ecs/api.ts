@@ -40,7 +40,8 @@ export interface DescribedTasks {
 export type ClusterStatus = string;
 
 /** True when a cluster with this {@link ClusterStatus} no longer exists. */
-export const clusterGone = (status: ClusterStatus | undefined): boolean => status === 'INACTIVE' || status === 'MISSING';
+export const clusterGone = (status: ClusterStatus | undefined): boolean =>
+  status === 'INACTIVE' || status === 'MISSING';
 
 /** True for an ECS read that failed because ECS does not know the cluster (a hint, not proof: confirm with `describeClusters`). */
 export function isClusterNotFound(err: unknown): boolean {
@@ -148,7 +149,15 @@ interface HostWaiter {
 /** {@link EcsReader} over the AWS SDK. */
 export class AwsEcsReader implements EcsReader {
   /** API calls made by this reader so far. */
-  readonly calls: EcsCallCounts = { describeTasks: 0, listTasks: 0, describeTaskDefinition: 0, describeContainerInstances: 0, describeInstances: 0, describeClusters: 0, throttled: 0 };
+  readonly calls: EcsCallCounts = {
+    describeTasks: 0,
+    listTasks: 0,
+    describeTaskDefinition: 0,
+    describeContainerInstances: 0,
+    describeInstances: 0,
+    describeClusters: 0,
+    throttled: 0,
+  };
   private readonly definitions = new PromiseCache<TaskDefinitionInfo>(1000);
   private readonly hostIps = new PromiseCache<string>(10000);
   /** Host lookups not sent yet, by cluster then container instance ARN. */
@@ -175,7 +184,8 @@ export class AwsEcsReader implements EcsReader {
     const { budget } = this.options;
     client.middlewareStack.add(
       (next) => async (args) => {
-        if (budget && !(await budget.take({ deadline: this.deadline() }))) throw new DeadlineError('no ECS read slot left before the deadline');
+        if (budget && !(await budget.take({ deadline: this.deadline() })))
+          throw new DeadlineError('no ECS read slot left before the deadline');
         try {
           return await next(args);
         } catch (err) {
@@ -212,8 +222,11 @@ export class AwsEcsReader implements EcsReader {
   taskDefinition(arn: string): Promise<TaskDefinitionInfo> {
     return this.definitions.get(arn, async () => {
       this.calls.describeTaskDefinition++;
-      const out = await this.send('ecs', `DescribeTaskDefinition ${arn}`, () => this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn })));
-      if (!out.taskDefinition) throw wrap('ecs', `DescribeTaskDefinition ${arn}`, new Error('no taskDefinition in the answer'));
+      const out = await this.send('ecs', `DescribeTaskDefinition ${arn}`, () =>
+        this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: arn })),
+      );
+      if (!out.taskDefinition)
+        throw wrap('ecs', `DescribeTaskDefinition ${arn}`, new Error('no taskDefinition in the answer'));
       try {
         return toTaskDefinitionInfo(out.taskDefinition);
       } catch (err) {
@@ -229,7 +242,9 @@ export class AwsEcsReader implements EcsReader {
     for (let i = 0; i < taskArns.length; i += DESCRIBE_TASKS_BATCH) {
       const batch = taskArns.slice(i, i + DESCRIBE_TASKS_BATCH);
       this.calls.describeTasks++;
-      const out = await this.send('ecs', `DescribeTasks in ${cluster}`, () => this.ecs.send(new DescribeTasksCommand({ cluster, tasks: [...batch] })));
+      const out = await this.send('ecs', `DescribeTasks in ${cluster}`, () =>
+        this.ecs.send(new DescribeTasksCommand({ cluster, tasks: [...batch] })),
+      );
       for (const task of out.tasks ?? []) {
         try {
           tasks.push(snapshotFromDescribedTask(task));
@@ -239,7 +254,11 @@ export class AwsEcsReader implements EcsReader {
       }
       for (const failure of out.failures ?? []) {
         if (failure.reason === 'MISSING' && failure.arn) missing.push(failure.arn);
-        else invalid.push({ taskArn: failure.arn ?? '?', error: `DescribeTasks failure: ${failure.reason ?? '?'} ${failure.detail ?? ''}`.trim() });
+        else
+          invalid.push({
+            taskArn: failure.arn ?? '?',
+            error: `DescribeTasks failure: ${failure.reason ?? '?'} ${failure.detail ?? ''}`.trim(),
+          });
       }
     }
     return { tasks, missing, invalid };
@@ -265,10 +284,13 @@ export class AwsEcsReader implements EcsReader {
     for (let i = 0; i < clusters.length; i += DESCRIBE_TASKS_BATCH) {
       const batch = clusters.slice(i, i + DESCRIBE_TASKS_BATCH);
       this.calls.describeClusters++;
-      const out = await this.send('ecs', `DescribeClusters ${batch.join(', ')}`, () => this.ecs.send(new DescribeClustersCommand({ clusters: [...batch] })));
+      const out = await this.send('ecs', `DescribeClusters ${batch.join(', ')}`, () =>
+        this.ecs.send(new DescribeClustersCommand({ clusters: [...batch] })),
+      );
       // ECS answers with full ARNs whatever was asked: match by cluster name.
       const byName = new Map<string, ClusterStatus>();
-      for (const c of out.clusters ?? []) if (c.clusterArn) byName.set(clusterNameOf(c.clusterArn), c.status ?? 'ACTIVE');
+      for (const c of out.clusters ?? [])
+        if (c.clusterArn) byName.set(clusterNameOf(c.clusterArn), c.status ?? 'ACTIVE');
       for (const f of out.failures ?? []) if (f.arn && f.reason) byName.set(clusterNameOf(f.arn), f.reason);
       for (const cluster of batch) {
         const status = byName.get(clusterNameOf(cluster));
@@ -297,7 +319,8 @@ export class AwsEcsReader implements EcsReader {
     this.hostQueue = new Map();
     for (const [cluster, waiters] of queue) {
       const entries = [...waiters];
-      for (let i = 0; i < entries.length; i += HOST_LOOKUP_BATCH) void this.lookUpHosts(cluster, entries.slice(i, i + HOST_LOOKUP_BATCH));
+      for (let i = 0; i < entries.length; i += HOST_LOOKUP_BATCH)
+        void this.lookUpHosts(cluster, entries.slice(i, i + HOST_LOOKUP_BATCH));
     }
   }
 
@@ -308,12 +331,18 @@ export class AwsEcsReader implements EcsReader {
     try {
       // Functions that never publish a bridge or host task (deregister) are built without the EC2
       // client: they are not given a loader, so the lookup says so before any call.
-      if (!load) throw new DependencyError('ec2', `EC2 lookups are not available in this function, so the host address of ${arns.join(', ')} is unknown; the follow-up or renew publishes the task`);
+      if (!load)
+        throw new DependencyError(
+          'ec2',
+          `EC2 lookups are not available in this function, so the host address of ${arns.join(', ')} is unknown; the follow-up or renew publishes the task`,
+        );
       this.calls.describeContainerInstances++;
       const described = await this.send('ecs', `DescribeContainerInstances in ${cluster}`, () =>
         this.ecs.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: arns })),
       );
-      const instanceOf = new Map((described.containerInstances ?? []).map((c) => [c.containerInstanceArn, c.ec2InstanceId]));
+      const instanceOf = new Map(
+        (described.containerInstances ?? []).map((c) => [c.containerInstanceArn, c.ec2InstanceId]),
+      );
       const instanceIds = [...new Set([...instanceOf.values()].filter((id): id is string => Boolean(id)))];
       let ips = new Map<string, string>();
       if (instanceIds.length > 0) {
@@ -326,8 +355,15 @@ export class AwsEcsReader implements EcsReader {
         const instanceId = instanceOf.get(arn);
         const ip = instanceId ? ips.get(instanceId) : undefined;
         if (ip) waiter.resolve(ip);
-        else if (!instanceId) waiter.reject(new DependencyError('ecs', `container instance ${arn} has no EC2 instance id`));
-        else waiter.reject(new DependencyError('ec2', `DescribeInstances ${instanceId} failed: instance ${instanceId} has no private IP`));
+        else if (!instanceId)
+          waiter.reject(new DependencyError('ecs', `container instance ${arn} has no EC2 instance id`));
+        else
+          waiter.reject(
+            new DependencyError(
+              'ec2',
+              `DescribeInstances ${instanceId} failed: instance ${instanceId} has no private IP`,
+            ),
+          );
       }
     } catch (err) {
       for (const [, waiter] of waiters) waiter.reject(err);

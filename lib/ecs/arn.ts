@@ -10,7 +10,9 @@ export const ARN_PARTITION = 'arn:aws(?:-[a-z]+)*';
 const CLUSTER_NAME = '[A-Za-z0-9_-]{1,255}';
 
 /** A task ARN; groups: region, account, cluster name (absent in the older format), task ID. */
-export const TASK_ARN = new RegExp(`^${ARN_PARTITION}:ecs:([a-z0-9-]{1,32}):(\\d{12}):task/(?:(${CLUSTER_NAME})/)?([A-Za-z0-9-]{1,64})$`);
+export const TASK_ARN = new RegExp(
+  `^${ARN_PARTITION}:ecs:([a-z0-9-]{1,32}):(\\d{12}):task/(?:(${CLUSTER_NAME})/)?([A-Za-z0-9-]{1,64})$`,
+);
 /** A cluster ARN; groups: region, account, cluster name. */
 export const CLUSTER_ARN = new RegExp(`^${ARN_PARTITION}:ecs:([a-z0-9-]{1,32}):(\\d{12}):cluster/(${CLUSTER_NAME})$`);
 const CLUSTER_NAME_ONLY = new RegExp(`^${CLUSTER_NAME}$`);
@@ -57,5 +59,7 @@ export function isClusterArnOrName(value: string): boolean {
  */
 export function clusterNameOf(clusterArnOrName: string): string {
   const at = clusterArnOrName.indexOf(':cluster/');
-  return clusterArnOrName.startsWith('arn:') && at >= 0 ? clusterArnOrName.slice(at + ':cluster/'.length) : clusterArnOrName;
+  return clusterArnOrName.startsWith('arn:') && at >= 0
+    ? clusterArnOrName.slice(at + ':cluster/'.length)
+    : clusterArnOrName;
 }

@@ -53,7 +53,8 @@ export class ReadBudget {
   private tat = -Infinity;
 
   constructor(options: ReadBudgetOptions) {
-    if (!(options.readsPerSecond > 0)) throw new RangeError(`readsPerSecond must be positive, got ${options.readsPerSecond}`);
+    if (!(options.readsPerSecond > 0))
+      throw new RangeError(`readsPerSecond must be positive, got ${options.readsPerSecond}`);
     this.intervalMs = 1000 / options.readsPerSecond;
     const burst = Math.max(1, Math.floor(options.burst ?? options.readsPerSecond));
     this.toleranceMs = (burst - 1) * this.intervalMs;
@@ -106,7 +107,10 @@ export function sharedReadBudget(readsPerSecond: number): ReadBudget {
 export function isThrottling(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const e = err as Error & { $retryable?: { throttling?: boolean } };
-  return e.$retryable?.throttling === true || ['ThrottlingException', 'RequestLimitExceeded', 'Throttling', 'TooManyRequestsException'].includes(e.name);
+  return (
+    e.$retryable?.throttling === true ||
+    ['ThrottlingException', 'RequestLimitExceeded', 'Throttling', 'TooManyRequestsException'].includes(e.name)
+  );
 }
 
 /**

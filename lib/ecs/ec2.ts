@@ -10,13 +10,17 @@ import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
  * Private IPv4 address by instance id of EC2 instances, through a client created on first use;
  * `configure` sees the client first (the ECS reader adds its read budget to it).
  */
-export function ec2PrivateIpLookup(configure: (client: EC2Client) => void): (instanceIds: readonly string[]) => Promise<Map<string, string>> {
+export function ec2PrivateIpLookup(
+  configure: (client: EC2Client) => void,
+): (instanceIds: readonly string[]) => Promise<Map<string, string>> {
   const ec2 = new EC2Client({});
   configure(ec2);
   return async (instanceIds) => {
     // A filter, not InstanceIds: with InstanceIds one terminated instance fails the whole batch
     // (InvalidInstanceID.NotFound); a filter leaves it out and the caller reports it alone.
-    const out = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...instanceIds] }] }));
+    const out = await ec2.send(
+      new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...instanceIds] }] }),
+    );
     const ips = new Map<string, string>();
     for (const instance of out.Reservations?.flatMap((r) => r.Instances ?? []) ?? [])
       if (instance.InstanceId && instance.PrivateIpAddress) ips.set(instance.InstanceId, instance.PrivateIpAddress);

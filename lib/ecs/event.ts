@@ -12,8 +12,12 @@ import { InvalidEventError } from '../errors';
 import { assertDialableIpv4 } from '../keys';
 import { ARN_PARTITION, CLUSTER_ARN, parseClusterArn, parseTaskArn, TASK_ARN } from './arn';
 
-const TASK_DEFINITION_ARN = new RegExp(`^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:task-definition/[A-Za-z0-9_-]{1,255}:\\d{1,10}$`);
-const CONTAINER_INSTANCE_ARN = new RegExp(`^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:container-instance/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9-]{1,64}$`);
+const TASK_DEFINITION_ARN = new RegExp(
+  `^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:task-definition/[A-Za-z0-9_-]{1,255}:\\d{1,10}$`,
+);
+const CONTAINER_INSTANCE_ARN = new RegExp(
+  `^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:container-instance/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9-]{1,64}$`,
+);
 
 /** Largest number of containers accepted in one task (ECS allows 10 per task definition). */
 export const MAX_CONTAINERS = 50;
@@ -28,7 +32,9 @@ const matching = (re: RegExp, message: string) => z.string().check(z.regex(re, m
 const status = matching(/^[A-Z][A-Z0-9_]{0,31}$/, 'expected an upper-case ECS status');
 const healthStatus = z.enum(['HEALTHY', 'UNHEALTHY', 'UNKNOWN']);
 const port = z.int().check(z.minimum(0), z.maximum(65535));
-const isoTime = z.string().check(z.maxLength(64), z.regex(/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/, 'expected an ISO-8601 time'));
+const isoTime = z
+  .string()
+  .check(z.maxLength(64), z.regex(/^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:?\d{2})$/, 'expected an ISO-8601 time'));
 
 /** `containerPortRange` / `hostPortRange` as ECS writes them: `"<first>-<last>"`. */
 const portRange = matching(/^\d{1,5}-\d{1,5}$/, 'expected a port range "<first>-<last>"');
@@ -63,7 +69,10 @@ const attachment = z.object({
 export const taskDetailSchema = z.object({
   taskArn: matching(TASK_ARN, 'expected an ECS task ARN'),
   clusterArn: matching(CLUSTER_ARN, 'expected an ECS cluster ARN'),
-  taskDefinitionArn: matching(TASK_DEFINITION_ARN, 'expected an ECS task definition ARN (…:task-definition/<family>:<revision>)'),
+  taskDefinitionArn: matching(
+    TASK_DEFINITION_ARN,
+    'expected an ECS task definition ARN (…:task-definition/<family>:<revision>)',
+  ),
   version: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
   lastStatus: status,
   desiredStatus: status,
@@ -158,9 +167,15 @@ function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): Tas
   const { region, account, clusterName: taskCluster, taskId } = parseTaskArn(detail.taskArn)!;
   const { region: clusterRegion, account: clusterAccount, clusterName } = parseClusterArn(detail.clusterArn)!;
   if (region !== clusterRegion || account !== clusterAccount)
-    throw new InvalidEventError(`task ${detail.taskArn} is not in the account and region of cluster ${detail.clusterArn}`, `${root}taskArn`);
+    throw new InvalidEventError(
+      `task ${detail.taskArn} is not in the account and region of cluster ${detail.clusterArn}`,
+      `${root}taskArn`,
+    );
   if (taskCluster !== undefined && taskCluster !== clusterName)
-    throw new InvalidEventError(`task ${detail.taskArn} belongs to cluster "${taskCluster}", not "${clusterName}"`, `${root}taskArn`);
+    throw new InvalidEventError(
+      `task ${detail.taskArn} belongs to cluster "${taskCluster}", not "${clusterName}"`,
+      `${root}taskArn`,
+    );
   const eni = detail.attachments?.find((a) => a.type === 'eni' || a.type === 'ElasticNetworkInterface');
   const eniIpv4 = eni?.details?.find((d) => d.name === 'privateIPv4Address')?.value;
   if (eniIpv4 !== undefined) assertDialableIpv4(eniIpv4, `${root}attachments.privateIPv4Address`);
@@ -183,8 +198,15 @@ function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): Tas
     eniIpv4,
     containers: (detail.containers ?? []).map((c, i) => {
       const privateIpv4 = c.networkInterfaces?.find((n) => n.privateIpv4Address)?.privateIpv4Address;
-      if (privateIpv4 !== undefined) assertDialableIpv4(privateIpv4, `${root}containers.${i}.networkInterfaces.privateIpv4Address`);
-      return { name: c.name, lastStatus: c.lastStatus, healthStatus: c.healthStatus, networkBindings: c.networkBindings ?? [], privateIpv4 };
+      if (privateIpv4 !== undefined)
+        assertDialableIpv4(privateIpv4, `${root}containers.${i}.networkInterfaces.privateIpv4Address`);
+      return {
+        name: c.name,
+        lastStatus: c.lastStatus,
+        healthStatus: c.healthStatus,
+        networkBindings: c.networkBindings ?? [],
+        privateIpv4,
+      };
     }),
   };
 }
@@ -198,11 +220,14 @@ function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): Tas
  */
 export function parseTaskStateChange(event: unknown): TaskStateChange {
   if (typeof event !== 'object' || event === null || Array.isArray(event))
-    throw new InvalidEventError(`expected an EventBridge event object, got ${event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event}`);
+    throw new InvalidEventError(
+      `expected an EventBridge event object, got ${event === null ? 'null' : Array.isArray(event) ? 'an array' : typeof event}`,
+    );
   const parsed = taskStateChangeSchema.safeParse(event);
   if (!parsed.success) throw describeIssue(parsed.error.issues[0]!, '');
   const emittedAt = parsed.data.time === undefined ? undefined : Date.parse(parsed.data.time);
-  if (Number.isNaN(emittedAt)) throw new InvalidEventError(`${JSON.stringify(parsed.data.time)} is not a valid time`, 'time');
+  if (Number.isNaN(emittedAt))
+    throw new InvalidEventError(`${JSON.stringify(parsed.data.time)} is not a valid time`, 'time');
   return { id: parsed.data.id, emittedAt, task: toSnapshot(parsed.data.detail, 'detail.') };
 }
 
@@ -210,7 +235,8 @@ export function parseTaskStateChange(event: unknown): TaskStateChange {
 function datesToIso(value: unknown): unknown {
   if (value instanceof Date) return value.toISOString();
   if (Array.isArray(value)) return value.map(datesToIso);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, datesToIso(v)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, datesToIso(v)]));
   return value;
 }
 
@@ -238,7 +264,8 @@ export type TaskPhase = (typeof TaskPhase)[keyof typeof TaskPhase];
 
 /** Classifies a task by its `lastStatus` and `desiredStatus`. */
 export function taskPhase(task: Pick<TaskSnapshot, 'lastStatus' | 'desiredStatus'>): TaskPhase {
-  if (task.desiredStatus === 'STOPPED' || task.lastStatus === 'STOPPED' || task.lastStatus === 'DELETED') return TaskPhase.Stopping;
+  if (task.desiredStatus === 'STOPPED' || task.lastStatus === 'STOPPED' || task.lastStatus === 'DELETED')
+    return TaskPhase.Stopping;
   if (task.lastStatus === 'RUNNING' && task.desiredStatus === 'RUNNING') return TaskPhase.Started;
   if (['DEACTIVATING', 'STOPPING', 'DEPROVISIONING'].includes(task.lastStatus)) return TaskPhase.Stopping;
   return TaskPhase.Starting;
@@ -250,12 +277,25 @@ export function taskPhase(task: Pick<TaskSnapshot, 'lastStatus' | 'desiredStatus
  *
  * @throws {InvalidEventError} naming `root` + the field, when either is not an ECS ARN or they disagree.
  */
-export function taskRefFromArns(taskArn: unknown, clusterArn: unknown, root = ''): { taskArn: string; taskId: string; clusterArn: string; clusterName: string } {
+export function taskRefFromArns(
+  taskArn: unknown,
+  clusterArn: unknown,
+  root = '',
+): { taskArn: string; taskId: string; clusterArn: string; clusterName: string } {
   const task = typeof taskArn === 'string' ? parseTaskArn(taskArn) : undefined;
   if (!task) throw new InvalidEventError('expected an ECS task ARN', `${root}taskArn`);
   const cluster = typeof clusterArn === 'string' ? parseClusterArn(clusterArn) : undefined;
   if (!cluster) throw new InvalidEventError('expected an ECS cluster ARN', `${root}clusterArn`);
-  if (task.region !== cluster.region || task.account !== cluster.account || (task.clusterName !== undefined && task.clusterName !== cluster.clusterName))
+  if (
+    task.region !== cluster.region ||
+    task.account !== cluster.account ||
+    (task.clusterName !== undefined && task.clusterName !== cluster.clusterName)
+  )
     throw new InvalidEventError(`task ${taskArn} does not belong to cluster ${clusterArn}`, `${root}taskArn`);
-  return { taskArn: taskArn as string, taskId: task.taskId, clusterArn: clusterArn as string, clusterName: cluster.clusterName };
+  return {
+    taskArn: taskArn as string,
+    taskId: task.taskId,
+    clusterArn: clusterArn as string,
+    clusterName: cluster.clusterName,
+  };
 }

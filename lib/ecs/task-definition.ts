@@ -47,7 +47,12 @@ export interface HealthCheckTiming {
 }
 
 /** ECS's health check defaults (ContainerDefinition.healthCheck). */
-export const HEALTH_CHECK_DEFAULTS: HealthCheckTiming = { intervalSeconds: 30, timeoutSeconds: 5, retries: 3, startPeriodSeconds: 0 };
+export const HEALTH_CHECK_DEFAULTS: HealthCheckTiming = {
+  intervalSeconds: 30,
+  timeoutSeconds: 5,
+  retries: 3,
+  startPeriodSeconds: 0,
+};
 
 /** A whole number within bounds, else the default (ECS rejects definitions outside its limits anyway). */
 const bounded = (value: number | undefined, min: number, max: number, fallback: number) =>
@@ -85,7 +90,10 @@ export function toTaskDefinitionInfo(definition: TaskDefinition): TaskDefinition
         })),
       portRanges: (c.portMappings ?? [])
         .filter((p) => typeof p.containerPort !== 'number' && p.containerPortRange !== undefined)
-        .map((p) => ({ containerPortRange: String(p.containerPortRange), protocol: p.protocol === 'udp' ? ('udp' as const) : ('tcp' as const) })),
+        .map((p) => ({
+          containerPortRange: String(p.containerPortRange),
+          protocol: p.protocol === 'udp' ? ('udp' as const) : ('tcp' as const),
+        })),
       labels: { ...(c.dockerLabels ?? {}) },
       hasHealthCheck: Boolean(c.healthCheck?.command?.length),
       ...(c.healthCheck?.command?.length

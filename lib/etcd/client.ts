@@ -29,7 +29,11 @@ export function callDeadline(timeoutMs: number): number {
 }
 
 /** Builds a new etcd3 client for the configured endpoints, with TLS and auth when given. */
-export function createEtcdClient(config: Pick<Config, 'etcdEndpoints' | 'etcdTimeoutMs'>, credentials?: EtcdCredentials, extra: Partial<IOptions> = {}): Etcd3 {
+export function createEtcdClient(
+  config: Pick<Config, 'etcdEndpoints' | 'etcdTimeoutMs'>,
+  credentials?: EtcdCredentials,
+  extra: Partial<IOptions> = {},
+): Etcd3 {
   const secured: Partial<IOptions> = {};
   if (credentials?.ca || credentials?.cert) {
     if (!credentials.ca) throw new Error('a client certificate needs the CA of the etcd server too');
@@ -43,7 +47,9 @@ export function createEtcdClient(config: Pick<Config, 'etcdEndpoints' | 'etcdTim
     defaultCallOptions: (context) =>
       // Streams (keepalive, watch) live as long as the invocation; unary calls get the short deadline.
       context.isStream
-        ? invocationDeadline === undefined ? {} : { deadline: invocationDeadline }
+        ? invocationDeadline === undefined
+          ? {}
+          : { deadline: invocationDeadline }
         : { deadline: callDeadline(config.etcdTimeoutMs) },
     ...extra,
   });
@@ -55,7 +61,10 @@ let shared: { key: string; client: Etcd3 } | undefined;
  * The process-wide client for this config and these credentials, created on first use and
  * replaced when the credentials change (a rotated secret).
  */
-export function getEtcdClient(config: Pick<Config, 'etcdEndpoints' | 'etcdTimeoutMs'>, credentials?: EtcdCredentials): Etcd3 {
+export function getEtcdClient(
+  config: Pick<Config, 'etcdEndpoints' | 'etcdTimeoutMs'>,
+  credentials?: EtcdCredentials,
+): Etcd3 {
   const key = `${config.etcdEndpoints.join(',')}|${config.etcdTimeoutMs}|${credentialsFingerprint(credentials)}`;
   if (shared?.key !== key) {
     shared?.client.close();
@@ -70,7 +79,11 @@ export function getEtcdClient(config: Pick<Config, 'etcdEndpoints' | 'etcdTimeou
  * (untrusted server certificate, wrong host name, refused connection…), or `undefined` when the
  * handshake succeeds or TLS is not in use.
  */
-export async function diagnoseTls(config: Pick<Config, 'etcdEndpoints'>, credentials?: EtcdCredentials, timeoutMs = 2000): Promise<string | undefined> {
+export async function diagnoseTls(
+  config: Pick<Config, 'etcdEndpoints'>,
+  credentials?: EtcdCredentials,
+  timeoutMs = 2000,
+): Promise<string | undefined> {
   const endpoint = config.etcdEndpoints.find((e) => e.startsWith('https://'));
   if (!endpoint) return undefined;
   const url = new URL(endpoint);
@@ -94,7 +107,8 @@ export async function diagnoseTls(config: Pick<Config, 'etcdEndpoints'>, credent
     socket.once('timeout', () => done(`no TLS handshake with ${url.host} within ${timeoutMs} ms`));
     socket.once('error', (err: NodeJS.ErrnoException) => {
       const code = err.code ?? 'error';
-      if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND') return done(`etcd at ${url.host} is unreachable (${code})`);
+      if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND')
+        return done(`etcd at ${url.host} is unreachable (${code})`);
       const trust = /CERT|SELF_SIGNED|VERIFY|ALTNAME/.test(code)
         ? credentials?.ca
           ? " — the server's certificate is not trusted by the configured CA, or does not name this address"

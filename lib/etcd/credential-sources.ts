@@ -14,9 +14,15 @@ export const CREDENTIALS_CACHE_MS = 5 * 60 * 1000;
 let fromEnv: EtcdCredentials | undefined;
 
 /** The stored text: through Powertools Parameters' cache, decrypted (SSM SecureString). */
-async function fetchStored(source: Extract<EtcdCredentialSource, { kind: 'secrets-manager' | 'ssm' }>): Promise<unknown> {
+async function fetchStored(
+  source: Extract<EtcdCredentialSource, { kind: 'secrets-manager' | 'ssm' }>,
+): Promise<unknown> {
   const maxAge = CREDENTIALS_CACHE_MS / 1000;
-  if (source.kind === 'ssm') return (await import('@aws-lambda-powertools/parameters/ssm')).getParameter(source.parameter, { decrypt: true, maxAge });
+  if (source.kind === 'ssm')
+    return (await import('@aws-lambda-powertools/parameters/ssm')).getParameter(source.parameter, {
+      decrypt: true,
+      maxAge,
+    });
   return (await import('@aws-lambda-powertools/parameters/secrets')).getSecret(source.secretId, { maxAge });
 }
 
@@ -45,9 +51,14 @@ export async function resolveEtcdCredentials(source: EtcdCredentialSource): Prom
     value = json(await fetchStored(source));
   } catch (err) {
     // Powertools wraps the SDK's error (GetParameterError); name the AWS error itself.
-    const cause = err instanceof Error && err.name === 'GetParameterError' && err.cause instanceof Error ? err.cause : err;
+    const cause =
+      err instanceof Error && err.name === 'GetParameterError' && err.cause instanceof Error ? err.cause : err;
     const name = cause instanceof Error ? cause.name : 'Error';
-    throw new DependencyError('secrets', `reading the etcd credentials from ${where} failed: ${name}: ${errorMessage(cause)}`, { cause: err });
+    throw new DependencyError(
+      'secrets',
+      `reading the etcd credentials from ${where} failed: ${name}: ${errorMessage(cause)}`,
+      { cause: err },
+    );
   }
   try {
     return parseCredentials(value, where);

@@ -29,21 +29,38 @@ const PEM = /^-----BEGIN [A-Z0-9 ]+-----[\s\S]+-----END [A-Z0-9 ]+-----\s*$/;
 export function parseCredentials(value: unknown, source: string): EtcdCredentials {
   const variable = source.startsWith('secret') ? 'ETCD_SECRET_ID' : 'ETCD_SSM_PARAMETER';
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new ConfigError(variable, `${source} must hold a JSON object like {"username":"…","password":"…","ca":"-----BEGIN CERTIFICATE-----…"}`);
+    throw new ConfigError(
+      variable,
+      `${source} must hold a JSON object like {"username":"…","password":"…","ca":"-----BEGIN CERTIFICATE-----…"}`,
+    );
   const json = value as Record<string, unknown>;
   const known = ['username', 'password', 'ca', 'cert', 'key'];
   const unknown = Object.keys(json).filter((k) => !known.includes(k));
-  if (unknown.length > 0) throw new ConfigError(variable, `${source} has unknown fields: ${unknown.join(', ')} (expected ${known.join(', ')})`);
+  if (unknown.length > 0)
+    throw new ConfigError(
+      variable,
+      `${source} has unknown fields: ${unknown.join(', ')} (expected ${known.join(', ')})`,
+    );
   for (const field of known) {
-    if (json[field] !== undefined && typeof json[field] !== 'string') throw new ConfigError(variable, `${source} field "${field}" must be a string`);
+    if (json[field] !== undefined && typeof json[field] !== 'string')
+      throw new ConfigError(variable, `${source} field "${field}" must be a string`);
   }
   for (const field of ['ca', 'cert', 'key']) {
-    if (json[field] !== undefined && !PEM.test(json[field] as string)) throw new ConfigError(variable, `${source} field "${field}" must be PEM text`);
+    if (json[field] !== undefined && !PEM.test(json[field] as string))
+      throw new ConfigError(variable, `${source} field "${field}" must be PEM text`);
   }
-  if (json.password !== undefined && json.username === undefined) throw new ConfigError(variable, `${source} has a password but no username`);
-  if ((json.cert === undefined) !== (json.key === undefined)) throw new ConfigError(variable, `${source} needs both "cert" and "key" for a client certificate`);
+  if (json.password !== undefined && json.username === undefined)
+    throw new ConfigError(variable, `${source} has a password but no username`);
+  if ((json.cert === undefined) !== (json.key === undefined))
+    throw new ConfigError(variable, `${source} needs both "cert" and "key" for a client certificate`);
   const pem = (field: string) => (json[field] === undefined ? undefined : Buffer.from(json[field] as string));
-  return { username: json.username as string | undefined, password: json.password as string | undefined, ca: pem('ca'), cert: pem('cert'), key: pem('key') };
+  return {
+    username: json.username as string | undefined,
+    password: json.password as string | undefined,
+    ca: pem('ca'),
+    cert: pem('cert'),
+    key: pem('key'),
+  };
 }
 
 function readPem(path: string | undefined, variable: string): Buffer | undefined {
@@ -56,7 +73,10 @@ function readPem(path: string | undefined, variable: string): Buffer | undefined
 }
 
 /** Credentials given in the environment (local use): PEM files and `ETCD_PASSWORD`. */
-export function credentialsFromEnv(source: Extract<EtcdCredentialSource, { kind: 'env' }>, env: Readonly<Record<string, string | undefined>>): EtcdCredentials {
+export function credentialsFromEnv(
+  source: Extract<EtcdCredentialSource, { kind: 'env' }>,
+  env: Readonly<Record<string, string | undefined>>,
+): EtcdCredentials {
   return {
     username: source.username,
     password: source.username ? env.ETCD_PASSWORD : undefined,
@@ -70,6 +90,7 @@ export function credentialsFromEnv(source: Extract<EtcdCredentialSource, { kind:
 export function credentialsFingerprint(credentials: EtcdCredentials | undefined): string {
   if (!credentials) return 'none';
   const hash = createHash('sha256');
-  for (const part of [credentials.username, credentials.password, credentials.ca, credentials.cert, credentials.key]) hash.update(part ?? '\u0000').update('\u0001');
+  for (const part of [credentials.username, credentials.password, credentials.ca, credentials.cert, credentials.key])
+    hash.update(part ?? '\u0000').update('\u0001');
   return hash.digest('hex');
 }

@@ -44,12 +44,20 @@ interface KeepAliveStream {
 /** Longest a keepalive round may last when the invocation sets no deadline. */
 const ROUND_LIMIT_MS = 15 * 60_000;
 
-async function runStream(client: Etcd3, ids: readonly string[], inFlight: number, timeoutMs: number, result: KeepAliveResult): Promise<void> {
+async function runStream(
+  client: Etcd3,
+  ids: readonly string[],
+  inFlight: number,
+  timeoutMs: number,
+  result: KeepAliveResult,
+): Promise<void> {
   let stream: KeepAliveStream;
   try {
     // The stream lives until the round ends (at the latest the invocation's deadline); a stalled
     // stream is ended by the idle timer below.
-    stream = (await client.leaseClient.leaseKeepAlive({ deadline: callDeadline(ROUND_LIMIT_MS) })) as unknown as KeepAliveStream;
+    stream = (await client.leaseClient.leaseKeepAlive({
+      deadline: callDeadline(ROUND_LIMIT_MS),
+    })) as unknown as KeepAliveStream;
   } catch (err) {
     for (const id of ids) result.failed.set(id, `keepalive stream: ${errorMessage(err)}`);
     return;
@@ -106,14 +114,18 @@ async function runStream(client: Etcd3, ids: readonly string[], inFlight: number
  * @example
  * const { alive, expired, failed } = await keepAliveLeases(client, ['7587869512471142666']);
  */
-export async function keepAliveLeases(client: Etcd3, leaseIds: readonly string[], options: KeepAliveOptions = {}): Promise<KeepAliveResult> {
+export async function keepAliveLeases(
+  client: Etcd3,
+  leaseIds: readonly string[],
+  options: KeepAliveOptions = {},
+): Promise<KeepAliveResult> {
   const result: KeepAliveResult = { alive: new Map(), expired: new Set(), failed: new Map() };
   const ids = [...new Set(leaseIds)];
   if (ids.length === 0) return result;
   const inFlight = options.inFlight ?? 128;
   const streams = Math.max(1, Math.min(options.streams ?? 4, Math.ceil(ids.length / inFlight)));
   const shards: string[][] = Array.from({ length: streams }, () => []);
-  ids.forEach((id, i) => shards[i % streams]!.push(id));
+  for (const [i, id] of ids.entries()) shards[i % streams]!.push(id);
   await Promise.all(shards.map((shard) => runStream(client, shard, inFlight, options.timeoutMs ?? 10000, result)));
   return result;
 }
@@ -122,7 +134,11 @@ export async function keepAliveLeases(client: Etcd3, leaseIds: readonly string[]
  * Reads the remaining TTL of each lease without renewing it (for dry runs): the same result shape
  * as {@link keepAliveLeases}, with `alive` holding the remaining TTL.
  */
-export async function probeLeases(client: Etcd3, leaseIds: readonly string[], concurrency: number): Promise<KeepAliveResult> {
+export async function probeLeases(
+  client: Etcd3,
+  leaseIds: readonly string[],
+  concurrency: number,
+): Promise<KeepAliveResult> {
   const result: KeepAliveResult = { alive: new Map(), expired: new Set(), failed: new Map() };
   const ids = [...new Set(leaseIds)];
   let next = 0;

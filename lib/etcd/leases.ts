@@ -49,7 +49,9 @@ export function tombstoneLeaseName(taskArn: string): string {
 function isLeaseExists(err: unknown): boolean {
   const cause = err instanceof DependencyError ? err.cause : err;
   // etcd's fixed server message; etcd3 types it only as a failed precondition.
-  return cause instanceof GRPCFailedPreconditionError && errorMessage(cause).includes('etcdserver: lease already exists');
+  return (
+    cause instanceof GRPCFailedPreconditionError && errorMessage(cause).includes('etcdserver: lease already exists')
+  );
 }
 
 /** Grants, adopts and revokes the registry's leases; one per {@link Registry}. */
@@ -70,14 +72,20 @@ export class Leases {
     const ID = options.name === undefined ? undefined : leaseIdFor(options.name);
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = await this.ctx.call('lease grant', () => this.ctx.client.leaseClient.leaseGrant(ID === undefined ? { TTL: ttl } : { TTL: ttl, ID }));
+        const res = await this.ctx.call('lease grant', () =>
+          this.ctx.client.leaseClient.leaseGrant(ID === undefined ? { TTL: ttl } : { TTL: ttl, ID }),
+        );
         return res.ID;
       } catch (err) {
         if (ID === undefined || attempt > 0 || !isLeaseExists(err)) throw err;
       }
       // The lease exists: granted earlier for the same purpose. Renew it so a write on it gets a
       // full TTL; if it expired in between, its ID is free and the next turn grants it afresh.
-      const kept = await keepAliveLeases(this.ctx.client, [ID], { streams: 1, inFlight: 1, timeoutMs: Math.max(100, callDeadline(REVOKE_RETRY_MS) - Date.now()) });
+      const kept = await keepAliveLeases(this.ctx.client, [ID], {
+        streams: 1,
+        inFlight: 1,
+        timeoutMs: Math.max(100, callDeadline(REVOKE_RETRY_MS) - Date.now()),
+      });
       if (kept.alive.has(ID)) return ID;
       const failure = kept.failed.get(ID);
       if (failure !== undefined) throw new DependencyError('etcd', `lease keepalive failed: ${failure}`);

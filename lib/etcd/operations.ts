@@ -24,26 +24,52 @@ export const TXN_OPS = 100;
 /** A key or value as etcd takes it. */
 export const bytes = (s: string) => Buffer.from(s, 'utf8');
 /** The key does not exist. */
-export const absent = (key: string): ICompare => ({ key: bytes(key), target: CompareTarget.Create, result: CompareResult.Equal, create_revision: 0 });
+export const absent = (key: string): ICompare => ({
+  key: bytes(key),
+  target: CompareTarget.Create,
+  result: CompareResult.Equal,
+  create_revision: 0,
+});
 /** The key was last modified at `rev`. */
-export const modifiedAt = (key: string, rev: string): ICompare => ({ key: bytes(key), target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: rev });
+export const modifiedAt = (key: string, rev: string): ICompare => ({
+  key: bytes(key),
+  target: CompareTarget.Mod,
+  result: CompareResult.Equal,
+  mod_revision: rev,
+});
 /** The key is as read: absent when `rev` is undefined, else last modified at `rev`. */
-export const unchanged = (key: string, rev: string | undefined) => (rev === undefined ? absent(key) : modifiedAt(key, rev));
+export const unchanged = (key: string, rev: string | undefined) =>
+  rev === undefined ? absent(key) : modifiedAt(key, rev);
 /** Puts `value` at `key`, on `lease` when given. */
-export const put = (key: string, value: string, lease?: string): IRequestOp => ({ request_put: { key: bytes(key), value: bytes(value), lease } });
+export const put = (key: string, value: string, lease?: string): IRequestOp => ({
+  request_put: { key: bytes(key), value: bytes(value), lease },
+});
 /** Reads one key. */
 export const get = (key: string): IRequestOp => ({ request_range: { key: bytes(key) } });
 /** Deletes one key. */
 export const del = (key: string): IRequestOp => ({ request_delete_range: { key: bytes(key) } });
 /** Writes `value` at `key` only when the key does not hold it yet, so an unchanged key keeps its revision. */
 export const putIfChanged = (key: string, value: string): IRequestOp => ({
-  request_txn: { compare: [{ key: bytes(key), target: CompareTarget.Value, result: CompareResult.Equal, value: bytes(value) }], success: [], failure: [put(key, value)] },
+  request_txn: {
+    compare: [{ key: bytes(key), target: CompareTarget.Value, result: CompareResult.Equal, value: bytes(value) }],
+    success: [],
+    failure: [put(key, value)],
+  },
 });
 /** The key exists and hangs on `lease`. */
-export const heldBy = (key: string, lease: string): ICompare => ({ key: bytes(key), target: CompareTarget.Lease, result: CompareResult.Equal, lease });
+export const heldBy = (key: string, lease: string): ICompare => ({
+  key: bytes(key),
+  target: CompareTarget.Lease,
+  result: CompareResult.Equal,
+  lease,
+});
 /** Deletes a key only while it still hangs on `lease`: a newer task may own the same key (IP reuse). */
 export const deleteIfOwned = (key: string, lease: string): IRequestOp => ({
-  request_txn: { compare: [{ key: bytes(key), target: CompareTarget.Lease, result: CompareResult.Equal, lease }], success: [del(key)], failure: [] },
+  request_txn: {
+    compare: [{ key: bytes(key), target: CompareTarget.Lease, result: CompareResult.Equal, lease }],
+    success: [del(key)],
+    failure: [],
+  },
 });
 
 /** Smallest key greater than every key with this prefix. */
@@ -108,7 +134,10 @@ export function timedCall(hooks: CallHooks): EtcdCall {
       return await etcdCall(what, fn);
     } catch (err) {
       // "Unavailable" hides TLS failures (grpc-js reports no cause): look closer before reporting.
-      const diagnosis = err instanceof DependencyError && err.cause instanceof GRPCUnavailableError ? await hooks.diagnose?.() : undefined;
+      const diagnosis =
+        err instanceof DependencyError && err.cause instanceof GRPCUnavailableError
+          ? await hooks.diagnose?.()
+          : undefined;
       if (diagnosis) throw new DependencyError('etcd', `${what} failed: ${diagnosis}`, { cause: err });
       throw err;
     } finally {
@@ -125,6 +154,12 @@ export interface EtcdContext {
 }
 
 /** Runs one transaction through the context's timed call. */
-export function txn(ctx: EtcdContext, what: string, compare: ICompare[], success: IRequestOp[], failure: IRequestOp[]): Promise<ITxnResponse> {
+export function txn(
+  ctx: EtcdContext,
+  what: string,
+  compare: ICompare[],
+  success: IRequestOp[],
+  failure: IRequestOp[],
+): Promise<ITxnResponse> {
   return ctx.call(what, () => ctx.client.kv.txn({ compare, success, failure }));
 }

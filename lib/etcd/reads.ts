@@ -5,12 +5,31 @@
 import { errorMessage } from '../errors';
 import { clustersPrefix, missingPrefix, pendingPrefix, recordKey, recordsPrefix, tombstoneKey } from '../keys';
 import { bytes, get, prefixEnd, txn, TXN_OPS, type EtcdContext } from './operations';
-import { parseMissingMark, parsePendingEntry, parseRecord, stateFromResponses, type MissingMark, type PendingEntry, type StoredRecord, type TaskRef, type TaskState } from './records';
+import {
+  parseMissingMark,
+  parsePendingEntry,
+  parseRecord,
+  stateFromResponses,
+  type MissingMark,
+  type PendingEntry,
+  type StoredRecord,
+  type TaskRef,
+  type TaskState,
+} from './records';
 
 /** Reads a task's record and tombstone in one round trip. */
 export async function readTask(ctx: EtcdContext, ref: Pick<TaskRef, 'clusterName' | 'taskId'>): Promise<TaskState> {
   const { statePrefix } = ctx.config;
-  const res = await txn(ctx, 'read task', [], [get(recordKey(statePrefix, ref.clusterName, ref.taskId)), get(tombstoneKey(statePrefix, ref.clusterName, ref.taskId))], []);
+  const res = await txn(
+    ctx,
+    'read task',
+    [],
+    [
+      get(recordKey(statePrefix, ref.clusterName, ref.taskId)),
+      get(tombstoneKey(statePrefix, ref.clusterName, ref.taskId)),
+    ],
+    [],
+  );
   return stateFromResponses(res);
 }
 
@@ -41,7 +60,9 @@ export async function listRecords(
   let revision: string | undefined;
   let limit = firstPage;
   for (;;) {
-    const res = await ctx.call('list task records', () => ctx.client.kv.range({ key: start, range_end: end, limit, revision }));
+    const res = await ctx.call('list task records', () =>
+      ctx.client.kv.range({ key: start, range_end: end, limit, revision }),
+    );
     revision ??= res.header.revision;
     let pageSize = 0;
     for (const kv of res.kvs) {
@@ -68,7 +89,9 @@ export async function pendingTasks(ctx: EtcdContext, services: readonly string[]
   await Promise.all(
     [...new Set(services)].map(async (service) => {
       const prefix = pendingPrefix(ctx.config.statePrefix, service);
-      const res = await ctx.call('list pending tasks', () => ctx.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+      const res = await ctx.call('list pending tasks', () =>
+        ctx.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }),
+      );
       for (const kv of res.kvs) {
         const entry = parsePendingEntry(kv.value.toString());
         if (entry) found.set(entry.taskArn, entry);
@@ -81,7 +104,9 @@ export async function pendingTasks(ctx: EtcdContext, services: readonly string[]
 /** Cluster ARNs the registrar has registered tasks in (kept without a lease, so they outlive expiry). */
 export async function knownClusters(ctx: EtcdContext): Promise<string[]> {
   const prefix = clustersPrefix(ctx.config.statePrefix);
-  const res = await ctx.call('list clusters', () => ctx.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+  const res = await ctx.call('list clusters', () =>
+    ctx.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }),
+  );
   return res.kvs.map((kv) => kv.value.toString());
 }
 
@@ -95,13 +120,19 @@ export interface ListKeyLeasesOptions {
  * Every key under `prefix` with the lease it hangs on, read keys-only a page at a time, all
  * pages at one revision (renew checks each record's endpoint keys against it in one pass).
  */
-export async function listKeyLeases(ctx: EtcdContext, prefix: string, { pageSize = 10_000 }: ListKeyLeasesOptions = {}): Promise<Map<string, string>> {
+export async function listKeyLeases(
+  ctx: EtcdContext,
+  prefix: string,
+  { pageSize = 10_000 }: ListKeyLeasesOptions = {},
+): Promise<Map<string, string>> {
   const end = prefix === '' ? Buffer.from([0]) : prefixEnd(prefix);
   const leases = new Map<string, string>();
   let start = bytes(prefix === '' ? '\0' : prefix);
   let revision: string | undefined;
   for (;;) {
-    const res = await ctx.call('list endpoint keys', () => ctx.client.kv.range({ key: start, range_end: end, limit: pageSize, revision, keys_only: true }));
+    const res = await ctx.call('list endpoint keys', () =>
+      ctx.client.kv.range({ key: start, range_end: end, limit: pageSize, revision, keys_only: true }),
+    );
     revision ??= res.header.revision;
     for (const kv of res.kvs) leases.set(kv.key.toString(), kv.lease);
     if (!res.more || res.kvs.length === 0) break;
@@ -113,7 +144,9 @@ export async function listKeyLeases(ctx: EtcdContext, prefix: string, { pageSize
 /** Every MISSING mark, by task ARN (unreadable ones are skipped: they expire with their lease). */
 export async function listMissingMarks(ctx: EtcdContext): Promise<Map<string, MissingMark>> {
   const prefix = missingPrefix(ctx.config.statePrefix);
-  const res = await ctx.call('list missing marks', () => ctx.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }));
+  const res = await ctx.call('list missing marks', () =>
+    ctx.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }),
+  );
   const marks = new Map<string, MissingMark>();
   for (const kv of res.kvs) {
     const mark = parseMissingMark(kv.value.toString());
@@ -127,7 +160,13 @@ export async function keyLeases(ctx: EtcdContext, keys: readonly string[]): Prom
   const found = new Map<string, string>();
   for (let i = 0; i < keys.length; i += TXN_OPS) {
     const batch = keys.slice(i, i + TXN_OPS);
-    const res = await txn(ctx, 'read keys', [], batch.map((key) => ({ request_range: { key: bytes(key), keys_only: true } })), []);
+    const res = await txn(
+      ctx,
+      'read keys',
+      [],
+      batch.map((key) => ({ request_range: { key: bytes(key), keys_only: true } })),
+      [],
+    );
     for (const r of res.responses) for (const kv of r.response_range.kvs) found.set(kv.key.toString(), kv.lease);
   }
   return found;

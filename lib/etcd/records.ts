@@ -80,7 +80,11 @@ const recordSchema = z.object({
 });
 const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppedAt: z.string() });
 const missingMarkSchema = z.object({ taskArn: z.string(), firstSeen: z.string() });
-const pendingEntrySchema = z.object({ taskArn: z.string(), clusterArn: z.string(), gatedContainers: z.array(z.string()) });
+const pendingEntrySchema = z.object({
+  taskArn: z.string(),
+  clusterArn: z.string(),
+  gatedContainers: z.array(z.string()),
+});
 
 /** The task a stored record is of (cluster name and task id are the record key's last segments). */
 export function storedRef(stored: StoredRecord): TaskRef {
@@ -90,14 +94,23 @@ export function storedRef(stored: StoredRecord): TaskRef {
 
 /** Parses a stored record; throws on a value this code did not write. */
 export function parseRecord(kv: IKeyValue): StoredRecord {
-  return { key: kv.key.toString(), record: recordSchema.parse(JSON.parse(kv.value.toString())), modRevision: kv.mod_revision, lease: kv.lease };
+  return {
+    key: kv.key.toString(),
+    record: recordSchema.parse(JSON.parse(kv.value.toString())),
+    modRevision: kv.mod_revision,
+    lease: kv.lease,
+  };
 }
 
 /** Parses a task's record and tombstone, either absent; throws on a value this code did not write. */
 function parseState(recordKv: IKeyValue | undefined, tombstoneKv: IKeyValue | undefined): TaskState {
   return {
     record: recordKv && parseRecord(recordKv),
-    tombstone: tombstoneKv && { tombstone: tombstoneSchema.parse(JSON.parse(tombstoneKv.value.toString())), modRevision: tombstoneKv.mod_revision, lease: tombstoneKv.lease },
+    tombstone: tombstoneKv && {
+      tombstone: tombstoneSchema.parse(JSON.parse(tombstoneKv.value.toString())),
+      modRevision: tombstoneKv.mod_revision,
+      lease: tombstoneKv.lease,
+    },
   };
 }
 
@@ -122,7 +135,10 @@ export function parsePendingEntry(value: string): PendingEntry | undefined {
 /** Task ARN and start time from an `etcd-naming` value's Metadata; nothing for other formats. */
 export function metadataOf(value: string): KeyHolder {
   try {
-    const meta = JSON.parse((JSON.parse(value) as { Metadata?: unknown }).Metadata as string) as { taskArn?: unknown; startedAt?: unknown };
+    const meta = JSON.parse((JSON.parse(value) as { Metadata?: unknown }).Metadata as string) as {
+      taskArn?: unknown;
+      startedAt?: unknown;
+    };
     return {
       taskArn: typeof meta.taskArn === 'string' ? meta.taskArn : undefined,
       startedAt: typeof meta.startedAt === 'string' ? meta.startedAt : undefined,

@@ -13,12 +13,29 @@ import { clusterKey } from '../keys';
 import { Leases, type GrantOptions } from './leases';
 import { timedCall, type CallHooks } from './operations';
 import * as reads from './reads';
-import { parseRecord, type DesiredTask, type MissingMark, type PendingEntry, type StoredRecord, type TaskRef, type TaskState } from './records';
+import {
+  parseRecord,
+  type DesiredTask,
+  type MissingMark,
+  type PendingEntry,
+  type StoredRecord,
+  type TaskRef,
+  type TaskState,
+} from './records';
 import * as writes from './writes';
 
 export { leaseIdFor, taskLeaseName, tombstoneLeaseName, type GrantOptions } from './leases';
 export { etcdCall, prefixEnd } from './operations';
-export { refOf, storedRef, type DesiredTask, type MissingMark, type PendingEntry, type StoredRecord, type TaskRef, type TaskState } from './records';
+export {
+  refOf,
+  storedRef,
+  type DesiredTask,
+  type MissingMark,
+  type PendingEntry,
+  type StoredRecord,
+  type TaskRef,
+  type TaskState,
+} from './records';
 export type { LeftOutKey, StopResult, WriteOptions, WriteResult } from './writes';
 
 /** Optional hooks of a {@link Registry}. */
@@ -111,7 +128,9 @@ export class Registry {
   }
 
   /** See {@link reads.listRecords}. */
-  listRecords(options?: reads.ListRecordsOptions): Promise<{ records: StoredRecord[]; invalid: { key: string; error: string }[] }> {
+  listRecords(
+    options?: reads.ListRecordsOptions,
+  ): Promise<{ records: StoredRecord[]; invalid: { key: string; error: string }[] }> {
     return reads.listRecords(this.ctx, options);
   }
 

@@ -5,13 +5,44 @@
  */
 import type { ICompare, IKeyValue } from 'etcd3';
 import { randomBytes } from 'node:crypto';
-import { decideKeyClaim, decideWrite, RecordState, type KeyHolder, type TaskRecord, type Tombstone, type WriteSource } from '../decide';
+import {
+  decideKeyClaim,
+  decideWrite,
+  RecordState,
+  type KeyHolder,
+  type TaskRecord,
+  type Tombstone,
+  type WriteSource,
+} from '../decide';
 import { ConflictError } from '../errors';
 import { clusterKey, missingKey, pendingKey, recordKey, recordsPrefix, stateKeyParts, tombstoneKey } from '../keys';
 import { taskLeaseName, tombstoneLeaseName, type Leases } from './leases';
-import { absent, bytes, del, deleteIfOwned, get, heldBy, modifiedAt, put, putIfChanged, txn, unchanged, type EtcdContext } from './operations';
+import {
+  absent,
+  bytes,
+  del,
+  deleteIfOwned,
+  get,
+  heldBy,
+  modifiedAt,
+  put,
+  putIfChanged,
+  txn,
+  unchanged,
+  type EtcdContext,
+} from './operations';
 import { readTask } from './reads';
-import { metadataOf, parseRecord, stateFromResponses, storedRef, type DesiredTask, type PendingEntry, type StoredRecord, type TaskRef, type TaskState } from './records';
+import {
+  metadataOf,
+  parseRecord,
+  stateFromResponses,
+  storedRef,
+  type DesiredTask,
+  type PendingEntry,
+  type StoredRecord,
+  type TaskRef,
+  type TaskState,
+} from './records';
 
 /** How many times a guarded write re-reads and retries after losing a race. */
 const MAX_ATTEMPTS = 4;
@@ -56,7 +87,11 @@ export type StopResult =
   | { readonly status: 'unchanged' };
 
 /** The pending-index keys a record holds: one per service while it is pending. */
-function pendingKeys(statePrefix: string, record: Pick<TaskRecord, 'state' | 'services'>, ref: Pick<TaskRef, 'clusterName' | 'taskId'>): string[] {
+function pendingKeys(
+  statePrefix: string,
+  record: Pick<TaskRecord, 'state' | 'services'>,
+  ref: Pick<TaskRef, 'clusterName' | 'taskId'>,
+): string[] {
   if (record.state !== RecordState.Pending) return [];
   return (record.services ?? []).map((service) => pendingKey(statePrefix, service, ref.clusterName, ref.taskId));
 }
@@ -81,7 +116,10 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
   const tKey = tombstoneKey(statePrefix, desired.clusterName, desired.taskId);
   let current: TaskState | undefined = known;
   if (current) {
-    const decision = decideWrite({ version: desired.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
+    const decision = decideWrite(
+      { version: desired.version, source },
+      { record: current.record?.record, tombstone: current.tombstone?.tombstone },
+    );
     if (!decision.write) {
       if (granted) await ctx.leases.release(granted);
       return { status: 'ignored', reason: decision.reason };
@@ -115,7 +153,10 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
         if (kv && !own(kv.lease)) {
           const cacheKey = `${entry.key}@${kv.mod_revision}`;
           if (!holders.has(cacheKey)) holders.set(cacheKey, holderOf(ctx, kv));
-          const claim = decideKeyClaim({ taskArn: desired.taskArn, startedAt: desired.startedAt }, await holders.get(cacheKey)!);
+          const claim = decideKeyClaim(
+            { taskArn: desired.taskArn, startedAt: desired.startedAt },
+            await holders.get(cacheKey)!,
+          );
           if (!claim.take) {
             leftOut.push({ key: entry.key, reason: claim.reason });
             continue;
@@ -141,9 +182,15 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
       };
       const oldLease = old?.lease;
       const listed = pendingKeys(statePrefix, record, desired);
-      const listing = JSON.stringify({ taskArn: desired.taskArn, clusterArn: desired.clusterArn, gatedContainers: desired.gatedContainers } satisfies PendingEntry);
+      const listing = JSON.stringify({
+        taskArn: desired.taskArn,
+        clusterArn: desired.clusterArn,
+        gatedContainers: desired.gatedContainers,
+      } satisfies PendingEntry);
       const stale = old
-        ? [...old.record.keys, ...pendingKeys(statePrefix, old.record, desired)].filter((k) => !keys.includes(k) && !listed.includes(k)).map((k) => deleteIfOwned(k, oldLease!))
+        ? [...old.record.keys, ...pendingKeys(statePrefix, old.record, desired)]
+            .filter((k) => !keys.includes(k) && !listed.includes(k))
+            .map((k) => deleteIfOwned(k, oldLease!))
         : [];
       const res = await txn(
         ctx,
@@ -168,7 +215,10 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
       // A retried call whose first attempt was applied finds its own write: that is success.
       if (current.record?.lease === leaseId && current.record.record.writeId === writeId)
         return { status: 'written', leaseId, keys: current.record.record.keys, previous: old?.record.state, leftOut };
-      const decision = decideWrite({ version: desired.version, source }, { record: current.record?.record, tombstone: current.tombstone?.tombstone });
+      const decision = decideWrite(
+        { version: desired.version, source },
+        { record: current.record?.record, tombstone: current.tombstone?.tombstone },
+      );
       if (!decision.write) {
         await ctx.leases.giveBack(leaseId);
         return { status: 'ignored', reason: decision.reason };
@@ -195,8 +245,12 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
 async function holderOf(ctx: EtcdContext, kv: IKeyValue): Promise<KeyHolder> {
   let fromRecord: KeyHolder = {};
   if (kv.lease !== '0') {
-    const lease = await ctx.call('lease keys', () => ctx.client.leaseClient.leaseTimeToLive({ ID: kv.lease, keys: true }));
-    const recordKeyOnLease = lease.keys.map((k) => k.toString()).find((k) => k.startsWith(recordsPrefix(ctx.config.statePrefix)));
+    const lease = await ctx.call('lease keys', () =>
+      ctx.client.leaseClient.leaseTimeToLive({ ID: kv.lease, keys: true }),
+    );
+    const recordKeyOnLease = lease.keys
+      .map((k) => k.toString())
+      .find((k) => k.startsWith(recordsPrefix(ctx.config.statePrefix)));
     if (recordKeyOnLease) {
       const res = await ctx.call('read key holder', () => ctx.client.kv.range({ key: bytes(recordKeyOnLease) }));
       const holderKv = res.kvs[0];
@@ -212,7 +266,8 @@ async function holderOf(ctx: EtcdContext, kv: IKeyValue): Promise<KeyHolder> {
   }
   if (fromRecord.startedAt !== undefined) return fromRecord;
   const fromValue = metadataOf(kv.value.toString());
-  if (fromValue.taskArn !== undefined && (fromRecord.taskArn === undefined || fromRecord.taskArn === fromValue.taskArn)) return fromValue;
+  if (fromValue.taskArn !== undefined && (fromRecord.taskArn === undefined || fromRecord.taskArn === fromValue.taskArn))
+    return fromValue;
   return fromRecord;
 }
 
@@ -223,7 +278,12 @@ async function holderOf(ctx: EtcdContext, kv: IKeyValue): Promise<KeyHolder> {
  *
  * @throws {DependencyError} when etcd fails; {@link ConflictError} after repeated lost races.
  */
-export async function stopTask(ctx: WriteContext, ref: TaskRef, version: number, stoppedAt: string): Promise<StopResult> {
+export async function stopTask(
+  ctx: WriteContext,
+  ref: TaskRef,
+  version: number,
+  stoppedAt: string,
+): Promise<StopResult> {
   const { statePrefix } = ctx.config;
   const rKey = recordKey(statePrefix, ref.clusterName, ref.taskId);
   const tKey = tombstoneKey(statePrefix, ref.clusterName, ref.taskId);
@@ -239,15 +299,28 @@ export async function stopTask(ctx: WriteContext, ref: TaskRef, version: number,
         if (tombstoneLease) await ctx.leases.giveBack(tombstoneLease);
         return { status: 'unchanged' };
       }
-      tombstoneLease ??= await ctx.leases.grant(ctx.config.tombstoneTtlSeconds, { name: tombstoneLeaseName(ref.taskArn) });
-      const value: Tombstone = { taskArn: ref.taskArn, version: Math.max(version, tombstone?.tombstone.version ?? 0), stoppedAt };
+      tombstoneLease ??= await ctx.leases.grant(ctx.config.tombstoneTtlSeconds, {
+        name: tombstoneLeaseName(ref.taskArn),
+      });
+      const value: Tombstone = {
+        taskArn: ref.taskArn,
+        version: Math.max(version, tombstone?.tombstone.version ?? 0),
+        stoppedAt,
+      };
       const res = await txn(
         ctx,
         'deregister transaction',
         [unchanged(rKey, record?.modRevision), unchanged(tKey, tombstone?.modRevision)],
         [
           put(tKey, JSON.stringify(value), tombstoneLease),
-          ...(record ? [del(rKey), ...[...record.record.keys, ...pendingKeys(statePrefix, record.record, ref)].map((k) => deleteIfOwned(k, record!.lease))] : []),
+          ...(record
+            ? [
+                del(rKey),
+                ...[...record.record.keys, ...pendingKeys(statePrefix, record.record, ref)].map((k) =>
+                  deleteIfOwned(k, record!.lease),
+                ),
+              ]
+            : []),
         ],
         [get(rKey), get(tKey)],
       );
@@ -275,13 +348,22 @@ export async function stopTask(ctx: WriteContext, ref: TaskRef, version: number,
  */
 export async function withdrawTask(ctx: EtcdContext, stored: StoredRecord, version: number): Promise<boolean> {
   const { record } = stored;
-  const next: TaskRecord = { ...record, version: Math.max(version, record.version), state: RecordState.Withdrawn, keys: [], updatedAt: new Date().toISOString() };
+  const next: TaskRecord = {
+    ...record,
+    version: Math.max(version, record.version),
+    state: RecordState.Withdrawn,
+    keys: [],
+    updatedAt: new Date().toISOString(),
+  };
   const listing = pendingKeys(ctx.config.statePrefix, stored.record, stateKeyParts(stored.key));
   const res = await txn(
     ctx,
     'withdraw transaction',
     [modifiedAt(stored.key, stored.modRevision)],
-    [put(stored.key, JSON.stringify(next), stored.lease), ...[...record.keys, ...listing].map((k) => deleteIfOwned(k, stored.lease))],
+    [
+      put(stored.key, JSON.stringify(next), stored.lease),
+      ...[...record.keys, ...listing].map((k) => deleteIfOwned(k, stored.lease)),
+    ],
     [],
   );
   return res.succeeded;
@@ -289,7 +371,9 @@ export async function withdrawTask(ctx: EtcdContext, stored: StoredRecord, versi
 
 /** Forgets a cluster that no longer exists. */
 export async function forgetCluster(ctx: EtcdContext, clusterName: string): Promise<void> {
-  await ctx.call('forget cluster', () => ctx.client.kv.deleteRange({ key: bytes(clusterKey(ctx.config.statePrefix, clusterName)) }));
+  await ctx.call('forget cluster', () =>
+    ctx.client.kv.deleteRange({ key: bytes(clusterKey(ctx.config.statePrefix, clusterName)) }),
+  );
 }
 
 /**
@@ -313,7 +397,9 @@ export async function markMissing(ctx: EtcdContext, stored: StoredRecord, firstS
 
 /** Deletes a task's MISSING mark (ECS describes or lists the task again). */
 export async function clearMissing(ctx: EtcdContext, ref: Pick<TaskRef, 'clusterName' | 'taskId'>): Promise<void> {
-  await ctx.call('clear missing mark', () => ctx.client.kv.deleteRange({ key: bytes(missingKey(ctx.config.statePrefix, ref.clusterName, ref.taskId)) }));
+  await ctx.call('clear missing mark', () =>
+    ctx.client.kv.deleteRange({ key: bytes(missingKey(ctx.config.statePrefix, ref.clusterName, ref.taskId)) }),
+  );
 }
 
 /**
@@ -330,7 +416,11 @@ export async function removeTask(ctx: WriteContext, stored: StoredRecord): Promi
     ctx,
     'remove transaction',
     [modifiedAt(stored.key, stored.modRevision)],
-    [del(stored.key), del(missingKey(ctx.config.statePrefix, ref.clusterName, ref.taskId)), ...stored.record.keys.map((k) => deleteIfOwned(k, stored.lease))],
+    [
+      del(stored.key),
+      del(missingKey(ctx.config.statePrefix, ref.clusterName, ref.taskId)),
+      ...stored.record.keys.map((k) => deleteIfOwned(k, stored.lease)),
+    ],
     [],
   );
   if (res.succeeded) await ctx.leases.revoke(stored.lease);

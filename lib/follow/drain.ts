@@ -29,7 +29,10 @@ export interface DrainDeps {
   readonly registry: Pick<Registry, 'readTask' | 'pendingTasks'>;
   readonly registryPrefix: string;
   /** Loads the ECS reader and registrar (lazily: most stops find no pending task). */
-  readonly load: () => Promise<{ readonly ecs: Pick<EcsReader, 'describeTasks'>; readonly registrar: Pick<Registrar, 'register'> }>;
+  readonly load: () => Promise<{
+    readonly ecs: Pick<EcsReader, 'describeTasks'>;
+    readonly registrar: Pick<Registrar, 'register'>;
+  }>;
   readonly log: Log;
   /** Decide, write nothing (`DRY_RUN`). @default false */
   readonly dryRun?: boolean;
@@ -60,16 +63,23 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
     const { record } = await deps.registry.readTask(stopping);
     if (!record) return NOTHING;
     // Records written before `services` existed: the services are in their endpoint keys.
-    const services = record.record.services ?? record.record.keys.map((k) => serviceOfEndpointKey(deps.registryPrefix, k)).filter((s): s is string => s !== undefined);
+    const services =
+      record.record.services ??
+      record.record.keys
+        .map((k) => serviceOfEndpointKey(deps.registryPrefix, k))
+        .filter((s): s is string => s !== undefined);
     if (services.length === 0) return NOTHING;
     pending = (await deps.registry.pendingTasks(services)).filter((p) => p.taskArn !== stopping.taskArn);
   } catch (err) {
-    deps.log.warn('drain check: could not read the pending tasks; the stop goes ahead', { taskArn: stopping.taskArn, error: errorMessage(err) });
+    deps.log.warn('drain check: could not read the pending tasks; the stop goes ahead', {
+      taskArn: stopping.taskArn,
+      error: errorMessage(err),
+    });
     return { ...NOTHING, errors: [errorMessage(err)] };
   }
   if (pending.length === 0) return NOTHING;
 
-  let loaded;
+  let loaded: Awaited<ReturnType<DrainDeps['load']>>;
   try {
     loaded = await deps.load();
   } catch (err) {
@@ -87,7 +97,9 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
     calls.map(async ({ cluster, arns }) => {
       try {
         const { tasks } = await loaded.ecs.describeTasks(cluster, arns);
-        for (const t of tasks) if (taskPhase(t) === TaskPhase.Started && evaluateHealth(t, gated.get(t.taskArn) ?? []) === Health.Ready) healthy.push(t);
+        for (const t of tasks)
+          if (taskPhase(t) === TaskPhase.Started && evaluateHealth(t, gated.get(t.taskArn) ?? []) === Health.Ready)
+            healthy.push(t);
       } catch (err) {
         errors.push(`DescribeTasks in ${cluster}: ${errorMessage(err)}`);
       }
@@ -95,7 +107,10 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
   );
   const published: string[] = [];
   if (deps.dryRun) {
-    if (healthy.length > 0) deps.log.info('dry run: drain check would publish HEALTHY pending tasks', { taskArns: healthy.map((t) => t.taskArn) });
+    if (healthy.length > 0)
+      deps.log.info('dry run: drain check would publish HEALTHY pending tasks', {
+        taskArns: healthy.map((t) => t.taskArn),
+      });
     return { checked: calls.reduce((n, c) => n + c.arns.length, 0), published: [], errors };
   }
   await Promise.all(
@@ -112,7 +127,11 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
       }
     }),
   );
-  if (errors.length > 0) deps.log.warn('drain check partly failed; the stop goes ahead (the follow-up and renew catch up)', { taskArn: stopping.taskArn, errors });
+  if (errors.length > 0)
+    deps.log.warn('drain check partly failed; the stop goes ahead (the follow-up and renew catch up)', {
+      taskArn: stopping.taskArn,
+      errors,
+    });
   return { checked: calls.reduce((n, c) => n + c.arns.length, 0), published, errors };
 }
 
@@ -124,12 +143,23 @@ export async function drainPending(deps: DrainDeps, stopping: TaskRef): Promise<
  * @example
  * const { outcome, drained } = await drainThenStop(deps, task, () => deregisterTask(registry, task));
  */
-export async function drainThenStop<T>(deps: DrainDeps, stopping: TaskRef, stop: () => Promise<T>): Promise<{ outcome: T; drained: DrainOutcome }> {
+export async function drainThenStop<T>(
+  deps: DrainDeps,
+  stopping: TaskRef,
+  stop: () => Promise<T>,
+): Promise<{ outcome: T; drained: DrainOutcome }> {
   const drain = drainPending(deps, stopping);
   let timer: NodeJS.Timeout | undefined;
-  const waited = await Promise.race([drain, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), DRAIN_WAIT_MS)))]);
+  const waited = await Promise.race([
+    drain,
+    new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), DRAIN_WAIT_MS))),
+  ]);
   clearTimeout(timer);
-  if (!waited) deps.log.warn('drain check still running: deleting the stopping task without waiting', { taskArn: stopping.taskArn, waitedMs: DRAIN_WAIT_MS });
+  if (!waited)
+    deps.log.warn('drain check still running: deleting the stopping task without waiting', {
+      taskArn: stopping.taskArn,
+      waitedMs: DRAIN_WAIT_MS,
+    });
   const outcome = await stop();
   return { outcome, drained: waited ?? (await drain) };
 }

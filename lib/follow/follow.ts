@@ -13,7 +13,7 @@ import pLimit from 'p-limit';
 import { WriteSource } from '../decide';
 import type { EcsReader } from '../ecs/api';
 import type { TaskSnapshot } from '../ecs/event';
-import { errorMessage, InvalidEventError, RegistrarError } from '../errors';
+import { errorMessage, InvalidEventError, type RegistrarError } from '../errors';
 import type { Registry, TaskState } from '../etcd/registry';
 import type { Log, Registrar } from '../registrar';
 import { nextMessage, parseFollowMessage, type ParsedFollowMessage } from './message';
@@ -72,12 +72,21 @@ interface Work {
  * @example
  * const { batchItemFailures } = await followMessages(event.Records, deps);
  */
-export async function followMessages(records: readonly FollowRecord[], deps: FollowDeps): Promise<{ results: FollowResult[]; batchItemFailures: { itemIdentifier: string }[] }> {
+export async function followMessages(
+  records: readonly FollowRecord[],
+  deps: FollowDeps,
+): Promise<{ results: FollowResult[]; batchItemFailures: { itemIdentifier: string }[] }> {
   const results: FollowResult[] = [];
   const now = deps.now ?? Date.now;
   const limit = pLimit(IN_FLIGHT);
   const fail = (w: Pick<Work, 'record' | 'message'>, err: unknown) =>
-    results.push({ messageId: w.record.messageId, taskArn: w.message.taskArn, attempt: w.message.attempt, outcome: 'failed', error: err instanceof Error ? err : new Error(String(err)) });
+    results.push({
+      messageId: w.record.messageId,
+      taskArn: w.message.taskArn,
+      attempt: w.message.attempt,
+      outcome: 'failed',
+      error: err instanceof Error ? err : new Error(String(err)),
+    });
 
   // Validate; a task named twice in one batch (SQS delivers at least once) is followed once.
   const work: Work[] = [];
@@ -87,11 +96,22 @@ export async function followMessages(records: readonly FollowRecord[], deps: Fol
     try {
       message = parseFollowMessage(record.body);
     } catch (err) {
-      results.push({ messageId: record.messageId, outcome: 'rejected', error: err as Error, reason: errorMessage(err) });
+      results.push({
+        messageId: record.messageId,
+        outcome: 'rejected',
+        error: err as Error,
+        reason: errorMessage(err),
+      });
       continue;
     }
     if (seen.has(message.taskArn)) {
-      results.push({ messageId: record.messageId, taskArn: message.taskArn, attempt: message.attempt, outcome: 'done', reason: 'another message of this batch follows the same task' });
+      results.push({
+        messageId: record.messageId,
+        taskArn: message.taskArn,
+        attempt: message.attempt,
+        outcome: 'done',
+        reason: 'another message of this batch follows the same task',
+      });
       continue;
     }
     seen.add(message.taskArn);
@@ -120,11 +140,17 @@ export async function followMessages(records: readonly FollowRecord[], deps: Fol
   for (const w of toAsk) byCluster.set(w.message.clusterArn, [...(byCluster.get(w.message.clusterArn) ?? []), w]);
   const decided: { w: Work; decision: FollowDecision }[] = [];
   for (const [cluster, group] of byCluster) {
-    let answer;
+    let answer: Awaited<ReturnType<typeof deps.ecs.describeTasks>>;
     try {
-      answer = await deps.ecs.describeTasks(cluster, group.map((w) => w.message.taskArn));
+      answer = await deps.ecs.describeTasks(
+        cluster,
+        group.map((w) => w.message.taskArn),
+      );
     } catch (err) {
-      deps.log.warn('follow-up: ECS failed for cluster; its messages will be delivered again', { cluster, error: errorMessage(err) });
+      deps.log.warn('follow-up: ECS failed for cluster; its messages will be delivered again', {
+        cluster,
+        error: errorMessage(err),
+      });
       for (const w of group) fail(w, err);
       continue;
     }
@@ -148,13 +174,18 @@ export async function followMessages(records: readonly FollowRecord[], deps: Fol
         const health = decision.health === 'ready' ? 'HEALTHY' : 'UNHEALTHY';
         if (deps.dryRun) return settle(w, { action: 'done', reason: `dry run: ECS says ${health}, would write it` });
         try {
-          const outcome = await deps.registrar.register(w.described as TaskSnapshot, { source: WriteSource.PendingCheck, known: w.state });
+          const outcome = await deps.registrar.register(w.described as TaskSnapshot, {
+            source: WriteSource.PendingCheck,
+            known: w.state,
+          });
           const reason = `ECS says ${health}: ${outcome.action}${outcome.reason ? ` (${outcome.reason})` : ''}`;
-          if (outcome.action === 'registered' || outcome.action === 'empty') results.push(result(w, 'published', reason));
+          if (outcome.action === 'registered' || outcome.action === 'empty')
+            results.push(result(w, 'published', reason));
           else if (outcome.action === 'withdrawn') results.push(result(w, 'withdrawn', reason));
           else results.push(result(w, 'done', reason));
         } catch (err) {
-          if (err instanceof InvalidEventError) return settle(w, { action: 'give-up', reason: `ECS's answer cannot be registered: ${err.message}` });
+          if (err instanceof InvalidEventError)
+            return settle(w, { action: 'give-up', reason: `ECS's answer cannot be registered: ${err.message}` });
           fail(w, err);
         }
       });
@@ -162,7 +193,8 @@ export async function followMessages(records: readonly FollowRecord[], deps: Fol
   );
 
   if (outgoing.length > 0) {
-    if (deps.dryRun) for (const { w } of outgoing) results.push(result(w, 'done', 'dry run: still pending, would check again'));
+    if (deps.dryRun)
+      for (const { w } of outgoing) results.push(result(w, 'done', 'dry run: still pending, would check again'));
     else {
       let failed: ReadonlyMap<number, string>;
       try {
@@ -178,7 +210,10 @@ export async function followMessages(records: readonly FollowRecord[], deps: Fol
     }
   }
 
-  return { results, batchItemFailures: results.filter((r) => r.outcome === 'failed').map((r) => ({ itemIdentifier: r.messageId })) };
+  return {
+    results,
+    batchItemFailures: results.filter((r) => r.outcome === 'failed').map((r) => ({ itemIdentifier: r.messageId })),
+  };
 
   function settle(w: Work, decision: FollowDecision): void {
     switch (decision.action) {
@@ -189,7 +224,10 @@ export async function followMessages(records: readonly FollowRecord[], deps: Fol
         results.push(result(w, 'give-up', decision.reason));
         return;
       case 'unknown': {
-        const error = new InvalidEventError(`follow-up names an unknown task ${w.message.taskArn}: ${decision.reason}`, 'body.taskArn');
+        const error = new InvalidEventError(
+          `follow-up names an unknown task ${w.message.taskArn}: ${decision.reason}`,
+          'body.taskArn',
+        );
         results.push({ ...result(w, 'rejected', decision.reason), error });
         return;
       }

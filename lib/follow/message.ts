@@ -37,7 +37,15 @@ const schema = z.object({
   type: z.literal(FOLLOW_MESSAGE_TYPE, `expected "${FOLLOW_MESSAGE_TYPE}"`),
   taskArn: z.string().check(z.maxLength(512)),
   clusterArn: z.string().check(z.maxLength(512)),
-  taskDefinitionArn: z.string().check(z.maxLength(512), z.regex(/^arn:aws[a-z-]*:ecs:[a-z0-9-]{1,32}:\d{12}:task-definition\/[A-Za-z0-9_-]{1,255}:\d{1,10}$/, 'expected an ECS task definition ARN')),
+  taskDefinitionArn: z
+    .string()
+    .check(
+      z.maxLength(512),
+      z.regex(
+        /^arn:aws[a-z-]*:ecs:[a-z0-9-]{1,32}:\d{12}:task-definition\/[A-Za-z0-9_-]{1,255}:\d{1,10}$/,
+        'expected an ECS task definition ARN',
+      ),
+    ),
   checkEverySeconds: z.int().check(z.minimum(1), z.maximum(900)),
   giveUpAt: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
   attempt: z.int().check(z.minimum(1), z.maximum(MAX_ATTEMPTS)),
@@ -51,14 +59,16 @@ const schema = z.object({
  * const message = parseFollowMessage(record.body);
  */
 export function parseFollowMessage(body: string): ParsedFollowMessage {
-  if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) throw new InvalidEventError(`follow-up message body is over ${MAX_BODY_BYTES} bytes`, 'body');
+  if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES)
+    throw new InvalidEventError(`follow-up message body is over ${MAX_BODY_BYTES} bytes`, 'body');
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
     throw new InvalidEventError('follow-up message body is not JSON', 'body');
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new InvalidEventError('follow-up message body is not a JSON object', 'body');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new InvalidEventError('follow-up message body is not a JSON object', 'body');
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

@@ -46,10 +46,16 @@ export interface FollowTiming {
  * @example
  * const timing = followTiming([definition.containers[0].healthCheck], Date.parse(task.startedAt), Date.now());
  */
-export function followTiming(checks: readonly (HealthCheckTiming | undefined)[], startedAtMs: number, nowMs: number): FollowTiming {
+export function followTiming(
+  checks: readonly (HealthCheckTiming | undefined)[],
+  startedAtMs: number,
+  nowMs: number,
+): FollowTiming {
   const timings = checks.length > 0 ? checks.map((c) => c ?? HEALTH_CHECK_DEFAULTS) : [HEALTH_CHECK_DEFAULTS];
   const interval = Math.min(...timings.map((t) => t.intervalSeconds));
-  const bound = Math.max(...timings.map((t) => t.startPeriodSeconds + t.retries * (t.intervalSeconds + t.timeoutSeconds)));
+  const bound = Math.max(
+    ...timings.map((t) => t.startPeriodSeconds + t.retries * (t.intervalSeconds + t.timeoutSeconds)),
+  );
   // A start time in the future (clock skew) or far in the past (a late event) is taken as it is:
   // the first check is then due at once, and the bound may already have passed.
   const firstDue = Math.min(startedAtMs, nowMs) + interval * 1000;
@@ -109,8 +115,13 @@ export interface FollowInput {
  */
 export function decideWithoutEcs(input: Omit<FollowInput, 'described'>): FollowDecision | undefined {
   if (input.tombstoned) return { action: 'done', reason: 'stopped (tombstone)' };
-  if (!input.record) return { action: 'unknown', reason: 'etcd holds no record of the task (never recorded pending, or its lease expired)' };
-  if (input.record.state !== RecordState.Pending) return { action: 'done', reason: `record is ${input.record.state} already` };
+  if (!input.record)
+    return {
+      action: 'unknown',
+      reason: 'etcd holds no record of the task (never recorded pending, or its lease expired)',
+    };
+  if (input.record.state !== RecordState.Pending)
+    return { action: 'done', reason: `record is ${input.record.state} already` };
   return undefined;
 }
 
@@ -126,7 +137,11 @@ export function decideFollowUp(input: FollowInput): FollowDecision {
   const { described } = input;
   if (described && described !== 'missing') {
     const phase = taskPhase(described);
-    if (phase === TaskPhase.Stopping) return { action: 'done', reason: `ECS says ${described.lastStatus}/${described.desiredStatus}: nothing published` };
+    if (phase === TaskPhase.Stopping)
+      return {
+        action: 'done',
+        reason: `ECS says ${described.lastStatus}/${described.desiredStatus}: nothing published`,
+      };
     if (phase === TaskPhase.Started) {
       const health = evaluateHealth(described, input.record!.gatedContainers);
       if (health !== Health.Pending) return { action: 'write', health };
@@ -135,6 +150,9 @@ export function decideFollowUp(input: FollowInput): FollowDecision {
   const delaySeconds = nextDelaySeconds(input.nowMs, input.checkEverySeconds);
   if (input.attempt >= MAX_ATTEMPTS) return { action: 'give-up', reason: `checked ${input.attempt} times` };
   if (input.nowMs + delaySeconds * 1000 > input.giveUpAt)
-    return { action: 'give-up', reason: `not HEALTHY within its health check's bound (${new Date(input.giveUpAt).toISOString()}): renew stays in charge` };
+    return {
+      action: 'give-up',
+      reason: `not HEALTHY within its health check's bound (${new Date(input.giveUpAt).toISOString()}): renew stays in charge`,
+    };
   return { action: 'again', delaySeconds };
 }

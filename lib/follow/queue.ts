@@ -21,13 +21,17 @@ export interface FollowQueue {
    * @returns the indexes of the messages SQS refused (the rest were sent).
    * @throws {DependencyError} when SQS could not be reached at all.
    */
-  send(messages: readonly Outgoing[]): Promise<{ readonly failed: readonly { readonly index: number; readonly error: string }[] }>;
+  send(
+    messages: readonly Outgoing[],
+  ): Promise<{ readonly failed: readonly { readonly index: number; readonly error: string }[] }>;
 }
 
 /** SendMessageBatch takes at most this many entries. */
 const SEND_BATCH = 10;
 
-type Sender = (entries: { Id: string; MessageBody: string; DelaySeconds: number }[]) => Promise<{ Failed?: { Id?: string; Code?: string; Message?: string }[] }>;
+type Sender = (
+  entries: { Id: string; MessageBody: string; DelaySeconds: number }[],
+) => Promise<{ Failed?: { Id?: string; Code?: string; Message?: string }[] }>;
 
 async function loadSender(queueUrl: string): Promise<Sender> {
   const { SQSClient, SendMessageBatchCommand } = await import('@aws-sdk/client-sqs');
@@ -53,15 +57,22 @@ export class SqsFollowQueue implements FollowQueue {
     const batches: Promise<void>[] = [];
     for (let i = 0; i < messages.length; i += SEND_BATCH) {
       const start = i;
-      const entries = messages.slice(i, i + SEND_BATCH).map((m, j) => ({ Id: String(start + j), MessageBody: JSON.stringify(m.body), DelaySeconds: m.delaySeconds }));
+      const entries = messages
+        .slice(i, i + SEND_BATCH)
+        .map((m, j) => ({ Id: String(start + j), MessageBody: JSON.stringify(m.body), DelaySeconds: m.delaySeconds }));
       this.calls++;
       batches.push(
         sender(entries).then(
           (out) => {
-            for (const f of out.Failed ?? []) failed.push({ index: Number(f.Id), error: `${f.Code ?? 'Failed'}: ${f.Message ?? ''}`.trim() });
+            for (const f of out.Failed ?? [])
+              failed.push({ index: Number(f.Id), error: `${f.Code ?? 'Failed'}: ${f.Message ?? ''}`.trim() });
           },
           (err: unknown) => {
-            for (let j = 0; j < entries.length; j++) failed.push({ index: start + j, error: `SendMessageBatch failed: ${(err as Error)?.name ?? 'Error'}: ${errorMessage(err)}` });
+            for (let j = 0; j < entries.length; j++)
+              failed.push({
+                index: start + j,
+                error: `SendMessageBatch failed: ${(err as Error)?.name ?? 'Error'}: ${errorMessage(err)}`,
+              });
           },
         ),
       );

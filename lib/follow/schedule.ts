@@ -54,7 +54,10 @@ export class FollowScheduler implements PendingFollower {
       this.deps.onScheduled?.(true);
     } catch (err) {
       this.deps.onScheduled?.(false);
-      log.error('pending task not followed up: renew publishes it once HEALTHY (within a tick)', { taskArn: task.taskArn, error: errorMessage(err) });
+      log.error('pending task not followed up: renew publishes it once HEALTHY (within a tick)', {
+        taskArn: task.taskArn,
+        error: errorMessage(err),
+      });
     }
   }
 }

@@ -31,7 +31,11 @@ export function enableEc2Lookups(loader: Ec2Loader): void {
 export function sharedEcsReader(): AwsEcsReader {
   // One budget per process: renew, reconcile, follow-ups, drain checks and every other reader draw
   // from the same bucket.
-  ecs ??= new AwsEcsReader(undefined, { budget: sharedReadBudget(getConfig().ecsMaxReadsPerSecond), deadline: invocationDeadlineMs, ec2 });
+  ecs ??= new AwsEcsReader(undefined, {
+    budget: sharedReadBudget(getConfig().ecsMaxReadsPerSecond),
+    deadline: invocationDeadlineMs,
+    ec2,
+  });
   return ecs;
 }
 
@@ -52,8 +56,18 @@ export function sharedRegistrar(context: Context | undefined): Registrar {
   if (registrar?.registry !== registry) {
     const reader = sharedEcsReader();
     const queue = sharedFollowQueue();
-    const follow = queue && new FollowScheduler({ ecs: reader, queue, log: logger, onScheduled: (ok) => emitCounts(ok ? { FollowUpsStarted: 1 } : { FollowUpsNotStarted: 1 }) });
-    registrar = { registry, registrar: new Registrar({ config, registry, etcd: registry.client, ecs: reader, log: logger, follow }) };
+    const follow =
+      queue &&
+      new FollowScheduler({
+        ecs: reader,
+        queue,
+        log: logger,
+        onScheduled: (ok) => emitCounts(ok ? { FollowUpsStarted: 1 } : { FollowUpsNotStarted: 1 }),
+      });
+    registrar = {
+      registry,
+      registrar: new Registrar({ config, registry, etcd: registry.client, ecs: reader, log: logger, follow }),
+    };
   }
   return registrar.registrar;
 }

@@ -27,7 +27,10 @@ export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_N
 const metricsDiagnostics = {
   debug: (...args: unknown[]) => logger.debug(String(args[0])),
   info: (...args: unknown[]) => logger.info(String(args[0])),
-  warn: (...args: unknown[]) => (String(args[0]).startsWith('No application metrics to publish') ? logger.debug(String(args[0])) : logger.warn(String(args[0]))),
+  warn: (...args: unknown[]) =>
+    String(args[0]).startsWith('No application metrics to publish')
+      ? logger.debug(String(args[0]))
+      : logger.warn(String(args[0])),
   error: (...args: unknown[]) => logger.error(String(args[0])),
 };
 
@@ -106,14 +109,23 @@ function invocation(functionName: string): MiddlewareObj<unknown, unknown, Error
   return {
     before: async (request) => {
       const remaining = request.context?.getRemainingTimeInMillis?.();
-      setInvocationDeadline(typeof remaining === 'number' ? Date.now() + Math.max(100, remaining - DEADLINE_MARGIN_MS) : undefined);
+      setInvocationDeadline(
+        typeof remaining === 'number' ? Date.now() + Math.max(100, remaining - DEADLINE_MARGIN_MS) : undefined,
+      );
       const event = request.event as { id?: unknown; detail?: { taskArn?: unknown } } | undefined;
       // Not validated yet: keep what a hostile event can repeat on every log line short.
-      const short = (value: unknown) => (typeof value === 'string' ? (value.length > 160 ? `${value.slice(0, 160)}…` : value) : undefined);
+      const short = (value: unknown) =>
+        typeof value === 'string' ? (value.length > 160 ? `${value.slice(0, 160)}…` : value) : undefined;
       logger.appendKeys({ function: functionName, eventId: short(event?.id), taskArn: short(event?.detail?.taskArn) });
       const credentials = await resolveEtcdCredentials(getConfig().etcdCredentials);
       // Not enumerable: the context may be logged or serialised, the credentials never.
-      if (request.context) Object.defineProperty(request.context, CREDENTIALS, { value: credentials, enumerable: false, configurable: true, writable: true });
+      if (request.context)
+        Object.defineProperty(request.context, CREDENTIALS, {
+          value: credentials,
+          enumerable: false,
+          configurable: true,
+          writable: true,
+        });
     },
     after: (request) => {
       logger.info(`${functionName} done`, { result: request.response });

@@ -113,12 +113,16 @@ async function runStep(step: RenewStep, ctx: ExecuteContext): Promise<void> {
   summary.applied.push({ taskArn: step.taskArn, action: step.kind, reason: step.reason, keys, result });
   if (result === 'done' && counter) summary[counter]++;
   if (step.kind === StepKind.ForgetCluster)
-    log.error('cluster no longer exists: its tasks were removed and the cluster forgotten', line([], { result, status: step.status }));
+    log.error(
+      'cluster no longer exists: its tasks were removed and the cluster forgotten',
+      line([], { result, status: step.status }),
+    );
   else log.info(`renew ${step.kind}`, line(keys, { result }));
 }
 
 function failStep(step: RenewStep, err: unknown, ctx: ExecuteContext): void {
-  if (err instanceof InvalidEventError) ctx.log.warn('task cannot be registered', { taskArn: step.taskArn, error: err.message });
+  if (err instanceof InvalidEventError)
+    ctx.log.warn('task cannot be registered', { taskArn: step.taskArn, error: err.message });
   ctx.fail(step.taskArn, errorMessage(err));
 }
 

@@ -94,11 +94,26 @@ interface StepBase {
 
 /** One change of a renew tick. */
 export type RenewStep =
-  | (StepBase & { readonly kind: typeof StepKind.Register | typeof StepKind.RestoreKeys; readonly stored: StoredRecord; readonly task: TaskSnapshot })
+  | (StepBase & {
+      readonly kind: typeof StepKind.Register | typeof StepKind.RestoreKeys;
+      readonly stored: StoredRecord;
+      readonly task: TaskSnapshot;
+    })
   | (StepBase & { readonly kind: typeof StepKind.Repair; readonly task: TaskSnapshot })
-  | (StepBase & { readonly kind: typeof StepKind.Withdraw | typeof StepKind.Deregister; readonly stored: StoredRecord; readonly task: TaskSnapshot })
-  | (StepBase & { readonly kind: typeof StepKind.MarkMissing; readonly stored: StoredRecord; readonly firstSeen: string })
-  | (StepBase & { readonly kind: typeof StepKind.RemoveMissing | typeof StepKind.RemoveGone | typeof StepKind.ClearMissing; readonly stored: StoredRecord })
+  | (StepBase & {
+      readonly kind: typeof StepKind.Withdraw | typeof StepKind.Deregister;
+      readonly stored: StoredRecord;
+      readonly task: TaskSnapshot;
+    })
+  | (StepBase & {
+      readonly kind: typeof StepKind.MarkMissing;
+      readonly stored: StoredRecord;
+      readonly firstSeen: string;
+    })
+  | (StepBase & {
+      readonly kind: typeof StepKind.RemoveMissing | typeof StepKind.RemoveGone | typeof StepKind.ClearMissing;
+      readonly stored: StoredRecord;
+    })
   | (StepBase & { readonly kind: typeof StepKind.ForgetCluster; readonly clusterArn: string; readonly status: string });
 
 /** What a renew tick will do. */
@@ -143,7 +158,8 @@ export function planRenew(facts: RenewFacts): RenewPlan {
     if (facts.leases.alive.has(lease)) {
       if (why === 'fail-open') failOpen++;
       else renewed++;
-    } else if (facts.leases.expired.has(lease)) fail(record.taskArn, 'lease expired and ECS could not be asked about the task; reconcile will restore it');
+    } else if (facts.leases.expired.has(lease))
+      fail(record.taskArn, 'lease expired and ECS could not be asked about the task; reconcile will restore it');
     else fail(record.taskArn, facts.leases.failed.get(lease) ?? 'keepalive failed');
   };
 
@@ -163,7 +179,12 @@ export function planRenew(facts: RenewFacts): RenewPlan {
     const c = facts.clusters.get(cluster);
     const base = { taskArn: record.taskArn, cluster };
     if (c?.gone) {
-      steps.push({ ...base, kind: StepKind.RemoveGone, stored, reason: `cluster ${cluster} no longer exists (DescribeClusters: ${c.gone})` });
+      steps.push({
+        ...base,
+        kind: StepKind.RemoveGone,
+        stored,
+        reason: `cluster ${cluster} no longer exists (DescribeClusters: ${c.gone})`,
+      });
       continue;
     }
     const described = c?.described;
@@ -179,7 +200,13 @@ export function planRenew(facts: RenewFacts): RenewPlan {
     const task = answers.tasks.get(record.taskArn);
     const mark = facts.missingMarks.get(record.taskArn);
     if (task) {
-      if (mark) steps.push({ ...base, kind: StepKind.ClearMissing, stored, reason: `ECS describes the task again (${describeState(task)})` });
+      if (mark)
+        steps.push({
+          ...base,
+          kind: StepKind.ClearMissing,
+          stored,
+          reason: `ECS describes the task again (${describeState(task)})`,
+        });
       planDescribed(stored, task);
       continue;
     }
@@ -206,8 +233,21 @@ export function planRenew(facts: RenewFacts): RenewPlan {
     }
     // Its lease is gone: the record and its keys went with it; nothing to mark or remove.
     if (facts.leases.expired.has(stored.lease)) continue;
-    if (mark) steps.push({ ...base, kind: StepKind.RemoveMissing, stored, reason: `ECS has answered MISSING since ${mark.firstSeen} and ListTasks does not list the task` });
-    else steps.push({ ...base, kind: StepKind.MarkMissing, stored, firstSeen: facts.now, reason: 'ECS answers MISSING and ListTasks does not list the task: kept until a later tick confirms' });
+    if (mark)
+      steps.push({
+        ...base,
+        kind: StepKind.RemoveMissing,
+        stored,
+        reason: `ECS has answered MISSING since ${mark.firstSeen} and ListTasks does not list the task`,
+      });
+    else
+      steps.push({
+        ...base,
+        kind: StepKind.MarkMissing,
+        stored,
+        firstSeen: facts.now,
+        reason: 'ECS answers MISSING and ListTasks does not list the task: kept until a later tick confirms',
+      });
   }
 
   function planDescribed(stored: StoredRecord, task: TaskSnapshot): void {
@@ -215,30 +255,55 @@ export function planRenew(facts: RenewFacts): RenewPlan {
     const base = { taskArn: record.taskArn, cluster: clusterNameOf(record.clusterArn), stored, task };
     const action = decideRenew(record, task);
     const state = `ECS says ${describeState(task)}`;
-    if (action === RenewAction.Register) steps.push({ ...base, kind: StepKind.Register, reason: `${state}; record is ${record.state} at version ${record.version}` });
+    if (action === RenewAction.Register)
+      steps.push({
+        ...base,
+        kind: StepKind.Register,
+        reason: `${state}; record is ${record.state} at version ${record.version}`,
+      });
     else if (action === RenewAction.Withdraw) steps.push({ ...base, kind: StepKind.Withdraw, reason: state });
     else if (action === RenewAction.Deregister) steps.push({ ...base, kind: StepKind.Deregister, reason: state });
     else if (facts.leases.expired.has(lease) && taskPhase(task) === TaskPhase.Started)
       steps.push({ ...base, kind: StepKind.Register, reason: 'lease expired: publish again' });
-    else if (!facts.leases.alive.has(lease) || record.state !== RecordState.Registered || !facts.endpointLeases) keep(stored, 'verified');
+    else if (!facts.leases.alive.has(lease) || record.state !== RecordState.Registered || !facts.endpointLeases)
+      keep(stored, 'verified');
     else {
       const lost = record.keys.filter((k) => facts.endpointLeases!.get(k) !== lease);
       if (lost.length === 0) keep(stored, 'verified');
-      else steps.push({ ...base, kind: StepKind.RestoreKeys, reason: `endpoint keys missing or on another lease: ${lost.join(', ')}` });
+      else
+        steps.push({
+          ...base,
+          kind: StepKind.RestoreKeys,
+          reason: `endpoint keys missing or on another lease: ${lost.join(', ')}`,
+        });
     }
   }
 
   for (const [cluster, c] of facts.clusters) {
     if (c.gone) {
-      steps.push({ taskArn: c.cluster, cluster, kind: StepKind.ForgetCluster, clusterArn: c.cluster, status: c.gone, reason: `DescribeClusters says ${c.gone}` });
+      steps.push({
+        taskArn: c.cluster,
+        cluster,
+        kind: StepKind.ForgetCluster,
+        clusterArn: c.cluster,
+        status: c.gone,
+        reason: `DescribeClusters says ${c.gone}`,
+      });
       continue;
     }
     if (!c.served || !c.unrecorded?.ok) continue;
     for (const bad of c.unrecorded.value.invalid) fail(bad.taskArn, bad.error);
     if (!facts.tombstoned) continue;
     for (const task of c.unrecorded.value.tasks) {
-      if (recorded.has(task.taskArn) || taskPhase(task) !== TaskPhase.Started || facts.tombstoned.has(task.taskArn)) continue;
-      steps.push({ taskArn: task.taskArn, cluster, kind: StepKind.Repair, task, reason: `running in ECS (${describeState(task)}) without a record` });
+      if (recorded.has(task.taskArn) || taskPhase(task) !== TaskPhase.Started || facts.tombstoned.has(task.taskArn))
+        continue;
+      steps.push({
+        taskArn: task.taskArn,
+        cluster,
+        kind: StepKind.Repair,
+        task,
+        reason: `running in ECS (${describeState(task)}) without a record`,
+      });
     }
   }
   return { steps, renewed, failOpen, failures };

@@ -43,8 +43,21 @@ export interface SliceCluster {
 
 /** One unit of ECS work. `position` is absent for urgent describes (outside the pass order). */
 export type SliceUnit =
-  | { readonly kind: 'describe'; readonly cluster: string; readonly name: string; readonly taskArns: readonly string[]; readonly reads: 1; readonly position?: SlicePosition }
-  | { readonly kind: 'list'; readonly cluster: string; readonly name: string; readonly reads: number; readonly position: SlicePosition };
+  | {
+      readonly kind: 'describe';
+      readonly cluster: string;
+      readonly name: string;
+      readonly taskArns: readonly string[];
+      readonly reads: 1;
+      readonly position?: SlicePosition;
+    }
+  | {
+      readonly kind: 'list';
+      readonly cluster: string;
+      readonly name: string;
+      readonly reads: number;
+      readonly position: SlicePosition;
+    };
 
 /** What a tick verifies. */
 export interface SlicePlan {
@@ -89,12 +102,20 @@ type Item = { readonly cluster: SliceCluster; readonly position: SlicePosition; 
  * @example
  * const plan = planSlice({ clusters, budget: 10 * 30, cursor });
  */
-export function planSlice(input: { readonly clusters: readonly SliceCluster[]; readonly budget: number; readonly cursor?: SlicePosition }): SlicePlan {
-  const clusters = [...input.clusters].sort((a, b) => comparePositions({ cluster: a.name, task: '' }, { cluster: b.name, task: '' }));
+export function planSlice(input: {
+  readonly clusters: readonly SliceCluster[];
+  readonly budget: number;
+  readonly cursor?: SlicePosition;
+}): SlicePlan {
+  const clusters = [...input.clusters].sort((a, b) =>
+    comparePositions({ cluster: a.name, task: '' }, { cluster: b.name, task: '' }),
+  );
   const items: Item[] = [];
   let passReads = 0;
   for (const cluster of clusters) {
-    const ids = cluster.taskArns.map((taskArn) => ({ taskArn, task: taskIdOf(taskArn) })).sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0));
+    const ids = cluster.taskArns
+      .map((taskArn) => ({ taskArn, task: taskIdOf(taskArn) }))
+      .sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0));
     for (const { taskArn, task } of ids) items.push({ cluster, taskArn, position: { cluster: cluster.name, task } });
     passReads += Math.ceil(ids.length / BATCH);
     if (cluster.listed) {
@@ -127,13 +148,28 @@ export function planSlice(input: { readonly clusters: readonly SliceCluster[]; r
   let covered = 0;
   let batch: { cluster: SliceCluster; taskArns: string[]; position: SlicePosition } | undefined;
   const closeBatch = () => {
-    if (batch && ticks === 1) units.push({ kind: 'describe', cluster: batch.cluster.cluster, name: batch.cluster.name, taskArns: batch.taskArns, reads: 1, position: batch.position });
+    if (batch && ticks === 1)
+      units.push({
+        kind: 'describe',
+        cluster: batch.cluster.cluster,
+        name: batch.cluster.name,
+        taskArns: batch.taskArns,
+        reads: 1,
+        position: batch.position,
+      });
     batch = undefined;
   };
   for (let n = 0; n < items.length; n++) {
     const item = items[(start + n) % items.length]!;
     // A wrap to the start of the order begins a new batch, so a batch's position is its furthest task.
-    if (batch && (batch.cluster !== item.cluster || batch.taskArns.length >= BATCH || (start + n) % items.length === 0 || !item.taskArn)) closeBatch();
+    if (
+      batch &&
+      (batch.cluster !== item.cluster ||
+        batch.taskArns.length >= BATCH ||
+        (start + n) % items.length === 0 ||
+        !item.taskArn)
+    )
+      closeBatch();
     let cost = item.taskArn ? (batch ? 0 : 1) : expectedListPages(item.cluster);
     // A tick always takes its first unit, so a pass makes progress even when one unit exceeds the budget.
     if (cost > 0 && tickReads + cost > input.budget && tickUnits > 0) {
@@ -157,7 +193,14 @@ export function planSlice(input: { readonly clusters: readonly SliceCluster[]; r
       batch.position = item.position;
       if (ticks === 1) described.add(item.taskArn);
     } else {
-      if (ticks === 1) units.push({ kind: 'list', cluster: item.cluster.cluster, name: item.cluster.name, reads: cost, position: item.position });
+      if (ticks === 1)
+        units.push({
+          kind: 'list',
+          cluster: item.cluster.cluster,
+          name: item.cluster.name,
+          reads: cost,
+          position: item.position,
+        });
       tickUnits++;
     }
   }

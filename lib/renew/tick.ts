@@ -57,7 +57,15 @@ export interface RenewSummary {
    * marks, renewing the leases, asking ECS about the records (DescribeTasks, DescribeClusters),
    * writing the changes, and reconciling with ListTasks; and the whole tick.
    */
-  durationsMs: { records: number; keys: number; keepAlive: number; describe: number; changes: number; reconcile: number; total: number };
+  durationsMs: {
+    records: number;
+    keys: number;
+    keepAlive: number;
+    describe: number;
+    changes: number;
+    reconcile: number;
+    total: number;
+  };
 }
 
 /** What the tick needs: the registrar's dependencies and its register path. */
@@ -77,8 +85,22 @@ export interface RenewDeps {
 export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: boolean }): Promise<RenewSummary> {
   const { config, registry, log } = deps;
   const summary: RenewSummary = {
-    dryRun, records: 0, renewed: 0, registered: 0, repaired: 0, restored: 0, removed: 0, missing: 0, withdrawn: 0, clustersRemoved: 0, failOpen: 0, failed: 0,
-    failures: [], ecsFailures: [], planned: [], applied: [],
+    dryRun,
+    records: 0,
+    renewed: 0,
+    registered: 0,
+    repaired: 0,
+    restored: 0,
+    removed: 0,
+    missing: 0,
+    withdrawn: 0,
+    clustersRemoved: 0,
+    failOpen: 0,
+    failed: 0,
+    failures: [],
+    ecsFailures: [],
+    planned: [],
+    applied: [],
     durationsMs: { records: 0, keys: 0, keepAlive: 0, describe: 0, changes: 0, reconcile: 0, total: 0 },
   };
   const started = performance.now();
@@ -111,11 +133,16 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   const leaseIds = records.map((s) => s.lease);
   const leases = dryRun
     ? await probeLeases(deps.etcd, leaseIds, config.renewConcurrency)
-    : await keepAliveLeases(deps.etcd, leaseIds, { inFlight: config.renewConcurrency * 8, timeoutMs: config.etcdTimeoutMs * 2 });
+    : await keepAliveLeases(deps.etcd, leaseIds, {
+        inFlight: config.renewConcurrency * 8,
+        timeoutMs: config.etcdTimeoutMs * 2,
+      });
   phase('keepAlive');
 
   const { facts: clusters, verification } = await askEcs(deps, records, leases.expired, summary, dryRun);
-  const repairable = [...clusters.values()].flatMap((c) => (c.served && c.unrecorded?.ok ? c.unrecorded.value.tasks : []));
+  const repairable = [...clusters.values()].flatMap((c) =>
+    c.served && c.unrecorded?.ok ? c.unrecorded.value.tasks : [],
+  );
   let tombstoned: Set<string> | undefined = new Set<string>();
   const timer = performance.now();
   try {
@@ -128,7 +155,15 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   summary.durationsMs.reconcile += round(performance.now() - timer);
   mark = performance.now();
 
-  const plan = planRenew({ records, leases, clusters, endpointLeases, missingMarks, tombstoned, now: new Date().toISOString() });
+  const plan = planRenew({
+    records,
+    leases,
+    clusters,
+    endpointLeases,
+    missingMarks,
+    tombstoned,
+    now: new Date().toISOString(),
+  });
   summary.renewed = plan.renewed;
   summary.failOpen = plan.failOpen;
   for (const f of plan.failures) fail(f.taskArn, f.error);
@@ -136,17 +171,25 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   phase('changes');
   summary.verification = await verification.finish(log);
   if (summary.verification.left.tasks + summary.verification.left.clusters > 0)
-    log.warn('renew stopped starting ECS work for its deadline: the rest of its slice is left for the next tick', { left: summary.verification.left });
+    log.warn('renew stopped starting ECS work for its deadline: the rest of its slice is left for the next tick', {
+      left: summary.verification.left,
+    });
   summary.durationsMs.total = round(performance.now() - started);
   return summary;
 }
 
 /** An ECS answer; a failure says whether ECS did not know the cluster (a hint to confirm), or whether no read slot was left before the deadline. */
-type Asked<T> = Answer<T> | { readonly ok: false; readonly error: string; readonly notFound: boolean; readonly outOfTime: boolean };
+type Asked<T> =
+  | Answer<T>
+  | { readonly ok: false; readonly error: string; readonly notFound: boolean; readonly outOfTime: boolean };
 
 /** DescribeTasks answers of several batches of one cluster, as one. */
 function merged(parts: readonly DescribedTasks[]): DescribedTasks {
-  return { tasks: parts.flatMap((p) => p.tasks), missing: parts.flatMap((p) => p.missing), invalid: parts.flatMap((p) => p.invalid) };
+  return {
+    tasks: parts.flatMap((p) => p.tasks),
+    missing: parts.flatMap((p) => p.missing),
+    invalid: parts.flatMap((p) => p.invalid),
+  };
 }
 
 /**
@@ -174,7 +217,9 @@ async function askEcs(
     } catch (err) {
       // The leases are renewed already; a tick that cannot read the cluster list still verifies
       // the clusters of its records.
-      log.warn('renew could not read the known clusters: reconciling those of the records only', { error: errorMessage(err) });
+      log.warn('renew could not read the known clusters: reconciling those of the records only', {
+        error: errorMessage(err),
+      });
     }
     for (const [name, arn] of arns) served.set(name, arn);
   }
@@ -182,7 +227,10 @@ async function askEcs(
   const recorded = new Set(records.map((s) => s.record.taskArn));
   // Tasks whose lease expired are asked about first, outside the pass order.
   const urgent = new Set(records.filter((s) => expired.has(s.lease)).map((s) => s.record.taskArn));
-  const verification = await TickVerification.start({ etcd: deps.etcd, config, log }, { records, served, urgent, dryRun });
+  const verification = await TickVerification.start(
+    { etcd: deps.etcd, config, log },
+    { records, served, urgent, dryRun },
+  );
 
   /** An ECS call's answer, its time added to the summary. */
   const timed = async <T>(into: 'describe' | 'reconcile', fn: () => Promise<T>): Promise<Asked<T>> => {
@@ -206,7 +254,11 @@ async function askEcs(
   const FAIL_OPEN = 'ECS failed for cluster: renewing its leases without removing anything (fail open)';
   const NO_REPAIR = 'ECS failed for cluster during reconcile: nothing repaired there this tick';
   /** After a failed call: DescribeClusters' status if it confirms the cluster gone; else the failure is recorded and logged. */
-  const failed = async (cluster: string, answer: Asked<unknown> & { ok: false }, warning: string): Promise<string | undefined> => {
+  const failed = async (
+    cluster: string,
+    answer: Asked<unknown> & { ok: false },
+    warning: string,
+  ): Promise<string | undefined> => {
     const gone = 'notFound' in answer && answer.notFound ? await confirmGone(cluster) : undefined;
     if (!gone) {
       summary.ecsFailures.push({ cluster, error: answer.error });
@@ -257,7 +309,9 @@ async function askEcs(
     // ListTasks serves reconcile (in this tick's slice), and confirms a MISSING answer before anything is removed.
     const unit = base.served ? verification.listUnit(name) : undefined;
     const confirming = described?.ok === true && described.value.missing.length > 0;
-    const listNow = (unit !== undefined && verification.canStart(unit)) || (confirming && (verification.stopAt === undefined || Date.now() <= verification.stopAt));
+    const listNow =
+      (unit !== undefined && verification.canStart(unit)) ||
+      (confirming && (verification.stopAt === undefined || Date.now() <= verification.stopAt));
     if (!listNow) {
       facts.set(name, { ...base, described });
       continue;
@@ -276,7 +330,10 @@ async function askEcs(
     verification.listed(name, listed.value.length);
     // Repairs only where this tick's slice lists the cluster for reconcile.
     const unrecordedArns = base.served && unit ? listed.value.filter((arn) => !recorded.has(arn)) : [];
-    const unrecorded = unrecordedArns.length > 0 ? await timed('reconcile', () => ecs.describeTasks(cluster, unrecordedArns)) : undefined;
+    const unrecorded =
+      unrecordedArns.length > 0
+        ? await timed('reconcile', () => ecs.describeTasks(cluster, unrecordedArns))
+        : undefined;
     const status = unrecorded && !unrecorded.ok ? await failed(cluster, unrecorded, NO_REPAIR) : undefined;
     facts.set(name, status ? { ...base, gone: status } : { ...base, described, listed, unrecorded });
   }

@@ -10,7 +10,14 @@ import { errorMessage } from '../errors';
 import { invocationDeadlineMs } from '../etcd/client';
 import type { StoredRecord } from '../etcd/registry';
 import { renewCursorKey, stateKeyParts } from '../keys';
-import { planSlice, SliceProgress, type SliceCluster, type SlicePlan, type SlicePosition, type SliceUnit } from './slice';
+import {
+  planSlice,
+  SliceProgress,
+  type SliceCluster,
+  type SlicePlan,
+  type SlicePosition,
+  type SliceUnit,
+} from './slice';
 
 /** Part of the time left after the keepalives kept back from ECS work, for the writes that follow. */
 export const WRITE_RESERVE_SHARE = 0.2;
@@ -78,7 +85,12 @@ export class TickVerification {
    */
   static async start(
     deps: { readonly etcd: Etcd3; readonly config: Config; readonly log: Warn },
-    input: { readonly records: readonly StoredRecord[]; readonly served: ReadonlyMap<string, string>; readonly urgent: ReadonlySet<string>; readonly dryRun: boolean },
+    input: {
+      readonly records: readonly StoredRecord[];
+      readonly served: ReadonlyMap<string, string>;
+      readonly urgent: ReadonlySet<string>;
+      readonly dryRun: boolean;
+    },
   ): Promise<TickVerification> {
     const saved = await loadCursor(deps.etcd, deps.config, deps.log);
     const byName = new Map<string, { cluster: string; taskArns: string[]; urgent: string[] }>();
@@ -89,13 +101,25 @@ export class TickVerification {
       entry.taskArns.push(stored.record.taskArn);
       if (input.urgent.has(stored.record.taskArn)) entry.urgent.push(stored.record.taskArn);
     }
-    for (const [name, cluster] of input.served) if (!byName.has(name)) byName.set(name, { cluster, taskArns: [], urgent: [] });
-    const clusters: SliceCluster[] = [...byName].map(([name, c]) => ({ name, ...c, listed: input.served.has(name), listPages: saved.pages[name] }));
+    for (const [name, cluster] of input.served)
+      if (!byName.has(name)) byName.set(name, { cluster, taskArns: [], urgent: [] });
+    const clusters: SliceCluster[] = [...byName].map(([name, c]) => ({
+      name,
+      ...c,
+      listed: input.served.has(name),
+      listPages: saved.pages[name],
+    }));
 
     const deadline = invocationDeadlineMs();
     const now = Date.now();
-    const stopAt = deadline === undefined ? undefined : deadline - Math.max(MIN_WRITE_RESERVE_MS, WRITE_RESERVE_SHARE * (deadline - now));
-    const budget = stopAt === undefined ? Infinity : Math.max(0, Math.floor((deps.config.ecsMaxReadsPerSecond * (stopAt - now)) / 1000));
+    const stopAt =
+      deadline === undefined
+        ? undefined
+        : deadline - Math.max(MIN_WRITE_RESERVE_MS, WRITE_RESERVE_SHARE * (deadline - now));
+    const budget =
+      stopAt === undefined
+        ? Infinity
+        : Math.max(0, Math.floor((deps.config.ecsMaxReadsPerSecond * (stopAt - now)) / 1000));
     const plan = planSlice({ clusters, budget, cursor: saved.position });
     return new TickVerification(deps, plan, saved, stopAt, budget, input.dryRun);
   }
@@ -163,7 +187,10 @@ async function loadCursor(etcd: Etcd3, config: Config, log: Warn): Promise<Saved
     if (raw === null) return { pages: {} };
     const parsed = JSON.parse(raw) as Partial<SavedCursor>;
     const p = parsed.position;
-    const position = p && typeof p.cluster === 'string' && typeof p.task === 'string' ? { cluster: p.cluster, task: p.task } : undefined;
+    const position =
+      p && typeof p.cluster === 'string' && typeof p.task === 'string'
+        ? { cluster: p.cluster, task: p.task }
+        : undefined;
     const pages: Record<string, number> = {};
     for (const [name, n] of Object.entries(parsed.pages ?? {})) if (Number.isInteger(n) && n > 0) pages[name] = n;
     return { position, pages };

@@ -15,10 +15,17 @@ import { describe, expect, it } from 'vitest';
 
 const require = createRequire(import.meta.url);
 const root = join(import.meta.dirname, '..', '..');
-const { etcdProtoDescriptor } = require(join(root, 'build/esbuild-etcd-protos.cjs')) as { etcdProtoDescriptor(): string };
-const lite = require(join(root, 'build/proto-loader-lite.cjs')) as { fromJSON(json: unknown, options: object): Definition; loadSync(): never };
+const { etcdProtoDescriptor } = require(join(root, 'build/esbuild-etcd-protos.cjs')) as {
+  etcdProtoDescriptor(): string;
+};
+const lite = require(join(root, 'build/proto-loader-lite.cjs')) as {
+  fromJSON(json: unknown, options: object): Definition;
+  loadSync(): never;
+};
 const etcd3 = dirname(require.resolve('etcd3/package.json'));
-const real = require(require.resolve('@grpc/proto-loader', { paths: [etcd3] })) as { loadSync(file: string, options: object): Definition };
+const real = require(require.resolve('@grpc/proto-loader', { paths: [etcd3] })) as {
+  loadSync(file: string, options: object): Definition;
+};
 
 type Method = {
   path: string;
@@ -52,18 +59,48 @@ describe('proto-loader-lite', () => {
 
   it('encodes requests and decodes responses byte for byte like @grpc/proto-loader', () => {
     const txn = {
-      compare: [{ key: Buffer.from('registrar/tasks/c/t'), target: 'MOD', result: 'EQUAL', mod_revision: '9007199254740993' }],
+      compare: [
+        { key: Buffer.from('registrar/tasks/c/t'), target: 'MOD', result: 'EQUAL', mod_revision: '9007199254740993' },
+      ],
       success: [{ request_put: { key: Buffer.from('k'), value: Buffer.from('v'), lease: '7587869512471142666' } }],
       failure: [{ request_range: { key: Buffer.from('k') } }],
     };
     const response = {
-      header: { cluster_id: '14841639068965178418', member_id: '10276657743932975437', revision: '9007199254740993', raft_term: '2' },
+      header: {
+        cluster_id: '14841639068965178418',
+        member_id: '10276657743932975437',
+        revision: '9007199254740993',
+        raft_term: '2',
+      },
       succeeded: false,
-      responses: [{ response_range: { header: null, kvs: [{ key: Buffer.from('k'), create_revision: '5', mod_revision: '6', version: '1', value: Buffer.from('{"a":1}'), lease: '7587869512471142666' }], more: false, count: '1' } }],
+      responses: [
+        {
+          response_range: {
+            header: null,
+            kvs: [
+              {
+                key: Buffer.from('k'),
+                create_revision: '5',
+                mod_revision: '6',
+                version: '1',
+                value: Buffer.from('{"a":1}'),
+                lease: '7587869512471142666',
+              },
+            ],
+            more: false,
+            count: '1',
+          },
+        },
+      ],
     };
     const pairs: [string, string, unknown, unknown][] = [
       ['etcdserverpb.KV', 'Txn', txn, response],
-      ['etcdserverpb.KV', 'Range', { key: Buffer.from('a'), range_end: Buffer.from('b'), limit: '1000', revision: '42' }, { kvs: [], more: true, count: '12' }],
+      [
+        'etcdserverpb.KV',
+        'Range',
+        { key: Buffer.from('a'), range_end: Buffer.from('b'), limit: '1000', revision: '42' },
+        { kvs: [], more: true, count: '12' },
+      ],
       ['etcdserverpb.Lease', 'LeaseGrant', { TTL: '180' }, { ID: '7587869512471142666', TTL: '180', error: '' }],
       ['etcdserverpb.Lease', 'LeaseKeepAlive', { ID: '7587869512471142666' }, { ID: '7587869512471142666', TTL: '0' }],
     ];
@@ -74,7 +111,9 @@ describe('proto-loader-lite', () => {
       const bytes = want.responseSerialize(reply);
       expect(got.responseSerialize(reply)).toEqual(bytes);
       expect(got.responseDeserialize(bytes)).toEqual(want.responseDeserialize(bytes));
-      expect(got.requestDeserialize(want.requestSerialize(request))).toEqual(want.requestDeserialize(want.requestSerialize(request)));
+      expect(got.requestDeserialize(want.requestSerialize(request))).toEqual(
+        want.requestDeserialize(want.requestSerialize(request)),
+      );
     }
   });
 
@@ -85,7 +124,9 @@ describe('proto-loader-lite', () => {
 
 describe('grpc-js client only', () => {
   it('bundles grpc-js without its server: a client channel works, a Server says it is not bundled', async () => {
-    const { grpcClientOnlyPlugin } = require(join(root, 'build/esbuild-grpc-client.cjs')) as { grpcClientOnlyPlugin(): import('esbuild').Plugin };
+    const { grpcClientOnlyPlugin } = require(join(root, 'build/esbuild-grpc-client.cjs')) as {
+      grpcClientOnlyPlugin(): import('esbuild').Plugin;
+    };
     const { options } = require(join(root, 'build/esbuild-options.cjs')) as { options: import('esbuild').BuildOptions };
     const dir = mkdtempSync(join(tmpdir(), 'grpc-client-only-'));
     try {
@@ -98,8 +139,14 @@ describe('grpc-js client only', () => {
         plugins: [grpcClientOnlyPlugin()],
         logLevel: 'silent',
       });
-      expect(Object.keys(result.metafile!.inputs).filter((input) => /grpc-js\/build\/src\/(server|server-interceptors|orca)\.js$/.test(input))).toEqual([]);
-      const { grpc } = (await import(pathToFileURL(join(dir, 'grpc.mjs')).href)) as { grpc: typeof import('@grpc/grpc-js') };
+      expect(
+        Object.keys(result.metafile!.inputs).filter((input) =>
+          /grpc-js\/build\/src\/(server|server-interceptors|orca)\.js$/.test(input),
+        ),
+      ).toEqual([]);
+      const { grpc } = (await import(pathToFileURL(join(dir, 'grpc.mjs')).href)) as {
+        grpc: typeof import('@grpc/grpc-js');
+      };
       const client = new grpc.Client('127.0.0.1:1', grpc.credentials.createInsecure());
       expect(client.getChannel().getConnectivityState(false)).toBe(grpc.connectivityState.IDLE);
       client.close();

@@ -10,7 +10,17 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,7 +32,13 @@ import { endpointKey, endpointValue, type Endpoint } from '../../lib/keys';
 import { startBackend, type Backend } from '../kit/local-grpc';
 
 const run = promisify(execFile);
-const metadata = { taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/t', cluster: 'c', taskDefinition: 'td:1', container: 'app', version: 3 };
+const metadata = {
+  taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/t',
+  cluster: 'c',
+  taskDefinition: 'td:1',
+  container: 'app',
+  version: 3,
+};
 const root = join(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'registrar-discovery-package-'));
 /** A copy of what `npm pack` reads, so the build writes nothing into the repository. */
@@ -35,7 +51,9 @@ function bareImports(dir: string): Set<string> {
   const names = new Set<string>();
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.js') || f.endsWith('.d.ts'))) {
     // Comments out first: the TSDoc examples import the package by name.
-    const code = readFileSync(join(dir, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const code = readFileSync(join(dir, file), 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
     for (const [, spec] of code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*['"]([^'"]+)['"]/g)) {
       if (spec!.startsWith('.') || spec!.startsWith('node:') || builtinModules.includes(spec!)) continue;
       names.add(spec!.startsWith('@') ? spec!.split('/').slice(0, 2).join('/') : spec!.split('/')[0]!);
@@ -56,13 +74,26 @@ let backend: Backend;
 
 beforeAll(async () => {
   mkdirSync(source);
-  for (const entry of ['package.json', 'README.md', 'LICENSE', 'tsconfig.json', 'tsconfig.discovery.json', 'lib', 'scripts', 'build']) cpSync(join(root, entry), join(source, entry), { recursive: true });
+  for (const entry of [
+    'package.json',
+    'README.md',
+    'LICENSE',
+    'tsconfig.json',
+    'tsconfig.discovery.json',
+    'lib',
+    'scripts',
+    'build',
+  ])
+    cpSync(join(root, entry), join(source, entry), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(source, 'node_modules'), 'dir');
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: source });
   tarball = join(work, (JSON.parse(stdout) as { filename: string }[])[0]!.filename);
 
   mkdirSync(join(project, 'node_modules'), { recursive: true });
-  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'discovery-user', private: true, type: 'module' }));
+  writeFileSync(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'discovery-user', private: true, type: 'module' }),
+  );
   await run('tar', ['-xzf', tarball, '-C', join(project, 'node_modules')]);
   renameSync(join(project, 'node_modules', 'package'), installed);
   // What an install would put next to it; @types/node is the user's own, for the type check.
@@ -84,7 +115,9 @@ describe('ecs-etcd-registrar/discovery, packed and installed in another project'
     expect(files).toContain('index.d.ts');
     expect(readdirSync(installed).sort()).toEqual(['LICENSE', 'README.md', 'dist', 'package.json']);
     expect(readdirSync(join(installed, 'dist')).sort()).toEqual(['cli', 'discovery']);
-    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
     const imported = bareImports(join(installed, 'dist', 'discovery'));
     expect([...imported].sort()).toEqual(['@grpc/grpc-js', 'cockatiel', 'etcd3']);
     for (const name of imported) expect(Object.keys(manifest.dependencies), name).toContain(name);
@@ -92,8 +125,16 @@ describe('ecs-etcd-registrar/discovery, packed and installed in another project'
 
   it('dials through the resolver from plain Node, and exposes nothing but ./discovery', async () => {
     const prefix = `t-${randomUUID().slice(0, 8)}/services`;
-    const endpoint: Endpoint = { service: 'api', container: 'app', containerPort: 50051, ip: '127.0.0.1', port: backend.port };
-    await etcd.put(endpointKey({ registryPrefix: prefix, keyFormat: KeyFormat.Task }, 'task1', endpoint)).value(endpointValue(ValueFormat.EtcdNaming, endpoint, metadata));
+    const endpoint: Endpoint = {
+      service: 'api',
+      container: 'app',
+      containerPort: 50051,
+      ip: '127.0.0.1',
+      port: backend.port,
+    };
+    await etcd
+      .put(endpointKey({ registryPrefix: prefix, keyFormat: KeyFormat.Task }, 'task1', endpoint))
+      .value(endpointValue(ValueFormat.EtcdNaming, endpoint, metadata));
     writeFileSync(
       join(project, 'main.mjs'),
       `import * as grpc from '@grpc/grpc-js';
@@ -112,15 +153,32 @@ const call = client.makeUnaryRequest('/grpc.health.v1.Health/Check', () => Buffe
   });
 `,
     );
-    const { stdout } = await run(process.execPath, ['main.mjs', inject('etcdEndpoint'), `etcd:///${prefix}/api`], { cwd: project, timeout: 20_000 });
-    expect(JSON.parse(stdout)).toEqual({ peer: backend.addr, parsed: '10.0.0.1:80', hidden: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
+    const { stdout } = await run(process.execPath, ['main.mjs', inject('etcdEndpoint'), `etcd:///${prefix}/api`], {
+      cwd: project,
+      timeout: 20_000,
+    });
+    expect(JSON.parse(stdout)).toEqual({
+      peer: backend.addr,
+      parsed: '10.0.0.1:80',
+      hidden: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
+    });
     expect(backend.calls).toBe(1);
   });
 
   it('type-checks a user of the package against the declarations it ships', async () => {
     writeFileSync(
       join(project, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: true }, files: ['use.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+        },
+        files: ['use.ts'],
+      }),
     );
     writeFileSync(
       join(project, 'use.ts'),
@@ -141,7 +199,10 @@ export { addresses, config, found };
 `,
     );
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const result = await run(process.execPath, [tsc, '-p', project], { cwd: project }).then(() => 'ok', (err: { stdout: string }) => err.stdout);
+    const result = await run(process.execPath, [tsc, '-p', project], { cwd: project }).then(
+      () => 'ok',
+      (err: { stdout: string }) => err.stdout,
+    );
     expect(result).toBe('ok');
   });
 });

@@ -8,7 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerEtcdResolver, roundRobin } from '../../lib/discovery/grpc-resolver';
 import { LocalAws } from '../kit/local-aws';
 import { LocalFleet, type FleetTask } from '../kit/local-fleet';
-import { callMany, check, healthClient, keepCalling, startBackend, type Backend, type HealthClient } from '../kit/local-grpc';
+import {
+  callMany,
+  check,
+  healthClient,
+  keepCalling,
+  startBackend,
+  type Backend,
+  type HealthClient,
+} from '../kit/local-grpc';
 import { loadHandlers, registerTask, type Handlers } from '../kit/handlers';
 import { testEnv } from '../support/harness';
 import { lambdaContext, scheduledEvent } from '../kit/lambda';
@@ -40,7 +48,9 @@ async function startTasks(service: string, count: number): Promise<{ task: Fleet
     const server = await startBackend(`${service}-${i}`);
     backends.push(server);
     const { task, keys } = await registerTask(handlers, fleet, service, server.port);
-    expect(keys).toEqual([expect.stringMatching(new RegExp(`^${env.REGISTRY_PREFIX}/${service}/[0-9a-f]{32}:${server.port}$`))]);
+    expect(keys).toEqual([
+      expect.stringMatching(new RegExp(`^${env.REGISTRY_PREFIX}/${service}/[0-9a-f]{32}:${server.port}$`)),
+    ]);
     started.push({ task, server });
   }
   return started;

@@ -50,14 +50,17 @@ async function keyEntry(key: string): Promise<{ value: string; lease: string } |
 
 async function recordOf(event: Json): Promise<{ lease: string; keys: string[] } | undefined> {
   const t = task(event);
-  const kv = (await rig.client.kv.range({ key: Buffer.from(`${env.STATE_PREFIX}/tasks/${t.clusterName}/${t.taskId}`) })).kvs[0];
+  const kv = (await rig.client.kv.range({ key: Buffer.from(`${env.STATE_PREFIX}/tasks/${t.clusterName}/${t.taskId}`) }))
+    .kvs[0];
   return kv && { lease: kv.lease, keys: (JSON.parse(kv.value.toString()) as { keys: string[] }).keys };
 }
 
 /** The registry's invariants over this file's prefixes (no orphan key, every listed key present). */
 async function consistent() {
   const snapshot = await etcdSnapshot(rig.client);
-  const mine = snapshot.kvs.filter(([k]) => k.startsWith(`${env.REGISTRY_PREFIX}/`) || k.startsWith(`${env.STATE_PREFIX}/`));
+  const mine = snapshot.kvs.filter(
+    ([k]) => k.startsWith(`${env.REGISTRY_PREFIX}/`) || k.startsWith(`${env.STATE_PREFIX}/`),
+  );
   const report = checkRegistry({ ...snapshot, kvs: mine, leases: [] }, env.REGISTRY_PREFIX!, env.STATE_PREFIX!);
   return { brokenRecords: report.brokenRecords, orphanKeys: report.orphanKeys, sharedLeases: report.sharedLeases };
 }
@@ -74,9 +77,14 @@ describe('a reused ip:port (KEY_FORMAT=addr)', () => {
     expect(await register(old)).toMatchObject({
       action: 'registered',
       keys: [],
-      leftOut: [{ key, reason: expect.stringContaining(`held by task ${reused.detail.taskArn}, which started at ${LATER}`) }],
+      leftOut: [
+        { key, reason: expect.stringContaining(`held by task ${reused.detail.taskArn}, which started at ${LATER}`) },
+      ],
     });
-    expect(await keyEntry(key)).toEqual({ value: reused.detail.attachments[0].details[0].value + ':50051', lease: newLease });
+    expect(await keyEntry(key)).toEqual({
+      value: `${reused.detail.attachments[0].details[0].value}:50051`,
+      lease: newLease,
+    });
     expect((await recordOf(old))!.keys).toEqual([]);
 
     expect(await deregister(transition(old, 6, 'STOPPED', 'STOPPED'))).toMatchObject({ action: 'removed' });
@@ -124,7 +132,13 @@ describe('a reused ip:port (KEY_FORMAT=addr)', () => {
     // What renew does for a task ECS lists as running without a record, or whose keys it finds missing.
     const config = loadConfig(env);
     const registry = new Registry(rig.client, config);
-    const registrar = new Registrar({ config, etcd: rig.client, registry, ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: memoryLog() });
+    const registrar = new Registrar({
+      config,
+      etcd: rig.client,
+      registry,
+      ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
+      log: memoryLog(),
+    });
     rig.aws.putTaskFromDetail(old.detail);
     const outcome = await registrar.register(task(old), { source: WriteSource.Ecs });
     expect(outcome).toMatchObject({ action: 'registered', keys: [], leftOut: [{ key }] });
@@ -140,7 +154,10 @@ describe('a reused ip:port (KEY_FORMAT=addr)', () => {
     await register(old);
     await deregister(transition(reused, 6, 'RUNNING', 'STOPPED'));
     await deregister(transition(old, 6, 'STOPPED', 'STOPPED'));
-    const left = await rig.client.kv.range({ key: Buffer.from(`${env.REGISTRY_PREFIX}/sample-fargate/10.0.0.5:`), range_end: prefixEnd(`${env.REGISTRY_PREFIX}/sample-fargate/10.0.0.5:`) });
+    const left = await rig.client.kv.range({
+      key: Buffer.from(`${env.REGISTRY_PREFIX}/sample-fargate/10.0.0.5:`),
+      range_end: prefixEnd(`${env.REGISTRY_PREFIX}/sample-fargate/10.0.0.5:`),
+    });
     expect(left.kvs.map((kv) => kv.key.toString())).toEqual([]);
   });
 });

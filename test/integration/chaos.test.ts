@@ -24,7 +24,9 @@ beforeAll(async () => {
 afterAll(async () => rig?.stop());
 
 describe('chaos', () => {
-  it(`etcd equals the truth after one renew tick, and tasks ECS forgot are gone after the second (N=${N}, ${RATES.lost * 100}% lost, ${RATES.duplicated * 100}% duplicated, shuffled)`, { timeout: 120_000 }, async () => {
+  it(`etcd equals the truth after one renew tick, and tasks ECS forgot are gone after the second (N=${N}, ${RATES.lost * 100}% lost, ${RATES.duplicated * 100}% duplicated, shuffled)`, {
+    timeout: 120_000,
+  }, async () => {
     console.log(`chaos: seed ${SEED} (replay: CHAOS_SEED=${SEED} npx vitest run test/integration/chaos.test.ts)`);
     const { aws, client, functions } = rig;
     const random = mulberry32(SEED);
@@ -46,14 +48,20 @@ describe('chaos', () => {
     const first = divergence((await etcdSnapshot(client)).kvs, expected, 'services');
     expect(first.missing).toEqual([]);
     expect(first.stale.filter((entry) => !forgotten.some((id) => entry.includes(id)))).toEqual([]);
-    expect(summary.missing).toBeGreaterThanOrEqual(new Set(forgotten.filter((id) => first.stale.some((entry) => entry.includes(id)))).size);
+    expect(summary.missing).toBeGreaterThanOrEqual(
+      new Set(forgotten.filter((id) => first.stale.some((entry) => entry.includes(id)))).size,
+    );
     const second = await functions.renew(scheduledEvent, lambdaContext('renew', 55_000));
     expect(second).toMatchObject({ missing: 0, removed: summary.missing, registered: 0, repaired: 0, failed: 0 });
     const snapshot = await etcdSnapshot(client);
     const after = divergence(snapshot.kvs, expected, 'services');
     const registry = checkRegistry(snapshot, 'services', 'registrar');
     const running = new Set(tasks.filter((t) => t.final?.lastStatus === 'RUNNING').map((t) => t.taskArn));
-    const recorded = new Set(snapshot.kvs.filter(([k]) => k.startsWith('registrar/tasks/')).map(([, v]) => (JSON.parse(v) as { taskArn: string }).taskArn));
+    const recorded = new Set(
+      snapshot.kvs
+        .filter(([k]) => k.startsWith('registrar/tasks/'))
+        .map(([, v]) => (JSON.parse(v) as { taskArn: string }).taskArn),
+    );
 
     console.log(
       [
@@ -74,6 +82,12 @@ describe('chaos', () => {
     expect(after).toEqual({ stale: [], missing: [] });
     expect([...recorded].filter((arn) => !running.has(arn))).toEqual([]);
     expect([...running].filter((arn) => !recorded.has(arn))).toEqual([]);
-    expect(registry).toMatchObject({ duplicateRecords: [], brokenRecords: [], orphanKeys: [], orphanLeases: [], sharedLeases: [] });
+    expect(registry).toMatchObject({
+      duplicateRecords: [],
+      brokenRecords: [],
+      orphanKeys: [],
+      orphanLeases: [],
+      sharedLeases: [],
+    });
   });
 });

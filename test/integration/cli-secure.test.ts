@@ -20,7 +20,12 @@ async function cli(env: Record<string, string>, ...argv: string[]) {
   return { code, out, err };
 }
 
-const base = () => ({ ETCD_ENDPOINTS: secure.etcd.endpoint, REGISTRY_PREFIX: secure.config.registryPrefix, STATE_PREFIX: secure.config.statePrefix, ETCD_TIMEOUT_MS: '3000' });
+const base = () => ({
+  ETCD_ENDPOINTS: secure.etcd.endpoint,
+  REGISTRY_PREFIX: secure.config.registryPrefix,
+  STATE_PREFIX: secure.config.statePrefix,
+  ETCD_TIMEOUT_MS: '3000',
+});
 const files = (password: string) => ({
   ETCD_CA_FILE: secure.pki.files.ca,
   ETCD_CERT_FILE: secure.pki.files.clientCert,
@@ -35,15 +40,30 @@ beforeAll(async () => {
   // The AWS SDK takes its own configuration from the process environment, as in real use.
   Object.assign(process.env, aws.sdkEnv());
   const pem = secure.pki.pem;
-  aws.secrets.set(SECRET_ID, JSON.stringify({ username: 'registrar', password: secure.password, ca: pem.ca, cert: pem.clientCert, key: pem.clientKey }));
+  aws.secrets.set(
+    SECRET_ID,
+    JSON.stringify({
+      username: 'registrar',
+      password: secure.password,
+      ca: pem.ca,
+      cert: pem.clientCert,
+      key: pem.clientKey,
+    }),
+  );
   // One task written as the registrar user, so the CLI reads records, keys and leases under auth.
   const client = createEtcdClient(secure.config, { ...secure.tls(), username: 'registrar', password: secure.password });
   try {
     const id = '0123456789abcdef0123456789abcdef';
     const written = await new Registry(client, secure.config).writeTask(
       {
-        taskArn: `arn:aws:ecs:us-west-2:111122223333:task/c/${id}`, taskId: id, clusterArn: 'arn:aws:ecs:us-west-2:111122223333:cluster/c', clusterName: 'c',
-        version: 1, state: 'registered', taskDefinitionArn: 'arn:aws:ecs:us-west-2:111122223333:task-definition/api:1', gatedContainers: [],
+        taskArn: `arn:aws:ecs:us-west-2:111122223333:task/c/${id}`,
+        taskId: id,
+        clusterArn: 'arn:aws:ecs:us-west-2:111122223333:cluster/c',
+        clusterName: 'c',
+        version: 1,
+        state: 'registered',
+        taskDefinitionArn: 'arn:aws:ecs:us-west-2:111122223333:task-definition/api:1',
+        gatedContainers: [],
         entries: [{ key: `${secure.config.registryPrefix}/api/${id}:80`, value: '10.0.0.1:80' }],
       },
       { source: 'event' },
@@ -59,7 +79,11 @@ afterAll(async () => {
 });
 
 it('reads a TLS etcd with auth using the credential files and password from the environment', async () => {
-  expect(await cli({ ...base(), ...files(secure.password) }, 'check')).toEqual({ code: ExitCode.Ok, out: 'consistent: 1 records, 1 endpoint keys, 0 tombstones\n', err: '' });
+  expect(await cli({ ...base(), ...files(secure.password) }, 'check')).toEqual({
+    code: ExitCode.Ok,
+    out: 'consistent: 1 records, 1 endpoint keys, 0 tombstones\n',
+    err: '',
+  });
 });
 
 it('reads the credentials from ETCD_SECRET_ID', async () => {
@@ -75,12 +99,20 @@ it('says etcd refused a wrong password, with exit 4', async () => {
 });
 
 it("says why TLS failed when the configured CA did not sign etcd's certificate, with exit 4", async () => {
-  const { code, err } = await cli({ ...base(), ...files(secure.password), ETCD_CA_FILE: secure.pki.files.otherCa }, 'check');
+  const { code, err } = await cli(
+    { ...base(), ...files(secure.password), ETCD_CA_FILE: secure.pki.files.otherCa },
+    'check',
+  );
   expect(code).toBe(ExitCode.Etcd);
-  expect(err).toMatch(/^cannot read etcd at https:\/\/.*: TLS with etcd at .* failed: .*not trusted by the configured CA/);
+  expect(err).toMatch(
+    /^cannot read etcd at https:\/\/.*: TLS with etcd at .* failed: .*not trusted by the configured CA/,
+  );
 });
 
 it('names the variable of an unreadable credential file, with exit 3', async () => {
   const { code, err } = await cli({ ...base(), ...files(secure.password), ETCD_CA_FILE: '/nonexistent/ca.pem' }, 'ls');
-  expect({ code, err }).toEqual({ code: ExitCode.Config, err: 'configuration error: ETCD_CA_FILE: cannot read /nonexistent/ca.pem: ENOENT\n' });
+  expect({ code, err }).toEqual({
+    code: ExitCode.Config,
+    err: 'configuration error: ETCD_CA_FILE: cannot read /nonexistent/ca.pem: ENOENT\n',
+  });
 });

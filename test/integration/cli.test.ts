@@ -35,7 +35,12 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 
 beforeAll(async () => {
   h = await createHarness();
-  env = { ETCD_ENDPOINTS: h.config.etcdEndpoints.join(','), REGISTRY_PREFIX: h.config.registryPrefix, STATE_PREFIX: h.config.statePrefix, ...h.aws.sdkEnv() };
+  env = {
+    ETCD_ENDPOINTS: h.config.etcdEndpoints.join(','),
+    REGISTRY_PREFIX: h.config.registryPrefix,
+    STATE_PREFIX: h.config.statePrefix,
+    ...h.aws.sdkEnv(),
+  };
   for (const event of running) {
     h.aws.putTaskFromDetail(event.detail);
     await h.registrar.register(parseTaskStateChange(event).task);
@@ -43,7 +48,12 @@ beforeAll(async () => {
   // A health-checked task ECS has not reported HEALTHY yet: recorded pending, nothing published.
   const stopped = loadEvent('fargate-stopped-essential-container-exited-fivexl');
   const containers = stopped.detail.containers.map(({ exitCode: _, ...c }: Json) => ({ ...c, lastStatus: 'RUNNING' }));
-  pending = transition(stopped, 3, 'RUNNING', 'RUNNING', { containers, stoppedAt: undefined, stopCode: undefined, stoppingAt: undefined });
+  pending = transition(stopped, 3, 'RUNNING', 'RUNNING', {
+    containers,
+    stoppedAt: undefined,
+    stopCode: undefined,
+    stoppingAt: undefined,
+  });
   h.aws.putTaskFromDetail(pending.detail);
   expect(await h.registrar.register(parseTaskStateChange(pending).task)).toMatchObject({ action: 'pending' });
 });
@@ -58,7 +68,12 @@ describe('on a consistent registry', () => {
     expect(lines).toHaveLength(5);
     for (const [i, event] of running.entries()) {
       const cells = lines[i + 1]!.split(/\s{2,}/);
-      expect(cells.slice(0, 4)).toEqual(['sample-fargate', `10.0.0.${i + 1}:${cells[1]!.split(':')[1]}`, idOf(event), 'registered']);
+      expect(cells.slice(0, 4)).toEqual([
+        'sample-fargate',
+        `10.0.0.${i + 1}:${cells[1]!.split(':')[1]}`,
+        idOf(event),
+        'registered',
+      ]);
       expect(Number(cells[4]!.replace(/s$/, ''))).toBeGreaterThan(0);
       // Columns are aligned: every cell of a column starts where its header does.
       expect(lines[i + 1]!.indexOf(idOf(event))).toBe(lines[0]!.indexOf('TASK'));
@@ -89,7 +104,11 @@ describe('on a consistent registry', () => {
 
     const waiting = await cli('show', idOf(pending), '--json');
     expect(waiting.code).toBe(ExitCode.NotOk);
-    expect(JSON.parse(waiting.out)).toMatchObject({ published: false, record: { record: { state: 'pending' } }, why: ['pending: waiting for ECS to report HEALTHY (health-checked containers: app)'] });
+    expect(JSON.parse(waiting.out)).toMatchObject({
+      published: false,
+      record: { record: { state: 'pending' } },
+      why: ['pending: waiting for ECS to report HEALTHY (health-checked containers: app)'],
+    });
   });
 
   it('check exits 0 and counts what it checked', async () => {
@@ -97,7 +116,7 @@ describe('on a consistent registry', () => {
     expect({ code, out }).toEqual({ code: ExitCode.Ok, out: 'consistent: 4 records, 3 endpoint keys, 0 tombstones\n' });
   });
 
-  it('diff prints exactly renew\'s plan and writes nothing', async () => {
+  it("diff prints exactly renew's plan and writes nothing", async () => {
     h.aws.tasks.delete(running[2]!.detail.taskArn); // gone from ECS: renew would mark it (and remove it a tick later)
     h.aws.updateTask(pending.detail.taskArn, { healthStatus: 'HEALTHY' }); // renew would publish it
     const before = await h.revisions();
@@ -129,7 +148,9 @@ describe('diff when ECS fails', () => {
       const { code, out, err } = await cli('diff');
       expect(code).toBe(ExitCode.Ecs);
       expect(out).toBe('no changes: renew would only renew leases\n');
-      expect(err).toMatch(/^ECS failed for cluster arn:aws:ecs:us-west-2:111122223333:cluster\/FargateCluster: .*AccessDeniedException.* \(renew would change nothing there: the plan is partial\)$/m);
+      expect(err).toMatch(
+        /^ECS failed for cluster arn:aws:ecs:us-west-2:111122223333:cluster\/FargateCluster: .*AccessDeniedException.* \(renew would change nothing there: the plan is partial\)$/m,
+      );
     } finally {
       h.aws.faults.delete('DescribeTasks');
     }
@@ -140,13 +161,21 @@ describe('on a broken registry', () => {
   it('check exits 1 listing an orphan key and a record key that was deleted; show says which key is missing', async () => {
     const orphan = `${h.config.registryPrefix}/sample-fargate/ghost:9`;
     await h.etcd.put(orphan).value('10.9.9.9:9');
-    const [deleted] = (await h.registry.readTask({ clusterName: 'FargateCluster', taskId: idOf(running[1]!) })).record!.record.keys;
+    const [deleted] = (await h.registry.readTask({ clusterName: 'FargateCluster', taskId: idOf(running[1]!) })).record!
+      .record.keys;
     await h.etcd.delete().key(deleted!);
 
     const { code, out } = await cli('check');
     expect(code).toBe(ExitCode.NotOk);
-    expect(out).toMatch(new RegExp(`^key-missing\\s+${deleted}\\s+listed by the record of ${running[1]!.detail.taskArn} but absent$`, 'm'));
-    expect(out).toMatch(new RegExp(`^orphan-key\\s+${orphan}\\s+endpoint key on no lease that no task record owns$`, 'm'));
+    expect(out).toMatch(
+      new RegExp(
+        `^key-missing\\s+${deleted}\\s+listed by the record of ${running[1]!.detail.taskArn} but absent$`,
+        'm',
+      ),
+    );
+    expect(out).toMatch(
+      new RegExp(`^orphan-key\\s+${orphan}\\s+endpoint key on no lease that no task record owns$`, 'm'),
+    );
     expect(out).toMatch(/^2 problems in 4 records, 3 endpoint keys, 0 tombstones$/m);
 
     const show = await cli('show', running[1]!.detail.taskArn);
@@ -167,7 +196,9 @@ describe('on a broken registry', () => {
       expect(run.code).toBe(ExitCode.NotOk);
       const report = JSON.parse(run.stdout);
       expect(report).toMatchObject({ consistent: false, records: 4, keys: 2, tombstones: 0 });
-      expect(report.problems).toEqual([expect.objectContaining({ kind: 'key-missing', taskArn: running[1]!.detail.taskArn })]);
+      expect(report.problems).toEqual([
+        expect.objectContaining({ kind: 'key-missing', taskArn: running[1]!.detail.taskArn }),
+      ]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -175,7 +206,11 @@ describe('on a broken registry', () => {
 
   it('show explains a stopped task by its tombstone', async () => {
     const event = running[0]!;
-    await deregisterTask(h.registry, { ...parseTaskStateChange(event).task, version: 5, stoppedAt: '2026-03-01T10:00:00.000Z' });
+    await deregisterTask(h.registry, {
+      ...parseTaskStateChange(event).task,
+      version: 5,
+      stoppedAt: '2026-03-01T10:00:00.000Z',
+    });
     const { code, out } = await cli('show', idOf(event));
     expect(code).toBe(ExitCode.NotOk);
     expect(out).toContain('- tombstoned: stopped at 2026-03-01T10:00:00.000Z, version 5;');
@@ -188,7 +223,11 @@ describe('errors', () => {
     const saved = env;
     env = { ...env, LEASE_TTL_SECONDS: 'soon' };
     try {
-      expect(await cli('ls')).toEqual({ code: ExitCode.Config, out: '', err: 'configuration error: LEASE_TTL_SECONDS: expected a whole number from 180 to 86400, got "soon"\n' });
+      expect(await cli('ls')).toEqual({
+        code: ExitCode.Config,
+        out: '',
+        err: 'configuration error: LEASE_TTL_SECONDS: expected a whole number from 180 to 86400, got "soon"\n',
+      });
     } finally {
       env = saved;
     }

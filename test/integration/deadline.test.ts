@@ -20,7 +20,12 @@ beforeAll(async () => {
   const port = (silent.address() as { port: number }).port;
   aws = (await new LocalAws().start()).putSampleTaskDefinitions();
   // A per-call timeout far beyond the invocation: only the invocation deadline can stop the calls.
-  Object.assign(process.env, aws.sdkEnv(), testEnv({ ETCD_ENDPOINTS: `http://127.0.0.1:${port}`, ETCD_TIMEOUT_MS: '60000' }), { POWERTOOLS_LOG_LEVEL: 'SILENT' });
+  Object.assign(
+    process.env,
+    aws.sdkEnv(),
+    testEnv({ ETCD_ENDPOINTS: `http://127.0.0.1:${port}`, ETCD_TIMEOUT_MS: '60000' }),
+    { POWERTOOLS_LOG_LEVEL: 'SILENT' },
+  );
 });
 afterAll(async () => {
   for (const s of sockets) s.destroy();
@@ -33,8 +38,16 @@ const REMAINING_MS = 3000;
 describe('etcd does not answer', () => {
   it.each([
     // Emitted now: an old event would be confirmed with ECS first, which does not know this task.
-    ['register', () => import('../../functions/register'), { ...loadEvent('fargate-awsvpc-running-ecs-devguide'), time: new Date().toISOString() }],
-    ['deregister', () => import('../../functions/deregister'), withDetail(loadEvent('fargate-awsvpc-running-ecs-devguide'), { desiredStatus: 'STOPPED' })],
+    [
+      'register',
+      () => import('../../functions/register'),
+      { ...loadEvent('fargate-awsvpc-running-ecs-devguide'), time: new Date().toISOString() },
+    ],
+    [
+      'deregister',
+      () => import('../../functions/deregister'),
+      withDetail(loadEvent('fargate-awsvpc-running-ecs-devguide'), { desiredStatus: 'STOPPED' }),
+    ],
     ['renew', () => import('../../functions/renew'), scheduledEvent],
   ] as const)('%s fails with an etcd error before the Lambda deadline', async (name, load, event) => {
     const { handler } = await load();

@@ -43,7 +43,11 @@ it('register decides and logs what it would write, and writes nothing (no lease 
   expect(outcome).toMatchObject({ action: 'registered', keys: [key], dryRun: true });
   expect(await snapshot()).toEqual({ keys: {}, leases: [] });
   expect(info('dry run: register would write the task on a new lease')).toEqual([
-    expect.objectContaining({ taskArn: event.detail.taskArn, state: 'registered', put: [{ key, value: expect.stringContaining('"Addr":"10.0.0.1:50051"') }] }),
+    expect.objectContaining({
+      taskArn: event.detail.taskArn,
+      state: 'registered',
+      put: [{ key, value: expect.stringContaining('"Addr":"10.0.0.1:50051"') }],
+    }),
   ]);
 
   const batch = await p.functions.register(sqsEvent([fargateEvent(2), fargateEvent(3)]), lambdaContext('register'));
@@ -53,9 +57,19 @@ it('register decides and logs what it would write, and writes nothing (no lease 
 
 it('deregister decides and logs what it would delete, and deletes nothing', async () => {
   // A task registered for real, by a registrar that is not in dry run.
-  const config = loadConfig({ ETCD_ENDPOINTS: p.etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar' });
+  const config = loadConfig({
+    ETCD_ENDPOINTS: p.etcd.endpoint,
+    REGISTRY_PREFIX: 'services',
+    STATE_PREFIX: 'registrar',
+  });
   const registry = new Registry(p.client, config);
-  const writer = new Registrar({ config, etcd: p.client, registry, ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }), log: memoryLog() });
+  const writer = new Registrar({
+    config,
+    etcd: p.client,
+    registry,
+    ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
+    log: memoryLog(),
+  });
   const running = fargateEvent(4);
   p.aws.putTaskFromDetail(running.detail);
   const { keys } = await writer.register(parseTaskStateChange(running).task);
@@ -63,9 +77,18 @@ it('deregister decides and logs what it would delete, and deletes nothing', asyn
   expect(before.leases).toHaveLength(1);
 
   const stop = transition(running, 5, 'RUNNING', 'STOPPED');
-  expect(await p.functions.deregister(stop, lambdaContext('deregister'))).toMatchObject({ action: 'removed', keys, dryRun: true });
+  expect(await p.functions.deregister(stop, lambdaContext('deregister'))).toMatchObject({
+    action: 'removed',
+    keys,
+    dryRun: true,
+  });
   expect(await snapshot()).toEqual(before);
   expect(info('dry run: deregister would write a tombstone and delete the task')).toEqual([
-    expect.objectContaining({ taskArn: running.detail.taskArn, deleteKeys: keys, deleteRecord: expect.stringContaining('registrar/tasks/'), revokeLease: before.leases[0] }),
+    expect.objectContaining({
+      taskArn: running.detail.taskArn,
+      deleteKeys: keys,
+      deleteRecord: expect.stringContaining('registrar/tasks/'),
+      revokeLease: before.leases[0],
+    }),
   ]);
 });

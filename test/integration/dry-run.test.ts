@@ -8,7 +8,11 @@ import { parseTaskStateChange } from '../../lib/ecs/event';
 let h: Harness;
 beforeAll(async () => {
   h = await createHarness();
-  Object.assign(process.env, testEnv({ REGISTRY_PREFIX: h.config.registryPrefix, STATE_PREFIX: h.config.statePrefix }), { DRY_RUN: 'true', POWERTOOLS_LOG_LEVEL: 'SILENT' });
+  Object.assign(
+    process.env,
+    testEnv({ REGISTRY_PREFIX: h.config.registryPrefix, STATE_PREFIX: h.config.statePrefix }),
+    { DRY_RUN: 'true', POWERTOOLS_LOG_LEVEL: 'SILENT' },
+  );
 });
 afterAll(async () => h.close());
 
@@ -26,8 +30,18 @@ it('renew with DRY_RUN=true reports what it would change and writes nothing', as
   const summary = await handler(scheduledEvent, lambdaContext('renew'));
   // A MISSING answer is first marked (confirmed by a later tick before removal), never tombstoned.
   expect(summary).toMatchObject({
-    dryRun: true, records: 2, renewed: 1, removed: 0, missing: 1,
-    planned: [{ taskArn: gone.detail.taskArn, action: 'mark-missing', reason: 'ECS answers MISSING and ListTasks does not list the task: kept until a later tick confirms' }],
+    dryRun: true,
+    records: 2,
+    renewed: 1,
+    removed: 0,
+    missing: 1,
+    planned: [
+      {
+        taskArn: gone.detail.taskArn,
+        action: 'mark-missing',
+        reason: 'ECS answers MISSING and ListTasks does not list the task: kept until a later tick confirms',
+      },
+    ],
   });
   expect(await h.revisions()).toEqual(before);
 });

@@ -35,8 +35,12 @@ afterAll(async () => {
 const tick = () => functions.renew(scheduledEvent, lambdaContext('renew', 55_000));
 const endpointKeys = async () => (await client.getAll().prefix(`${env.REGISTRY_PREFIX}/`).keys()).sort();
 const ttl = async (lease: string) => Number((await client.leaseClient.leaseTimeToLive({ ID: lease })).TTL);
-const recordLeases = async () => Object.values(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/`).json()).map((r) => (r as { leaseId: string }).leaseId);
-const warnings = (message: string) => logs.lines().filter((l) => l.level === 'WARN' && typeof l.message === 'string' && l.message.includes(message));
+const recordLeases = async () =>
+  Object.values(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/`).json()).map(
+    (r) => (r as { leaseId: string }).leaseId,
+  );
+const warnings = (message: string) =>
+  logs.lines().filter((l) => l.level === 'WARN' && typeof l.message === 'string' && l.message.includes(message));
 const idOf = (event: Record<string, any>) => (event.detail.taskArn as string).split('/').pop()!;
 const THROTTLED = /^ecs: DescribeTasks in .* failed: ThrottlingException: injected ThrottlingException$/;
 
@@ -44,7 +48,13 @@ describe('ECS throttled during renew', () => {
   it('fails open tick after tick: leases renewed, nothing removed, a warning and counts; then catches up', async () => {
     const events = [0, 1, 2, 3, 4].map((n) => fargateEvent(n, { salt: 'ecs' }));
     for (const e of events) aws.putTaskFromDetail(e.detail);
-    expect(await invokeAll(functions, events.map((event) => ({ handler: 'register', event })), { concurrency: 5 })).toEqual([]);
+    expect(
+      await invokeAll(
+        functions,
+        events.map((event) => ({ handler: 'register', event })),
+        { concurrency: 5 },
+      ),
+    ).toEqual([]);
     const registered = await endpointKeys();
     expect(registered).toHaveLength(5);
 
@@ -67,19 +77,32 @@ describe('ECS throttled during renew', () => {
       expect(aws.count('DescribeTasks') - calls).toBe(6); // the SDK's 2 attempts (AWS_MAX_ATTEMPTS=2), then 2 backoff rounds of the reader, then it gave up
       // Renewed at the start of the tick (the throttled reads then back off for a few seconds);
       // a lease not renewed would also have lost the 2.1 s waited before the tick.
-      for (const lease of leases) expect(await ttl(lease)).toBeGreaterThanOrEqual(DEFAULT_LEASE_TTL_SECONDS - 1 - tickSeconds);
+      for (const lease of leases)
+        expect(await ttl(lease)).toBeGreaterThanOrEqual(DEFAULT_LEASE_TTL_SECONDS - 1 - tickSeconds);
       expect(await endpointKeys()).toEqual(registered); // the stopped and the gone task stay routable
     }
     const failOpen = warnings('renewing its leases without removing anything (fail open)');
     expect(failOpen).toHaveLength(TICKS);
-    expect(failOpen[0]).toMatchObject({ function: 'renew', cluster: CLUSTER_ARN, error: expect.stringMatching(THROTTLED) });
+    expect(failOpen[0]).toMatchObject({
+      function: 'renew',
+      cluster: CLUSTER_ARN,
+      error: expect.stringMatching(THROTTLED),
+    });
     const tickWarnings = warnings('renew tick had failures');
     expect(tickWarnings).toHaveLength(TICKS);
     expect(tickWarnings[0]).toMatchObject({ summary: { failOpen: 5, ecsFailures: [{ cluster: CLUSTER_ARN }] } });
 
     aws.faults.clear();
     // The stopped task goes at once; the gone one (MISSING, not listed) is marked, and removed on the next tick.
-    expect(await tick()).toMatchObject({ records: 5, renewed: 3, removed: 1, missing: 1, failOpen: 0, failed: 0, ecsFailures: [] });
+    expect(await tick()).toMatchObject({
+      records: 5,
+      renewed: 3,
+      removed: 1,
+      missing: 1,
+      failOpen: 0,
+      failed: 0,
+      ecsFailures: [],
+    });
     expect(await tick()).toMatchObject({ records: 4, renewed: 3, removed: 1, failOpen: 0, failed: 0, ecsFailures: [] });
     const gone = [events[0]!, events[1]!].map(idOf);
     expect(await endpointKeys()).toEqual(registered.filter((k) => !gone.some((id) => k.includes(id))));
@@ -91,7 +114,11 @@ describe('ECS throttled during renew', () => {
     aws.faults.set('ListTasks', { code: 'ThrottlingException' });
     const before = await endpointKeys();
     const summary = await tick();
-    expect(summary).toMatchObject({ repaired: 0, failed: 0, ecsFailures: [{ cluster: CLUSTER_ARN, error: expect.stringMatching(/ListTasks .* failed: ThrottlingException/) }] });
+    expect(summary).toMatchObject({
+      repaired: 0,
+      failed: 0,
+      ecsFailures: [{ cluster: CLUSTER_ARN, error: expect.stringMatching(/ListTasks .* failed: ThrottlingException/) }],
+    });
     expect(warnings('nothing repaired there this tick')).toHaveLength(1);
     expect(await endpointKeys()).toEqual(before);
 

@@ -26,47 +26,84 @@ const addrOf = (n: number) => `${fargateEvent(n).detail.attachments[0].details[0
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 describe('etcd fully down', () => {
-  it('fails every handler in time with an etcd error, leaves nothing half-done, and converges after redelivery and one tick', { timeout: 60_000 }, async () => {
+  it('fails every handler in time with an etcd error, leaves nothing half-done, and converges after redelivery and one tick', {
+    timeout: 60_000,
+  }, async () => {
     const { etcd, client, aws, functions } = rig;
     // Before: tasks 0-19 run and are registered.
     for (const n of range(0, 53)) aws.putTaskFromDetail(fargateEvent(n).detail);
-    expect(await invokeAll(functions, range(0, 20).map((n) => ({ handler: 'register', event: fargateEvent(n) })), { concurrency: 8 })).toEqual([]);
+    expect(
+      await invokeAll(
+        functions,
+        range(0, 20).map((n) => ({ handler: 'register', event: fargateEvent(n) })),
+        { concurrency: 8 },
+      ),
+    ).toEqual([]);
 
     // A burst: tasks 0-9 stop, tasks 20-39 start; etcd dies after 8 invocations have settled.
-    for (const n of range(0, 10)) aws.updateTask(fargateEvent(n).detail.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', version: 6 });
+    for (const n of range(0, 10))
+      aws.updateTask(fargateEvent(n).detail.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', version: 6 });
     const burst: Invocation[] = [
-      ...range(0, 10).map((n) => ({ handler: 'deregister' as const, event: transition(fargateEvent(n), 5, 'RUNNING', 'STOPPED') })),
+      ...range(0, 10).map((n) => ({
+        handler: 'deregister' as const,
+        event: transition(fargateEvent(n), 5, 'RUNNING', 'STOPPED'),
+      })),
       ...range(20, 40).map((n) => ({ handler: 'register' as const, event: fargateEvent(n) })),
     ].sort((a, b) => a.event.detail.taskArn.localeCompare(b.event.detail.taskArn));
     let settled = 0;
     let killed: Promise<void> | undefined;
-    const failures: Failure[] = await invokeAll(functions, burst, { concurrency: 4, timeoutMs: REMAINING_MS, onSettled: () => void (++settled === 8 && (killed = etcd.kill())) });
+    const failures: Failure[] = await invokeAll(functions, burst, {
+      concurrency: 4,
+      timeoutMs: REMAINING_MS,
+      onSettled: () => void (++settled === 8 && (killed = etcd.kill())),
+    });
     await killed;
     expect(etcd.running).toBe(false);
 
     // While etcd is down: each handler fails before its deadline with an etcd error (tasks 40-49 start
     // meanwhile). Tasks 10-11 stop and 50-52 start too, but their events never arrive (dead-lettered).
-    for (const n of [10, 11]) aws.updateTask(fargateEvent(n).detail.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', version: 6 });
-    const down: Invocation[] = [...range(40, 50).map((n) => ({ handler: 'register' as const, event: fargateEvent(n) }))];
+    for (const n of [10, 11])
+      aws.updateTask(fargateEvent(n).detail.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', version: 6 });
+    const down: Invocation[] = [
+      ...range(40, 50).map((n) => ({ handler: 'register' as const, event: fargateEvent(n) })),
+    ];
     const outcomes: { name: string; error: unknown; elapsed: number }[] = [];
     for (const invocation of down) {
       const started = Date.now();
-      const error = await functions[invocation.handler](invocation.event, lambdaContext(invocation.handler, REMAINING_MS)).then(() => undefined, (e: unknown) => e);
+      const error = await functions[invocation.handler](
+        invocation.event,
+        lambdaContext(invocation.handler, REMAINING_MS),
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       outcomes.push({ name: invocation.handler, error, elapsed: Date.now() - started });
       failures.push({ invocation, error });
     }
     for (const [name, call] of [
-      ['deregister', () => functions.deregister(transition(fargateEvent(11), 5, 'RUNNING', 'STOPPED'), lambdaContext('deregister', REMAINING_MS))],
+      [
+        'deregister',
+        () =>
+          functions.deregister(
+            transition(fargateEvent(11), 5, 'RUNNING', 'STOPPED'),
+            lambdaContext('deregister', REMAINING_MS),
+          ),
+      ],
       ['renew', () => functions.renew(scheduledEvent, lambdaContext('renew', REMAINING_MS))],
     ] as const) {
       const started = Date.now();
-      const error = await call().then(() => undefined, (e: unknown) => e);
+      const error = await call().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       outcomes.push({ name, error, elapsed: Date.now() - started });
     }
     for (const { name, error, elapsed } of outcomes) {
       expect(error, name).toBeInstanceOf(DependencyError);
       expect((error as DependencyError).dependency).toBe('etcd');
-      expect((error as Error).message).toMatch(/^etcd: (lease grant|read task|list task records) failed: etcd is (unavailable|unreachable)/);
+      expect((error as Error).message).toMatch(
+        /^etcd: (lease grant|read task|list task records) failed: etcd is (unavailable|unreachable)/,
+      );
       expect(elapsed, name).toBeLessThan(REMAINING_MS);
     }
 
@@ -97,12 +134,24 @@ describe('etcd fully down', () => {
     // No orphan lease either: leases granted just before etcd died, whose write then failed, are
     // revoked once etcd is back, and a grant etcd applied whose answer never reached the client is
     // adopted by the redelivery or the tick's repair (lease IDs are derived from task and version).
-    expect(registry).toMatchObject({ duplicateRecords: [], brokenRecords: [], orphanKeys: [], orphanLeases: [], sharedLeases: [] });
+    expect(registry).toMatchObject({
+      duplicateRecords: [],
+      brokenRecords: [],
+      orphanKeys: [],
+      orphanLeases: [],
+      sharedLeases: [],
+    });
   });
 
-  it('revokes a lease it could not revoke while etcd was down on a later grant, unless a write landed on it', { timeout: 30_000 }, async () => {
+  it('revokes a lease it could not revoke while etcd was down on a later grant, unless a write landed on it', {
+    timeout: 30_000,
+  }, async () => {
     const { etcd, client } = rig;
-    const registry = new Registry(client, { statePrefix: 'registrar', leaseTtlSeconds: 180, tombstoneTtlSeconds: 86400 });
+    const registry = new Registry(client, {
+      statePrefix: 'registrar',
+      leaseTtlSeconds: 180,
+      tombstoneTtlSeconds: 86400,
+    });
     const empty = await registry.grant(180);
     const used = await registry.grant(180); // as if a write whose answer was lost had landed on it
     await client.put('registrar/tasks/lost-answer/x').value('{}').lease(used).exec();

@@ -75,7 +75,12 @@ describe('follow function: permanent errors', () => {
     const rejected = logs.lines().filter((l) => l.message === 'follow-up message rejected (acknowledged, not retried)');
     expect(rejected.map((l) => [l.messageId, l.level, l.errorName, l.error])).toEqual([
       [ids[0], 'ERROR', 'InvalidEventError', 'invalid event at body: follow-up message body is not JSON'],
-      [ids[1], 'ERROR', 'InvalidEventError', `invalid event at body.type: follow-up message: expected "${FOLLOW_MESSAGE_TYPE}"`],
+      [
+        ids[1],
+        'ERROR',
+        'InvalidEventError',
+        `invalid event at body.type: follow-up message: expected "${FOLLOW_MESSAGE_TYPE}"`,
+      ],
       [ids[2], 'ERROR', 'InvalidEventError', 'invalid event at body.taskArn: expected an ECS task ARN'],
       [
         ids[3],
@@ -92,7 +97,9 @@ describe('follow function: permanent errors', () => {
   });
 
   it('throws a clear error for an event that is not an SQS batch', async () => {
-    await expect(platform.functions.follow({ source: 'aws.ecs' }, lambdaContext('follow'))).rejects.toThrow('expected an SQS event (Records from aws:sqs) of follow-up messages');
+    await expect(platform.functions.follow({ source: 'aws.ecs' }, lambdaContext('follow'))).rejects.toThrow(
+      'expected an SQS event (Records from aws:sqs) of follow-up messages',
+    );
   });
 });
 
@@ -106,7 +113,8 @@ describe('follow function: retryable errors', () => {
     const consumer = platform.deliver();
     try {
       const deadline = Date.now() + 15_000;
-      while (platform.aws.queue(platform.deadLetterUrl).messages.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (platform.aws.queue(platform.deadLetterUrl).messages.length === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
     } finally {
       await consumer.stop();
       platform.aws.faults.delete('DescribeTasks');
@@ -115,7 +123,14 @@ describe('follow function: retryable errors', () => {
     expect(dead.map((m) => [JSON.parse(m.body).taskArn, m.receiveCount])).toEqual([[task.taskArn, 3]]);
     expect(consumer.deliveries.map((d) => d.failed.length)).toEqual([1, 1, 1]);
     const failed = logs.lines().filter((l) => l.message === 'follow-up message failed (delivered again)');
-    expect(failed.at(-1)).toMatchObject({ level: 'ERROR', taskArn: task.taskArn, errorName: 'DependencyError', error: expect.stringContaining('DescribeTasks in arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster failed: ServerException') });
+    expect(failed.at(-1)).toMatchObject({
+      level: 'ERROR',
+      taskArn: task.taskArn,
+      errorName: 'DependencyError',
+      error: expect.stringContaining(
+        'DescribeTasks in arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster failed: ServerException',
+      ),
+    });
     expect(await snapshot()).toEqual(before);
   }, 30_000);
 });
@@ -124,37 +139,67 @@ describe('deregister: the drain check never holds up a stop', () => {
   it('asks ECS nothing when the stopping task has no pending sibling', async () => {
     const old = checkedTask(platform.aws, 3, { salt: 'drain', service: 'drain-alone' });
     const healthy = { ...old.running, detail: { ...old.running.detail, healthStatus: 'HEALTHY' } };
-    expect(await platform.functions.register(healthy, lambdaContext('register'))).toMatchObject({ action: 'registered' });
+    expect(await platform.functions.register(healthy, lambdaContext('register'))).toMatchObject({
+      action: 'registered',
+    });
     const calls = platform.aws.count('DescribeTasks');
-    expect(await platform.functions.deregister(old.stop(), lambdaContext('deregister'))).toEqual({ action: 'removed', taskArn: old.taskArn, keys: [expect.stringContaining('/drain-alone/')] });
+    expect(await platform.functions.deregister(old.stop(), lambdaContext('deregister'))).toEqual({
+      action: 'removed',
+      taskArn: old.taskArn,
+      keys: [expect.stringContaining('/drain-alone/')],
+    });
     expect(platform.aws.count('DescribeTasks')).toBe(calls);
   });
 
   it('logs an ECS failure during the drain check and deletes the stopping task anyway', async () => {
     const old = checkedTask(platform.aws, 4, { salt: 'drain', service: 'drain-failing' });
     const fresh = checkedTask(platform.aws, 5, { salt: 'drain', service: 'drain-failing' });
-    await platform.functions.register({ ...old.running, detail: { ...old.running.detail, healthStatus: 'HEALTHY' } }, lambdaContext('register'));
-    expect(await platform.functions.register(fresh.running, lambdaContext('register'))).toMatchObject({ action: 'pending' });
+    await platform.functions.register(
+      { ...old.running, detail: { ...old.running.detail, healthStatus: 'HEALTHY' } },
+      lambdaContext('register'),
+    );
+    expect(await platform.functions.register(fresh.running, lambdaContext('register'))).toMatchObject({
+      action: 'pending',
+    });
     fresh.report('HEALTHY');
     platform.aws.faults.set('DescribeTasks', { code: 'ServerException', status: 500 });
     try {
       const outcome = await platform.functions.deregister(old.stop(), lambdaContext('deregister'));
-      expect(outcome).toMatchObject({ action: 'removed', taskArn: old.taskArn, drained: { checked: 1, published: [], errors: [expect.stringContaining('ServerException')] } });
+      expect(outcome).toMatchObject({
+        action: 'removed',
+        taskArn: old.taskArn,
+        drained: { checked: 1, published: [], errors: [expect.stringContaining('ServerException')] },
+      });
     } finally {
       platform.aws.faults.delete('DescribeTasks');
     }
-    expect(logs.lines().filter((l) => l.message === 'drain check partly failed; the stop goes ahead (the follow-up and renew catch up)').at(-1)).toMatchObject({ level: 'WARN', taskArn: old.taskArn });
+    expect(
+      logs
+        .lines()
+        .filter(
+          (l) => l.message === 'drain check partly failed; the stop goes ahead (the follow-up and renew catch up)',
+        )
+        .at(-1),
+    ).toMatchObject({ level: 'WARN', taskArn: old.taskArn });
     expect(await client.getAll().prefix(`${env.REGISTRY_PREFIX}/drain-failing/`).keys()).toEqual([]);
   });
 
   it('publishes the HEALTHY pending sibling before deleting the stopping task', async () => {
     const old = checkedTask(platform.aws, 6, { salt: 'drain', service: 'drain-ok' });
     const fresh = checkedTask(platform.aws, 7, { salt: 'drain', service: 'drain-ok' });
-    await platform.functions.register({ ...old.running, detail: { ...old.running.detail, healthStatus: 'HEALTHY' } }, lambdaContext('register'));
+    await platform.functions.register(
+      { ...old.running, detail: { ...old.running.detail, healthStatus: 'HEALTHY' } },
+      lambdaContext('register'),
+    );
     await platform.functions.register(fresh.running, lambdaContext('register'));
     fresh.report('HEALTHY');
     const outcome = await platform.functions.deregister(old.stop(), lambdaContext('deregister'));
-    expect(outcome).toMatchObject({ action: 'removed', drained: { checked: 1, published: [fresh.taskArn], errors: [] } });
-    expect(await client.getAll().prefix(`${env.REGISTRY_PREFIX}/drain-ok/`).keys()).toEqual([`${env.REGISTRY_PREFIX}/drain-ok/${fresh.taskId}:50051`]);
+    expect(outcome).toMatchObject({
+      action: 'removed',
+      drained: { checked: 1, published: [fresh.taskArn], errors: [] },
+    });
+    expect(await client.getAll().prefix(`${env.REGISTRY_PREFIX}/drain-ok/`).keys()).toEqual([
+      `${env.REGISTRY_PREFIX}/drain-ok/${fresh.taskId}:50051`,
+    ]);
   });
 });

@@ -115,18 +115,31 @@ async function rollingDeploy(service: string, size: number): Promise<void> {
  * Each task is published by the first follow-up check of it that began after it turned HEALTHY
  * (or earlier, by a drain check).
  */
-async function expectPublishedWithinOneCheck(tasks: readonly CheckedTask[], healthyAt: ReadonlyMap<string, number>, service: string): Promise<void> {
+async function expectPublishedWithinOneCheck(
+  tasks: readonly CheckedTask[],
+  healthyAt: ReadonlyMap<string, number>,
+  service: string,
+): Promise<void> {
   for (const task of tasks) {
-    const first = consumer.deliveries.find((d) => d.startedAt >= healthyAt.get(task.taskArn)! && d.messages.some((m) => m.body.includes(task.taskArn)));
-    const publishedByThen = first ? publishedAtEnd.get(first)?.has(task.taskId) : (await publishedIds(service)).has(task.taskId);
+    const first = consumer.deliveries.find(
+      (d) => d.startedAt >= healthyAt.get(task.taskArn)! && d.messages.some((m) => m.body.includes(task.taskArn)),
+    );
+    const publishedByThen = first
+      ? publishedAtEnd.get(first)?.has(task.taskId)
+      : (await publishedIds(service)).has(task.taskId);
     expect(publishedByThen, `${task.taskArn}: not published by the first follow-up check after HEALTHY`).toBe(true);
   }
 }
 
 describe('a rolling deploy of a health-checked service', () => {
-  it('2 → 2: never leaves the service without endpoints; each new task published within one check of turning HEALTHY', () => rollingDeploy('deploy-2', 2));
+  it('2 → 2: never leaves the service without endpoints; each new task published within one check of turning HEALTHY', () =>
+    rollingDeploy('deploy-2', 2));
 
-  it('10 → 10: never leaves the service without endpoints; each new task published within one check of turning HEALTHY', () => rollingDeploy('deploy-10', 10), 60_000);
+  it(
+    '10 → 10: never leaves the service without endpoints; each new task published within one check of turning HEALTHY',
+    () => rollingDeploy('deploy-10', 10),
+    60_000,
+  );
 });
 
 describe('a scale-out of a health-checked service (no stop to trigger a drain check)', () => {
@@ -134,7 +147,9 @@ describe('a scale-out of a health-checked service (no stop to trigger a drain ch
     const seed = seedFrom('FOLLOW_SEED');
     console.log(`scale-out of 5: FOLLOW_SEED=${seed}`);
     const random = mulberry32(seed);
-    const tasks = Array.from({ length: 5 }, (_, i) => checkedTask(platform.aws, i, { salt: `s${seed.toString(16)}`, service: 'scale-out' }));
+    const tasks = Array.from({ length: 5 }, (_, i) =>
+      checkedTask(platform.aws, i, { salt: `s${seed.toString(16)}`, service: 'scale-out' }),
+    );
     await start(tasks);
     const healthyAt = new Map<string, number>();
     await Promise.all(
@@ -151,12 +166,17 @@ describe('a scale-out of a health-checked service (no stop to trigger a drain ch
 
 describe('tasks that must never be published', () => {
   it('one that never turns healthy, one that turns UNHEALTHY, one stopped while pending (event handled or not yet)', async () => {
-    const [never, unhealthy, stoppedWithEvent, stoppedInEcs] = [0, 1, 2, 3].map((i) => checkedTask(platform.aws, i, { salt: 'nv', service: 'never' })) as [CheckedTask, CheckedTask, CheckedTask, CheckedTask];
+    const [never, unhealthy, stoppedWithEvent, stoppedInEcs] = [0, 1, 2, 3].map((i) =>
+      checkedTask(platform.aws, i, { salt: 'nv', service: 'never' }),
+    ) as [CheckedTask, CheckedTask, CheckedTask, CheckedTask];
     const recording = await recordService(client, directory('never'));
     const sentBefore = platform.aws.queue(platform.queueUrl).sent;
     await start([never, unhealthy, stoppedWithEvent, stoppedInEcs]);
     await sleep(500);
-    expect(await platform.functions.deregister(stoppedWithEvent.stop(), lambdaContext('deregister'))).toMatchObject({ action: 'removed', keys: [] });
+    expect(await platform.functions.deregister(stoppedWithEvent.stop(), lambdaContext('deregister'))).toMatchObject({
+      action: 'removed',
+      keys: [],
+    });
     stoppedInEcs.stop(); // ECS says desiredStatus STOPPED; its event has not arrived
     unhealthy.report('UNHEALTHY');
     // Several follow-up checks of each (one every 2 s).
@@ -165,14 +185,17 @@ describe('tasks that must never be published', () => {
 
     expect([...recording.everPublished]).toEqual([]);
     expect(recording.counts.every((c) => c === 0)).toBe(true);
-    const record = async (task: CheckedTask) => (await client.get(`${env.STATE_PREFIX}/tasks/FargateCluster/${task.taskId}`).string()) ?? undefined;
+    const record = async (task: CheckedTask) =>
+      (await client.get(`${env.STATE_PREFIX}/tasks/FargateCluster/${task.taskId}`).string()) ?? undefined;
     expect(JSON.parse((await record(never))!)).toMatchObject({ state: 'pending', services: ['never'] });
     expect(JSON.parse((await record(unhealthy))!)).toMatchObject({ state: 'withdrawn', keys: [] });
     expect(await record(stoppedWithEvent)).toBeUndefined();
     expect(JSON.parse((await record(stoppedInEcs))!)).toMatchObject({ state: 'pending' });
     // Only the task still pending keeps being followed; the others' follow-ups ended.
     const queued = platform.aws.queue(platform.queueUrl).messages.map((m) => JSON.parse(m.body).taskArn as string);
-    expect(queued.filter((arn) => [never, unhealthy, stoppedWithEvent, stoppedInEcs].some((t) => t.taskArn === arn))).toEqual([never.taskArn]);
+    expect(
+      queued.filter((arn) => [never, unhealthy, stoppedWithEvent, stoppedInEcs].some((t) => t.taskArn === arn)),
+    ).toEqual([never.taskArn]);
     // The pending index lists only the task still pending.
     const listed = await client.getAll().prefix(`${env.STATE_PREFIX}/pending/never/`).keys();
     expect(listed.map(taskIdOf).sort()).toEqual([never.taskId, stoppedInEcs.taskId].sort());

@@ -38,9 +38,17 @@ describe('register handler', () => {
     const event = loadEvent('fargate-awsvpc-running-ecs-devguide');
     aws.putTaskFromDetail(event.detail);
     const result = await handlers.register(event, lambdaContext('register'));
-    expect(result).toMatchObject({ action: 'registered', keys: [`${env.REGISTRY_PREFIX}/sample-fargate/c13b4cb40f1f4fe4a2971f76ae5a47ad:50051`] });
+    expect(result).toMatchObject({
+      action: 'registered',
+      keys: [`${env.REGISTRY_PREFIX}/sample-fargate/c13b4cb40f1f4fe4a2971f76ae5a47ad:50051`],
+    });
     const done = logLines().find((l) => l.message === 'register done');
-    expect(done).toMatchObject({ eventId: event.id, taskArn: event.detail.taskArn, function: 'register', level: 'INFO' });
+    expect(done).toMatchObject({
+      eventId: event.id,
+      taskArn: event.detail.taskArn,
+      function: 'register',
+      level: 'INFO',
+    });
     const emf = logLines().filter((l) => '_aws' in l && 'Registered' in l);
     expect(emf).toHaveLength(1);
     expect(emf[0]).toMatchObject({ Registered: 1, service: 'ecs-etcd-registrar' });
@@ -48,20 +56,30 @@ describe('register handler', () => {
   });
 
   it('ignores a stopping task and says so', async () => {
-    const result = await handlers.register(loadEvent('fargate-stopped-essential-container-exited-fivexl'), lambdaContext('register'));
-    expect(result).toMatchObject({ action: 'ignored', reason: expect.stringMatching(/not a started task \(lastStatus STOPPED, desiredStatus STOPPED\)/) });
+    const result = await handlers.register(
+      loadEvent('fargate-stopped-essential-container-exited-fivexl'),
+      lambdaContext('register'),
+    );
+    expect(result).toMatchObject({
+      action: 'ignored',
+      reason: expect.stringMatching(/not a started task \(lastStatus STOPPED, desiredStatus STOPPED\)/),
+    });
   });
 
   it('throws a clear error for a malformed event, so the platform keeps it', async () => {
     const event = withDetail(loadEvent('fargate-awsvpc-running-ecs-devguide'), { version: 'four' });
     await expect(handlers.register(event, lambdaContext('register'))).rejects.toThrow(InvalidEventError);
-    await expect(handlers.register(event, lambdaContext('register'))).rejects.toThrow('invalid event at detail.version');
+    await expect(handlers.register(event, lambdaContext('register'))).rejects.toThrow(
+      'invalid event at detail.version',
+    );
     const failed = logLines().filter((l) => l.message === 'register failed');
     expect(failed.at(-1)).toMatchObject({ errorName: 'InvalidEventError', retryable: false, level: 'ERROR' });
   });
 
   it('throws for an event that is not an ECS task state change', async () => {
-    await expect(handlers.register(scheduledEvent, lambdaContext('register'))).rejects.toThrow(/expected source "aws.ecs"/);
+    await expect(handlers.register(scheduledEvent, lambdaContext('register'))).rejects.toThrow(
+      /expected source "aws.ecs"/,
+    );
   });
 });
 
@@ -75,18 +93,28 @@ describe('deregister handler', () => {
   });
 
   it('remembers the stop of the fivexl sample', async () => {
-    expect(await handlers.deregister(loadEvent('fargate-stopped-essential-container-exited-fivexl'), lambdaContext('deregister'))).toMatchObject({ action: 'tombstoned' });
+    expect(
+      await handlers.deregister(
+        loadEvent('fargate-stopped-essential-container-exited-fivexl'),
+        lambdaContext('deregister'),
+      ),
+    ).toMatchObject({ action: 'tombstoned' });
   });
 
   it('ignores a running task and says so', async () => {
-    const result = await handlers.deregister(loadEvent('ec2-running-service-task-ecs-devguide-2019'), lambdaContext('deregister'));
+    const result = await handlers.deregister(
+      loadEvent('ec2-running-service-task-ecs-devguide-2019'),
+      lambdaContext('deregister'),
+    );
     expect(result).toMatchObject({ action: 'ignored', reason: expect.stringMatching(/^not a stopping task/) });
   });
 });
 
 describe('renew handler', () => {
   it('accepts the scheduled event and returns the tick summary', async () => {
-    const running = withDetail(loadEvent('fargate-awsvpc-running-ecs-devguide'), { taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/0000000000000000000000000000beef' });
+    const running = withDetail(loadEvent('fargate-awsvpc-running-ecs-devguide'), {
+      taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/0000000000000000000000000000beef',
+    });
     aws.putTaskFromDetail(running.detail);
     await handlers.register(running, lambdaContext('register'));
     const summary = await handlers.renew(scheduledEvent, lambdaContext('renew'));
@@ -108,7 +136,12 @@ describe('register handler, SQS batches (EventBridge → SQS → register)', () 
     const config = loadConfig({ ...process.env, ...env });
     const client = createEtcdClient(config);
     try {
-      return (await new Registry(client, config).readTask({ clusterName: 'FargateCluster', taskId: event.detail.taskArn.split('/').pop() })).record?.record;
+      return (
+        await new Registry(client, config).readTask({
+          clusterName: 'FargateCluster',
+          taskId: event.detail.taskArn.split('/').pop(),
+        })
+      ).record?.record;
     } finally {
       client.close();
     }
@@ -117,13 +150,25 @@ describe('register handler, SQS batches (EventBridge → SQS → register)', () 
   it('registers the good messages and reports only the malformed ones, with their message ids', async () => {
     const good = started(1);
     const batch = sqsEvent([good, withDetail(started(2), { version: 'four' }), '{"not json', started(3)]);
-    const result = (await handlers.register(batch, lambdaContext('register'))) as { batchItemFailures: { itemIdentifier: string }[] };
-    expect(result.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual([batch.Records[1]!.messageId, batch.Records[2]!.messageId].sort());
+    const result = (await handlers.register(batch, lambdaContext('register'))) as {
+      batchItemFailures: { itemIdentifier: string }[];
+    };
+    expect(result.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(
+      [batch.Records[1]!.messageId, batch.Records[2]!.messageId].sort(),
+    );
     expect(await recordOf(good)).toMatchObject({ state: 'registered', version: good.detail.version });
     expect(await recordOf(started(3))).toMatchObject({ state: 'registered' });
     const failed = logLines().filter((l) => l.message === 'message failed');
-    expect(failed.find((l) => l.messageId === batch.Records[1]!.messageId)).toMatchObject({ eventId: expect.any(String), errorName: 'InvalidEventError', retryable: false, level: 'ERROR' });
-    expect(failed.find((l) => l.messageId === batch.Records[2]!.messageId)).toMatchObject({ errorName: 'InvalidEventError', error: expect.objectContaining({ message: expect.stringMatching(/does not carry a JSON event/) }) });
+    expect(failed.find((l) => l.messageId === batch.Records[1]!.messageId)).toMatchObject({
+      eventId: expect.any(String),
+      errorName: 'InvalidEventError',
+      retryable: false,
+      level: 'ERROR',
+    });
+    expect(failed.find((l) => l.messageId === batch.Records[2]!.messageId)).toMatchObject({
+      errorName: 'InvalidEventError',
+      error: expect.objectContaining({ message: expect.stringMatching(/does not carry a JSON event/) }),
+    });
     const emf = logLines().filter((l) => '_aws' in l && 'Registered' in l);
     expect(emf.at(-1)).toMatchObject({ Registered: [1, 1] }); // one value per message; CloudWatch sums them
   });
@@ -131,10 +176,16 @@ describe('register handler, SQS batches (EventBridge → SQS → register)', () 
   it('applies the messages of one task one after the other, ending at its newest version', async () => {
     const first = started(4);
     const newer = transition(first, first.detail.version + 2, 'RUNNING', 'RUNNING');
-    const result = await handlers.register(sqsEvent([newer, first, newer, transition(first, first.detail.version + 3, 'RUNNING', 'STOPPED')]), lambdaContext('register'));
+    const result = await handlers.register(
+      sqsEvent([newer, first, newer, transition(first, first.detail.version + 3, 'RUNNING', 'STOPPED')]),
+      lambdaContext('register'),
+    );
     expect(result).toEqual({ batchItemFailures: [] });
     expect(await recordOf(first)).toMatchObject({ state: 'registered', version: newer.detail.version });
-    const done = logLines().filter((l) => l.message === 'message done').slice(-4).map((l) => (l.result as { action: string; reason?: string }));
+    const done = logLines()
+      .filter((l) => l.message === 'message done')
+      .slice(-4)
+      .map((l) => l.result as { action: string; reason?: string });
     expect(done).toEqual([
       expect.objectContaining({ action: 'registered' }),
       expect.objectContaining({ action: 'ignored', reason: 'stale' }),
@@ -144,6 +195,8 @@ describe('register handler, SQS batches (EventBridge → SQS → register)', () 
   });
 
   it('fails the invocation when every message failed, so SQS keeps the whole batch', async () => {
-    await expect(handlers.register(sqsEvent(['[]', '{}']), lambdaContext('register'))).rejects.toThrow(/All records failed/);
+    await expect(handlers.register(sqsEvent(['[]', '{}']), lambdaContext('register'))).rejects.toThrow(
+      /All records failed/,
+    );
   });
 });

@@ -25,7 +25,10 @@ interface Fixture {
 const DIR = join(import.meta.dirname, '..', 'fixtures', 'hostile');
 const read = (file: string): unknown => JSON.parse(readFileSync(join(DIR, file), 'utf8'));
 const corpus = (read('index.json') as { fixtures: Fixture[] }).fixtures;
-const aws = read('aws.json') as { taskDefinitions: Json[]; containerInstances: { containerInstanceArn: string; ec2InstanceId: string; privateIpAddress: string }[] };
+const aws = read('aws.json') as {
+  taskDefinitions: Json[];
+  containerInstances: { containerInstanceArn: string; ec2InstanceId: string; privateIpAddress: string }[];
+};
 
 let rig: Isolated;
 let handlers: Functions;
@@ -38,12 +41,18 @@ beforeAll(async () => {
   rig = await startIsolated();
   handlers = rig.functions;
   for (const definition of aws.taskDefinitions) rig.aws.putTaskDefinition(definition);
-  for (const i of aws.containerInstances) rig.aws.putContainerInstance(i.containerInstanceArn, i.ec2InstanceId, i.privateIpAddress);
+  for (const i of aws.containerInstances)
+    rig.aws.putContainerInstance(i.containerInstanceArn, i.ec2InstanceId, i.privateIpAddress);
   // Real state to damage: one registered task (record, key, lease) and one tombstone (its lease).
   const running = loadEvent('fargate-awsvpc-running-ecs-devguide');
   rig.aws.putTaskFromDetail(running.detail); // the sample event is years old: ECS confirms the task runs
   expect(await handlers.register(running, lambdaContext('register'))).toMatchObject({ action: 'registered' });
-  expect(await handlers.deregister(loadEvent('fargate-stopped-essential-container-exited-fivexl'), lambdaContext('deregister'))).toMatchObject({ action: 'tombstoned' });
+  expect(
+    await handlers.deregister(
+      loadEvent('fargate-stopped-essential-container-exited-fivexl'),
+      lambdaContext('deregister'),
+    ),
+  ).toMatchObject({ action: 'tombstoned' });
   baseline = await snapshot();
   expect(baseline.leases).toHaveLength(2);
 });
@@ -52,44 +61,53 @@ afterAll(async () => rig?.stop());
 
 describe('hostile corpus', () => {
   it('holds at least 50 events, each file listed in the index exactly once', () => {
-    const files = readdirSync(DIR).filter((f) => f !== 'index.json' && f !== 'aws.json').sort();
+    const files = readdirSync(DIR)
+      .filter((f) => f !== 'index.json' && f !== 'aws.json')
+      .sort();
     expect(corpus.map((f) => f.file).sort()).toEqual(files);
     expect(new Set(files).size).toBe(corpus.length);
     expect(corpus.length).toBeGreaterThanOrEqual(50);
   });
 
   describe.each(corpus)('$file ($hostility)', (fixture) => {
-    it.each(['register', 'deregister'] as const)('%s: rejects or ignores it as the index says, and writes nothing', async (name) => {
-      const expected = fixture[name];
-      const before = await snapshot();
-      let result: unknown;
-      let error: unknown;
-      try {
-        result = await handlers[name](read(fixture.file), lambdaContext(name));
-      } catch (err) {
-        error = err;
-      }
-      tally.deliveries++;
-      const after = await snapshot();
-      if (after.revision !== before.revision) tally.writes++;
-      tally.leasesLeaked += after.leases.filter((l) => !before.leases.includes(l)).length;
+    it.each(['register', 'deregister'] as const)(
+      '%s: rejects or ignores it as the index says, and writes nothing',
+      async (name) => {
+        const expected = fixture[name];
+        const before = await snapshot();
+        let result: unknown;
+        let error: unknown;
+        try {
+          result = await handlers[name](read(fixture.file), lambdaContext(name));
+        } catch (err) {
+          error = err;
+        }
+        tally.deliveries++;
+        const after = await snapshot();
+        if (after.revision !== before.revision) tally.writes++;
+        tally.leasesLeaked += after.leases.filter((l) => !before.leases.includes(l)).length;
 
-      if ('rejected' in expected) {
-        expect(error).toBeInstanceOf(InvalidEventError);
-        const invalid = error as InvalidEventError;
-        expect(invalid.path).toBe(expected.rejected ?? undefined);
-        expect(invalid.message.startsWith(expected.rejected ? `invalid event at ${expected.rejected}: ` : 'invalid event: ')).toBe(true);
-        if (expected.message) expect(invalid.message).toContain(expected.message);
-        // A clear message quotes at most a short piece of a hostile value.
-        expect(invalid.message.length).toBeLessThan(400);
-        tally.rejected++;
-      } else {
-        expect(error).toBeUndefined();
-        expect(result).toMatchObject({ action: 'ignored', reason: expect.stringContaining(expected.ignored) });
-        tally.ignored++;
-      }
-      expect(after).toEqual(before);
-    });
+        if ('rejected' in expected) {
+          expect(error).toBeInstanceOf(InvalidEventError);
+          const invalid = error as InvalidEventError;
+          expect(invalid.path).toBe(expected.rejected ?? undefined);
+          expect(
+            invalid.message.startsWith(
+              expected.rejected ? `invalid event at ${expected.rejected}: ` : 'invalid event: ',
+            ),
+          ).toBe(true);
+          if (expected.message) expect(invalid.message).toContain(expected.message);
+          // A clear message quotes at most a short piece of a hostile value.
+          expect(invalid.message.length).toBeLessThan(400);
+          tally.rejected++;
+        } else {
+          expect(error).toBeUndefined();
+          expect(result).toMatchObject({ action: 'ignored', reason: expect.stringContaining(expected.ignored) });
+          tally.ignored++;
+        }
+        expect(after).toEqual(before);
+      },
+    );
   });
 
   it('left etcd exactly as it was: no key written or deleted, no lease granted or revoked', async () => {
@@ -106,7 +124,8 @@ describe('hostile corpus', () => {
 
 describe('names at the edge of what is allowed', () => {
   // Accepted events must still write only under <REGISTRY_PREFIX>/<service>/ and <STATE_PREFIX>/.
-  const CONFINED = /^(services\/[A-Za-z0-9][A-Za-z0-9._-]{0,254}\/[A-Za-z0-9-]+:\d{1,5}|registrar\/(tasks|tombstones)\/[A-Za-z0-9_-]+\/[A-Za-z0-9-]+|registrar\/clusters\/[A-Za-z0-9_-]+)$/;
+  const CONFINED =
+    /^(services\/[A-Za-z0-9][A-Za-z0-9._-]{0,254}\/[A-Za-z0-9-]+:\d{1,5}|registrar\/(tasks|tombstones)\/[A-Za-z0-9_-]+\/[A-Za-z0-9-]+|registrar\/clusters\/[A-Za-z0-9_-]+)$/;
   const base = loadEvent('fargate-awsvpc-running-ecs-devguide');
   const edgeCases: [what: string, service: string, changes: Json][] = [
     ['a dotted label', 'api.v2', {}],
@@ -122,11 +141,23 @@ describe('names at the edge of what is allowed', () => {
       taskDefinitionArn: arn,
       family: `edge-${n}`,
       networkMode: 'awsvpc',
-      containerDefinitions: [{ name: 'FargateApp', portMappings: [{ containerPort: 65535, protocol: 'tcp' }], dockerLabels: { 'registrar.service': service } }],
+      containerDefinitions: [
+        {
+          name: 'FargateApp',
+          portMappings: [{ containerPort: 65535, protocol: 'tcp' }],
+          dockerLabels: { 'registrar.service': service },
+        },
+      ],
     });
     const taskArn = base.detail.taskArn.replace(/[0-9a-f]{4}$/, `edc${n}`);
-    const event = { ...withDetail(base, { taskArn, taskDefinitionArn: arn, ...changes }), time: new Date().toISOString() };
-    expect(await handlers.register(event, lambdaContext('register'))).toMatchObject({ action: 'registered', keys: [`services/${service}/${taskArn.split('/').pop()}:65535`] });
+    const event = {
+      ...withDetail(base, { taskArn, taskDefinitionArn: arn, ...changes }),
+      time: new Date().toISOString(),
+    };
+    expect(await handlers.register(event, lambdaContext('register'))).toMatchObject({
+      action: 'registered',
+      keys: [`services/${service}/${taskArn.split('/').pop()}:65535`],
+    });
     const keys = (await snapshot()).kvs.map(([key]) => key);
     expect(keys.filter((k) => !CONFINED.test(k))).toEqual([]);
   });

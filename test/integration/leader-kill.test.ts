@@ -24,7 +24,12 @@ let functions: Functions;
 beforeAll(async () => {
   cluster = await startLocalEtcdCluster(3);
   client = new Etcd3({ hosts: [...cluster.endpoints] });
-  ({ aws, functions } = await startFunctions({ ETCD_ENDPOINTS: cluster.endpoints.join(','), REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT' }));
+  ({ aws, functions } = await startFunctions({
+    ETCD_ENDPOINTS: cluster.endpoints.join(','),
+    REGISTRY_PREFIX: 'services',
+    STATE_PREFIX: 'registrar',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+  }));
 });
 afterAll(async () => {
   client?.close();
@@ -44,7 +49,9 @@ async function localCopy(member: LocalEtcd): Promise<{ revision: string; keys: s
 }
 
 describe('etcd leader killed during a burst of register events', () => {
-  it(`applies all ${BURST} events (failed ones on redelivery): none lost, one lease each, no orphan`, { timeout: 120_000 }, async () => {
+  it(`applies all ${BURST} events (failed ones on redelivery): none lost, one lease each, no orphan`, {
+    timeout: 120_000,
+  }, async () => {
     const events = Array.from({ length: BURST }, (_, n) => fargateEvent(n));
     for (const event of events) aws.putTaskFromDetail(event.detail);
     const leader = await cluster.leader();
@@ -71,7 +78,12 @@ describe('etcd leader killed during a burst of register events', () => {
       errorKinds.set(kind, (errorKinds.get(kind) ?? 0) + 1);
     }
     // Applied: every event whose invocation succeeded is in etcd before any redelivery.
-    const recordArns = async () => new Set((await etcdSnapshot(client)).kvs.filter(([k]) => k.startsWith('registrar/tasks/')).map(([, v]) => (JSON.parse(v) as { taskArn: string }).taskArn));
+    const recordArns = async () =>
+      new Set(
+        (await etcdSnapshot(client)).kvs
+          .filter(([k]) => k.startsWith('registrar/tasks/'))
+          .map(([, v]) => (JSON.parse(v) as { taskArn: string }).taskArn),
+      );
     const afterBurst = await recordArns();
     const acknowledgedNotApplied = acknowledged.filter((i) => !afterBurst.has(i.event.detail.taskArn));
 
@@ -88,7 +100,10 @@ describe('etcd leader killed during a burst of register events', () => {
     const healthy = await localCopy(newLeader);
     while (!caughtUp && Date.now() - restartedAt < 30_000) {
       const copy = await localCopy(leader).catch(() => undefined);
-      caughtUp = copy !== undefined && copy.revision === healthy.revision && JSON.stringify(copy.keys) === JSON.stringify(healthy.keys);
+      caughtUp =
+        copy !== undefined &&
+        copy.revision === healthy.revision &&
+        JSON.stringify(copy.keys) === JSON.stringify(healthy.keys);
       if (!caughtUp) await new Promise((r) => setTimeout(r, 100));
     }
 
@@ -108,7 +123,13 @@ describe('etcd leader killed during a burst of register events', () => {
     expect(lost).toBe(0);
     expect(registry.records).toBe(BURST);
     expect(keys).toHaveLength(BURST);
-    expect(registry).toMatchObject({ duplicateRecords: [], brokenRecords: [], orphanKeys: [], orphanLeases: [], sharedLeases: [] });
+    expect(registry).toMatchObject({
+      duplicateRecords: [],
+      brokenRecords: [],
+      orphanKeys: [],
+      orphanLeases: [],
+      sharedLeases: [],
+    });
     expect(snapshot.leases).toHaveLength(BURST);
     expect(caughtUp).toBe(true);
   });

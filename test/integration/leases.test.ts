@@ -53,7 +53,9 @@ describe('leases', () => {
     expect(afterStop).toHaveLength(1);
     expect(afterStop).not.toContain(taskLease); // the task lease went with the task; the one left is the tombstone's
 
-    expect(await h.registrar.register(task(transition(a, 6, 'RUNNING', 'RUNNING')))).toMatchObject({ reason: 'stopped' });
+    expect(await h.registrar.register(task(transition(a, 6, 'RUNNING', 'RUNNING')))).toMatchObject({
+      reason: 'stopped',
+    });
     await deregisterTask(h.registry, task(transition(a, 7, 'STOPPED', 'STOPPED')));
     expect(await leases()).toEqual(afterStop);
   });
@@ -74,8 +76,13 @@ describe('leases', () => {
     expect(await h.registrar.registerEvent(c)).toMatchObject({ action: 'registered' });
     const before = await leases();
 
-    await expect(h.registrar.registerEvent({ ...c, detail: { ...c.detail, version: 'four' } })).rejects.toThrow(InvalidEventError);
-    expect(await h.registrar.registerEvent(transition(c, 5, 'RUNNING', 'STOPPED'))).toMatchObject({ action: 'ignored', reason: expect.stringMatching(/^not a started task/) });
+    await expect(h.registrar.registerEvent({ ...c, detail: { ...c.detail, version: 'four' } })).rejects.toThrow(
+      InvalidEventError,
+    );
+    expect(await h.registrar.registerEvent(transition(c, 5, 'RUNNING', 'STOPPED'))).toMatchObject({
+      action: 'ignored',
+      reason: expect.stringMatching(/^not a started task/),
+    });
     expect(await h.registrar.registerEvent(c)).toMatchObject({ action: 'ignored', reason: 'duplicate' });
     expect(await settledLeases(before)).toEqual(before);
   });
@@ -93,7 +100,9 @@ describe('leases', () => {
     expect(record.lease).toBe(lost);
     expect(await leases()).toEqual([...before, lost].sort());
     // Adopted with a full TTL, not what was left of the lost grant.
-    expect(Number((await h.etcd.leaseClient.leaseTimeToLive({ ID: lost })).TTL)).toBeGreaterThan(h.config.leaseTtlSeconds - 2);
+    expect(Number((await h.etcd.leaseClient.leaseTimeToLive({ ID: lost })).TTL)).toBeGreaterThan(
+      h.config.leaseTtlSeconds - 2,
+    );
   });
 
   it('adopts a tombstone lease whose grant answer was lost', async () => {
@@ -112,7 +121,9 @@ describe('leases', () => {
     const before = await leases();
     const results = await Promise.all(Array.from({ length: 8 }, () => h.registrar.registerEvent(f)));
     expect(results.filter((r) => r.action === 'registered')).toHaveLength(1);
-    expect(results.filter((r) => r.action === 'ignored').map((r) => (r as { reason: string }).reason)).toEqual(Array(7).fill('duplicate'));
+    expect(results.filter((r) => r.action === 'ignored').map((r) => (r as { reason: string }).reason)).toEqual(
+      Array(7).fill('duplicate'),
+    );
     const record = (await h.registry.readTask(task(f))).record!;
     expect(Number((await h.etcd.leaseClient.leaseTimeToLive({ ID: record.lease })).TTL)).toBeGreaterThan(0);
     expect((await h.endpoints())[record.record.keys[0]!]).toBeDefined();
@@ -123,6 +134,8 @@ describe('leases', () => {
     const state = await h.registry.readTask(stopping);
     expect(state.record).toBeUndefined();
     expect(state.tombstone).toBeDefined();
-    expect(await settledLeases([...before, state.tombstone!.lease].sort())).toEqual([...before, state.tombstone!.lease].sort());
+    expect(await settledLeases([...before, state.tombstone!.lease].sort())).toEqual(
+      [...before, state.tombstone!.lease].sort(),
+    );
   });
 });

@@ -48,8 +48,14 @@ describe('a task with port-range bindings', () => {
       action: 'registered',
       keys: [`${env.REGISTRY_PREFIX}/media-bridge/${taskId}:32768`],
       skipped: [
-        { container: 'media', reason: expect.stringMatching(/^port range 40000-40009 \(host 49153-49162\) is not published/) },
-        { container: 'relay', reason: expect.stringMatching(/^port range 41100-41104 \(host 49300-49304\) is not published/) },
+        {
+          container: 'media',
+          reason: expect.stringMatching(/^port range 40000-40009 \(host 49153-49162\) is not published/),
+        },
+        {
+          container: 'relay',
+          reason: expect.stringMatching(/^port range 41100-41104 \(host 49300-49304\) is not published/),
+        },
       ],
     });
     expect(await endpoints()).toEqual({ [`${env.REGISTRY_PREFIX}/media-bridge/${taskId}:32768`]: '172.31.7.8:32768' });
@@ -67,11 +73,20 @@ describe('a task with port-range bindings', () => {
     const backwards = withDetail(event, {
       taskArn: event.detail.taskArn.replace(taskId, '0000000000000000000000000000beef'),
       containers: event.detail.containers.map((c: Record<string, unknown>) =>
-        c.name === 'relay' ? { ...c, networkBindings: [{ bindIP: '0.0.0.0', containerPortRange: '41104-41100', hostPortRange: '49300-49304', protocol: 'tcp' }] } : c,
+        c.name === 'relay'
+          ? {
+              ...c,
+              networkBindings: [
+                { bindIP: '0.0.0.0', containerPortRange: '41104-41100', hostPortRange: '49300-49304', protocol: 'tcp' },
+              ],
+            }
+          : c,
       ),
     });
     aws.putTaskFromDetail(backwards.detail);
-    await expect(handlers.register(backwards, lambdaContext('register'))).rejects.toThrow(/containerPortRange: "41104-41100" is not a port range/);
+    await expect(handlers.register(backwards, lambdaContext('register'))).rejects.toThrow(
+      /containerPortRange: "41104-41100" is not a port range/,
+    );
     expect(Object.keys(await endpoints())).toEqual([`${env.REGISTRY_PREFIX}/media-bridge/${taskId}:32768`]);
   });
 });

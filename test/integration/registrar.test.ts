@@ -36,7 +36,12 @@ async function stop(h: Harness, event: Json) {
 /** The fivexl sample (app with a health check + envoy sidecar) as it was while running. */
 function runningFivexl(stopped: Json): Json {
   const containers = stopped.detail.containers.map(({ exitCode: _, ...c }: Json) => ({ ...c, lastStatus: 'RUNNING' }));
-  return transition(stopped, 3, 'RUNNING', 'RUNNING', { containers, stoppedAt: undefined, stopCode: undefined, stoppingAt: undefined });
+  return transition(stopped, 3, 'RUNNING', 'RUNNING', {
+    containers,
+    stoppedAt: undefined,
+    stopCode: undefined,
+    stoppingAt: undefined,
+  });
 }
 
 async function leaseOf(h: Harness, key: string): Promise<string> {
@@ -72,7 +77,10 @@ describe('register', () => {
       launchType: 'FARGATE',
     });
 
-    const state = await h.registry.readTask({ clusterName: 'FargateCluster', taskId: 'c13b4cb40f1f4fe4a2971f76ae5a47ad' });
+    const state = await h.registry.readTask({
+      clusterName: 'FargateCluster',
+      taskId: 'c13b4cb40f1f4fe4a2971f76ae5a47ad',
+    });
     expect(state.record?.record).toMatchObject({ state: RecordState.Registered, version: 4, keys: [key] });
     expect(await leaseOf(h, key)).toBe(state.record!.lease);
     const remaining = await ttl(h, state.record!.lease);
@@ -137,8 +145,15 @@ describe('register', () => {
     h.aws.putContainerInstance(event.detail.containerInstanceArn, 'i-0abc', '172.31.5.6');
     const outcome = await h.registrar.register(task(event));
     expect(outcome).toMatchObject({ action: 'registered' });
-    expect(await h.endpoints()).toEqual({ [`${h.config.registryPrefix}/testTD/3102878e-4af2-4b3c-b9c1-2556b95b2bbf:32768`]: expect.stringContaining('"Addr":"172.31.5.6:32768"') });
-    expect([h.aws.count('DescribeTasks'), h.aws.count('DescribeContainerInstances'), h.aws.count('DescribeInstances')]).toEqual([1, 1, 1]);
+    expect(await h.endpoints()).toEqual({
+      [`${h.config.registryPrefix}/testTD/3102878e-4af2-4b3c-b9c1-2556b95b2bbf:32768`]:
+        expect.stringContaining('"Addr":"172.31.5.6:32768"'),
+    });
+    expect([
+      h.aws.count('DescribeTasks'),
+      h.aws.count('DescribeContainerInstances'),
+      h.aws.count('DescribeInstances'),
+    ]).toEqual([1, 1, 1]);
   });
 
   it('caches task definitions and host IPs across registrations', async () => {
@@ -154,12 +169,17 @@ describe('register', () => {
     const running = runningFivexl(event);
     expect(await start(h, running)).toMatchObject({ action: 'pending', keys: [] });
     expect(await h.endpoints()).toEqual({});
-    expect((await h.registry.readTask(task(running))).record?.record).toMatchObject({ state: RecordState.Pending, gatedContainers: ['app'] });
+    expect((await h.registry.readTask(task(running))).record?.record).toMatchObject({
+      state: RecordState.Pending,
+      gatedContainers: ['app'],
+    });
 
     const healthy = transition(running, 4, 'RUNNING', 'RUNNING', { healthStatus: 'HEALTHY' });
     expect(await start(h, healthy)).toMatchObject({ action: 'registered' });
     // envoy carries registrar.skip=true: only the app is published.
-    expect(Object.keys(await h.endpoints())).toEqual([`${h.config.registryPrefix}/example-api-v1/a6eaf0150a4248dAA1bcbd688121014e:8080`]);
+    expect(Object.keys(await h.endpoints())).toEqual([
+      `${h.config.registryPrefix}/example-api-v1/a6eaf0150a4248dAA1bcbd688121014e:8080`,
+    ]);
   });
 
   it('writes the configured value and key formats', async () => {
@@ -169,7 +189,9 @@ describe('register', () => {
     await h.close();
     h = await createHarness({ VALUE_FORMAT: 'json' });
     await start(h, fargateEvent(21));
-    expect(Object.values(await h.endpoints())).toEqual([JSON.stringify({ Name: 'sample-fargate', IP: '10.0.0.21:50051' })]);
+    expect(Object.values(await h.endpoints())).toEqual([
+      JSON.stringify({ Name: 'sample-fargate', IP: '10.0.0.21:50051' }),
+    ]);
   });
 
   it('fails with an ECS error and writes nothing when ECS stays throttled', async () => {
@@ -203,14 +225,20 @@ describe('deregister', () => {
 
   it('remembers a stop of a task it never registered', async () => {
     h = await createHarness();
-    expect(await stop(h, loadEvent('fargate-stopped-essential-container-exited-fivexl'))).toMatchObject({ action: 'tombstoned', keys: [] });
+    expect(await stop(h, loadEvent('fargate-stopped-essential-container-exited-fivexl'))).toMatchObject({
+      action: 'tombstoned',
+      keys: [],
+    });
   });
 
   it('ignores a late RUNNING event after the stop', async () => {
     h = await createHarness();
     const event = fargateEvent(41);
     await stop(h, transition(event, 5, 'RUNNING', 'STOPPED'));
-    expect(await h.registrar.register(task(transition(event, 6, 'RUNNING', 'RUNNING')))).toMatchObject({ action: 'ignored', reason: 'stopped' });
+    expect(await h.registrar.register(task(transition(event, 6, 'RUNNING', 'RUNNING')))).toMatchObject({
+      action: 'ignored',
+      reason: 'stopped',
+    });
     expect(await h.endpoints()).toEqual({});
     expect((await h.registry.readTask(task(event))).record).toBeUndefined();
   });
@@ -238,7 +266,11 @@ describe('deregister', () => {
       const event = fargateEvent(n);
       h.aws.putTaskFromDetail(event.detail);
       const stopping = transition(event, 5, 'RUNNING', 'STOPPED');
-      await Promise.all([h.registrar.register(task(event)), deregisterTask(h.registry, task(stopping)), h.registrar.register(task(event))]);
+      await Promise.all([
+        h.registrar.register(task(event)),
+        deregisterTask(h.registry, task(stopping)),
+        h.registrar.register(task(event)),
+      ]);
       const state = await h.registry.readTask(task(event));
       expect(state.tombstone).toBeDefined();
       expect(state.record).toBeUndefined();
@@ -254,7 +286,15 @@ describe('renew', () => {
     const leases = (await h.registry.listRecords()).records.map((r) => r.lease);
     await new Promise((r) => setTimeout(r, 2100));
     const summary = await h.registrar.renew();
-    expect(summary).toMatchObject({ records: 3, renewed: 3, registered: 0, removed: 0, withdrawn: 0, repaired: 0, failed: 0 });
+    expect(summary).toMatchObject({
+      records: 3,
+      renewed: 3,
+      registered: 0,
+      removed: 0,
+      withdrawn: 0,
+      repaired: 0,
+      failed: 0,
+    });
     for (const lease of leases) expect(await ttl(h, lease)).toBeGreaterThan(h.config.leaseTtlSeconds - 2);
     expect(h.aws.count('DescribeTasks')).toBe(1);
     expect(h.aws.count('ListTasks')).toBe(1);
@@ -342,7 +382,12 @@ describe('renew', () => {
     await new Promise((r) => setTimeout(r, 2100));
     const summary = await h.registrar.renew();
     expect(summary).toMatchObject({ records: 2, renewed: 0, failOpen: 2, removed: 0 });
-    expect(summary.ecsFailures).toEqual([{ cluster: events[0]!.detail.clusterArn, error: expect.stringMatching(/DescribeTasks .* failed: ServerException/) }]);
+    expect(summary.ecsFailures).toEqual([
+      {
+        cluster: events[0]!.detail.clusterArn,
+        error: expect.stringMatching(/DescribeTasks .* failed: ServerException/),
+      },
+    ]);
     expect(Object.keys(await h.endpoints())).toHaveLength(2);
     for (const lease of leases) expect(await ttl(h, lease)).toBeGreaterThan(h.config.leaseTtlSeconds - 2);
     expect(h.log.lines.some((l) => l.level === 'warn' && /fail open/.test(l.message))).toBe(true);
@@ -358,7 +403,9 @@ describe('renew', () => {
     h.aws.putTaskFromDetail(broken.detail); // running, but its task definition cannot be read
     const summary = await h.registrar.renew();
     expect(summary).toMatchObject({ renewed: 1, repaired: 0, failed: 1 });
-    expect(summary.failures).toEqual([{ taskArn: broken.detail.taskArn, error: expect.stringMatching(/DescribeTaskDefinition/) }]);
+    expect(summary.failures).toEqual([
+      { taskArn: broken.detail.taskArn, error: expect.stringMatching(/DescribeTaskDefinition/) },
+    ]);
   });
 });
 
@@ -401,7 +448,15 @@ describe('renew dry run', () => {
     await new Promise((r) => setTimeout(r, 2100));
 
     const dry = await h.registrar.renew({ dryRun: true });
-    expect(dry).toMatchObject({ dryRun: true, records: 4, renewed: 2, removed: 1, withdrawn: 1, repaired: 1, failed: 0 });
+    expect(dry).toMatchObject({
+      dryRun: true,
+      records: 4,
+      renewed: 2,
+      removed: 1,
+      withdrawn: 1,
+      repaired: 1,
+      failed: 0,
+    });
     expect(dry.planned.map((p) => [p.taskArn, p.action]).sort()).toEqual(
       [
         [events[0]!.detail.taskArn, 'deregister'],
@@ -413,6 +468,14 @@ describe('renew dry run', () => {
     expect(await ttl(h, lease)).toBeLessThan(h.config.leaseTtlSeconds - 2); // not even renewed (a renewal reads TTL - 1)
 
     const real = await h.registrar.renew();
-    expect(real).toMatchObject({ dryRun: false, records: 4, renewed: dry.renewed, removed: dry.removed, withdrawn: dry.withdrawn, repaired: dry.repaired, planned: [] });
+    expect(real).toMatchObject({
+      dryRun: false,
+      records: 4,
+      renewed: dry.renewed,
+      removed: dry.removed,
+      withdrawn: dry.withdrawn,
+      repaired: dry.repaired,
+      planned: [],
+    });
   });
 });

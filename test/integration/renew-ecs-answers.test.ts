@@ -48,12 +48,19 @@ const tick = () => functions.renew(scheduledEvent, lambdaContext('renew', 55_000
 const idOf = (event: Json) => (event.detail.taskArn as string).split('/').pop()!;
 const endpointKeys = async () => (await client.getAll().prefix(`${env.REGISTRY_PREFIX}/`).keys()).sort();
 const keysOf = async (event: Json) => (await endpointKeys()).filter((k) => k.includes(idOf(event)));
-const state = (kind: 'tasks' | 'tombstones' | 'missing', event: Json) => client.get(`${env.STATE_PREFIX}/${kind}/FargateCluster/${idOf(event)}`).string();
+const state = (kind: 'tasks' | 'tombstones' | 'missing', event: Json) =>
+  client.get(`${env.STATE_PREFIX}/${kind}/FargateCluster/${idOf(event)}`).string();
 const infoLines = (message: string) => logs.lines().filter((l) => l.level === 'INFO' && l.message === message);
 
 async function registerAll(events: Json[]): Promise<void> {
   for (const e of events) aws.putTaskFromDetail(e.detail);
-  expect(await invokeAll(functions, events.map((event) => ({ handler: 'register', event })), { concurrency: 4 })).toEqual([]);
+  expect(
+    await invokeAll(
+      functions,
+      events.map((event) => ({ handler: 'register', event })),
+      { concurrency: 4 },
+    ),
+  ).toEqual([]);
 }
 
 describe('a MISSING answer', () => {
@@ -70,14 +77,19 @@ describe('a MISSING answer', () => {
     expect(await endpointKeys()).toEqual(before); // both still routable
     expect(await state('tombstones', listed)).toBeNull();
     expect(await state('missing', listed)).toBeNull();
-    expect(JSON.parse((await state('missing', gone))!)).toMatchObject({ taskArn: gone.detail.taskArn, firstSeen: expect.any(String) });
+    expect(JSON.parse((await state('missing', gone))!)).toMatchObject({
+      taskArn: gone.detail.taskArn,
+      firstSeen: expect.any(String),
+    });
 
     const second = await tick();
     expect(second).toMatchObject({ records: 2, renewed: 1, missing: 0, removed: 1, failed: 0 });
     expect(await keysOf(gone)).toEqual([]);
     expect(await keysOf(listed)).toHaveLength(1);
     for (const kind of ['tasks', 'tombstones', 'missing'] as const) expect(await state(kind, gone)).toBeNull();
-    expect(second.applied).toContainEqual(expect.objectContaining({ taskArn: gone.detail.taskArn, action: 'remove-missing', result: 'done' }));
+    expect(second.applied).toContainEqual(
+      expect.objectContaining({ taskArn: gone.detail.taskArn, action: 'remove-missing', result: 'done' }),
+    );
   });
 
   it('brings back, on the next tick, a running task removed by mistake (no tombstone blocks it)', async () => {
@@ -105,7 +117,9 @@ describe('a MISSING answer', () => {
     aws.updateTask(task.detail.taskArn, { desiredStatus: 'RUNNING' });
     const summary = await tick();
     expect(summary).toMatchObject({ renewed: 1, missing: 0, removed: 0 });
-    expect(summary.applied).toEqual([expect.objectContaining({ taskArn: task.detail.taskArn, action: 'clear-missing', result: 'done' })]);
+    expect(summary.applied).toEqual([
+      expect.objectContaining({ taskArn: task.detail.taskArn, action: 'clear-missing', result: 'done' }),
+    ]);
     expect(await state('missing', task)).toBeNull();
     expect(await keysOf(task)).toHaveLength(1);
   });
@@ -151,9 +165,18 @@ describe('a deleted cluster', () => {
   const inDoomed = (n: number) => {
     const event = fargateEvent(n, { salt: 'd' });
     const arn = `${DOOMED.replace(':cluster/', ':task/')}/${idOf(event)}`;
-    return { ...event, detail: { ...event.detail, clusterArn: DOOMED, taskArn: arn, containers: event.detail.containers.map((c: Json) => ({ ...c, taskArn: arn })) } };
+    return {
+      ...event,
+      detail: {
+        ...event.detail,
+        clusterArn: DOOMED,
+        taskArn: arn,
+        containers: event.detail.containers.map((c: Json) => ({ ...c, taskArn: arn })),
+      },
+    };
   };
-  const doomedRecords = async () => Object.keys(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/Doomed/`).strings());
+  const doomedRecords = async () =>
+    Object.keys(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/Doomed/`).strings());
 
   it('keeps its tasks while ECS only fails, or DescribeClusters cannot confirm', async () => {
     const events = [20, 21].map(inDoomed);
@@ -171,7 +194,9 @@ describe('a deleted cluster', () => {
     const events = [22, 23].map(inDoomed);
     const survivor = fargateEvent(24, { salt: 'd' });
     await registerAll([...events, survivor]);
-    const leases = Object.values(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/Doomed/`).json()).map((r) => (r as { leaseId: string }).leaseId);
+    const leases = Object.values(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/Doomed/`).json()).map(
+      (r) => (r as { leaseId: string }).leaseId,
+    );
     expect(await client.get(`${env.STATE_PREFIX}/clusters/Doomed`).string()).toBe(DOOMED);
     aws.deleteCluster(DOOMED);
 
@@ -182,7 +207,9 @@ describe('a deleted cluster', () => {
     for (const lease of leases) expect(Number((await client.leaseClient.leaseTimeToLive({ ID: lease })).TTL)).toBe(-1);
     expect(await client.get(`${env.STATE_PREFIX}/clusters/Doomed`).string()).toBeNull();
     expect(await client.get(`${env.STATE_PREFIX}/tombstones/Doomed/${idOf(events[0]!)}`).string()).toBeNull();
-    const errors = logs.lines().filter((l) => l.level === 'ERROR' && String(l.message).startsWith('cluster no longer exists'));
+    const errors = logs
+      .lines()
+      .filter((l) => l.level === 'ERROR' && String(l.message).startsWith('cluster no longer exists'));
     expect(errors).toEqual([expect.objectContaining({ taskArn: DOOMED, status: 'INACTIVE' })]);
     expect(logs.lines().some((l) => l.ClustersRemoved === 1)).toBe(true);
 
@@ -198,8 +225,16 @@ describe('DescribeClusters through the AWS SDK', () => {
     aws.deleteCluster('Deleted');
     aws.deleteCluster('Forgotten', 'MISSING');
     const reader = new AwsEcsReader();
-    const asked = ['arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster', 'Deleted', 'arn:aws:ecs:us-east-1:123456789012:cluster/Forgotten'];
-    expect(Object.fromEntries(await reader.describeClusters(asked))).toEqual({ [asked[0]!]: 'ACTIVE', Deleted: 'INACTIVE', [asked[2]!]: 'MISSING' });
+    const asked = [
+      'arn:aws:ecs:us-west-2:111122223333:cluster/FargateCluster',
+      'Deleted',
+      'arn:aws:ecs:us-east-1:123456789012:cluster/Forgotten',
+    ];
+    expect(Object.fromEntries(await reader.describeClusters(asked))).toEqual({
+      [asked[0]!]: 'ACTIVE',
+      Deleted: 'INACTIVE',
+      [asked[2]!]: 'MISSING',
+    });
     expect(reader.calls.describeClusters).toBe(1);
   });
 });

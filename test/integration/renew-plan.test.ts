@@ -25,7 +25,9 @@ function inCluster(event: Json, cluster: string): Json {
 
 it('plans (dry run) exactly the steps the real tick then takes, and logs each change on one INFO line', async () => {
   h = await createHarness();
-  const [ok, stopping, unhealthy, missing, lostKey, lostEvent, tombstoned] = [0, 1, 2, 3, 4, 5, 6].map((n) => fargateEvent(500 + n));
+  const [ok, stopping, unhealthy, missing, lostKey, lostEvent, tombstoned] = [0, 1, 2, 3, 4, 5, 6].map((n) =>
+    fargateEvent(500 + n),
+  );
   const doomed = inCluster(fargateEvent(507), 'Gone');
   for (const e of [ok, stopping, unhealthy, missing, lostKey, tombstoned, doomed]) {
     h.aws.putTaskFromDetail(e!.detail);
@@ -63,7 +65,18 @@ it('plans (dry run) exactly the steps the real tick then takes, and logs each ch
   const real = await h.registrar.renew();
   expect(real.applied.map((a) => [a.taskArn, a.action]).sort()).toEqual(planned);
   expect(real.applied.every((a) => a.result === 'done')).toBe(true);
-  for (const count of ['renewed', 'registered', 'repaired', 'restored', 'removed', 'missing', 'withdrawn', 'clustersRemoved', 'failOpen', 'failed'] as const)
+  for (const count of [
+    'renewed',
+    'registered',
+    'repaired',
+    'restored',
+    'removed',
+    'missing',
+    'withdrawn',
+    'clustersRemoved',
+    'failOpen',
+    'failed',
+  ] as const)
     expect(real[count], count).toBe(dry[count]);
 
   // One INFO line per change, saying task, service(s), keys, action and reason.
@@ -77,6 +90,12 @@ it('plans (dry run) exactly the steps the real tick then takes, and logs each ch
     reason: 'ECS says RUNNING/STOPPED at version 4',
     result: 'done',
   });
-  expect(line(lostEvent!.detail.taskArn)).toMatchObject({ action: 'repair', keys: [expect.stringContaining(idOf(lostEvent!))], reason: expect.stringContaining('without a record') });
-  expect(h.log.lines.filter((l) => l.level === 'error' && l.message.startsWith('cluster no longer exists'))).toHaveLength(1);
+  expect(line(lostEvent!.detail.taskArn)).toMatchObject({
+    action: 'repair',
+    keys: [expect.stringContaining(idOf(lostEvent!))],
+    reason: expect.stringContaining('without a record'),
+  });
+  expect(
+    h.log.lines.filter((l) => l.level === 'error' && l.message.startsWith('cluster no longer exists')),
+  ).toHaveLength(1);
 });

@@ -59,7 +59,10 @@ describe('an old RUNNING event', () => {
 
     const before = await revisions();
     const outcome = await register(aged(event, DAYS_AGO(3)));
-    expect(outcome).toMatchObject({ action: 'ignored', reason: expect.stringMatching(/s old, beyond EVENT_CONFIRM_AGE_SECONDS, and ECS now says STOPPED\/STOPPED/) });
+    expect(outcome).toMatchObject({
+      action: 'ignored',
+      reason: expect.stringMatching(/s old, beyond EVENT_CONFIRM_AGE_SECONDS, and ECS now says STOPPED\/STOPPED/),
+    });
     expect(await revisions()).toEqual(before);
   });
 
@@ -67,7 +70,10 @@ describe('an old RUNNING event', () => {
     const event = fargateEvent(2, { salt: 'replay' });
     const before = await revisions();
     const calls = rig.aws.count('DescribeTasks');
-    expect(await register(aged(event, DAYS_AGO(10)))).toMatchObject({ action: 'ignored', reason: expect.stringContaining('ECS does not know the task (MISSING') });
+    expect(await register(aged(event, DAYS_AGO(10)))).toMatchObject({
+      action: 'ignored',
+      reason: expect.stringContaining('ECS does not know the task (MISSING'),
+    });
     expect(rig.aws.count('DescribeTasks') - calls).toBe(1);
     expect(await revisions()).toEqual(before);
   });
@@ -76,7 +82,10 @@ describe('an old RUNNING event', () => {
     const event = fargateEvent(3, { salt: 'replay' });
     rig.aws.putTaskFromDetail(transition(event, 5, 'RUNNING', 'STOPPED').detail);
     const before = await revisions();
-    expect(await register(aged(event, DAYS_AGO(1)))).toMatchObject({ action: 'ignored', reason: expect.stringContaining('ECS now says RUNNING/STOPPED') });
+    expect(await register(aged(event, DAYS_AGO(1)))).toMatchObject({
+      action: 'ignored',
+      reason: expect.stringContaining('ECS now says RUNNING/STOPPED'),
+    });
     expect(await revisions()).toEqual(before);
   });
 
@@ -84,21 +93,31 @@ describe('an old RUNNING event', () => {
     const event = fargateEvent(4, { salt: 'replay' });
     rig.aws.putTaskFromDetail(transition(event, 7, 'RUNNING', 'RUNNING').detail); // ECS has moved on to version 7
     const outcome = await register(aged(event, DAYS_AGO(2)));
-    expect(outcome).toMatchObject({ action: 'registered', keys: [`${env.REGISTRY_PREFIX}/sample-fargate/${taskIdOf(event)}:50051`] });
-    const record = (await rig.client.kv.range({ key: Buffer.from(`${env.STATE_PREFIX}/tasks/FargateCluster/${taskIdOf(event)}`) })).kvs[0]!;
+    expect(outcome).toMatchObject({
+      action: 'registered',
+      keys: [`${env.REGISTRY_PREFIX}/sample-fargate/${taskIdOf(event)}:50051`],
+    });
+    const record = (
+      await rig.client.kv.range({ key: Buffer.from(`${env.STATE_PREFIX}/tasks/FargateCluster/${taskIdOf(event)}`) })
+    ).kvs[0]!;
     expect(JSON.parse(record.value.toString())).toMatchObject({ version: 7 });
   });
 
   it('without a time is confirmed with ECS too (it cannot be shown to be recent)', async () => {
     const event = fargateEvent(5, { salt: 'replay' });
     const before = await revisions();
-    expect(await register(aged(event, undefined))).toMatchObject({ action: 'ignored', reason: expect.stringContaining('event without a time') });
+    expect(await register(aged(event, undefined))).toMatchObject({
+      action: 'ignored',
+      reason: expect.stringContaining('event without a time'),
+    });
     expect(await revisions()).toEqual(before);
   });
 
   it('with a time that is not one is rejected, naming the field, and writes nothing', async () => {
     const before = await revisions();
-    const error = await register(aged(fargateEvent(6, { salt: 'replay' }), '2026-13-45T99:99:99Z')).catch((err: unknown) => err);
+    const error = await register(aged(fargateEvent(6, { salt: 'replay' }), '2026-13-45T99:99:99Z')).catch(
+      (err: unknown) => err,
+    );
     expect(error).toBeInstanceOf(InvalidEventError);
     expect((error as InvalidEventError).path).toBe('time');
     expect(await revisions()).toEqual(before);
@@ -110,7 +129,13 @@ describe('an old RUNNING event', () => {
       taskDefinitionArn: definition,
       family: 'replay-bad-label',
       networkMode: 'awsvpc',
-      containerDefinitions: [{ name: 'FargateApp', portMappings: [{ containerPort: 50051, protocol: 'tcp' }], dockerLabels: { 'registrar.service': '../etc' } }],
+      containerDefinitions: [
+        {
+          name: 'FargateApp',
+          portMappings: [{ containerPort: 50051, protocol: 'tcp' }],
+          dockerLabels: { 'registrar.service': '../etc' },
+        },
+      ],
     });
     const event = aged(fargateEvent(7, { detail: { taskDefinitionArn: definition }, salt: 'replay' }), DAYS_AGO(5));
     rig.aws.putTaskFromDetail(event.detail);

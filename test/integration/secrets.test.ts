@@ -18,7 +18,13 @@ const PARAMETER = '/prod/ecs-etcd-registrar/etcd';
 const WRONG = 'wrong-password-7c1f';
 
 function credentialsJson(password: string) {
-  return JSON.stringify({ username: 'registrar', password, ca: secure.pki.pem.ca, cert: secure.pki.pem.clientCert, key: secure.pki.pem.clientKey });
+  return JSON.stringify({
+    username: 'registrar',
+    password,
+    ca: secure.pki.pem.ca,
+    cert: secure.pki.pem.clientCert,
+    key: secure.pki.pem.clientKey,
+  });
 }
 
 /** Fresh handler modules configured from `env`, as a new Lambda container would be. */
@@ -52,7 +58,12 @@ afterAll(async () => {
   await secure?.etcd.stop();
 });
 
-const secrets = () => [secure.password, WRONG, secure.pki.pem.clientKey.split('\n')[1]!, secure.pki.pem.clientCert.split('\n')[1]!];
+const secrets = () => [
+  secure.password,
+  WRONG,
+  secure.pki.pem.clientKey.split('\n')[1]!,
+  secure.pki.pem.clientCert.split('\n')[1]!,
+];
 
 describe('etcd credentials from a secret store', () => {
   it('registers and renews with credentials from Secrets Manager, reading the secret once', async () => {
@@ -68,7 +79,10 @@ describe('etcd credentials from a secret store', () => {
   it('fails with a clear error, and no secret in it, when the SSM parameter holds a wrong password', async () => {
     const { register } = await handlersWith({ ETCD_SSM_PARAMETER: PARAMETER });
     const event = loadEvent('fargate-awsvpc-running-ecs-devguide');
-    const error = await register({ ...event, detail: { ...event.detail, version: 5 } }, lambdaContext('register')).catch((e: unknown) => e);
+    const error = await register(
+      { ...event, detail: { ...event.detail, version: 5 } },
+      lambdaContext('register'),
+    ).catch((e: unknown) => e);
     expect((error as Error).name).toBe('DependencyError'); // a fresh module instance: compare by name
     expect((error as Error).message).toMatch(/^etcd: lease grant failed: etcd rejected the user name or password/);
     expect(aws.count('GetParameter')).toBe(1);
@@ -76,10 +90,14 @@ describe('etcd credentials from a secret store', () => {
 
   it('says when the secret cannot be read', async () => {
     const { register } = await handlersWith({ ETCD_SECRET_ID: 'prod/does-not-exist' });
-    const error = await register(loadEvent('fargate-awsvpc-running-ecs-devguide'), lambdaContext('register')).catch((e: unknown) => e);
+    const error = await register(loadEvent('fargate-awsvpc-running-ecs-devguide'), lambdaContext('register')).catch(
+      (e: unknown) => e,
+    );
     expect((error as Error).name).toBe('DependencyError'); // a fresh module instance: compare by name
     expect((error as { dependency?: string }).dependency).toBe('secrets');
-    expect((error as Error).message).toMatch(/^secrets: reading the etcd credentials from secret prod\/does-not-exist failed: ResourceNotFoundException/);
+    expect((error as Error).message).toMatch(
+      /^secrets: reading the etcd credentials from secret prod\/does-not-exist failed: ResourceNotFoundException/,
+    );
   });
 
   it('never writes a password, key or certificate into a log line', () => {

@@ -57,16 +57,25 @@ describe('etcd with TLS client certificates and auth', () => {
     h.aws.putTaskFromDetail(event.detail);
     expect(await registrar.register(parseTaskStateChange(event).task)).toMatchObject({ action: 'registered' });
     expect(await registrar.renew()).toMatchObject({ records: 1, renewed: 1, failed: 0 });
-    const stopping = parseTaskStateChange({ ...event, detail: { ...event.detail, version: 9, desiredStatus: 'STOPPED' } }).task;
+    const stopping = parseTaskStateChange({
+      ...event,
+      detail: { ...event.detail, version: 9, desiredStatus: 'STOPPED' },
+    }).task;
     expect(await deregisterTask(registry, stopping)).toMatchObject({ action: 'removed' });
     client.close();
   });
 
   it('cannot write a key outside the granted prefixes', async () => {
     const { client } = registrarWith({ ...tls(), username: 'registrar', password: PASSWORD });
-    const err = await client.put(`${ns}/elsewhere/key`).value('x').catch((e: unknown) => e);
+    const err = await client
+      .put(`${ns}/elsewhere/key`)
+      .value('x')
+      .catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/etcdserver: permission denied/);
-    const other = await client.put(`services/api/hijack:1`).value('10.0.0.1:1').catch((e: unknown) => e);
+    const other = await client
+      .put(`services/api/hijack:1`)
+      .value('10.0.0.1:1')
+      .catch((e: unknown) => e);
     expect((other as Error).message).toMatch(/etcdserver: permission denied/);
     client.close();
   });
@@ -92,7 +101,9 @@ describe('etcd with TLS client certificates and auth', () => {
   it('says the server certificate is not trusted when the CA is wrong', async () => {
     const { registrar, client } = registrarWith({ ...tls(pki.pem.otherCa), username: 'registrar', password: PASSWORD });
     const err = await failure(registrar.register(parseTaskStateChange(fargateEvent(4)).task));
-    expect(err.message).toMatch(/^etcd: lease grant failed: TLS with etcd at 127\.0\.0\.1:\d+ failed: \w+: .* the server's certificate is not trusted by the configured CA/);
+    expect(err.message).toMatch(
+      /^etcd: lease grant failed: TLS with etcd at 127\.0\.0\.1:\d+ failed: \w+: .* the server's certificate is not trusted by the configured CA/,
+    );
     client.close();
   });
 

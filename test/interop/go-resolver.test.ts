@@ -19,7 +19,14 @@ import { callMany, healthClient, startBackend, type Backend } from '../kit/local
 import { loadHandlers, registerTask, type Handlers } from '../kit/handlers';
 import { testEnv } from '../support/harness';
 import { lambdaContext } from '../kit/lambda';
-import { buildGoPrograms, startGoClient, startGoServer, type GoClient, type GoPrograms, type GoServer } from '../kit/go';
+import {
+  buildGoPrograms,
+  startGoClient,
+  startGoServer,
+  type GoClient,
+  type GoPrograms,
+  type GoServer,
+} from '../kit/go';
 
 let skipReason: string | undefined;
 let programs: GoPrograms;
@@ -40,7 +47,8 @@ beforeAll(async () => {
     missing = goInteropMissing();
   }
   if (missing) {
-    if (process.env.INTEROP_REQUIRED) throw new Error(`INTEROP_REQUIRED is set but the Go interop test cannot run: ${missing}`);
+    if (process.env.INTEROP_REQUIRED)
+      throw new Error(`INTEROP_REQUIRED is set but the Go interop test cannot run: ${missing}`);
     skipReason = `Go interop test SKIPPED: ${missing}`;
     console.warn(`\n${'!'.repeat(100)}\n${skipReason}\n${'!'.repeat(100)}\n`);
     return;
@@ -61,7 +69,11 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
-  await Promise.all([...goClients.map((c) => c.close()), ...servers.map((s) => s.stop()), ...nodeServers.map((s) => s.stop())]);
+  await Promise.all([
+    ...goClients.map((c) => c.close()),
+    ...servers.map((s) => s.stop()),
+    ...nodeServers.map((s) => s.stop()),
+  ]);
   await aws?.stop();
   if (programs) rmSync(programs.dir, { recursive: true, force: true });
 });
@@ -79,7 +91,8 @@ function goClient(target: string, options: { authority?: string } = {}): GoClien
 /** Calls until every given server has answered once (round_robin only picks connected ones). */
 async function warm(client: GoClient, addrs: readonly string[]): Promise<void> {
   const seen = new Set<string>();
-  for (let i = 0; i < 50 && addrs.some((a) => !seen.has(a)); i++) for (const peer of Object.keys((await client.call(5)).peers)) seen.add(peer);
+  for (let i = 0; i < 50 && addrs.some((a) => !seen.has(a)); i++)
+    for (const peer of Object.keys((await client.call(5)).peers)) seen.add(peer);
 }
 
 describe("etcd's Go resolver (grpc-go, round_robin) with tasks registered by the handlers", () => {
@@ -97,7 +110,10 @@ describe("etcd's Go resolver (grpc-go, round_robin) with tasks registered by the
   it('follows a stop: once the deregister handler returned, calls soon stop reaching the stopped server, without errors', async (ctx) => {
     skipUnlessRunnable(ctx);
     const client = goClient(`etcd:///${env.REGISTRY_PREFIX}/api/`);
-    await warm(client, api.map((t) => t.server.addr));
+    await warm(
+      client,
+      api.map((t) => t.server.addr),
+    );
     const [, stopped, ...rest] = api as [unknown, (typeof api)[number], ...(typeof api)[number][]];
     const running = [api[0]!.server.addr, ...rest.map((t) => t.server.addr)].sort();
 

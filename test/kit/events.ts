@@ -65,16 +65,29 @@ export function fargateEvent(n: number, options: FargateEventOptions = {}): Json
   const changes: Json = {
     taskArn: arn,
     ...(cluster === 'FargateCluster' ? {} : { clusterArn: `arn:aws:ecs:us-west-2:111122223333:cluster/${cluster}` }),
-    attachments: [{ id: `eni-${id}`, type: 'eni', status: 'ATTACHED', details: [{ name: 'privateIPv4Address', value: ip }] }],
+    attachments: [
+      { id: `eni-${id}`, type: 'eni', status: 'ATTACHED', details: [{ name: 'privateIPv4Address', value: ip }] },
+    ],
     containers: [{ ...container, taskArn: arn, networkInterfaces: [{ privateIpv4Address: ip }] }],
     ...options.detail,
   };
   const event = options.shared ? { ...sample, detail: { ...sample.detail, ...changes } } : withDetail(sample, changes);
-  return { ...event, id: `${id}-${event.detail.version}-${event.detail.lastStatus}-${event.detail.desiredStatus}`, time: new Date().toISOString(), resources: [arn] };
+  return {
+    ...event,
+    id: `${id}-${event.detail.version}-${event.detail.lastStatus}-${event.detail.desiredStatus}`,
+    time: new Date().toISOString(),
+    resources: [arn],
+  };
 }
 
 /** The same task's event at another state and version. */
-export function transition(event: Json, version: number, lastStatus: string, desiredStatus: string, extra: Json = {}): Json {
+export function transition(
+  event: Json,
+  version: number,
+  lastStatus: string,
+  desiredStatus: string,
+  extra: Json = {},
+): Json {
   const next = withDetail(event, { version, lastStatus, desiredStatus, ...extra });
   return { ...next, id: `${event.detail.taskArn.split('/').pop()}-${version}-${lastStatus}-${desiredStatus}` };
 }

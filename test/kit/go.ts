@@ -35,7 +35,11 @@ export async function buildGoPrograms(): Promise<GoPrograms> {
     ...(process.env.GOCACHE || process.env.HOME ? {} : { GOCACHE: join(tmpdir(), 'registrar-go-cache') }),
   };
   const build = (name: string) =>
-    promisify(execFile)('go', ['build', '-o', join(dir, name), `./${name}`], { cwd: SOURCES, env, timeout: 300_000 }).catch((err: Error & { stderr?: string }) => {
+    promisify(execFile)('go', ['build', '-o', join(dir, name), `./${name}`], {
+      cwd: SOURCES,
+      env,
+      timeout: 300_000,
+    }).catch((err: Error & { stderr?: string }) => {
       throw new Error(`go build ${name} failed: ${err.message}\n${err.stderr ?? ''}`);
     });
   await Promise.all([build('go-client'), build('go-server')]);
@@ -49,7 +53,8 @@ function jsonLines(child: ChildProcessWithoutNullStreams, what: string) {
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.resolve(JSON.parse(line)));
   child.once('exit', (code) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`${what} exited with code ${code} before answering:\n${stderr}`));
+    for (const w of waiting.splice(0))
+      w.reject(new Error(`${what} exited with code ${code} before answering:\n${stderr}`));
   });
   return () => new Promise<any>((resolve, reject) => waiting.push({ resolve, reject }));
 }
@@ -95,8 +100,19 @@ export interface GoClient {
 }
 
 /** Starts `go-client` resolving `target` through etcd at `etcdEndpoint`. */
-export function startGoClient(programs: GoPrograms, etcdEndpoint: string, target: string, options: { authority?: string } = {}): GoClient {
-  const args = ['-etcd', etcdEndpoint, '-target', target, ...(options.authority ? ['-authority', options.authority] : [])];
+export function startGoClient(
+  programs: GoPrograms,
+  etcdEndpoint: string,
+  target: string,
+  options: { authority?: string } = {},
+): GoClient {
+  const args = [
+    '-etcd',
+    etcdEndpoint,
+    '-target',
+    target,
+    ...(options.authority ? ['-authority', options.authority] : []),
+  ];
   const child = spawn(programs.client, args, { stdio: 'pipe' });
   const next = jsonLines(child, 'go-client');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -8,10 +8,10 @@ import { lambdaContext } from './lambda';
 
 /** The exported handlers. */
 export interface Handlers {
-  register: (typeof import('../../functions/register'))['handler'];
-  deregister: (typeof import('../../functions/deregister'))['handler'];
-  renew: (typeof import('../../functions/renew'))['handler'];
-  follow: (typeof import('../../functions/follow'))['handler'];
+  register: typeof import('../../functions/register')['handler'];
+  deregister: typeof import('../../functions/deregister')['handler'];
+  renew: typeof import('../../functions/renew')['handler'];
+  follow: typeof import('../../functions/follow')['handler'];
 }
 
 /** Sets `env` on `process.env`, then imports the handlers. */
@@ -29,10 +29,16 @@ export async function loadHandlers(env: Record<string, string>): Promise<Handler
  * Declares a task of `service` listening on 127.0.0.1:`port` and sends its RUNNING event through
  * the register handler. Throws unless the task was registered.
  */
-export async function registerTask(handlers: Handlers, fleet: LocalFleet, service: string, port: number): Promise<{ task: FleetTask; keys: readonly string[] }> {
+export async function registerTask(
+  handlers: Handlers,
+  fleet: LocalFleet,
+  service: string,
+  port: number,
+): Promise<{ task: FleetTask; keys: readonly string[] }> {
   const task = fleet.task(service, port);
   // A direct EventBridge event gets a RegisterOutcome (an SQS batch would get a batch response).
   const outcome = (await handlers.register(task.running(), lambdaContext('register'))) as RegisterOutcome;
-  if (outcome.action !== 'registered') throw new Error(`task of ${service} on port ${port} was not registered: ${JSON.stringify(outcome)}`);
+  if (outcome.action !== 'registered')
+    throw new Error(`task of ${service} on port ${port} was not registered: ${JSON.stringify(outcome)}`);
   return { task, keys: outcome.keys };
 }

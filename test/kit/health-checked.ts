@@ -15,7 +15,10 @@ type Json = Record<string, any>;
 export const CHECKED_DEFINITION_ARN = 'arn:aws:ecs:us-west-2:111122223333:task-definition/checked-api:1';
 
 /** Declares {@link CHECKED_DEFINITION_ARN} with the given health check timing (seconds). */
-export function putCheckedDefinition(aws: LocalAws, timing: { interval?: number; timeout?: number; retries?: number; startPeriod?: number } = {}): void {
+export function putCheckedDefinition(
+  aws: LocalAws,
+  timing: { interval?: number; timeout?: number; retries?: number; startPeriod?: number } = {},
+): void {
   aws.putTaskDefinition({
     taskDefinitionArn: CHECKED_DEFINITION_ARN,
     family: 'checked-api',
@@ -26,7 +29,13 @@ export function putCheckedDefinition(aws: LocalAws, timing: { interval?: number;
         name: 'FargateApp',
         essential: true,
         portMappings: [{ containerPort: 50051, protocol: 'tcp' }],
-        healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'], interval: timing.interval ?? 1, timeout: timing.timeout ?? 1, retries: timing.retries ?? 2, startPeriod: timing.startPeriod ?? 0 },
+        healthCheck: {
+          command: ['CMD', 'grpc_health_probe', '-addr=:50051'],
+          interval: timing.interval ?? 1,
+          timeout: timing.timeout ?? 1,
+          retries: timing.retries ?? 2,
+          startPeriod: timing.startPeriod ?? 0,
+        },
       },
     ],
   });
@@ -71,7 +80,11 @@ export function checkedTask(aws: LocalAws, n: number, options: CheckedTaskOption
   };
   const running = fargateEvent(n, { detail, salt: options.salt });
   const taskArn = running.detail.taskArn as string;
-  aws.putTaskFromDetail({ ...running.detail, healthStatus: health, containers: running.detail.containers.map((c: Json) => ({ ...c, healthStatus: health })) });
+  aws.putTaskFromDetail({
+    ...running.detail,
+    healthStatus: health,
+    containers: running.detail.containers.map((c: Json) => ({ ...c, healthStatus: health })),
+  });
   return {
     taskArn,
     taskId: taskArn.split('/').pop()!,
@@ -83,7 +96,10 @@ export function checkedTask(aws: LocalAws, n: number, options: CheckedTaskOption
     },
     report: (health) => {
       const task = aws.tasks.get(taskArn)!;
-      aws.updateTask(taskArn, { healthStatus: health, containers: (task.containers as Json[]).map((c) => ({ ...c, healthStatus: health })) });
+      aws.updateTask(taskArn, {
+        healthStatus: health,
+        containers: (task.containers as Json[]).map((c) => ({ ...c, healthStatus: health })),
+      });
     },
   };
 }
@@ -109,7 +125,11 @@ export async function recordService(client: Etcd3, directory: string): Promise<S
   const taskOf = (key: string) => key.slice(directory.length).split(':')[0]!;
   const everPublished = new Set([...current].map(taskOf));
   const counts = [current.size];
-  const watcher = await client.watch().prefix(directory).startRevision(String(Number(start.header.revision) + 1)).create();
+  const watcher = await client
+    .watch()
+    .prefix(directory)
+    .startRevision(String(Number(start.header.revision) + 1))
+    .create();
   watcher.on('data', (res) => {
     for (const event of res.events) {
       const key = event.kv.key.toString();

@@ -46,7 +46,12 @@ export function sqsEvent(bodies: readonly unknown[]): SQSEvent {
       messageId: `msg-${i}-${Math.random().toString(16).slice(2, 10)}`,
       receiptHandle: `receipt-${i}`,
       body: typeof body === 'string' ? body : JSON.stringify(body),
-      attributes: { ApproximateReceiveCount: '1', SentTimestamp: '1795354200000', SenderId: 'AIDAEVENTBRIDGE', ApproximateFirstReceiveTimestamp: '1795354200100' },
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: '1795354200000',
+        SenderId: 'AIDAEVENTBRIDGE',
+        ApproximateFirstReceiveTimestamp: '1795354200100',
+      },
       messageAttributes: {},
       md5OfBody: '',
       eventSource: 'aws:sqs',

@@ -25,7 +25,17 @@ export interface Fault {
   readonly message?: string;
 }
 
-const TIME_FIELDS = ['createdAt', 'startedAt', 'stoppedAt', 'stoppingAt', 'executionStoppedAt', 'pullStartedAt', 'pullStoppedAt', 'connectivityAt', 'updatedAt'];
+const TIME_FIELDS = [
+  'createdAt',
+  'startedAt',
+  'stoppedAt',
+  'stoppingAt',
+  'executionStoppedAt',
+  'pullStartedAt',
+  'pullStoppedAt',
+  'connectivityAt',
+  'updatedAt',
+];
 
 /** A token bucket per action, as ECS and EC2 throttle reads per account and region. */
 export interface Throttle {
@@ -40,9 +50,12 @@ export interface Throttle {
 /** Turns an event `detail` into the task object DescribeTasks returns (epoch times, ENI type name). */
 export function describedFromDetail(detail: Json): Json {
   const task: Json = { ...detail };
-  for (const field of TIME_FIELDS) if (typeof task[field] === 'string') task[field] = Date.parse(task[field] as string) / 1000;
+  for (const field of TIME_FIELDS)
+    if (typeof task[field] === 'string') task[field] = Date.parse(task[field] as string) / 1000;
   if (Array.isArray(task.attachments))
-    task.attachments = (task.attachments as Json[]).map((a) => (a.type === 'eni' ? { ...a, type: 'ElasticNetworkInterface' } : a));
+    task.attachments = (task.attachments as Json[]).map((a) =>
+      a.type === 'eni' ? { ...a, type: 'ElasticNetworkInterface' } : a,
+    );
   return task;
 }
 
@@ -103,7 +116,14 @@ export class LocalQueue {
   /** Adds a message, visible after `delaySeconds`. */
   send(body: string, delaySeconds = 0): QueuedMessage {
     const now = this.now();
-    const message: QueuedMessage = { messageId: randomUUID(), body, md5: createHash('md5').update(body).digest('hex'), sentAt: now, visibleAt: now + delaySeconds * 1000, receiveCount: 0 };
+    const message: QueuedMessage = {
+      messageId: randomUUID(),
+      body,
+      md5: createHash('md5').update(body).digest('hex'),
+      sentAt: now,
+      visibleAt: now + delaySeconds * 1000,
+      receiveCount: 0,
+    };
     this.messages.push(message);
     this.sent++;
     return message;
@@ -210,10 +230,24 @@ export class LocalAws {
    * Creates an SQS queue and returns its URL (`<endpoint>/123456789012/<name>`), with a redrive to
    * a dead-letter queue when `deadLetter` is given.
    */
-  createQueue(name: string, options: { readonly deadLetter?: string; readonly maxReceiveCount?: number; readonly visibilityTimeoutMs?: number } = {}): string {
+  createQueue(
+    name: string,
+    options: {
+      readonly deadLetter?: string;
+      readonly maxReceiveCount?: number;
+      readonly visibilityTimeoutMs?: number;
+    } = {},
+  ): string {
     const url = `${this.endpoint}/123456789012/${name}`;
     const deadLetter = options.deadLetter === undefined ? undefined : this.queue(options.deadLetter);
-    this.queues.set(url, new LocalQueue(url, deadLetter && { deadLetter, maxReceiveCount: options.maxReceiveCount ?? 3 }, options.visibilityTimeoutMs));
+    this.queues.set(
+      url,
+      new LocalQueue(
+        url,
+        deadLetter && { deadLetter, maxReceiveCount: options.maxReceiveCount ?? 3 },
+        options.visibilityTimeoutMs,
+      ),
+    );
     return url;
   }
 
@@ -298,8 +332,10 @@ export class LocalAws {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString();
     const target = req.headers['x-amz-target'];
-    if (typeof target === 'string' && target.startsWith('AmazonSQS.')) return this.sqs(target.split('.').pop()!, body ? (JSON.parse(body) as Json) : {}, res);
-    if (typeof target === 'string') return this.ecs(target.split('.').pop()!, body ? (JSON.parse(body) as Json) : {}, res);
+    if (typeof target === 'string' && target.startsWith('AmazonSQS.'))
+      return this.sqs(target.split('.').pop()!, body ? (JSON.parse(body) as Json) : {}, res);
+    if (typeof target === 'string')
+      return this.ecs(target.split('.').pop()!, body ? (JSON.parse(body) as Json) : {}, res);
     return this.ec2(new URLSearchParams(body), res);
   }
 
@@ -338,8 +374,12 @@ export class LocalAws {
       res.end(JSON.stringify(payload));
     };
     const fault = this.fault(operation);
-    if (fault) return send(fault.status ?? 400, { __type: fault.code, message: fault.message ?? `injected ${fault.code}` });
-    if ((operation === 'DescribeTasks' || operation === 'ListTasks') && this.deletedClusters.has(clusterNameOf(String(input.cluster ?? 'default'))))
+    if (fault)
+      return send(fault.status ?? 400, { __type: fault.code, message: fault.message ?? `injected ${fault.code}` });
+    if (
+      (operation === 'DescribeTasks' || operation === 'ListTasks') &&
+      this.deletedClusters.has(clusterNameOf(String(input.cluster ?? 'default')))
+    )
       return send(400, { __type: 'ClusterNotFoundException', message: 'Cluster not found.' });
     switch (operation) {
       case 'DescribeClusters': {
@@ -347,19 +387,23 @@ export class LocalAws {
         const arn = (name: string) => `arn:aws:ecs:us-east-1:123456789012:cluster/${name}`;
         const deleted = (name: string) => this.deletedClusters.get(name);
         return send(200, {
-          clusters: names.filter((n) => deleted(n) !== 'MISSING').map((n) => ({ clusterArn: arn(n), clusterName: n, status: deleted(n) ?? 'ACTIVE' })),
+          clusters: names
+            .filter((n) => deleted(n) !== 'MISSING')
+            .map((n) => ({ clusterArn: arn(n), clusterName: n, status: deleted(n) ?? 'ACTIVE' })),
           failures: names.filter((n) => deleted(n) === 'MISSING').map((n) => ({ arn: arn(n), reason: 'MISSING' })),
         });
       }
       case 'DescribeTasks': {
         const arns = (input.tasks as string[]) ?? [];
-        if (arns.length > 100) return send(400, { __type: 'InvalidParameterException', message: 'tasks can have at most 100 items' });
+        if (arns.length > 100)
+          return send(400, { __type: 'InvalidParameterException', message: 'tasks can have at most 100 items' });
         const cluster = clusterNameOf(String(input.cluster ?? 'default'));
         const tasks: Json[] = [];
         const failures: Json[] = [];
         for (const arn of arns) {
           const task = this.tasks.get(arn);
-          if (task && clusterNameOf(String(task.clusterArn)) === cluster && !this.describedMissing.has(arn)) tasks.push(task);
+          if (task && clusterNameOf(String(task.clusterArn)) === cluster && !this.describedMissing.has(arn))
+            tasks.push(task);
           else failures.push({ arn, reason: 'MISSING' });
         }
         return send(200, { tasks, failures });
@@ -368,12 +412,15 @@ export class LocalAws {
         // The first page lists the cluster's tasks once; later pages read that listing by token,
         // so paging through N tasks costs N, not N²/100 (benchmarks page through 50,000).
         let listing = typeof input.nextToken === 'string' ? this.listings.get(input.nextToken) : undefined;
-        if (typeof input.nextToken === 'string' && !listing) return send(400, { __type: 'InvalidParameterException', message: 'invalid nextToken' });
+        if (typeof input.nextToken === 'string' && !listing)
+          return send(400, { __type: 'InvalidParameterException', message: 'invalid nextToken' });
         if (typeof input.nextToken === 'string') this.listings.delete(input.nextToken);
         if (!listing) {
           const cluster = clusterNameOf(String(input.cluster ?? 'default'));
           const desired = (input.desiredStatus as string) ?? 'RUNNING';
-          const arns = [...this.tasks.values()].filter((t) => clusterNameOf(String(t.clusterArn)) === cluster && t.desiredStatus === desired).map((t) => t.taskArn as string);
+          const arns = [...this.tasks.values()]
+            .filter((t) => clusterNameOf(String(t.clusterArn)) === cluster && t.desiredStatus === desired)
+            .map((t) => t.taskArn as string);
           listing = { arns, next: 0 };
         }
         const size = Math.min(Number(input.maxResults ?? 100), 100);
@@ -384,37 +431,55 @@ export class LocalAws {
       }
       case 'DescribeTaskDefinition': {
         const definition = this.taskDefinitions.get(String(input.taskDefinition));
-        if (!definition) return send(400, { __type: 'ClientException', message: 'Unable to describe task definition.' });
+        if (!definition)
+          return send(400, { __type: 'ClientException', message: 'Unable to describe task definition.' });
         return send(200, { taskDefinition: definition });
       }
       case 'DescribeContainerInstances': {
         const arns = (input.containerInstances as string[]) ?? [];
         return send(200, {
-          containerInstances: arns.filter((a) => this.containerInstances.has(a)).map((a) => ({ containerInstanceArn: a, ec2InstanceId: this.containerInstances.get(a) })),
+          containerInstances: arns
+            .filter((a) => this.containerInstances.has(a))
+            .map((a) => ({ containerInstanceArn: a, ec2InstanceId: this.containerInstances.get(a) })),
           failures: arns.filter((a) => !this.containerInstances.has(a)).map((arn) => ({ arn, reason: 'MISSING' })),
         });
       }
       case 'GetSecretValue': {
         const id = String(input.SecretId);
         const value = this.secrets.get(id);
-        if (value === undefined) return send(400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." });
-        return send(200, { ARN: id.startsWith('arn:') ? id : `arn:aws:secretsmanager:us-east-1:123456789012:secret:${id}`, Name: id, SecretString: value, VersionId: 'v1' });
+        if (value === undefined)
+          return send(400, {
+            __type: 'ResourceNotFoundException',
+            message: "Secrets Manager can't find the specified secret.",
+          });
+        return send(200, {
+          ARN: id.startsWith('arn:') ? id : `arn:aws:secretsmanager:us-east-1:123456789012:secret:${id}`,
+          Name: id,
+          SecretString: value,
+          VersionId: 'v1',
+        });
       }
       case 'GetParameter': {
         const name = String(input.Name);
         const value = this.parameters.get(name);
-        if (value === undefined) return send(400, { __type: 'ParameterNotFound', message: `parameter ${name} not found` });
+        if (value === undefined)
+          return send(400, { __type: 'ParameterNotFound', message: `parameter ${name} not found` });
         return send(200, { Parameter: { Name: name, Type: 'SecureString', Value: value, Version: 1 } });
       }
       case 'GetParameters': {
         const names = (input.Names as string[]) ?? [];
         return send(200, {
-          Parameters: names.filter((n) => this.parameters.has(n)).map((n) => ({ Name: n, Type: 'SecureString', Value: this.parameters.get(n), Version: 1 })),
+          Parameters: names
+            .filter((n) => this.parameters.has(n))
+            .map((n) => ({ Name: n, Type: 'SecureString', Value: this.parameters.get(n), Version: 1 })),
           InvalidParameters: names.filter((n) => !this.parameters.has(n)),
         });
       }
       default:
-        return send(400, { __type: 'UnknownOperationException', message: `local endpoint does not implement ${operation}` });
+        return send(400, {
+          __type: 'UnknownOperationException',
+          message: `local endpoint does not implement ${operation}`,
+        });
     }
   }
 
@@ -425,26 +490,49 @@ export class LocalAws {
       res.end(JSON.stringify(payload));
     };
     const fault = this.fault(operation);
-    if (fault) return send(fault.status ?? 400, { __type: `com.amazonaws.sqs#${fault.code}`, message: `injected ${fault.code}` });
+    if (fault)
+      return send(fault.status ?? 400, {
+        __type: `com.amazonaws.sqs#${fault.code}`,
+        message: `injected ${fault.code}`,
+      });
     const queue = this.queues.get(String(input.QueueUrl));
-    if (!queue) return send(400, { __type: 'com.amazonaws.sqs#QueueDoesNotExist', message: 'The specified queue does not exist.' });
+    if (!queue)
+      return send(400, {
+        __type: 'com.amazonaws.sqs#QueueDoesNotExist',
+        message: 'The specified queue does not exist.',
+      });
     const delayOf = (value: unknown) => (value === undefined ? 0 : Number(value));
-    const badDelay = (value: unknown) => !Number.isInteger(delayOf(value)) || delayOf(value) < 0 || delayOf(value) > 900;
+    const badDelay = (value: unknown) =>
+      !Number.isInteger(delayOf(value)) || delayOf(value) < 0 || delayOf(value) > 900;
     switch (operation) {
       case 'SendMessage': {
-        if (typeof input.MessageBody !== 'string' || input.MessageBody === '') return send(400, { __type: 'com.amazonaws.sqs#MissingParameter', message: 'MessageBody is required' });
-        if (badDelay(input.DelaySeconds)) return send(400, { __type: 'com.amazonaws.sqs#InvalidParameterValue', message: 'DelaySeconds must be 0-900' });
+        if (typeof input.MessageBody !== 'string' || input.MessageBody === '')
+          return send(400, { __type: 'com.amazonaws.sqs#MissingParameter', message: 'MessageBody is required' });
+        if (badDelay(input.DelaySeconds))
+          return send(400, {
+            __type: 'com.amazonaws.sqs#InvalidParameterValue',
+            message: 'DelaySeconds must be 0-900',
+          });
         const message = queue.send(input.MessageBody, delayOf(input.DelaySeconds));
         return send(200, { MessageId: message.messageId, MD5OfMessageBody: message.md5 });
       }
       case 'SendMessageBatch': {
         const entries = (input.Entries as Json[]) ?? [];
-        if (entries.length === 0 || entries.length > 10) return send(400, { __type: 'com.amazonaws.sqs#TooManyEntriesInBatchRequest', message: 'a batch holds 1 to 10 entries' });
+        if (entries.length === 0 || entries.length > 10)
+          return send(400, {
+            __type: 'com.amazonaws.sqs#TooManyEntriesInBatchRequest',
+            message: 'a batch holds 1 to 10 entries',
+          });
         const Successful: Json[] = [];
         const Failed: Json[] = [];
         for (const entry of entries) {
           if (typeof entry.MessageBody !== 'string' || entry.MessageBody === '' || badDelay(entry.DelaySeconds)) {
-            Failed.push({ Id: entry.Id, SenderFault: true, Code: 'InvalidParameterValue', Message: 'MessageBody required, DelaySeconds 0-900' });
+            Failed.push({
+              Id: entry.Id,
+              SenderFault: true,
+              Code: 'InvalidParameterValue',
+              Message: 'MessageBody required, DelaySeconds 0-900',
+            });
             continue;
           }
           const message = queue.send(entry.MessageBody, delayOf(entry.DelaySeconds));
@@ -453,7 +541,10 @@ export class LocalAws {
         return send(200, { Successful, Failed });
       }
       default:
-        return send(400, { __type: 'com.amazonaws.sqs#UnsupportedOperation', message: `local endpoint does not implement ${operation}` });
+        return send(400, {
+          __type: 'com.amazonaws.sqs#UnsupportedOperation',
+          message: `local endpoint does not implement ${operation}`,
+        });
     }
   }
 
@@ -464,15 +555,33 @@ export class LocalAws {
       res.writeHead(status, { 'content-type': 'text/xml' });
       res.end(text);
     };
-    if (fault) return xml(fault.status ?? 400, `<Response><Errors><Error><Code>${fault.code}</Code><Message>${fault.message ?? 'injected'}</Message></Error></Errors><RequestID>local</RequestID></Response>`);
-    if (action !== 'DescribeInstances') return xml(400, `<Response><Errors><Error><Code>InvalidAction</Code><Message>${action}</Message></Error></Errors></Response>`);
+    if (fault)
+      return xml(
+        fault.status ?? 400,
+        `<Response><Errors><Error><Code>${fault.code}</Code><Message>${fault.message ?? 'injected'}</Message></Error></Errors><RequestID>local</RequestID></Response>`,
+      );
+    if (action !== 'DescribeInstances')
+      return xml(
+        400,
+        `<Response><Errors><Error><Code>InvalidAction</Code><Message>${action}</Message></Error></Errors></Response>`,
+      );
     // InstanceId.N, or the values of an `instance-id` filter (Filter.N.Name / Filter.N.Value.M).
-    const filter = [...params.entries()].find(([k, v]) => /^Filter\.\d+\.Name$/.test(k) && v === 'instance-id')?.[0].split('.')[1];
-    const ids = [...params.entries()].filter(([k]) => k.startsWith('InstanceId.') || (filter !== undefined && k.startsWith(`Filter.${filter}.Value.`))).map(([, v]) => v);
+    const filter = [...params.entries()]
+      .find(([k, v]) => /^Filter\.\d+\.Name$/.test(k) && v === 'instance-id')?.[0]
+      .split('.')[1];
+    const ids = [...params.entries()]
+      .filter(([k]) => k.startsWith('InstanceId.') || (filter !== undefined && k.startsWith(`Filter.${filter}.Value.`)))
+      .map(([, v]) => v);
     const items = ids
       .filter((id) => this.instanceIps.has(id))
-      .map((id) => `<item><instanceId>${id}</instanceId><privateIpAddress>${this.instanceIps.get(id)}</privateIpAddress></item>`)
+      .map(
+        (id) =>
+          `<item><instanceId>${id}</instanceId><privateIpAddress>${this.instanceIps.get(id)}</privateIpAddress></item>`,
+      )
       .join('');
-    xml(200, `<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>local</requestId><reservationSet><item><reservationId>r-local</reservationId><instancesSet>${items}</instancesSet></item></reservationSet></DescribeInstancesResponse>`);
+    xml(
+      200,
+      `<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>local</requestId><reservationSet><item><reservationId>r-local</reservationId><instancesSet>${items}</instancesSet></item></reservationSet></DescribeInstancesResponse>`,
+    );
   }
 }

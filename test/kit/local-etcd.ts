@@ -84,18 +84,27 @@ export async function findFreePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitHealthy(endpoint: string, child: ChildProcess, timeoutMs: number, log: () => string, spawnError: () => string | undefined): Promise<void> {
+async function waitHealthy(
+  endpoint: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  log: () => string,
+  spawnError: () => string | undefined,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (spawnError()) throw new Error(spawnError());
-    if (child.exitCode !== null) throw new Error(`etcd exited with code ${child.exitCode} before it was ready:\n${log()}`);
+    if (child.exitCode !== null)
+      throw new Error(`etcd exited with code ${child.exitCode} before it was ready:\n${log()}`);
     try {
       // Healthy means: serving and part of a cluster with a leader.
       const res = await fetch(`${endpoint}/health`, { signal: AbortSignal.timeout(1000) });
@@ -141,7 +150,10 @@ class Member implements LocalEtcd {
   /** Starts the process without waiting for it to answer. */
   spawn(): void {
     const bin = process.env.ETCD_BIN ?? 'etcd';
-    const child = spawn(bin, this.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } });
+    const child = spawn(bin, this.args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' },
+    });
     const collect = (chunk: Buffer) => {
       this.output = (this.output + chunk.toString()).slice(-8000);
       if (this.options.verbose) process.stderr.write(chunk);
@@ -156,7 +168,13 @@ class Member implements LocalEtcd {
   }
 
   async waitHealthy(): Promise<void> {
-    await waitHealthy(this.healthUrl, this.child!, this.options.startTimeoutMs ?? 20000, () => this.output, () => this.spawnError);
+    await waitHealthy(
+      this.healthUrl,
+      this.child!,
+      this.options.startTimeoutMs ?? 20000,
+      () => this.output,
+      () => this.spawnError,
+    );
   }
 
   private async end(signal: NodeJS.Signals): Promise<void> {
@@ -185,10 +203,18 @@ class Member implements LocalEtcd {
   }
 
   async status(): Promise<MemberStatus> {
-    const res = await fetch(`${this.endpoint}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+    const res = await fetch(`${this.endpoint}/v3/maintenance/status`, {
+      method: 'POST',
+      body: '{}',
+      signal: AbortSignal.timeout(1000),
+    });
     if (!res.ok) throw new Error(`status of ${this.name}: HTTP ${res.status}`);
     const body = (await res.json()) as { header?: { member_id?: string }; leader?: string; raftIndex?: string };
-    return { memberId: String(body.header?.member_id ?? ''), leader: String(body.leader ?? '0'), raftIndex: Number(body.raftIndex ?? 0) };
+    return {
+      memberId: String(body.header?.member_id ?? ''),
+      leader: String(body.leader ?? '0'),
+      raftIndex: Number(body.raftIndex ?? 0),
+    };
   }
 }
 
@@ -212,19 +238,39 @@ async function launch(size: number, options: LocalEtcdOptions): Promise<Member[]
     const client = `${options.tls ? 'https' : 'http'}://127.0.0.1:${info.clientPort}`;
     const extra = typeof options.extraArgs === 'function' ? options.extraArgs(info) : (options.extraArgs ?? []);
     const tls = options.tls
-      ? ['--cert-file', options.tls.certFile, '--key-file', options.tls.keyFile, '--trusted-ca-file', options.tls.trustedCaFile, '--client-cert-auth', '--listen-metrics-urls', `http://127.0.0.1:${info.metricsPort}`]
+      ? [
+          '--cert-file',
+          options.tls.certFile,
+          '--key-file',
+          options.tls.keyFile,
+          '--trusted-ca-file',
+          options.tls.trustedCaFile,
+          '--client-cert-auth',
+          '--listen-metrics-urls',
+          `http://127.0.0.1:${info.metricsPort}`,
+        ]
       : [];
     const args = [
-      '--name', info.name,
-      '--data-dir', info.dataDir,
-      '--listen-client-urls', client,
-      '--advertise-client-urls', client,
-      '--listen-peer-urls', peer(info),
-      '--initial-advertise-peer-urls', peer(info),
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-token', token,
-      '--initial-cluster-state', 'new',
-      '--log-level', 'warn',
+      '--name',
+      info.name,
+      '--data-dir',
+      info.dataDir,
+      '--listen-client-urls',
+      client,
+      '--advertise-client-urls',
+      client,
+      '--listen-peer-urls',
+      peer(info),
+      '--initial-advertise-peer-urls',
+      peer(info),
+      '--initial-cluster',
+      initialCluster,
+      '--initial-cluster-token',
+      token,
+      '--initial-cluster-state',
+      'new',
+      '--log-level',
+      'warn',
       ...tls,
       ...extra,
     ];

@@ -109,7 +109,13 @@ export class LocalFleet {
         family: service,
         revision: 1,
         networkMode: 'bridge',
-        containerDefinitions: [{ name: CONTAINER, essential: true, portMappings: [{ containerPort: CONTAINER_PORT, hostPort: 0, protocol: 'tcp' }] }],
+        containerDefinitions: [
+          {
+            name: CONTAINER,
+            essential: true,
+            portMappings: [{ containerPort: CONTAINER_PORT, hostPort: 0, protocol: 'tcp' }],
+          },
+        ],
       });
       this.definitions.add(arn);
     }

@@ -10,7 +10,11 @@ import { join } from 'node:path';
 
 const PROTO = join(import.meta.dirname, '..', 'fixtures', 'grpc', 'health.proto');
 
-type HealthClientConstructor = new (target: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions) => HealthClient;
+type HealthClientConstructor = new (
+  target: string,
+  credentials: grpc.ChannelCredentials,
+  options?: grpc.ChannelOptions,
+) => HealthClient;
 
 /** A grpc.health.v1.Health client. */
 export interface HealthClient extends grpc.Client {
@@ -60,7 +64,9 @@ export async function startBackend(name: string): Promise<Backend> {
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    ),
   );
   let stopped: Promise<void> | undefined;
   return {
@@ -83,7 +89,10 @@ export function healthClient(target: string, options: grpc.ChannelOptions = {}):
 }
 
 /** One Check call; resolves with the address of the server that answered. */
-export function check(client: HealthClient, options: { deadlineMs?: number; waitForReady?: boolean } = {}): Promise<string> {
+export function check(
+  client: HealthClient,
+  options: { deadlineMs?: number; waitForReady?: boolean } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     // Wait-for-ready queues the call until an endpoint is ready instead of failing fast.
     const metadata = new grpc.Metadata({ waitForReady: options.waitForReady ?? false });
@@ -95,7 +104,11 @@ export function check(client: HealthClient, options: { deadlineMs?: number; wait
 }
 
 /** `count` sequential calls; answers per server address, and the errors. */
-export async function callMany(client: HealthClient, count: number, options: { deadlineMs?: number; waitForReady?: boolean } = {}): Promise<{ byPeer: Map<string, number>; errors: grpc.ServiceError[] }> {
+export async function callMany(
+  client: HealthClient,
+  count: number,
+  options: { deadlineMs?: number; waitForReady?: boolean } = {},
+): Promise<{ byPeer: Map<string, number>; errors: grpc.ServiceError[] }> {
   const byPeer = new Map<string, number>();
   const errors: grpc.ServiceError[] = [];
   for (let i = 0; i < count; i++) {
@@ -110,7 +123,10 @@ export async function callMany(client: HealthClient, count: number, options: { d
 }
 
 /** Calls from `loops` concurrent loops until stopped; then says how many calls were made and which failed. */
-export function keepCalling(client: HealthClient, loops = 1): { stop(): Promise<{ calls: number; errors: grpc.ServiceError[] }> } {
+export function keepCalling(
+  client: HealthClient,
+  loops = 1,
+): { stop(): Promise<{ calls: number; errors: grpc.ServiceError[] }> } {
   let running = true;
   let calls = 0;
   const errors: grpc.ServiceError[] = [];

@@ -55,7 +55,12 @@ export function sqsEventOf(queue: LocalQueue, messages: readonly QueuedMessage[]
       messageId: m.messageId,
       receiptHandle: `${m.messageId}#${m.receiveCount}`,
       body: m.body,
-      attributes: { ApproximateReceiveCount: String(m.receiveCount), SentTimestamp: String(m.sentAt), SenderId: 'local', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+      attributes: {
+        ApproximateReceiveCount: String(m.receiveCount),
+        SentTimestamp: String(m.sentAt),
+        SenderId: 'local',
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+      },
       messageAttributes: {},
       md5OfBody: m.md5,
       eventSource: 'aws:sqs',
@@ -81,7 +86,8 @@ export function consumeQueue(queue: LocalQueue, handler: Handler, options: Consu
       const firstDue = queue.nextVisibleAt();
       if (window > 0 && firstDue !== undefined && firstDue <= Date.now()) {
         const due = () => queue.messages.filter((m) => m.visibleAt <= Date.now()).length;
-        while (running && due() < (options.batchSize ?? 100) && Date.now() < firstDue + window) await sleep(Math.min(options.pollMs ?? 50, firstDue + window - Date.now()));
+        while (running && due() < (options.batchSize ?? 100) && Date.now() < firstDue + window)
+          await sleep(Math.min(options.pollMs ?? 50, firstDue + window - Date.now()));
       }
       const messages = queue.receive(options.batchSize ?? 100);
       if (messages.length === 0) {
@@ -93,7 +99,9 @@ export function consumeQueue(queue: LocalQueue, handler: Handler, options: Consu
       let failed: string[];
       let error: unknown;
       try {
-        const response = (await handler(sqsEventOf(queue, messages), lambdaContext('follow', 20_000) as never)) as SQSBatchResponse | undefined;
+        const response = (await handler(sqsEventOf(queue, messages), lambdaContext('follow', 20_000) as never)) as
+          | SQSBatchResponse
+          | undefined;
         failed = (response?.batchItemFailures ?? []).map((f) => f.itemIdentifier);
       } catch (err) {
         error = err;

@@ -14,7 +14,10 @@ import { lambdaContext } from './lambda';
 type Json = Record<string, any>;
 
 /** The event handlers, as exported by `functions/`. */
-export type EventHandlers = Record<'register' | 'deregister', (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>>;
+export type EventHandlers = Record<
+  'register' | 'deregister',
+  (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>
+>;
 
 /** One event for one handler. */
 export interface Invocation {
@@ -86,7 +89,13 @@ export interface Isolated {
 export async function startIsolated(env: Record<string, string> = {}): Promise<Isolated> {
   const etcd = await startLocalEtcd();
   const client = new Etcd3({ hosts: etcd.endpoint });
-  const { aws, functions } = await startFunctions({ ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: 'services', STATE_PREFIX: 'registrar', POWERTOOLS_LOG_LEVEL: 'SILENT', ...env });
+  const { aws, functions } = await startFunctions({
+    ETCD_ENDPOINTS: etcd.endpoint,
+    REGISTRY_PREFIX: 'services',
+    STATE_PREFIX: 'registrar',
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    ...env,
+  });
   return {
     etcd,
     client,
@@ -109,7 +118,11 @@ export async function startIsolated(env: Record<string, string> = {}): Promise<I
 export async function invokeAll(
   handlers: EventHandlers,
   invocations: readonly Invocation[],
-  options: { concurrency: number; timeoutMs?: number; onSettled?: (invocation: Invocation, outcome: { result?: unknown; error?: unknown }) => void },
+  options: {
+    concurrency: number;
+    timeoutMs?: number;
+    onSettled?: (invocation: Invocation, outcome: { result?: unknown; error?: unknown }) => void;
+  },
 ): Promise<Failure[]> {
   const limit = pLimit(options.concurrency);
   const failures: Failure[] = [];
@@ -117,7 +130,10 @@ export async function invokeAll(
     invocations.map((invocation) =>
       limit(async () => {
         try {
-          const result = await handlers[invocation.handler](invocation.event, lambdaContext(invocation.handler, options.timeoutMs));
+          const result = await handlers[invocation.handler](
+            invocation.event,
+            lambdaContext(invocation.handler, options.timeoutMs),
+          );
           options.onSettled?.(invocation, { result });
         } catch (error) {
           failures.push({ invocation, error });
@@ -143,14 +159,22 @@ export interface RetryReport {
  * Delivers failed events again, as EventBridge retries a target: rounds with a growing pause,
  * until none fails or `maxRounds` is reached.
  */
-export async function redeliver(handlers: EventHandlers, failures: readonly Failure[], options: { concurrency: number; maxRounds?: number; pauseMs?: number; timeoutMs?: number }): Promise<RetryReport> {
+export async function redeliver(
+  handlers: EventHandlers,
+  failures: readonly Failure[],
+  options: { concurrency: number; maxRounds?: number; pauseMs?: number; timeoutMs?: number },
+): Promise<RetryReport> {
   let pending = [...failures];
   let rounds = 0;
   const maxRounds = options.maxRounds ?? 10;
   while (pending.length > 0 && rounds < maxRounds) {
     await new Promise((r) => setTimeout(r, (options.pauseMs ?? 500) * 2 ** Math.min(rounds, 4)));
     rounds++;
-    pending = await invokeAll(handlers, pending.map((f) => f.invocation), options);
+    pending = await invokeAll(
+      handlers,
+      pending.map((f) => f.invocation),
+      options,
+    );
   }
   return { rounds, retried: failures.length, stillFailing: pending };
 }
@@ -180,7 +204,11 @@ export async function startFollowPlatform(
 ): Promise<FollowPlatform> {
   const aws = (await new LocalAws().start()).putSampleTaskDefinitions();
   const deadLetterUrl = aws.createQueue('follow-dlq');
-  const queueUrl = aws.createQueue('follow', { deadLetter: deadLetterUrl, maxReceiveCount: options.maxReceiveCount ?? 3, visibilityTimeoutMs: options.visibilityTimeoutMs ?? 500 });
+  const queueUrl = aws.createQueue('follow', {
+    deadLetter: deadLetterUrl,
+    maxReceiveCount: options.maxReceiveCount ?? 3,
+    visibilityTimeoutMs: options.visibilityTimeoutMs ?? 500,
+  });
   const functions: Functions = await loadHandlers({ ...aws.sdkEnv(), FOLLOW_QUEUE_URL: queueUrl, ...env });
   return {
     aws,

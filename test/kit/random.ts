@@ -22,7 +22,8 @@ export function mulberry32(seed: number): Random {
 export function seedFrom(variable: string, env: Readonly<Record<string, string | undefined>> = process.env): number {
   const raw = env[variable]?.trim();
   if (!raw) return Math.floor(Math.random() * 2 ** 32);
-  if (!/^\d+$/.test(raw) || Number(raw) >= 2 ** 32) throw new Error(`${variable} must be a whole number from 0 to ${2 ** 32 - 1}, got "${raw}"`);
+  if (!/^\d+$/.test(raw) || Number(raw) >= 2 ** 32)
+    throw new Error(`${variable} must be a whole number from 0 to ${2 ** 32 - 1}, got "${raw}"`);
   return Number(raw);
 }
 

@@ -23,14 +23,28 @@ export interface SecureEtcd {
 
 export async function startSecureEtcd(): Promise<SecureEtcd> {
   const pki = makeTestPki();
-  const etcd = await startLocalEtcd({ tls: { certFile: pki.files.serverCert, keyFile: pki.files.serverKey, trustedCaFile: pki.files.ca } });
+  const etcd = await startLocalEtcd({
+    tls: { certFile: pki.files.serverCert, keyFile: pki.files.serverKey, trustedCaFile: pki.files.ca },
+  });
   const ns = `sec-${randomUUID().slice(0, 8)}`;
-  const config = loadConfig({ ETCD_ENDPOINTS: etcd.endpoint, REGISTRY_PREFIX: `${ns}/services`, STATE_PREFIX: `${ns}/registrar`, ETCD_TIMEOUT_MS: '3000' });
+  const config = loadConfig({
+    ETCD_ENDPOINTS: etcd.endpoint,
+    REGISTRY_PREFIX: `${ns}/services`,
+    STATE_PREFIX: `${ns}/registrar`,
+    ETCD_TIMEOUT_MS: '3000',
+  });
   const password = `pw-${randomUUID()}`;
-  const tls = (ca = pki.pem.ca): EtcdCredentials => ({ ca: Buffer.from(ca), cert: Buffer.from(pki.pem.clientCert), key: Buffer.from(pki.pem.clientKey) });
+  const tls = (ca = pki.pem.ca): EtcdCredentials => ({
+    ca: Buffer.from(ca),
+    cert: Buffer.from(pki.pem.clientCert),
+    key: Buffer.from(pki.pem.clientKey),
+  });
   const root = createEtcdClient(config, tls());
   try {
-    await root.role('root').create().catch(() => undefined);
+    await root
+      .role('root')
+      .create()
+      .catch(() => undefined);
     await (await root.user('root').create(`root-${randomUUID()}`)).addRole('root');
     const role = await root.role('registrar').create();
     await role.grant([

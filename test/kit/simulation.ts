@@ -46,9 +46,27 @@ const HOSTS = 8;
 
 /** The services of the simulated fleet: one awsvpc without health check, one with, one bridge. */
 const SERVICES = {
-  api: { definition: `${ACCOUNT}:task-definition/chaos-api:1`, container: 'app', containerPort: 50051, mode: 'awsvpc', healthCheck: false },
-  web: { definition: `${ACCOUNT}:task-definition/chaos-web:1`, container: 'web', containerPort: 8080, mode: 'awsvpc', healthCheck: true },
-  legacy: { definition: `${ACCOUNT}:task-definition/chaos-legacy:1`, container: 'legacy', containerPort: 9000, mode: 'bridge', healthCheck: false },
+  api: {
+    definition: `${ACCOUNT}:task-definition/chaos-api:1`,
+    container: 'app',
+    containerPort: 50051,
+    mode: 'awsvpc',
+    healthCheck: false,
+  },
+  web: {
+    definition: `${ACCOUNT}:task-definition/chaos-web:1`,
+    container: 'web',
+    containerPort: 8080,
+    mode: 'awsvpc',
+    healthCheck: true,
+  },
+  legacy: {
+    definition: `${ACCOUNT}:task-definition/chaos-legacy:1`,
+    container: 'legacy',
+    containerPort: 9000,
+    mode: 'bridge',
+    healthCheck: false,
+  },
 } as const;
 type Service = keyof typeof SERVICES;
 
@@ -101,20 +119,44 @@ function containerStatus(lastStatus: string): string {
   return ['STOPPED', 'DEPROVISIONING'].includes(lastStatus) ? 'STOPPED' : 'PENDING';
 }
 
-function detailOf(task: Omit<SimTask, 'events' | 'final'> & { cluster: string; host: number }, version: number, lastStatus: string, desiredStatus: string, health?: string): Json {
+function detailOf(
+  task: Omit<SimTask, 'events' | 'final'> & { cluster: string; host: number },
+  version: number,
+  lastStatus: string,
+  desiredStatus: string,
+  health?: string,
+): Json {
   const s = SERVICES[task.service];
-  const container: Json = { name: s.container, lastStatus: containerStatus(lastStatus), ...(health ? { healthStatus: health } : {}) };
+  const container: Json = {
+    name: s.container,
+    lastStatus: containerStatus(lastStatus),
+    ...(health ? { healthStatus: health } : {}),
+  };
   const network =
     s.mode === 'awsvpc'
       ? {
-          attachments: [{ id: `eni-${task.taskId}`, type: 'eni', status: 'ATTACHED', details: [{ name: 'privateIPv4Address', value: task.ip }] }],
+          attachments: [
+            {
+              id: `eni-${task.taskId}`,
+              type: 'eni',
+              status: 'ATTACHED',
+              details: [{ name: 'privateIPv4Address', value: task.ip }],
+            },
+          ],
           containers: [{ ...container, networkInterfaces: [{ privateIpv4Address: task.ip }] }],
           launchType: 'FARGATE',
         }
       : {
           attachments: [],
           containerInstanceArn: hostArn(task.host),
-          containers: [{ ...container, networkBindings: [{ bindIP: '0.0.0.0', containerPort: s.containerPort, hostPort: task.port, protocol: 'tcp' }] }],
+          containers: [
+            {
+              ...container,
+              networkBindings: [
+                { bindIP: '0.0.0.0', containerPort: s.containerPort, hostPort: task.port, protocol: 'tcp' },
+              ],
+            },
+          ],
           launchType: 'EC2',
         };
   return {
@@ -156,7 +198,8 @@ export function simulateFleet(n: number, random: Random, unseenRate = 0.05): Sim
       port: service === 'legacy' ? 32768 + (i % 32767) : SERVICES[service].containerPort,
       unseen: chance(random, unseenRate),
     };
-    const at = (version: number, last: string, desired: string, health?: string) => detailOf(base, version, last, desired, health);
+    const at = (version: number, last: string, desired: string, health?: string) =>
+      detailOf(base, version, last, desired, health);
     const started = [at(1, 'PROVISIONING', 'RUNNING'), at(2, 'PENDING', 'RUNNING'), at(3, 'RUNNING', 'RUNNING')];
     const stopped = [at(4, 'RUNNING', 'STOPPED'), at(5, 'DEPROVISIONING', 'STOPPED'), at(6, 'STOPPED', 'STOPPED')];
     // Stopped tasks stay describable for a while, then ECS forgets them.
@@ -182,7 +225,17 @@ export function simulateFleet(n: number, random: Random, unseenRate = 0.05): Sim
         final = at(events.length + (fate === Fate.TurnsUnhealthy && announced ? 1 : 0), 'RUNNING', 'RUNNING', health);
       }
     }
-    tasks.push({ ...base, events: events.map((detail) => ({ ...sample, id: `${taskId}-${detail.version}`, time: new Date().toISOString(), resources: [base.taskArn], detail })), final });
+    tasks.push({
+      ...base,
+      events: events.map((detail) => ({
+        ...sample,
+        id: `${taskId}-${detail.version}`,
+        time: new Date().toISOString(),
+        resources: [base.taskArn],
+        detail,
+      })),
+      final,
+    });
   }
   return tasks;
 }
@@ -198,8 +251,12 @@ export function loadFleet(aws: LocalAws, tasks: readonly SimTask[]): void {
         {
           name: s.container,
           essential: true,
-          portMappings: [{ containerPort: s.containerPort, hostPort: s.mode === 'bridge' ? 0 : s.containerPort, protocol: 'tcp' }],
-          ...(s.healthCheck ? { healthCheck: { command: ['CMD-SHELL', 'grpc_health_probe -addr=:8080'], interval: 10, retries: 3 } } : {}),
+          portMappings: [
+            { containerPort: s.containerPort, hostPort: s.mode === 'bridge' ? 0 : s.containerPort, protocol: 'tcp' },
+          ],
+          ...(s.healthCheck
+            ? { healthCheck: { command: ['CMD-SHELL', 'grpc_health_probe -addr=:8080'], interval: 10, retries: 3 } }
+            : {}),
         },
       ],
     });
@@ -211,13 +268,15 @@ export function loadFleet(aws: LocalAws, tasks: readonly SimTask[]): void {
 /** Whether clients should reach the task at the end: running and (no health check or healthy). */
 export function published(task: SimTask): boolean {
   const f = task.final;
-  if (!f || f.lastStatus !== 'RUNNING' || f.desiredStatus !== 'RUNNING') return false;
+  if (f?.lastStatus !== 'RUNNING' || f.desiredStatus !== 'RUNNING') return false;
   return !SERVICES[task.service].healthCheck || f.healthStatus === 'HEALTHY';
 }
 
 /** Endpoint key → `ip:port` that etcd must hold at the end. */
 export function expectedEndpoints(tasks: readonly SimTask[], registryPrefix: string): Map<string, string> {
-  return new Map(tasks.filter(published).map((t) => [`${registryPrefix}/${t.service}/${t.taskId}:${t.port}`, `${t.ip}:${t.port}`]));
+  return new Map(
+    tasks.filter(published).map((t) => [`${registryPrefix}/${t.service}/${t.taskId}:${t.port}`, `${t.ip}:${t.port}`]),
+  );
 }
 
 /** Which handler an EventBridge rule sends an event to, as serverless.yml routes them. */
@@ -229,7 +288,11 @@ export function route(event: Json): Delivery['handler'] | undefined {
 }
 
 /** The platform's at-least-once, unordered delivery: some events lost, some twice, all shuffled. */
-export function deliver(tasks: readonly SimTask[], random: Random, rates: { lost: number; duplicated: number }): { deliveries: Delivery[]; stats: DeliveryStats } {
+export function deliver(
+  tasks: readonly SimTask[],
+  random: Random,
+  rates: { lost: number; duplicated: number },
+): { deliveries: Delivery[]; stats: DeliveryStats } {
   const stats: DeliveryStats = { emitted: 0, routed: 0, lost: 0, lostByScenario: 0, duplicates: 0, deliveries: 0 };
   const deliveries: Delivery[] = [];
   for (const task of tasks) {
@@ -266,8 +329,16 @@ export interface Divergence {
 }
 
 /** Compares the endpoint keys of a snapshot with the truth, reading values as a client does. */
-export function divergence(kvs: readonly (readonly [string, string, string])[], expected: ReadonlyMap<string, string>, registryPrefix: string): Divergence {
-  const actual = new Map(kvs.filter(([key]) => key.startsWith(`${registryPrefix}/`)).map(([key, value]) => [key, parseEndpoint(key, value)?.addr]));
+export function divergence(
+  kvs: readonly (readonly [string, string, string])[],
+  expected: ReadonlyMap<string, string>,
+  registryPrefix: string,
+): Divergence {
+  const actual = new Map(
+    kvs
+      .filter(([key]) => key.startsWith(`${registryPrefix}/`))
+      .map(([key, value]) => [key, parseEndpoint(key, value)?.addr]),
+  );
   return {
     stale: [...actual].filter(([key, addr]) => expected.get(key) !== addr).map(([key, addr]) => `${key} → ${addr}`),
     missing: [...expected.keys()].filter((key) => !actual.has(key)),

@@ -28,7 +28,10 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     clients.add(client);
     client.on('close', () => clients.delete(client));
     const upstream = connect(Number(port), hostname);
-    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       sockets.add(a);
       a.on('error', () => b.destroy());
       a.on('close', () => {

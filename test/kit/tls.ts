@@ -7,7 +7,14 @@ import { join } from 'node:path';
 export interface TestPki {
   readonly dir: string;
   /** File paths. */
-  readonly files: { ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string; otherCa: string };
+  readonly files: {
+    ca: string;
+    serverCert: string;
+    serverKey: string;
+    clientCert: string;
+    clientKey: string;
+    otherCa: string;
+  };
   /** PEM contents. */
   readonly pem: { ca: string; clientCert: string; clientKey: string; otherCa: string };
 }
@@ -17,13 +24,67 @@ function openssl(args: string[], cwd: string): void {
 }
 
 function selfSignedCa(dir: string, name: string): void {
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${name}`], dir);
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+    ],
+    dir,
+  );
 }
 
 function signed(dir: string, name: string, cn: string, ext: string): void {
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
+  openssl(
+    [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${cn}`,
+    ],
+    dir,
+  );
   writeFileSync(join(dir, `${name}.ext`), ext);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+    ],
+    dir,
+  );
 }
 
 /** Makes a fresh PKI in a temp dir. */
@@ -42,5 +103,14 @@ export function makeTestPki(): TestPki {
     otherCa: join(dir, 'other-ca.pem'),
   };
   const read = (f: string) => readFileSync(f, 'utf8');
-  return { dir, files, pem: { ca: read(files.ca), clientCert: read(files.clientCert), clientKey: read(files.clientKey), otherCa: read(files.otherCa) } };
+  return {
+    dir,
+    files,
+    pem: {
+      ca: read(files.ca),
+      clientCert: read(files.clientCert),
+      clientKey: read(files.clientKey),
+      otherCa: read(files.otherCa),
+    },
+  };
 }

@@ -51,7 +51,15 @@ export interface RegistryReport {
  */
 export function checkRegistry(snapshot: EtcdSnapshot, registryPrefix: string, statePrefix: string): RegistryReport {
   const kv = new Map(snapshot.kvs.map(([key, value, lease]) => [key, { value, lease }]));
-  const report: RegistryReport = { records: 0, tombstones: 0, duplicateRecords: [], brokenRecords: [], orphanKeys: [], orphanLeases: [], sharedLeases: [] };
+  const report: RegistryReport = {
+    records: 0,
+    tombstones: 0,
+    duplicateRecords: [],
+    brokenRecords: [],
+    orphanKeys: [],
+    orphanLeases: [],
+    sharedLeases: [],
+  };
   const owned = new Map<string, string>(); // endpoint key → lease of the record listing it
   const leaseUse = new Map<string, number>();
   const seenTasks = new Set<string>();
@@ -67,11 +75,13 @@ export function checkRegistry(snapshot: EtcdSnapshot, registryPrefix: string, st
     if (seenTasks.has(record.taskArn)) report.duplicateRecords.push(record.taskArn);
     seenTasks.add(record.taskArn);
     leaseUse.set(lease, (leaseUse.get(lease) ?? 0) + 1);
-    if (lease !== record.leaseId || lease === '0') report.brokenRecords.push(`${key}: on lease ${lease}, names ${record.leaseId}`);
+    if (lease !== record.leaseId || lease === '0')
+      report.brokenRecords.push(`${key}: on lease ${lease}, names ${record.leaseId}`);
     for (const k of record.keys) {
       const entry = kv.get(k);
       if (!entry) report.brokenRecords.push(`${key}: key ${k} missing`);
-      else if (entry.lease !== lease) report.brokenRecords.push(`${key}: key ${k} on lease ${entry.lease}, record on ${lease}`);
+      else if (entry.lease !== lease)
+        report.brokenRecords.push(`${key}: key ${k} on lease ${entry.lease}, record on ${lease}`);
       owned.set(k, lease);
     }
   }
@@ -82,7 +92,8 @@ export function checkRegistry(snapshot: EtcdSnapshot, registryPrefix: string, st
     if (key.startsWith(`${statePrefix}/pending/`)) {
       const [cluster, taskId] = key.split('/').slice(-2);
       const record = kv.get(`${statePrefix}/tasks/${cluster}/${taskId}`);
-      if (!record || record.lease !== lease || (JSON.parse(record.value) as TaskRecord).state !== 'pending') report.orphanKeys.push(key);
+      if (!record || record.lease !== lease || (JSON.parse(record.value) as TaskRecord).state !== 'pending')
+        report.orphanKeys.push(key);
     }
   }
   for (const [lease, uses] of leaseUse) if (uses > 1) report.sharedLeases.push(lease);

@@ -16,14 +16,22 @@ import { loadEc2 } from '../../lib/ecs/ec2-loader';
 /** A logger that remembers what it was told. */
 export function memoryLog(): Log & { lines: { level: string; message: string; extra: unknown[] }[] } {
   const lines: { level: string; message: string; extra: unknown[] }[] = [];
-  const at = (level: string) => (message: string, ...extra: unknown[]) => void lines.push({ level, message, extra });
+  const at =
+    (level: string) =>
+    (message: string, ...extra: unknown[]) =>
+      void lines.push({ level, message, extra });
   return { lines, info: at('info'), warn: at('warn'), error: at('error') };
 }
 
 /** Config for one test: the shared etcd, unique prefixes, overrides on top. */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string> {
   const ns = `t-${randomUUID().slice(0, 8)}`;
-  return { ETCD_ENDPOINTS: inject('etcdEndpoint'), REGISTRY_PREFIX: `${ns}/services`, STATE_PREFIX: `${ns}/registrar`, ...overrides };
+  return {
+    ETCD_ENDPOINTS: inject('etcdEndpoint'),
+    REGISTRY_PREFIX: `${ns}/services`,
+    STATE_PREFIX: `${ns}/registrar`,
+    ...overrides,
+  };
 }
 
 /** Everything a test needs to drive the registrar. */

@@ -18,6 +18,8 @@ export default class SummaryReporter implements Reporter {
       // A file that failed outside any test (import error, failing beforeAll) counts as one failure.
       counts.failed += failed === 0 && module.state() === 'failed' ? 1 : failed;
     }
-    process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\nnode: ${process.version}\n`);
+    process.stdout.write(
+      `\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\nnode: ${process.version}\n`,
+    );
   }
 }

@@ -26,7 +26,11 @@ describe('loadConfig', () => {
   });
 
   it('splits comma-separated endpoints and clusters', () => {
-    const config = loadConfig({ ...base, ETCD_ENDPOINTS: 'http://10.0.0.1:2379, https://10.0.0.2:2379', CLUSTERS: 'prod, arn:aws:ecs:us-east-1:123456789012:cluster/batch' });
+    const config = loadConfig({
+      ...base,
+      ETCD_ENDPOINTS: 'http://10.0.0.1:2379, https://10.0.0.2:2379',
+      CLUSTERS: 'prod, arn:aws:ecs:us-east-1:123456789012:cluster/batch',
+    });
     expect(config.etcdEndpoints).toEqual(['http://10.0.0.1:2379', 'https://10.0.0.2:2379']);
     expect(config.clusters).toEqual(['prod', 'arn:aws:ecs:us-east-1:123456789012:cluster/batch']);
   });
@@ -37,10 +41,27 @@ describe('loadConfig', () => {
   });
 
   it('reads where etcd credentials come from, never the password itself', () => {
-    expect(loadConfig({ ...base, ETCD_SECRET_ID: 'prod/etcd' }).etcdCredentials).toEqual({ kind: 'secrets-manager', secretId: 'prod/etcd' });
-    expect(loadConfig({ ...base, ETCD_SSM_PARAMETER: '/prod/etcd' }).etcdCredentials).toEqual({ kind: 'ssm', parameter: '/prod/etcd' });
-    const local = loadConfig({ ...base, ETCD_USERNAME: 'registrar', ETCD_PASSWORD: 'secret-pw', ETCD_CA_FILE: '/ca.pem' });
-    expect(local.etcdCredentials).toEqual({ kind: 'env', username: 'registrar', caFile: '/ca.pem', certFile: undefined, keyFile: undefined });
+    expect(loadConfig({ ...base, ETCD_SECRET_ID: 'prod/etcd' }).etcdCredentials).toEqual({
+      kind: 'secrets-manager',
+      secretId: 'prod/etcd',
+    });
+    expect(loadConfig({ ...base, ETCD_SSM_PARAMETER: '/prod/etcd' }).etcdCredentials).toEqual({
+      kind: 'ssm',
+      parameter: '/prod/etcd',
+    });
+    const local = loadConfig({
+      ...base,
+      ETCD_USERNAME: 'registrar',
+      ETCD_PASSWORD: 'secret-pw',
+      ETCD_CA_FILE: '/ca.pem',
+    });
+    expect(local.etcdCredentials).toEqual({
+      kind: 'env',
+      username: 'registrar',
+      caFile: '/ca.pem',
+      certFile: undefined,
+      keyFile: undefined,
+    });
     expect(JSON.stringify(local)).not.toContain('secret-pw');
   });
 
@@ -86,11 +107,17 @@ describe('loadConfig', () => {
     expect((error as Error).message).toMatch(new RegExp(`^${variable}: `));
   });
 
-  it.each(['10', '60', '179'])('rejects LEASE_TTL_SECONDS=%s: keys would not survive two missed renew ticks, and says the minimum', (ttl) => {
-    expect(() => loadConfig({ ...base, LEASE_TTL_SECONDS: ttl })).toThrow(
-      new ConfigError('LEASE_TTL_SECONDS', `must be at least 180 (three 60 s renew ticks, so keys survive two missed ticks), got ${ttl}`),
-    );
-  });
+  it.each(['10', '60', '179'])(
+    'rejects LEASE_TTL_SECONDS=%s: keys would not survive two missed renew ticks, and says the minimum',
+    (ttl) => {
+      expect(() => loadConfig({ ...base, LEASE_TTL_SECONDS: ttl })).toThrow(
+        new ConfigError(
+          'LEASE_TTL_SECONDS',
+          `must be at least 180 (three 60 s renew ticks, so keys survive two missed ticks), got ${ttl}`,
+        ),
+      );
+    },
+  );
 
   it('accepts LEASE_TTL_SECONDS from three ticks up', () => {
     expect(loadConfig({ ...base, LEASE_TTL_SECONDS: '180' }).leaseTtlSeconds).toBe(180);
@@ -101,7 +128,9 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: '0' }).eventConfirmAgeSeconds).toBe(0);
     expect(loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: '43200' }).eventConfirmAgeSeconds).toBe(43200);
     expect(loadConfig({ ...base, TOMBSTONE_TTL_SECONDS: '600' }).eventConfirmAgeSeconds).toBe(300);
-    expect(() => loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: '43201' })).toThrow(/^EVENT_CONFIRM_AGE_SECONDS: must be at most half of TOMBSTONE_TTL_SECONDS \(43200\)/);
+    expect(() => loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: '43201' })).toThrow(
+      /^EVENT_CONFIRM_AGE_SECONDS: must be at most half of TOMBSTONE_TTL_SECONDS \(43200\)/,
+    );
     expect(() => loadConfig({ ...base, EVENT_CONFIRM_AGE_SECONDS: 'soon' })).toThrow(/^EVENT_CONFIRM_AGE_SECONDS: /);
   });
 });

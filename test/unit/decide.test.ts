@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { decideKeyClaim, decideRenew, decideWrite, evaluateHealth, Health, RecordState, RenewAction, targetState, WriteSource } from '../../lib/decide';
+import {
+  decideKeyClaim,
+  decideRenew,
+  decideWrite,
+  evaluateHealth,
+  Health,
+  RecordState,
+  RenewAction,
+  targetState,
+  WriteSource,
+} from '../../lib/decide';
 import type { TaskSnapshot } from '../../lib/ecs/event';
 
 const task = (changes: Partial<TaskSnapshot> = {}): TaskSnapshot => ({
@@ -21,25 +31,43 @@ describe('decideWrite (ordering)', () => {
   it('writes a task etcd does not know', () => expect(decideWrite(event(3), {})).toEqual({ write: true }));
   it('ignores a redelivered event (same version) as a duplicate', () =>
     expect(decideWrite(event(3), { record: { version: 3 } })).toEqual({ write: false, reason: 'duplicate' }));
-  it('ignores an older event as stale', () => expect(decideWrite(event(2), { record: { version: 3 } })).toEqual({ write: false, reason: 'stale' }));
+  it('ignores an older event as stale', () =>
+    expect(decideWrite(event(2), { record: { version: 3 } })).toEqual({ write: false, reason: 'stale' }));
   it('applies a newer event', () => expect(decideWrite(event(4), { record: { version: 3 } })).toEqual({ write: true }));
   it('ignores any start of a task that was stopped, whatever its version', () =>
     expect(decideWrite(event(99), { tombstone: { version: 4 } })).toEqual({ write: false, reason: 'stopped' }));
   it("lets ECS's own answer refresh a record at the same version", () =>
     expect(decideWrite({ version: 3, source: WriteSource.Ecs }, { record: { version: 3 } })).toEqual({ write: true }));
   it("never lets ECS's answer go back in version", () =>
-    expect(decideWrite({ version: 2, source: WriteSource.Ecs }, { record: { version: 3 } })).toEqual({ write: false, reason: 'stale' }));
+    expect(decideWrite({ version: 2, source: WriteSource.Ecs }, { record: { version: 3 } })).toEqual({
+      write: false,
+      reason: 'stale',
+    }));
 });
 
 describe('evaluateHealth (health gate)', () => {
-  it('is ready without a health check, whatever ECS says', () => expect(evaluateHealth(task({ healthStatus: 'UNKNOWN' }), [])).toBe(Health.Ready));
-  it('is pending with a health check until ECS says HEALTHY', () => expect(evaluateHealth(task(), ['app'])).toBe(Health.Pending));
-  it('is ready when the task is HEALTHY', () => expect(evaluateHealth(task({ healthStatus: 'HEALTHY' }), ['app'])).toBe(Health.Ready));
+  it('is ready without a health check, whatever ECS says', () =>
+    expect(evaluateHealth(task({ healthStatus: 'UNKNOWN' }), [])).toBe(Health.Ready));
+  it('is pending with a health check until ECS says HEALTHY', () =>
+    expect(evaluateHealth(task(), ['app'])).toBe(Health.Pending));
+  it('is ready when the task is HEALTHY', () =>
+    expect(evaluateHealth(task({ healthStatus: 'HEALTHY' }), ['app'])).toBe(Health.Ready));
   it('is ready when every gated container is HEALTHY', () =>
-    expect(evaluateHealth(task({ containers: [{ name: 'app', healthStatus: 'HEALTHY', networkBindings: [] }] }), ['app'])).toBe(Health.Ready));
-  it('is unhealthy when the task is UNHEALTHY, even without a check of ours', () => expect(evaluateHealth(task({ healthStatus: 'UNHEALTHY' }), [])).toBe(Health.Unhealthy));
+    expect(
+      evaluateHealth(task({ containers: [{ name: 'app', healthStatus: 'HEALTHY', networkBindings: [] }] }), ['app']),
+    ).toBe(Health.Ready));
+  it('is unhealthy when the task is UNHEALTHY, even without a check of ours', () =>
+    expect(evaluateHealth(task({ healthStatus: 'UNHEALTHY' }), [])).toBe(Health.Unhealthy));
   it('is unhealthy when a gated container is UNHEALTHY', () =>
-    expect(evaluateHealth(task({ healthStatus: 'HEALTHY', containers: [{ name: 'app', healthStatus: 'UNHEALTHY', networkBindings: [] }] }), ['app'])).toBe(Health.Unhealthy));
+    expect(
+      evaluateHealth(
+        task({
+          healthStatus: 'HEALTHY',
+          containers: [{ name: 'app', healthStatus: 'UNHEALTHY', networkBindings: [] }],
+        }),
+        ['app'],
+      ),
+    ).toBe(Health.Unhealthy));
 });
 
 describe('targetState', () => {
@@ -53,22 +81,40 @@ describe('targetState', () => {
 
 describe('decideRenew', () => {
   const record = (state: RecordState, gated: string[] = []) => ({ state, version: 5, gatedContainers: gated });
-  it('removes a task ECS reports missing', () => expect(decideRenew(record(RecordState.Registered), undefined)).toBe(RenewAction.Deregister));
+  it('removes a task ECS reports missing', () =>
+    expect(decideRenew(record(RecordState.Registered), undefined)).toBe(RenewAction.Deregister));
   it('removes a task ECS is stopping (desiredStatus STOPPED while RUNNING)', () =>
-    expect(decideRenew(record(RecordState.Registered), task({ desiredStatus: 'STOPPED' }))).toBe(RenewAction.Deregister));
-  it('removes a stopped task', () => expect(decideRenew(record(RecordState.Registered), task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED' }))).toBe(RenewAction.Deregister));
-  it('keeps a running healthy task alive', () => expect(decideRenew(record(RecordState.Registered), task())).toBe(RenewAction.KeepAlive));
-  it('rewrites a task whose version moved on', () => expect(decideRenew(record(RecordState.Registered), task({ version: 6 }))).toBe(RenewAction.Register));
-  it('withdraws an unhealthy task', () => expect(decideRenew(record(RecordState.Registered), task({ healthStatus: 'UNHEALTHY' }))).toBe(RenewAction.Withdraw));
+    expect(decideRenew(record(RecordState.Registered), task({ desiredStatus: 'STOPPED' }))).toBe(
+      RenewAction.Deregister,
+    ));
+  it('removes a stopped task', () =>
+    expect(decideRenew(record(RecordState.Registered), task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED' }))).toBe(
+      RenewAction.Deregister,
+    ));
+  it('keeps a running healthy task alive', () =>
+    expect(decideRenew(record(RecordState.Registered), task())).toBe(RenewAction.KeepAlive));
+  it('rewrites a task whose version moved on', () =>
+    expect(decideRenew(record(RecordState.Registered), task({ version: 6 }))).toBe(RenewAction.Register));
+  it('withdraws an unhealthy task', () =>
+    expect(decideRenew(record(RecordState.Registered), task({ healthStatus: 'UNHEALTHY' }))).toBe(
+      RenewAction.Withdraw,
+    ));
   it('keeps an already withdrawn unhealthy task without writing', () =>
-    expect(decideRenew(record(RecordState.Withdrawn), task({ healthStatus: 'UNHEALTHY' }))).toBe(RenewAction.KeepAlive));
+    expect(decideRenew(record(RecordState.Withdrawn), task({ healthStatus: 'UNHEALTHY' }))).toBe(
+      RenewAction.KeepAlive,
+    ));
   it('publishes a pending task once ECS says HEALTHY', () =>
-    expect(decideRenew(record(RecordState.Pending, ['app']), task({ healthStatus: 'HEALTHY' }))).toBe(RenewAction.Register));
+    expect(decideRenew(record(RecordState.Pending, ['app']), task({ healthStatus: 'HEALTHY' }))).toBe(
+      RenewAction.Register,
+    ));
   it('keeps a pending task pending while its health is unknown', () =>
-    expect(decideRenew(record(RecordState.Pending, ['app']), task({ healthStatus: 'UNKNOWN' }))).toBe(RenewAction.KeepAlive));
+    expect(decideRenew(record(RecordState.Pending, ['app']), task({ healthStatus: 'UNKNOWN' }))).toBe(
+      RenewAction.KeepAlive,
+    ));
   it('publishes a withdrawn task again once healthy', () =>
     expect(decideRenew(record(RecordState.Withdrawn), task({ healthStatus: 'HEALTHY' }))).toBe(RenewAction.Register));
-  it('leaves a task still starting alone', () => expect(decideRenew(record(RecordState.Registered), task({ lastStatus: 'PENDING' }))).toBe(RenewAction.KeepAlive));
+  it('leaves a task still starting alone', () =>
+    expect(decideRenew(record(RecordState.Registered), task({ lastStatus: 'PENDING' }))).toBe(RenewAction.KeepAlive));
 });
 
 describe('decideKeyClaim (a reused ip:port)', () => {
@@ -77,16 +123,24 @@ describe('decideKeyClaim (a reused ip:port)', () => {
     expect(decideKeyClaim(me, { taskArn: 'arn:old', startedAt: '2026-11-20T08:00:00.000Z' })).toEqual({ take: true });
   });
   it('leaves a key with a task that started later, saying who and when', () => {
-    expect(decideKeyClaim({ taskArn: 'arn:old', startedAt: '2026-11-20T08:00:00.000Z' }, { taskArn: 'arn:new', startedAt: me.startedAt })).toEqual({
+    expect(
+      decideKeyClaim(
+        { taskArn: 'arn:old', startedAt: '2026-11-20T08:00:00.000Z' },
+        { taskArn: 'arn:new', startedAt: me.startedAt },
+      ),
+    ).toEqual({
       take: false,
-      reason: 'held by task arn:new, which started at 2026-11-20T09:30:00.000Z, not before this task (2026-11-20T08:00:00.000Z)',
+      reason:
+        'held by task arn:new, which started at 2026-11-20T09:30:00.000Z, not before this task (2026-11-20T08:00:00.000Z)',
     });
   });
   it('leaves a key with a task that started at the same moment (no churn between two claims)', () => {
     expect(decideKeyClaim(me, { taskArn: 'arn:other', startedAt: me.startedAt })).toMatchObject({ take: false });
   });
   it('leaves a key with a task of known start when this task’s start is unknown', () => {
-    expect(decideKeyClaim({ taskArn: 'arn:x' }, { taskArn: 'arn:old', startedAt: '2026-11-20T08:00:00.000Z' })).toMatchObject({
+    expect(
+      decideKeyClaim({ taskArn: 'arn:x' }, { taskArn: 'arn:old', startedAt: '2026-11-20T08:00:00.000Z' }),
+    ).toMatchObject({
       take: false,
       reason: expect.stringContaining("this task's start time is unknown"),
     });
@@ -103,13 +157,22 @@ describe('decideKeyClaim (a reused ip:port)', () => {
 
 describe('decideWrite for a pending check (follow-up, drain check)', () => {
   const check = { version: 3, source: WriteSource.PendingCheck };
-  it('writes while the record is pending', () => expect(decideWrite(check, { record: { version: 3, state: RecordState.Pending } })).toEqual({ write: true }));
+  it('writes while the record is pending', () =>
+    expect(decideWrite(check, { record: { version: 3, state: RecordState.Pending } })).toEqual({ write: true }));
   it('does not write again once another check published or withdrew it', () => {
-    expect(decideWrite(check, { record: { version: 3, state: RecordState.Registered } })).toEqual({ write: false, reason: 'duplicate' });
-    expect(decideWrite(check, { record: { version: 3, state: RecordState.Withdrawn } })).toEqual({ write: false, reason: 'duplicate' });
+    expect(decideWrite(check, { record: { version: 3, state: RecordState.Registered } })).toEqual({
+      write: false,
+      reason: 'duplicate',
+    });
+    expect(decideWrite(check, { record: { version: 3, state: RecordState.Withdrawn } })).toEqual({
+      write: false,
+      reason: 'duplicate',
+    });
   });
   it('does not bring back a task whose record is gone or that stopped', () => {
     expect(decideWrite(check, {})).toEqual({ write: false, reason: 'duplicate' });
-    expect(decideWrite(check, { record: { version: 3, state: RecordState.Pending }, tombstone: { version: 5 } })).toEqual({ write: false, reason: 'stopped' });
+    expect(
+      decideWrite(check, { record: { version: 3, state: RecordState.Pending }, tombstone: { version: 5 } }),
+    ).toEqual({ write: false, reason: 'stopped' });
   });
 });

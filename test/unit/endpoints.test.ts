@@ -12,14 +12,21 @@ const definitionFor = (task: TaskSnapshot, changes: Record<string, unknown> = {}
 const fargateEvent = loadEvent('fargate-awsvpc-running-ecs-devguide');
 const fargate = parseTaskStateChange(fargateEvent).task;
 const bridgeDetail = loadEvent('REFERENCE-describe-tasks-ec2-bridge-networkBindings-awscli').tasks[0];
-const bridge = parseTaskStateChange({ id: 'x', source: 'aws.ecs', 'detail-type': 'ECS Task State Change', detail: bridgeDetail }).task;
+const bridge = parseTaskStateChange({
+  id: 'x',
+  source: 'aws.ecs',
+  'detail-type': 'ECS Task State Change',
+  detail: bridgeDetail,
+}).task;
 
 const container = (name: string, extra: Record<string, unknown> = {}) => ({ name, essential: true, ...extra });
 
 describe('planEndpoints: awsvpc', () => {
   it('publishes the ENI address with the task definition port under the family (Fargate sample)', () => {
     expect(planEndpoints(fargate, definitionFor(fargate))).toEqual({
-      endpoints: [{ service: 'sample-fargate', container: 'FargateApp', containerPort: 50051, ip: '10.0.0.139', port: 50051 }],
+      endpoints: [
+        { service: 'sample-fargate', container: 'FargateApp', containerPort: 50051, ip: '10.0.0.139', port: 50051 },
+      ],
       gatedContainers: [],
       skipped: [],
     });
@@ -31,14 +38,23 @@ describe('planEndpoints: awsvpc', () => {
   });
 
   it('says what is missing when there is no address yet', () => {
-    const task = parseTaskStateChange(withDetail(fargateEvent, { attachments: [], containers: [{ name: 'FargateApp', lastStatus: 'RUNNING' }] })).task;
+    const task = parseTaskStateChange(
+      withDetail(fargateEvent, { attachments: [], containers: [{ name: 'FargateApp', lastStatus: 'RUNNING' }] }),
+    ).task;
     expect(() => planEndpoints(task, definitionFor(task))).toThrow(MissingNetworkInfo);
   });
 
   it('names the service from the ECS service group, then from the label', () => {
     const task = parseTaskStateChange(withDetail(fargateEvent, { group: 'service:checkout' })).task;
     expect(planEndpoints(task, definitionFor(task)).endpoints[0]!.service).toBe('checkout');
-    const labelled = definitionFor(task, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }], dockerLabels: { 'registrar.service': 'payments' } })] });
+    const labelled = definitionFor(task, {
+      containerDefinitions: [
+        container('FargateApp', {
+          portMappings: [{ containerPort: 50051 }],
+          dockerLabels: { 'registrar.service': 'payments' },
+        }),
+      ],
+    });
     expect(planEndpoints(task, labelled).endpoints[0]!.service).toBe('payments');
   });
 
@@ -49,15 +65,25 @@ describe('planEndpoints: awsvpc', () => {
 
   it('publishes several ports as <service>-<containerPort>, and one port as <service>', () => {
     const def = definitionFor(fargate, {
-      containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }, { containerPort: 9090 }, { containerPort: 53, protocol: 'udp' }] })],
+      containerDefinitions: [
+        container('FargateApp', {
+          portMappings: [{ containerPort: 50051 }, { containerPort: 9090 }, { containerPort: 53, protocol: 'udp' }],
+        }),
+      ],
     });
-    expect(planEndpoints(fargate, def).endpoints.map((e) => [e.service, e.port])).toEqual([['sample-fargate-50051', 50051], ['sample-fargate-9090', 9090]]);
+    expect(planEndpoints(fargate, def).endpoints.map((e) => [e.service, e.port])).toEqual([
+      ['sample-fargate-50051', 50051],
+      ['sample-fargate-9090', 9090],
+    ]);
   });
 
   it('limits ports with registrar.ports and skips containers with registrar.skip=true', () => {
     const def = definitionFor(fargate, {
       containerDefinitions: [
-        container('FargateApp', { portMappings: [{ containerPort: 50051 }, { containerPort: 9090 }], dockerLabels: { 'registrar.ports': '50051' } }),
+        container('FargateApp', {
+          portMappings: [{ containerPort: 50051 }, { containerPort: 9090 }],
+          dockerLabels: { 'registrar.ports': '50051' },
+        }),
         container('envoy', { portMappings: [{ containerPort: 9901 }], dockerLabels: { 'registrar.skip': 'true' } }),
       ],
     });
@@ -67,12 +93,21 @@ describe('planEndpoints: awsvpc', () => {
   });
 
   it('gates on the containers that define a health check', () => {
-    const def = definitionFor(fargate, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }], healthCheck: { command: ['CMD', 'true'] } })] });
+    const def = definitionFor(fargate, {
+      containerDefinitions: [
+        container('FargateApp', {
+          portMappings: [{ containerPort: 50051 }],
+          healthCheck: { command: ['CMD', 'true'] },
+        }),
+      ],
+    });
     expect(planEndpoints(fargate, def).gatedContainers).toEqual(['FargateApp']);
   });
 
   it('leaves out a container that is not running', () => {
-    const task = parseTaskStateChange(withDetail(fargateEvent, { containers: [{ name: 'FargateApp', lastStatus: 'STOPPED' }] })).task;
+    const task = parseTaskStateChange(
+      withDetail(fargateEvent, { containers: [{ name: 'FargateApp', lastStatus: 'STOPPED' }] }),
+    ).task;
     const plan = planEndpoints(task, definitionFor(task));
     expect(plan.endpoints).toEqual([]);
     expect(plan.skipped).toEqual([{ container: 'FargateApp', reason: 'container is STOPPED' }]);
@@ -93,25 +128,40 @@ describe('planEndpoints: bridge and host', () => {
   });
 
   it('drops the duplicate IPv6 binding and UDP bindings of dynamic host ports', () => {
-    const task = { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [
-      { bindIP: '0.0.0.0', containerPort: 80, hostPort: 32768, protocol: 'tcp' as const },
-      { bindIP: '::', containerPort: 80, hostPort: 32768, protocol: 'tcp' as const },
-      { bindIP: '0.0.0.0', containerPort: 53, hostPort: 32769, protocol: 'udp' as const },
-    ] }] };
+    const task = {
+      ...bridge,
+      containers: [
+        {
+          ...bridge.containers[0]!,
+          networkBindings: [
+            { bindIP: '0.0.0.0', containerPort: 80, hostPort: 32768, protocol: 'tcp' as const },
+            { bindIP: '::', containerPort: 80, hostPort: 32768, protocol: 'tcp' as const },
+            { bindIP: '0.0.0.0', containerPort: 53, hostPort: 32769, protocol: 'udp' as const },
+          ],
+        },
+      ],
+    };
     expect(planEndpoints(task, definitionFor(bridge), '10.1.2.3').endpoints.map((e) => e.port)).toEqual([32768]);
   });
 
   it('reports missing bindings for dynamic ports, but uses static host ports without bindings', () => {
     const noBindings = { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [] }] };
-    const dynamic = definitionFor(bridge, { containerDefinitions: [container('simple-app', { portMappings: [{ containerPort: 80, hostPort: 0 }] })] });
+    const dynamic = definitionFor(bridge, {
+      containerDefinitions: [container('simple-app', { portMappings: [{ containerPort: 80, hostPort: 0 }] })],
+    });
     expect(() => planEndpoints(noBindings, dynamic, '10.1.2.3')).toThrow(MissingNetworkInfo);
     expect(planEndpoints(noBindings, definitionFor(bridge), '10.1.2.3').endpoints.map((e) => e.port)).toEqual([80]);
   });
 
   it('uses the container port as host port in host mode', () => {
     const noBindings = { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [] }] };
-    const host = definitionFor(bridge, { networkMode: 'host', containerDefinitions: [container('simple-app', { portMappings: [{ containerPort: 7000 }] })] });
-    expect(planEndpoints(noBindings, host, '10.1.2.3').endpoints.map((e) => [e.ip, e.port])).toEqual([['10.1.2.3', 7000]]);
+    const host = definitionFor(bridge, {
+      networkMode: 'host',
+      containerDefinitions: [container('simple-app', { portMappings: [{ containerPort: 7000 }] })],
+    });
+    expect(planEndpoints(noBindings, host, '10.1.2.3').endpoints.map((e) => [e.ip, e.port])).toEqual([
+      ['10.1.2.3', 7000],
+    ]);
   });
 });
 
@@ -119,15 +169,27 @@ describe('planEndpoints: port ranges', () => {
   const rangeEvent = loadEvent('ec2-bridge-running-port-range');
   const ranged = parseTaskStateChange(rangeEvent).task;
   const bound = (container: string, bindings: Record<string, unknown>[]) =>
-    parseTaskStateChange(withDetail(rangeEvent, { containers: rangeEvent.detail.containers.map((c: { name: string }) => (c.name === container ? { ...c, networkBindings: bindings } : c)) })).task;
+    parseTaskStateChange(
+      withDetail(rangeEvent, {
+        containers: rangeEvent.detail.containers.map((c: { name: string }) =>
+          c.name === container ? { ...c, networkBindings: bindings } : c,
+        ),
+      }),
+    ).task;
 
   it('publishes every single port and reports each TCP range as skipped (bridge sample with a range sidecar)', () => {
     expect(planEndpoints(ranged, definitionFor(ranged), '10.1.2.3')).toEqual({
       endpoints: [{ service: 'media-bridge', container: 'media', containerPort: 50051, ip: '10.1.2.3', port: 32768 }],
       gatedContainers: [],
       skipped: [
-        { container: 'media', reason: 'port range 40000-40009 (host 49153-49162) is not published (a range names no single port to dial)' },
-        { container: 'relay', reason: 'port range 41100-41104 (host 49300-49304) is not published (a range names no single port to dial)' },
+        {
+          container: 'media',
+          reason: 'port range 40000-40009 (host 49153-49162) is not published (a range names no single port to dial)',
+        },
+        {
+          container: 'relay',
+          reason: 'port range 41100-41104 (host 49300-49304) is not published (a range names no single port to dial)',
+        },
       ],
     });
   });
@@ -135,8 +197,14 @@ describe('planEndpoints: port ranges', () => {
   it('reports the range of a container that registrar.ports leaves out, and publishes nothing of it', () => {
     const def = definitionFor(ranged, {
       containerDefinitions: [
-        container('media', { portMappings: [{ containerPort: 50051, hostPort: 0 }, { containerPortRange: '40000-40009' }], dockerLabels: { 'registrar.ports': '50051' } }),
-        container('relay', { portMappings: [{ containerPortRange: '41100-41104' }], dockerLabels: { 'registrar.ports': '41100' } }),
+        container('media', {
+          portMappings: [{ containerPort: 50051, hostPort: 0 }, { containerPortRange: '40000-40009' }],
+          dockerLabels: { 'registrar.ports': '50051' },
+        }),
+        container('relay', {
+          portMappings: [{ containerPortRange: '41100-41104' }],
+          dockerLabels: { 'registrar.ports': '41100' },
+        }),
       ],
     });
     const plan = planEndpoints(ranged, def, '10.1.2.3');
@@ -144,9 +212,17 @@ describe('planEndpoints: port ranges', () => {
     expect(plan.skipped.map((s) => s.container)).toEqual(['media', 'relay']);
   });
 
-  it('reports the task definition\'s ranges for awsvpc tasks, where no binding is reported', () => {
+  it("reports the task definition's ranges for awsvpc tasks, where no binding is reported", () => {
     const def = definitionFor(fargate, {
-      containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }, { containerPortRange: '7000-7099' }, { containerPortRange: '8000-8009', protocol: 'udp' }] })],
+      containerDefinitions: [
+        container('FargateApp', {
+          portMappings: [
+            { containerPort: 50051 },
+            { containerPortRange: '7000-7099' },
+            { containerPortRange: '8000-8009', protocol: 'udp' },
+          ],
+        }),
+      ],
     });
     expect(planEndpoints(fargate, def)).toMatchObject({
       endpoints: [{ service: 'sample-fargate', port: 50051 }],
@@ -155,28 +231,53 @@ describe('planEndpoints: port ranges', () => {
   });
 
   it('reports a container that maps only a range without calling it portless', () => {
-    const def = definitionFor(fargate, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPortRange: '7000-7099' }] })] });
+    const def = definitionFor(fargate, {
+      containerDefinitions: [container('FargateApp', { portMappings: [{ containerPortRange: '7000-7099' }] })],
+    });
     expect(planEndpoints(fargate, def)).toEqual({
       endpoints: [],
       gatedContainers: [],
-      skipped: [{ container: 'FargateApp', reason: 'port range 7000-7099 is not published (a range names no single port to dial)' }],
+      skipped: [
+        {
+          container: 'FargateApp',
+          reason: 'port range 7000-7099 is not published (a range names no single port to dial)',
+        },
+      ],
     });
   });
 
   it('rejects a range that runs backwards or leaves 1-65535, in a binding or a task definition', () => {
-    const backwards = bound('relay', [{ bindIP: '0.0.0.0', containerPortRange: '41104-41100', hostPortRange: '49200-49204', protocol: 'tcp' }]);
+    const backwards = bound('relay', [
+      { bindIP: '0.0.0.0', containerPortRange: '41104-41100', hostPortRange: '49200-49204', protocol: 'tcp' },
+    ]);
     expect(() => planEndpoints(backwards, definitionFor(ranged), '10.1.2.3')).toThrow(InvalidEventError);
-    expect(() => planEndpoints(backwards, definitionFor(ranged), '10.1.2.3')).toThrow(/invalid event at detail\.containers\[relay\]\.networkBindings\.containerPortRange: "41104-41100" is not a port range/);
-    const hostZero = bound('relay', [{ bindIP: '0.0.0.0', containerPortRange: '41100-41104', hostPortRange: '0-4', protocol: 'tcp' }]);
-    expect(() => planEndpoints(hostZero, definitionFor(ranged), '10.1.2.3')).toThrow(/networkBindings\.hostPortRange: "0-4" is not a port range/);
-    const def = definitionFor(fargate, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }, { containerPortRange: '65530-70000' }] })] });
-    expect(() => planEndpoints(fargate, def)).toThrow(/portMappings\.containerPortRange: "65530-70000" is not a port range/);
+    expect(() => planEndpoints(backwards, definitionFor(ranged), '10.1.2.3')).toThrow(
+      /invalid event at detail\.containers\[relay\]\.networkBindings\.containerPortRange: "41104-41100" is not a port range/,
+    );
+    const hostZero = bound('relay', [
+      { bindIP: '0.0.0.0', containerPortRange: '41100-41104', hostPortRange: '0-4', protocol: 'tcp' },
+    ]);
+    expect(() => planEndpoints(hostZero, definitionFor(ranged), '10.1.2.3')).toThrow(
+      /networkBindings\.hostPortRange: "0-4" is not a port range/,
+    );
+    const def = definitionFor(fargate, {
+      containerDefinitions: [
+        container('FargateApp', { portMappings: [{ containerPort: 50051 }, { containerPortRange: '65530-70000' }] }),
+      ],
+    });
+    expect(() => planEndpoints(fargate, def)).toThrow(
+      /portMappings\.containerPortRange: "65530-70000" is not a port range/,
+    );
   });
 });
 
 describe('planEndpoints: hostile input', () => {
   const labelled = (labels: Record<string, string>) =>
-    definitionFor(fargate, { containerDefinitions: [container('FargateApp', { portMappings: [{ containerPort: 50051 }], dockerLabels: labels })] });
+    definitionFor(fargate, {
+      containerDefinitions: [
+        container('FargateApp', { portMappings: [{ containerPort: 50051 }], dockerLabels: labels }),
+      ],
+    });
   it.each([
     ['a slash', 'a/b'],
     ['a parent segment', '..'],
@@ -195,25 +296,51 @@ describe('planEndpoints: hostile input', () => {
   });
 
   it('rejects a host port of 0 in a binding', () => {
-    const task = { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [{ bindIP: '0.0.0.0', containerPort: 80, hostPort: 0 }] }] };
+    const task = {
+      ...bridge,
+      containers: [
+        { ...bridge.containers[0]!, networkBindings: [{ bindIP: '0.0.0.0', containerPort: 80, hostPort: 0 }] },
+      ],
+    };
     expect(() => planEndpoints(task, definitionFor(bridge), '10.1.2.3')).toThrow(/port 0 is not a dialable port/);
   });
 
   it.each([
-    ['awsvpc containerPort 0', 'awsvpc', { containerPort: 0 }, /portMappings\.containerPort.*port 0 is not a dialable port/],
+    [
+      'awsvpc containerPort 0',
+      'awsvpc',
+      { containerPort: 0 },
+      /portMappings\.containerPort.*port 0 is not a dialable port/,
+    ],
     ['awsvpc containerPort 70000', 'awsvpc', { containerPort: 70000 }, /portMappings\.containerPort.*port 70000/],
     ['host-mode containerPort -1', 'host', { containerPort: -1 }, /portMappings\.containerPort.*port -1/],
-    ['bridge static hostPort 70000', 'bridge', { containerPort: 80, hostPort: 70000 }, /portMappings\.hostPort.*port 70000/],
+    [
+      'bridge static hostPort 70000',
+      'bridge',
+      { containerPort: 80, hostPort: 70000 },
+      /portMappings\.hostPort.*port 70000/,
+    ],
   ])('rejects a task definition mapping with %s', (_what, networkMode, mapping, message) => {
-    const task = networkMode === 'awsvpc' ? fargate : { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [] }] };
-    const def = definitionFor(task, { networkMode, containerDefinitions: [container(task.containers[0]!.name, { portMappings: [mapping] })] });
+    const task =
+      networkMode === 'awsvpc'
+        ? fargate
+        : { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [] }] };
+    const def = definitionFor(task, {
+      networkMode,
+      containerDefinitions: [container(task.containers[0]!.name, { portMappings: [mapping] })],
+    });
     expect(() => planEndpoints(task, def, '10.1.2.3')).toThrow(InvalidEventError);
     expect(() => planEndpoints(task, def, '10.1.2.3')).toThrow(message);
   });
 
-  it.each(['not-an-ip', '127.0.0.1', '169.254.169.254', '0.0.0.0', '255.255.255.255'])('rejects a container instance IP of %j', (ip) => {
-    expect(() => planEndpoints(bridge, definitionFor(bridge), ip)).toThrow(/invalid event at containerInstance\.privateIpAddress/);
-  });
+  it.each(['not-an-ip', '127.0.0.1', '169.254.169.254', '0.0.0.0', '255.255.255.255'])(
+    'rejects a container instance IP of %j',
+    (ip) => {
+      expect(() => planEndpoints(bridge, definitionFor(bridge), ip)).toThrow(
+        /invalid event at containerInstance\.privateIpAddress/,
+      );
+    },
+  );
 
   it('refuses a service name reserved by the state prefix', () => {
     expect(() => planEndpoints(fargate, definitionFor(fargate), undefined, ['sample-fargate'])).toThrow(/reserved/);
@@ -224,7 +351,11 @@ describe('planEndpoints: loopback', () => {
   it('refuses a loopback host address unless local runs allow it', () => {
     const definition = definitionFor(bridge);
     expect(() => planEndpoints(bridge, definition, '127.0.0.1')).toThrow(/not an address a task serves clients on/);
-    expect(planEndpoints(bridge, definition, '127.0.0.1', [], { allowLoopback: true }).endpoints.map((e) => e.ip)).toEqual(['127.0.0.1']);
-    expect(() => planEndpoints(bridge, definition, '169.254.169.254', [], { allowLoopback: true })).toThrow(/link-local/);
+    expect(
+      planEndpoints(bridge, definition, '127.0.0.1', [], { allowLoopback: true }).endpoints.map((e) => e.ip),
+    ).toEqual(['127.0.0.1']);
+    expect(() => planEndpoints(bridge, definition, '169.254.169.254', [], { allowLoopback: true })).toThrow(
+      /link-local/,
+    );
   });
 });

@@ -1,21 +1,47 @@
 import { describe, expect, it } from 'vitest';
-import { assertDialableIpv4, assertSegment, endpointKey, endpointValue, recordKey, serviceDirectory, tombstoneKey, type Endpoint } from '../../lib/keys';
+import {
+  assertDialableIpv4,
+  assertSegment,
+  endpointKey,
+  endpointValue,
+  recordKey,
+  serviceDirectory,
+  tombstoneKey,
+  type Endpoint,
+} from '../../lib/keys';
 
 const endpoint: Endpoint = { service: 'api', container: 'app', containerPort: 50051, ip: '10.0.0.139', port: 50051 };
-const metadata = { taskArn: 'arn:aws:ecs:us-west-2:1:task/c/abc', cluster: 'arn:aws:ecs:us-west-2:1:cluster/c', taskDefinition: 'td:1', container: 'app', version: 4 };
+const metadata = {
+  taskArn: 'arn:aws:ecs:us-west-2:1:task/c/abc',
+  cluster: 'arn:aws:ecs:us-west-2:1:cluster/c',
+  taskDefinition: 'td:1',
+  container: 'app',
+  version: 4,
+};
 
 describe('endpoint keys', () => {
   it('writes <prefix>/<service>/<task-id>:<port> by default', () =>
-    expect(endpointKey({ registryPrefix: 'services', keyFormat: 'task' }, 'abc', endpoint)).toBe('services/api/abc:50051'));
+    expect(endpointKey({ registryPrefix: 'services', keyFormat: 'task' }, 'abc', endpoint)).toBe(
+      'services/api/abc:50051',
+    ));
   it('writes <prefix>/<service>/<ip>:<port> with KEY_FORMAT=addr', () =>
-    expect(endpointKey({ registryPrefix: 'services', keyFormat: 'addr' }, 'abc', endpoint)).toBe('services/api/10.0.0.139:50051'));
+    expect(endpointKey({ registryPrefix: 'services', keyFormat: 'addr' }, 'abc', endpoint)).toBe(
+      'services/api/10.0.0.139:50051',
+    ));
   it('starts keys with the service name when the prefix is empty', () =>
     expect(endpointKey({ registryPrefix: '', keyFormat: 'addr' }, 'abc', endpoint)).toBe('api/10.0.0.139:50051'));
   it('gives OpenIM-style keys with the sk:// prefix', () =>
-    expect(endpointKey({ registryPrefix: 'sk://', keyFormat: 'addr' }, 'abc', endpoint)).toBe('sk:///api/10.0.0.139:50051'));
+    expect(endpointKey({ registryPrefix: 'sk://', keyFormat: 'addr' }, 'abc', endpoint)).toBe(
+      'sk:///api/10.0.0.139:50051',
+    ));
   it('watches each service with a trailing slash, so api never matches api-admin', () => {
     expect(serviceDirectory('services', 'api')).toBe('services/api/');
-    expect(endpointKey({ registryPrefix: 'services', keyFormat: 'task' }, 'abc', { ...endpoint, service: 'api-admin' }).startsWith(serviceDirectory('services', 'api'))).toBe(false);
+    expect(
+      endpointKey({ registryPrefix: 'services', keyFormat: 'task' }, 'abc', {
+        ...endpoint,
+        service: 'api-admin',
+      }).startsWith(serviceDirectory('services', 'api')),
+    ).toBe(false);
   });
   it('keeps state keys apart', () => {
     expect(recordKey('registrar', 'prod', 'abc')).toBe('registrar/tasks/prod/abc');
@@ -30,22 +56,37 @@ describe('endpoint values', () => {
     expect(typeof value.Metadata).toBe('string');
   });
   it('writes the bare address', () => expect(endpointValue('addr', endpoint, metadata)).toBe('10.0.0.139:50051'));
-  it('writes {Name, IP} JSON', () => expect(JSON.parse(endpointValue('json', endpoint, metadata))).toEqual({ Name: 'api', IP: '10.0.0.139:50051' }));
+  it('writes {Name, IP} JSON', () =>
+    expect(JSON.parse(endpointValue('json', endpoint, metadata))).toEqual({ Name: 'api', IP: '10.0.0.139:50051' }));
 });
 
 describe('assertSegment', () => {
   it.each(['api', 'api-v2', 'Api_2', 'a.b', '0day'])('accepts %j', (s) => expect(assertSegment(s, 'x')).toBe(s));
   it.each(['', '-api', '.api', 'a/b', '..', 'a..b', 'api\u0000', 'ápi', 'a b', 'x'.repeat(256)])('rejects %j', (s) =>
-    expect(() => assertSegment(s, 'label')).toThrow(/invalid event at label/));
+    expect(() => assertSegment(s, 'label')).toThrow(/invalid event at label/),
+  );
 });
 
 describe('assertDialableIpv4', () => {
-  it.each(['10.0.0.139', '172.31.5.6', '192.168.1.1', '100.64.0.1', '8.8.8.8', '169.253.1.1', '223.255.255.254'])('accepts %j', (ip) =>
-    expect(assertDialableIpv4(ip, 'x')).toBe(ip));
-  it.each(['', 'abc', '10.0.0.999', '010.0.0.1', '10.0.0.1 ', '1.2.3', '::1', '10.0.0.1\u0000', '１0.0.0.1'])('rejects %j as not IPv4', (ip) =>
-    expect(() => assertDialableIpv4(ip, 'ip')).toThrow(/invalid event at ip: .* is not an IPv4 address/));
-  it.each(['0.0.0.0', '0.1.2.3', '127.0.0.1', '169.254.169.254', '169.254.170.2', '224.0.0.1', '239.1.1.1', '240.0.0.1', '255.255.255.255'])(
-    'rejects %j as an address no task serves on',
-    (ip) => expect(() => assertDialableIpv4(ip, 'ip')).toThrow(/is not an address a task serves clients on/),
+  it.each(['10.0.0.139', '172.31.5.6', '192.168.1.1', '100.64.0.1', '8.8.8.8', '169.253.1.1', '223.255.255.254'])(
+    'accepts %j',
+    (ip) => expect(assertDialableIpv4(ip, 'x')).toBe(ip),
+  );
+  it.each(['', 'abc', '10.0.0.999', '010.0.0.1', '10.0.0.1 ', '1.2.3', '::1', '10.0.0.1\u0000', '１0.0.0.1'])(
+    'rejects %j as not IPv4',
+    (ip) => expect(() => assertDialableIpv4(ip, 'ip')).toThrow(/invalid event at ip: .* is not an IPv4 address/),
+  );
+  it.each([
+    '0.0.0.0',
+    '0.1.2.3',
+    '127.0.0.1',
+    '169.254.169.254',
+    '169.254.170.2',
+    '224.0.0.1',
+    '239.1.1.1',
+    '240.0.0.1',
+    '255.255.255.255',
+  ])('rejects %j as an address no task serves on', (ip) =>
+    expect(() => assertDialableIpv4(ip, 'ip')).toThrow(/is not an address a task serves clients on/),
   );
 });

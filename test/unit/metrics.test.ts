@@ -4,9 +4,24 @@ import { deregisterMetrics, failureMetrics, registerMetrics, renewMetrics } from
 import type { RenewSummary } from '../../lib/registrar';
 
 const summary = (changes: Partial<RenewSummary> = {}): RenewSummary => ({
-  dryRun: false, records: 9, renewed: 4, registered: 1, repaired: 2, restored: 1, removed: 1, missing: 1, withdrawn: 1, clustersRemoved: 1, failOpen: 3, failed: 1,
-  failures: [{ taskArn: 't', error: 'e' }], ecsFailures: [{ cluster: 'c', error: 'e' }], planned: [], applied: [],
-  durationsMs: { records: 1, keys: 1, keepAlive: 1, describe: 1, changes: 0, reconcile: 1, total: 4 }, ...changes,
+  dryRun: false,
+  records: 9,
+  renewed: 4,
+  registered: 1,
+  repaired: 2,
+  restored: 1,
+  removed: 1,
+  missing: 1,
+  withdrawn: 1,
+  clustersRemoved: 1,
+  failOpen: 3,
+  failed: 1,
+  failures: [{ taskArn: 't', error: 'e' }],
+  ecsFailures: [{ cluster: 'c', error: 'e' }],
+  planned: [],
+  applied: [],
+  durationsMs: { records: 1, keys: 1, keepAlive: 1, describe: 1, changes: 0, reconcile: 1, total: 4 },
+  ...changes,
 });
 
 describe('metrics', () => {
@@ -24,7 +39,19 @@ describe('metrics', () => {
   });
 
   it('maps a renew tick to its counts', () =>
-    expect(renewMetrics(summary())).toEqual({ Renewed: 4, Registered: 1, RepairedByReconcile: 2, Deregistered: 1, Withdrawn: 1, FailOpenRenewed: 3, EcsFailures: 1, RenewTaskFailures: 1, KeysRestored: 1, MissingMarked: 1, ClustersRemoved: 1 }));
+    expect(renewMetrics(summary())).toEqual({
+      Renewed: 4,
+      Registered: 1,
+      RepairedByReconcile: 2,
+      Deregistered: 1,
+      Withdrawn: 1,
+      FailOpenRenewed: 3,
+      EcsFailures: 1,
+      RenewTaskFailures: 1,
+      KeysRestored: 1,
+      MissingMarked: 1,
+      ClustersRemoved: 1,
+    }));
 
   it('emits nothing for a dry run', () => expect(renewMetrics(summary({ dryRun: true }))).toEqual({}));
 

@@ -50,7 +50,9 @@ async function timeUntil(seen: () => boolean | Promise<boolean>, since: number, 
 describe('discovery clients after an etcd member restart', () => {
   // Three restarts after outages of different lengths: etcd3's default breaker (5 s) and the old
   // backoff (up to 15 s) each made one of them miss the bound more often than not.
-  it('see a task registered right after each restart within the bound, through watchService and the resolver', { timeout: 60_000 }, async () => {
+  it('see a task registered right after each restart within the bound, through watchService and the resolver', {
+    timeout: 60_000,
+  }, async () => {
     for (const outageMs of [1000, 2500, 1500]) {
       const server = await startBackend(`restart-${outageMs}`);
       backends.push(server);
@@ -60,7 +62,9 @@ describe('discovery clients after an etcd member restart', () => {
       const channel = healthClient(`etcd-restart:///services/${service}`, roundRobin);
       try {
         expect(await watcher.ready()).toEqual([]);
-        await expect(check(channel)).rejects.toMatchObject({ details: `etcd has no endpoints under services/${service}/` });
+        await expect(check(channel)).rejects.toMatchObject({
+          details: `etcd has no endpoints under services/${service}/`,
+        });
 
         await rig.etcd.kill();
         await sleep(outageMs);
@@ -68,11 +72,22 @@ describe('discovery clients after an etcd member restart', () => {
         await rig.etcd.restart();
         const answering = performance.now();
 
-        const outcome = (await rig.functions.register(fleet.task(service, server.port).running(), lambdaContext('register'))) as RegisterOutcome;
+        const outcome = (await rig.functions.register(
+          fleet.task(service, server.port).running(),
+          lambdaContext('register'),
+        )) as RegisterOutcome;
         expect(outcome).toMatchObject({ action: 'registered' });
         const [watcherMs, resolverMs] = await Promise.all([
           timeUntil(() => watcher.addresses().includes(server.addr), answering, BOUND_MS),
-          timeUntil(() => check(channel, { deadlineMs: 200 }).then((peer) => peer === server.addr, () => false), answering, BOUND_MS),
+          timeUntil(
+            () =>
+              check(channel, { deadlineMs: 200 }).then(
+                (peer) => peer === server.addr,
+                () => false,
+              ),
+            answering,
+            BOUND_MS,
+          ),
         ]);
         expect(watcherMs, `watcher after a ${outageMs} ms outage`).toBeLessThan(BOUND_MS);
         expect(resolverMs, `resolver after a ${outageMs} ms outage`).toBeLessThan(BOUND_MS);

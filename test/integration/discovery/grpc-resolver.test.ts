@@ -16,7 +16,13 @@ import { findFreePort } from '../../kit/local-etcd';
 import { callMany, check, healthClient, startBackend, type Backend, type HealthClient } from '../../kit/local-grpc';
 import { startTcpProxy } from '../../kit/tcp-proxy';
 
-const metadata = { taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/t', cluster: 'c', taskDefinition: 'td:1', container: 'app', version: 3 };
+const metadata = {
+  taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/t',
+  cluster: 'c',
+  taskDefinition: 'td:1',
+  container: 'app',
+  version: 3,
+};
 let etcd: Etcd3;
 const backends: Backend[] = [];
 const clients: HealthClient[] = [];
@@ -44,7 +50,12 @@ function client(target: string): HealthClient {
 }
 
 /** Publishes a backend the way the registrar does, in the given formats; returns its key. */
-async function publish(prefix: string, service: string, b: Backend, format: { value?: ValueFormat; key?: KeyFormat } = {}): Promise<string> {
+async function publish(
+  prefix: string,
+  service: string,
+  b: Backend,
+  format: { value?: ValueFormat; key?: KeyFormat } = {},
+): Promise<string> {
   const endpoint: Endpoint = { service, container: 'app', containerPort: 50051, ip: '127.0.0.1', port: b.port };
   const key = endpointKey({ registryPrefix: prefix, keyFormat: format.key ?? KeyFormat.Task }, b.name, endpoint);
   await etcd.put(key).value(endpointValue(format.value ?? ValueFormat.EtcdNaming, endpoint, metadata));
@@ -56,7 +67,12 @@ const prefix = () => `t-${randomUUID().slice(0, 8)}/services`;
 describe('etcd resolver for grpc-js', () => {
   it('spreads round_robin calls over exactly the endpoints of the service, in every format, never a service sharing its name prefix', async () => {
     const p = prefix();
-    const [a, b, c, admin] = await Promise.all(['a', 'b', 'c', 'admin'].map(backend)) as [Backend, Backend, Backend, Backend];
+    const [a, b, c, admin] = (await Promise.all(['a', 'b', 'c', 'admin'].map(backend))) as [
+      Backend,
+      Backend,
+      Backend,
+      Backend,
+    ];
     await publish(p, 'api', a);
     await publish(p, 'api', b, { value: ValueFormat.Addr, key: KeyFormat.Addr });
     await publish(p, 'api', c, { value: ValueFormat.Json });
@@ -71,7 +87,7 @@ describe('etcd resolver for grpc-js', () => {
 
   it('follows the service: a removed endpoint stops getting calls, an added one starts', async () => {
     const p = prefix();
-    const [a, b, c] = await Promise.all(['a', 'b', 'c'].map(backend)) as [Backend, Backend, Backend];
+    const [a, b, c] = (await Promise.all(['a', 'b', 'c'].map(backend))) as [Backend, Backend, Backend];
     const keyA = await publish(p, 'api', a);
     await publish(p, 'api', b);
     const api = client(`etcd:///${p}/api/`);
@@ -96,7 +112,10 @@ describe('etcd resolver for grpc-js', () => {
     const p = prefix();
     const empty = client(`etcd:///${p}/api`);
     const started = Date.now();
-    await expect(check(empty, { deadlineMs: 5000 })).rejects.toMatchObject({ code: status.UNAVAILABLE, details: `etcd has no endpoints under ${p}/api/` });
+    await expect(check(empty, { deadlineMs: 5000 })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+      details: `etcd has no endpoints under ${p}/api/`,
+    });
     expect(Date.now() - started).toBeLessThan(2000);
 
     const late = await backend('late');
@@ -135,11 +154,23 @@ describe('etcd resolver for grpc-js', () => {
     await publish(p, 'api', b);
     const proxy = await startTcpProxy(inject('etcdEndpoint'));
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../support/resolver-child.ts'), proxy.endpoint, `etcd:///${p}/api`], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(import.meta.dirname, '../../support/resolver-child.ts'),
+          proxy.endpoint,
+          `etcd:///${p}/api`,
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
       const line = new Promise<{ answer: string; openAtPrint: number }>((resolve) =>
-        child.stdout.once('data', (chunk: Buffer) => resolve({ ...JSON.parse(chunk.toString()), openAtPrint: proxy.open })),
+        child.stdout.once('data', (chunk: Buffer) =>
+          resolve({ ...JSON.parse(chunk.toString()), openAtPrint: proxy.open }),
+        ),
       );
       const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

@@ -32,14 +32,29 @@ let backends: Backend[] = [];
 let grpcClient: HealthClient | undefined;
 
 beforeAll(async () => {
-  env = testEnv({ POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true', ALLOW_LOOPBACK_ENDPOINTS: 'true' });
+  env = testEnv({
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    ALLOW_LOOPBACK_ENDPOINTS: 'true',
+  });
   ({ aws, functions } = await startFunctions(env));
   etcd = createEtcdClient(loadConfig({ ...process.env, ...env }));
   registerEtcdResolver(etcd, { scheme: 'etcd-twins' });
   backends = await Promise.all(['one', 'two'].map(startBackend));
   aws.putContainerInstance(INSTANCE_ARN, 'i-0123456789abcdef0', '127.0.0.1');
-  const server = (name: string) => ({ name, essential: true, portMappings: [{ containerPort: 50051, hostPort: 0, protocol: 'tcp' }], dockerLabels: { 'registrar.service': 'api' } });
-  aws.putTaskDefinition({ taskDefinitionArn: DEFINITION_ARN, family: 'twins', revision: 1, networkMode: 'bridge', containerDefinitions: [server('one'), server('two')] });
+  const server = (name: string) => ({
+    name,
+    essential: true,
+    portMappings: [{ containerPort: 50051, hostPort: 0, protocol: 'tcp' }],
+    dockerLabels: { 'registrar.service': 'api' },
+  });
+  aws.putTaskDefinition({
+    taskDefinitionArn: DEFINITION_ARN,
+    family: 'twins',
+    revision: 1,
+    networkMode: 'bridge',
+    containerDefinitions: [server('one'), server('two')],
+  });
 });
 afterAll(async () => {
   grpcClient?.close();
@@ -67,11 +82,23 @@ function event(version: number, desiredStatus: 'RUNNING' | 'STOPPED') {
       networkBindings: [{ bindIP: '0.0.0.0', containerPort: 50051, hostPort: b.port, protocol: 'tcp' }],
     })),
   };
-  return { version: '0', id: `twins-${version}`, 'detail-type': 'ECS Task State Change', source: 'aws.ecs', account: '123456789012', time: new Date().toISOString(), region: 'us-east-1', resources: [TASK_ARN], detail };
+  return {
+    version: '0',
+    id: `twins-${version}`,
+    'detail-type': 'ECS Task State Change',
+    source: 'aws.ecs',
+    account: '123456789012',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: [TASK_ARN],
+    detail,
+  };
 }
 
 describe('a task with two keys in one service, written in one transaction', () => {
-  it('shows both endpoints to watchService and the grpc-js resolver, and neither once it stopped', { timeout: 30_000 }, async () => {
+  it('shows both endpoints to watchService and the grpc-js resolver, and neither once it stopped', {
+    timeout: 30_000,
+  }, async () => {
     const directory = `${env.REGISTRY_PREFIX}/api/`;
     const watcher = watchService(etcd, directory, { backoff: { initialMs: 50, maxMs: 500 } });
     grpcClient = healthClient(`etcd-twins:///${directory}`, roundRobin);
@@ -97,7 +124,10 @@ describe('a task with two keys in one service, written in one transaction', () =
       });
 
       aws.updateTask(TASK_ARN, { version: 4, desiredStatus: 'STOPPED' });
-      expect(await functions.deregister(event(4, 'STOPPED'), lambdaContext('deregister'))).toMatchObject({ action: 'removed', keys: outcome.keys });
+      expect(await functions.deregister(event(4, 'STOPPED'), lambdaContext('deregister'))).toMatchObject({
+        action: 'removed',
+        keys: outcome.keys,
+      });
       await vi.waitFor(() => expect(watcher.addresses()).toEqual([]));
       await vi.waitFor(() => expect(check(grpcClient!)).rejects.toMatchObject({ code: status.UNAVAILABLE }));
       const calls = backends.map((b) => b.calls);

@@ -13,9 +13,18 @@ import { watchService, type ServiceWatcher } from '../../../lib/discovery/watche
 import { startLocalEtcd, type LocalEtcd } from '../../kit/local-etcd';
 import { startTcpProxy, type TcpProxy } from '../../kit/tcp-proxy';
 
-const metadata: EndpointMetadata = { taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/t', cluster: 'c', taskDefinition: 'td:1', container: 'app', version: 3 };
-const value = (ip: string, port: number, format: (typeof ValueFormat)[keyof typeof ValueFormat] = ValueFormat.EtcdNaming) =>
-  endpointValue(format, { service: 'api', container: 'app', containerPort: 50051, ip, port }, metadata);
+const metadata: EndpointMetadata = {
+  taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/c/t',
+  cluster: 'c',
+  taskDefinition: 'td:1',
+  container: 'app',
+  version: 3,
+};
+const value = (
+  ip: string,
+  port: number,
+  format: (typeof ValueFormat)[keyof typeof ValueFormat] = ValueFormat.EtcdNaming,
+) => endpointValue(format, { service: 'api', container: 'app', containerPort: 50051, ip, port }, metadata);
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -51,9 +60,19 @@ describe('watchService', () => {
   it('lists every value and key format the registrar writes, and nothing of a service sharing the name prefix', async () => {
     const etcd = client();
     const { prefix, dir, sibling } = namespace();
-    const at = (ip: string, port: number): Endpoint => ({ service: 'api', container: 'app', containerPort: 50051, ip, port });
-    await etcd.put(endpointKey({ registryPrefix: prefix, keyFormat: KeyFormat.Task }, 'task1', at('10.0.0.1', 50051))).value(value('10.0.0.1', 50051));
-    await etcd.put(endpointKey({ registryPrefix: prefix, keyFormat: KeyFormat.Addr }, 'task2', at('10.0.0.2', 50051))).value(value('10.0.0.2', 50051, ValueFormat.Addr));
+    const at = (ip: string, port: number): Endpoint => ({
+      service: 'api',
+      container: 'app',
+      containerPort: 50051,
+      ip,
+      port,
+    });
+    await etcd
+      .put(endpointKey({ registryPrefix: prefix, keyFormat: KeyFormat.Task }, 'task1', at('10.0.0.1', 50051)))
+      .value(value('10.0.0.1', 50051));
+    await etcd
+      .put(endpointKey({ registryPrefix: prefix, keyFormat: KeyFormat.Addr }, 'task2', at('10.0.0.2', 50051)))
+      .value(value('10.0.0.2', 50051, ValueFormat.Addr));
     await etcd.put(`${dir}task3:50051`).value(value('10.0.0.3', 50051, ValueFormat.Json));
     await etcd.put(`${dir}task4:50051`).value(JSON.stringify({ Op: 1, Addr: '10.0.0.4:50051' }));
     await etcd.put(`${dir}task5:50051`).value('not an endpoint');
@@ -63,7 +82,9 @@ describe('watchService', () => {
     expect(watcher.directory).toBe(dir);
     expect((await watcher.ready()).map((e) => e.addr)).toEqual(['10.0.0.1:50051', '10.0.0.2:50051', '10.0.0.3:50051']);
     expect(lists).toEqual([['10.0.0.1:50051', '10.0.0.2:50051', '10.0.0.3:50051']]);
-    expect(watcher.endpoints().find((e) => e.addr === '10.0.0.1:50051')?.metadata).toMatchObject({ taskArn: metadata.taskArn });
+    expect(watcher.endpoints().find((e) => e.addr === '10.0.0.1:50051')?.metadata).toMatchObject({
+      taskArn: metadata.taskArn,
+    });
   });
 
   it('reports an empty service as an empty list at once', async () => {
@@ -129,7 +150,11 @@ describe('watchService', () => {
       const { watcher, errors } = recordingWatcher(etcd, dir);
       await watcher.ready();
       await vi.waitFor(() => expect(watcher.addresses()).toEqual(['10.0.0.1:1', '10.0.0.2:2', '10.0.0.3:3']));
-      expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/^etcd: watch of .*api\/ failed: history compacted up to revision \d+; syncing again in \d+ ms$/)]);
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(
+          /^etcd: watch of .*api\/ failed: history compacted up to revision \d+; syncing again in \d+ ms$/,
+        ),
+      ]);
     });
   });
 

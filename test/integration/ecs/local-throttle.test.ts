@@ -16,11 +16,20 @@ afterEach(async () => {
 
 /** Clients that make exactly one attempt, so every throttled call surfaces. */
 function clients(endpoint: string) {
-  const common = { region: 'us-east-1', endpoint, maxAttempts: 1, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+  const common = {
+    region: 'us-east-1',
+    endpoint,
+    maxAttempts: 1,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  };
   return { ecs: new ECSClient(common), ec2: new EC2Client(common) };
 }
 
-const errorName = (p: Promise<unknown>) => p.then(() => 'ok', (err: Error) => err.name);
+const errorName = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (err: Error) => err.name,
+  );
 
 describe('LocalAws throttling', () => {
   it('answers ThrottlingException once an action has used its capacity, and counts it', async () => {
@@ -40,7 +49,9 @@ describe('LocalAws throttling', () => {
     expect(await errorName(ecs.send(new ListTasksCommand({ cluster: 'c' })))).toBe('ThrottlingException');
     // Another action has a bucket of its own; EC2 answers with its own throttling code.
     expect(await errorName(ec2.send(new DescribeInstancesCommand({ InstanceIds: ['i-1'] })))).toBe('ok');
-    expect(await errorName(ec2.send(new DescribeInstancesCommand({ InstanceIds: ['i-1'] })))).toBe('RequestLimitExceeded');
+    expect(await errorName(ec2.send(new DescribeInstancesCommand({ InstanceIds: ['i-1'] })))).toBe(
+      'RequestLimitExceeded',
+    );
     await new Promise((r) => setTimeout(r, 120)); // 20/s: a token back after 50 ms
     expect(await errorName(ecs.send(new ListTasksCommand({ cluster: 'c' })))).toBe('ok');
     expect(aws.throttledCount()).toBe(2);

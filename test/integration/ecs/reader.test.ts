@@ -24,7 +24,13 @@ beforeEach(() => {
   aws.throttle(undefined);
 });
 
-const ecsClient = (maxAttempts: number) => new ECSClient({ region: 'us-east-1', endpoint: aws.endpoint, maxAttempts, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+const ecsClient = (maxAttempts: number) =>
+  new ECSClient({
+    region: 'us-east-1',
+    endpoint: aws.endpoint,
+    maxAttempts,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
 
 /** A clock frozen at 0 whose sleeps return at once, recording when each read was scheduled to start. */
 function recordingClock(): Clock & { starts: number[] } {
@@ -48,7 +54,9 @@ describe('AwsEcsReader read budget', () => {
   it('answers throttling with backoff, not failure, and counts it', async () => {
     aws.throttle({ capacity: 2, refillPerSecond: 10 });
     const reader = new AwsEcsReader(ecsClient(1), { random: () => 0 });
-    const results = await Promise.all(Array.from({ length: 6 }, () => reader.describeTasks('c', ['arn:aws:ecs:us-east-1:123456789012:task/c/1'])));
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => reader.describeTasks('c', ['arn:aws:ecs:us-east-1:123456789012:task/c/1'])),
+    );
     expect(results.every((r) => r.missing.length === 1)).toBe(true);
     expect(aws.throttledCount()).toBeGreaterThan(0);
     expect(reader.calls.throttled).toBe(aws.throttledCount());
@@ -86,13 +94,17 @@ describe('AwsEcsReader read budget', () => {
 });
 
 describe('AwsEcsReader host lookups', () => {
-  const arn = (cluster: string, k: number) => `arn:aws:ecs:us-east-1:123456789012:container-instance/${cluster}/${k.toString(16).padStart(32, '0')}`;
+  const arn = (cluster: string, k: number) =>
+    `arn:aws:ecs:us-east-1:123456789012:container-instance/${cluster}/${k.toString(16).padStart(32, '0')}`;
 
   it('looks up the hosts asked for in one turn 100 per call, per cluster, and caches them', async () => {
     for (let k = 0; k < 250; k++) aws.putContainerInstance(arn('a', k), `i-a${k}`, `10.1.${k >> 8}.${k & 255}`);
     for (let k = 0; k < 3; k++) aws.putContainerInstance(arn('b', k), `i-b${k}`, `10.2.0.${k}`);
     const reader = new AwsEcsReader(ecsClient(1), { ec2: loadEc2 });
-    const asked = [...Array.from({ length: 250 }, (_, k) => ['a', arn('a', k)] as const), ...Array.from({ length: 3 }, (_, k) => ['b', arn('b', k)] as const)];
+    const asked = [
+      ...Array.from({ length: 250 }, (_, k) => ['a', arn('a', k)] as const),
+      ...Array.from({ length: 3 }, (_, k) => ['b', arn('b', k)] as const),
+    ];
     const ips = await Promise.all(asked.map(([cluster, a]) => reader.hostIp(cluster, a)));
     expect(ips[0]).toBe('10.1.0.0');
     expect(ips[249]).toBe('10.1.0.249');
@@ -106,7 +118,10 @@ describe('AwsEcsReader host lookups', () => {
   it('fails only the lookup ECS does not know, not the rest of its batch', async () => {
     aws.putContainerInstance(arn('c', 1), 'i-c1', '10.3.0.1');
     const reader = new AwsEcsReader(ecsClient(1), { ec2: loadEc2 });
-    const [known, unknown] = await Promise.allSettled([reader.hostIp('c', arn('c', 1)), reader.hostIp('c', arn('c', 2))]);
+    const [known, unknown] = await Promise.allSettled([
+      reader.hostIp('c', arn('c', 1)),
+      reader.hostIp('c', arn('c', 2)),
+    ]);
     expect(known).toEqual({ status: 'fulfilled', value: '10.3.0.1' });
     expect(unknown.status).toBe('rejected');
     expect(((unknown as PromiseRejectedResult).reason as Error).message).toMatch(/has no EC2 instance id/);

@@ -14,7 +14,11 @@ let leases: string[] = [];
 beforeAll(async () => {
   client = new Etcd3({ hosts: inject('etcdEndpoint') });
   const limit = pLimit(32);
-  leases = await Promise.all(Array.from({ length: 1500 }, () => limit(async () => String((await client.leaseClient.leaseGrant({ TTL: 60 })).ID))));
+  leases = await Promise.all(
+    Array.from({ length: 1500 }, () =>
+      limit(async () => String((await client.leaseClient.leaseGrant({ TTL: 60 })).ID)),
+    ),
+  );
 });
 afterAll(async () => {
   const limit = pLimit(32);

@@ -27,7 +27,12 @@ function taskEvent(n: number): Json {
   const cluster = CLUSTERS[n % CLUSTERS.length]!;
   const id = event.detail.taskArn.split('/').pop();
   const taskArn = `arn:aws:ecs:us-west-2:111122223333:task/${cluster}/${id}`;
-  const detail = { ...event.detail, taskArn, clusterArn: `arn:aws:ecs:us-west-2:111122223333:cluster/${cluster}`, containers: event.detail.containers.map((c: Json) => ({ ...c, taskArn })) };
+  const detail = {
+    ...event.detail,
+    taskArn,
+    clusterArn: `arn:aws:ecs:us-west-2:111122223333:cluster/${cluster}`,
+    containers: event.detail.containers.map((c: Json) => ({ ...c, taskArn })),
+  };
   return { ...event, resources: [taskArn], detail };
 }
 
@@ -42,11 +47,20 @@ describe('renew within the ECS read budget at 3,000 tasks in 5 clusters', () => 
     const { aws, functions, client } = platform;
     const events = Array.from({ length: TASKS }, (_, n) => taskEvent(n));
     for (const e of events) aws.putTaskFromDetail(e.detail);
-    expect(await invokeAll(functions, events.map((event) => ({ handler: 'register', event })), { concurrency: 64 })).toEqual([]);
+    expect(
+      await invokeAll(
+        functions,
+        events.map((event) => ({ handler: 'register', event })),
+        { concurrency: 64 },
+      ),
+    ).toEqual([]);
 
     // The last task of the last cluster in the pass order stops without any event; a task of that
     // cluster starts and all its events are lost: both are reached last by a pass from the start.
-    const last = events.filter((e) => e.detail.clusterArn.endsWith('budget-e')).sort((a, b) => (a.detail.taskArn < b.detail.taskArn ? -1 : 1)).pop()!;
+    const last = events
+      .filter((e) => e.detail.clusterArn.endsWith('budget-e'))
+      .sort((a, b) => (a.detail.taskArn < b.detail.taskArn ? -1 : 1))
+      .pop()!;
     aws.updateTask(last.detail.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', version: 6 });
     const lost = taskEvent(TASKS + 4); // in budget-e
     aws.putTaskFromDetail(lost.detail);
@@ -54,7 +68,8 @@ describe('renew within the ECS read budget at 3,000 tasks in 5 clusters', () => 
     aws.throttle({ capacity: 20, refillPerSecond: 4 });
     const callsBefore = [...aws.calls.values()].reduce((a, b) => a + b, 0);
     const idOf = (e: Json) => e.detail.taskArn.split('/').pop() as string;
-    const published = async (e: Json) => (await client.getAll().prefix('services/').keys()).some((k) => k.includes(idOf(e)));
+    const published = async (e: Json) =>
+      (await client.getAll().prefix('services/').keys()).some((k) => k.includes(idOf(e)));
 
     const summaries: RenewSummary[] = [];
     let stopGoneAt: number | undefined;
@@ -85,6 +100,9 @@ describe('renew within the ECS read budget at 3,000 tasks in 5 clusters', () => 
     expect(records).toHaveLength(TASKS);
     const sinceLastTick = Math.ceil(summaries.at(-1)!.durationsMs.total / 1000) + 5;
     const sample = records.filter((_, i) => i % 50 === 0);
-    for (const r of sample) expect(Number((await client.leaseClient.leaseTimeToLive({ ID: r.leaseId })).TTL)).toBeGreaterThanOrEqual(180 - sinceLastTick);
+    for (const r of sample)
+      expect(Number((await client.leaseClient.leaseTimeToLive({ ID: r.leaseId })).TTL)).toBeGreaterThanOrEqual(
+        180 - sinceLastTick,
+      );
   }, 600_000);
 });

@@ -38,7 +38,16 @@ async function fleet(budget: ReadBudget): Promise<{ registrar: () => Registrar }
     ),
   );
   // A new Registrar (and reader) per tick: nothing carries over in memory, as between invocations.
-  return { registrar: () => new Registrar({ config: h.config, etcd: h.etcd, registry: h.registry, ecs: new AwsEcsReader(undefined, { budget, deadline: invocationDeadlineMs, ec2: loadEc2 }), log: memoryLog() }) };
+  return {
+    registrar: () =>
+      new Registrar({
+        config: h.config,
+        etcd: h.etcd,
+        registry: h.registry,
+        ecs: new AwsEcsReader(undefined, { budget, deadline: invocationDeadlineMs, ec2: loadEc2 }),
+        log: memoryLog(),
+      }),
+  };
 }
 
 const cursorOf = async () => JSON.parse((await h.etcd.get(renewCursorKey(h.config.statePrefix)).string())!).position;
@@ -90,7 +99,14 @@ describe('sliced verification', () => {
     expect(summary.verification!.left.tasks).toBeGreaterThanOrEqual(100);
     expect(summary.verification!.cursor).toBeUndefined();
     // Nothing failed and nothing failed open: the tasks were renewed, their check is only postponed.
-    expect(summary).toMatchObject({ records: TASKS, renewed: TASKS, failed: 0, failOpen: 0, ecsFailures: [], removed: 0 });
+    expect(summary).toMatchObject({
+      records: TASKS,
+      renewed: TASKS,
+      failed: 0,
+      failOpen: 0,
+      ecsFailures: [],
+      removed: 0,
+    });
     expect(h.aws.count('DescribeTasks')).toBe(0);
   });
 });

@@ -4,7 +4,15 @@ import { ProblemKind } from '../../../lib/cli/inspect';
 
 describe('formatTable', () => {
   it('aligns every column on its widest cell and ends no line in spaces', () => {
-    expect(formatTable(['A', 'LONG'], [['wide cell', 'x'], ['y', '']])).toBe('A          LONG\nwide cell  x\ny\n');
+    expect(
+      formatTable(
+        ['A', 'LONG'],
+        [
+          ['wide cell', 'x'],
+          ['y', ''],
+        ],
+      ),
+    ).toBe('A          LONG\nwide cell  x\ny\n');
   });
 });
 
@@ -32,13 +40,24 @@ describe('formatProblems and formatPlan', () => {
   it('counts what was checked, and lists each problem', () => {
     const counted = { records: 2, keys: 3, tombstones: 1 };
     expect(formatProblems([], counted)).toBe('consistent: 2 records, 3 endpoint keys, 1 tombstones\n');
-    const text = formatProblems([{ kind: ProblemKind.OrphanKey, key: 'services/api/x:1', message: 'endpoint key on no lease that no task record owns' }], counted);
+    const text = formatProblems(
+      [
+        {
+          kind: ProblemKind.OrphanKey,
+          key: 'services/api/x:1',
+          message: 'endpoint key on no lease that no task record owns',
+        },
+      ],
+      counted,
+    );
     expect(text).toContain('orphan-key  services/api/x:1  endpoint key on no lease that no task record owns\n');
     expect(text).toMatch(/1 problem in 2 records, 3 endpoint keys, 1 tombstones\n$/);
   });
   it('lists planned changes, or says there are none', () => {
     expect(formatPlan([])).toBe('no changes: renew would only renew leases\n');
-    expect(formatPlan([{ taskArn: 'arn:t', action: 'deregister', reason: 'ECS reports the task MISSING' }])).toBe('ACTION      TASK   REASON\nderegister  arn:t  ECS reports the task MISSING\n');
+    expect(formatPlan([{ taskArn: 'arn:t', action: 'deregister', reason: 'ECS reports the task MISSING' }])).toBe(
+      'ACTION      TASK   REASON\nderegister  arn:t  ECS reports the task MISSING\n',
+    );
   });
   it('shows a TTL in seconds, or - without one', () => {
     expect([formatTtl(3), formatTtl(undefined)]).toEqual(['3s', '-']);

@@ -1,25 +1,61 @@
 import { describe, expect, it } from 'vitest';
 import { RecordState, type TaskRecord } from '../../../lib/decide';
 import type { StoredRecord } from '../../../lib/etcd/registry';
-import { checkSnapshot, describeEndpointKey, explain, listRows, parseTaskRef, persistentProblems, ProblemKind, viewTask } from '../../../lib/cli/inspect';
+import {
+  checkSnapshot,
+  describeEndpointKey,
+  explain,
+  listRows,
+  parseTaskRef,
+  persistentProblems,
+  ProblemKind,
+  viewTask,
+} from '../../../lib/cli/inspect';
 import type { LeaseStatus, Snapshot } from '../../../lib/cli/snapshot';
 import { parseTombstoneEntry } from '../../../lib/cli/snapshot';
 
 const CLUSTER = 'arn:aws:ecs:us-west-2:111122223333:cluster/prod';
 const arn = (id: string) => `arn:aws:ecs:us-west-2:111122223333:task/prod/${id}`;
-const value = (addr: string, taskArn: string) => JSON.stringify({ Op: 0, Addr: addr, Metadata: JSON.stringify({ taskArn }) });
+const value = (addr: string, taskArn: string) =>
+  JSON.stringify({ Op: 0, Addr: addr, Metadata: JSON.stringify({ taskArn }) });
 
-function stored(id: string, lease: string, state: RecordState, keys: string[], extra: Partial<TaskRecord> = {}): StoredRecord {
+function stored(
+  id: string,
+  lease: string,
+  state: RecordState,
+  keys: string[],
+  extra: Partial<TaskRecord> = {},
+): StoredRecord {
   return {
     key: `registrar/tasks/prod/${id}`,
     lease,
     modRevision: '5',
-    record: { taskArn: arn(id), clusterArn: CLUSTER, version: 3, state, leaseId: lease, keys, taskDefinitionArn: 'td:1', gatedContainers: state === 'pending' ? ['app'] : [], updatedAt: '2026-01-01T00:00:00.000Z', ...extra },
+    record: {
+      taskArn: arn(id),
+      clusterArn: CLUSTER,
+      version: 3,
+      state,
+      leaseId: lease,
+      keys,
+      taskDefinitionArn: 'td:1',
+      gatedContainers: state === 'pending' ? ['app'] : [],
+      updatedAt: '2026-01-01T00:00:00.000Z',
+      ...extra,
+    },
   };
 }
 
 function snapshot(parts: Partial<Pick<Snapshot, 'records' | 'endpoints' | 'tombstones' | 'invalidRecords'>>): Snapshot {
-  return { revision: '9', registryPrefix: 'services', statePrefix: 'registrar', records: [], endpoints: [], tombstones: [], invalidRecords: [], ...parts };
+  return {
+    revision: '9',
+    registryPrefix: 'services',
+    statePrefix: 'registrar',
+    records: [],
+    endpoints: [],
+    tombstones: [],
+    invalidRecords: [],
+    ...parts,
+  };
 }
 
 const alive = (ttl: number): LeaseStatus => ({ state: 'alive', ttl });
@@ -45,20 +81,38 @@ function consistent() {
 describe('parseTaskRef', () => {
   it('reads cluster and id from a task ARN, the id alone from a bare id or an old-style ARN', () => {
     expect(parseTaskRef(arn('abc'))).toEqual({ clusterName: 'prod', taskId: 'abc' });
-    expect(parseTaskRef('arn:aws:ecs:us-east-1:111122223333:task/abc')).toEqual({ clusterName: undefined, taskId: 'abc' });
+    expect(parseTaskRef('arn:aws:ecs:us-east-1:111122223333:task/abc')).toEqual({
+      clusterName: undefined,
+      taskId: 'abc',
+    });
     expect(parseTaskRef(' abc ')).toEqual({ taskId: 'abc' });
   });
 });
 
 describe('describeEndpointKey', () => {
   it('takes the service from the key, the address and task from the value', () => {
-    expect(describeEndpointKey('services', { key: 'services/api/aaa:8080', value: value('10.0.0.1:8080', arn('aaa')), lease: '1' })).toEqual({
-      service: 'api', address: '10.0.0.1:8080', taskArn: arn('aaa'), taskId: 'aaa',
+    expect(
+      describeEndpointKey('services', {
+        key: 'services/api/aaa:8080',
+        value: value('10.0.0.1:8080', arn('aaa')),
+        lease: '1',
+      }),
+    ).toEqual({
+      service: 'api',
+      address: '10.0.0.1:8080',
+      taskArn: arn('aaa'),
+      taskId: 'aaa',
     });
   });
   it('takes the task id from a task-format key when the value carries none, and none from an address key', () => {
-    expect(describeEndpointKey('', { key: 'api/aaa:8080', value: '10.0.0.1:8080', lease: '1' })).toMatchObject({ service: 'api', address: '10.0.0.1:8080', taskId: 'aaa' });
-    expect(describeEndpointKey('services', { key: 'services/api/10.0.0.1:8080', value: '10.0.0.1:8080', lease: '1' }).taskId).toBeUndefined();
+    expect(describeEndpointKey('', { key: 'api/aaa:8080', value: '10.0.0.1:8080', lease: '1' })).toMatchObject({
+      service: 'api',
+      address: '10.0.0.1:8080',
+      taskId: 'aaa',
+    });
+    expect(
+      describeEndpointKey('services', { key: 'services/api/10.0.0.1:8080', value: '10.0.0.1:8080', lease: '1' }).taskId,
+    ).toBeUndefined();
   });
 });
 
@@ -66,8 +120,20 @@ describe('listRows', () => {
   it('lists every endpoint with its task, state and TTL, and tasks that publish nothing', () => {
     const { snap, leases: l } = consistent();
     expect(listRows(snap, l)).toEqual([
-      expect.objectContaining({ service: 'api', address: '10.0.0.1:8080', taskId: 'aaa', state: 'registered', ttl: 170 }),
-      expect.objectContaining({ service: 'api', address: '10.0.0.2:8080', taskId: 'bbb', state: 'registered', ttl: 160 }),
+      expect.objectContaining({
+        service: 'api',
+        address: '10.0.0.1:8080',
+        taskId: 'aaa',
+        state: 'registered',
+        ttl: 170,
+      }),
+      expect.objectContaining({
+        service: 'api',
+        address: '10.0.0.2:8080',
+        taskId: 'bbb',
+        state: 'registered',
+        ttl: 160,
+      }),
       expect.objectContaining({ taskId: 'ppp', state: 'pending', ttl: 150 }),
     ]);
     const [healthy, , pending] = listRows(snap, l);
@@ -77,18 +143,42 @@ describe('listRows', () => {
 
   it('filters by service, leaving out tasks whose service is not known', () => {
     const { snap, leases: l } = consistent();
-    const more = snapshot({ ...snap, endpoints: [...snap.endpoints, { key: 'services/web/ccc:80', value: value('10.0.0.3:80', arn('ccc')), lease: '14' }] });
+    const more = snapshot({
+      ...snap,
+      endpoints: [
+        ...snap.endpoints,
+        { key: 'services/web/ccc:80', value: value('10.0.0.3:80', arn('ccc')), lease: '14' },
+      ],
+    });
     expect(listRows(more, l, { service: 'api' }).map((r) => r.taskId)).toEqual(['aaa', 'bbb']);
     expect(listRows(more, l, { service: 'web' }).map((r) => r.taskId)).toEqual(['ccc']);
   });
 
   it('shows orphan keys and keys a record lists but etcd lacks', () => {
     const { snap, leases: l } = consistent();
-    const broken = snapshot({ ...snap, endpoints: [snap.endpoints[1]!, { key: 'services/api/zzz:8080', value: value('10.0.0.9:8080', arn('zzz')), lease: '99' }] });
+    const broken = snapshot({
+      ...snap,
+      endpoints: [
+        snap.endpoints[1]!,
+        { key: 'services/api/zzz:8080', value: value('10.0.0.9:8080', arn('zzz')), lease: '99' },
+      ],
+    });
     const rows = listRows(broken, l);
-    expect(rows).toContainEqual(expect.objectContaining({ taskId: 'zzz', address: '10.0.0.9:8080', state: 'orphan', problem: 'no record owns this key' }));
+    expect(rows).toContainEqual(
+      expect.objectContaining({
+        taskId: 'zzz',
+        address: '10.0.0.9:8080',
+        state: 'orphan',
+        problem: 'no record owns this key',
+      }),
+    );
     const missing = rows.find((r) => r.taskId === 'aaa');
-    expect(missing).toMatchObject({ service: 'api', key: 'services/api/aaa:8080', state: 'registered', problem: 'key missing' });
+    expect(missing).toMatchObject({
+      service: 'api',
+      key: 'services/api/aaa:8080',
+      state: 'registered',
+      problem: 'key missing',
+    });
     expect(missing!.address).toBeUndefined();
   });
 });
@@ -124,7 +214,13 @@ describe('checkSnapshot', () => {
     const snap = snapshot({
       records: [a, p],
       endpoints: [{ key: 'services/api/ppp:1', value: '10.0.0.5:1', lease: '13' }],
-      tombstones: [parseTombstoneEntry('registrar/tombstones/prod/aaa', JSON.stringify({ taskArn: arn('aaa'), version: 4, stoppedAt: 'x' })), parseTombstoneEntry('registrar/tombstones/prod/bad', '{')],
+      tombstones: [
+        parseTombstoneEntry(
+          'registrar/tombstones/prod/aaa',
+          JSON.stringify({ taskArn: arn('aaa'), version: 4, stoppedAt: 'x' }),
+        ),
+        parseTombstoneEntry('registrar/tombstones/prod/bad', '{'),
+      ],
       invalidRecords: [{ key: 'registrar/tasks/prod/junk', error: 'Unexpected token' }],
     });
     const problems = checkSnapshot(snap, leases({ '13': { state: 'unknown', error: 'timeout' } }));
@@ -157,8 +253,22 @@ describe('viewTask and explain', () => {
   it('says a registered task with its keys on a live lease is published', () => {
     const { snap, leases: l } = consistent();
     const view = viewTask(snap, l, arn('aaa'));
-    expect(view).toMatchObject({ taskId: 'aaa', clusterName: 'prod', published: true, lease: { id: '11', state: 'alive', ttl: 170 } });
-    expect(view.keys).toEqual([{ key: 'services/api/aaa:8080', listed: true, exists: true, onTaskLease: true, lease: '11', address: '10.0.0.1:8080' }]);
+    expect(view).toMatchObject({
+      taskId: 'aaa',
+      clusterName: 'prod',
+      published: true,
+      lease: { id: '11', state: 'alive', ttl: 170 },
+    });
+    expect(view.keys).toEqual([
+      {
+        key: 'services/api/aaa:8080',
+        listed: true,
+        exists: true,
+        onTaskLease: true,
+        lease: '11',
+        address: '10.0.0.1:8080',
+      },
+    ]);
     expect(view.why).toEqual(['published: 1 of 1 keys on lease 11 (TTL 170 s), version 3']);
   });
 
@@ -171,25 +281,60 @@ describe('viewTask and explain', () => {
 
   it('explains withdrawn, empty, tombstoned, unknown tasks and missing keys', () => {
     const base = { keys: [], published: false };
-    expect(explain({ ...base, record: stored('w', '1', RecordState.Withdrawn, []), lease: { id: '1', state: 'alive', ttl: 5 } })).toEqual([
-      'withdrawn: ECS said UNHEALTHY; published again once ECS reports HEALTHY',
-    ]);
-    expect(explain({ ...base, record: stored('e', '1', RecordState.Empty, []), lease: { id: '1', state: 'alive', ttl: 5 } })[0]).toMatch(/^empty: the task exposes no port/);
-    expect(explain({ ...base, tombstone: { key: 't', clusterName: 'prod', taskId: 't', version: 6, stoppedAt: '2026-01-01T00:00:00Z' } })[0]).toBe(
+    expect(
+      explain({
+        ...base,
+        record: stored('w', '1', RecordState.Withdrawn, []),
+        lease: { id: '1', state: 'alive', ttl: 5 },
+      }),
+    ).toEqual(['withdrawn: ECS said UNHEALTHY; published again once ECS reports HEALTHY']);
+    expect(
+      explain({
+        ...base,
+        record: stored('e', '1', RecordState.Empty, []),
+        lease: { id: '1', state: 'alive', ttl: 5 },
+      })[0],
+    ).toMatch(/^empty: the task exposes no port/);
+    expect(
+      explain({
+        ...base,
+        tombstone: { key: 't', clusterName: 'prod', taskId: 't', version: 6, stoppedAt: '2026-01-01T00:00:00Z' },
+      })[0],
+    ).toBe(
       'tombstoned: stopped at 2026-01-01T00:00:00Z, version 6; later events for it up to that version are ignored while the tombstone lasts',
     );
     expect(explain(base)[0]).toMatch(/^no record: never registered, or its lease expired/);
     const r = stored('m', '1', RecordState.Registered, ['services/api/m:1']);
-    expect(explain({ ...base, record: r, lease: { id: '1', state: 'expired' }, keys: [{ key: 'services/api/m:1', listed: true, exists: false, onTaskLease: false }] })).toEqual([
+    expect(
+      explain({
+        ...base,
+        record: r,
+        lease: { id: '1', state: 'expired' },
+        keys: [{ key: 'services/api/m:1', listed: true, exists: false, onTaskLease: false }],
+      }),
+    ).toEqual([
       'lease 1 expired: its keys are gone; renew restores the task on its next tick if ECS says it runs',
       'keys missing: services/api/m:1 (listed in the record, absent in etcd)',
     ]);
   });
 
   it('shows a key left behind by a task that has no record any more', () => {
-    const snap = snapshot({ endpoints: [{ key: 'services/api/old:8080', value: value('10.0.0.7:8080', arn('old')), lease: '5' }] });
+    const snap = snapshot({
+      endpoints: [{ key: 'services/api/old:8080', value: value('10.0.0.7:8080', arn('old')), lease: '5' }],
+    });
     const view = viewTask(snap, new Map(), 'old');
-    expect(view.keys).toEqual([{ key: 'services/api/old:8080', listed: false, exists: true, onTaskLease: false, lease: '5', address: '10.0.0.7:8080' }]);
-    expect(view.why[1]).toBe('key services/api/old:8080 names this task but is in no record of it: clients still dial 10.0.0.7:8080 (run `check`)');
+    expect(view.keys).toEqual([
+      {
+        key: 'services/api/old:8080',
+        listed: false,
+        exists: true,
+        onTaskLease: false,
+        lease: '5',
+        address: '10.0.0.7:8080',
+      },
+    ]);
+    expect(view.why[1]).toBe(
+      'key services/api/old:8080 names this task but is in no record of it: clients still dial 10.0.0.7:8080 (run `check`)',
+    );
   });
 });

@@ -2,8 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { EndpointTable, isEmptyChange, type EndpointEvent } from '../../../lib/discovery/endpoint-table';
 
 const naming = (addr: string) => JSON.stringify({ Op: 0, Addr: addr, Metadata: '{}' });
-const put = (key: string, addr: string, revision: number): EndpointEvent => ({ type: 'put', key, value: naming(addr), revision: BigInt(revision) });
-const del = (key: string, revision: number): EndpointEvent => ({ type: 'delete', key, value: '', revision: BigInt(revision) });
+const put = (key: string, addr: string, revision: number): EndpointEvent => ({
+  type: 'put',
+  key,
+  value: naming(addr),
+  revision: BigInt(revision),
+});
+const del = (key: string, revision: number): EndpointEvent => ({
+  type: 'delete',
+  key,
+  value: '',
+  revision: BigInt(revision),
+});
 const addrs = (list: readonly { addr: string }[]) => list.map((e) => e.addr);
 
 describe('EndpointTable', () => {
@@ -25,11 +35,33 @@ describe('EndpointTable', () => {
 
   it('reports what a new snapshot changed, and nothing when it changed nothing', () => {
     const table = new EndpointTable();
-    table.reset([{ key: 'k1', value: '10.0.0.1:1' }, { key: 'k2', value: '10.0.0.2:2' }], 5n);
-    const change = table.reset([{ key: 'k2', value: '10.0.0.2:2' }, { key: 'k3', value: '10.0.0.3:3' }], 9n);
+    table.reset(
+      [
+        { key: 'k1', value: '10.0.0.1:1' },
+        { key: 'k2', value: '10.0.0.2:2' },
+      ],
+      5n,
+    );
+    const change = table.reset(
+      [
+        { key: 'k2', value: '10.0.0.2:2' },
+        { key: 'k3', value: '10.0.0.3:3' },
+      ],
+      9n,
+    );
     expect(addrs(change.removed)).toEqual(['10.0.0.1:1']);
     expect(addrs(change.added)).toEqual(['10.0.0.3:3']);
-    expect(isEmptyChange(table.reset([{ key: 'k2', value: '10.0.0.2:2' }, { key: 'k3', value: '10.0.0.3:3' }], 12n))).toBe(true);
+    expect(
+      isEmptyChange(
+        table.reset(
+          [
+            { key: 'k2', value: '10.0.0.2:2' },
+            { key: 'k3', value: '10.0.0.3:3' },
+          ],
+          12n,
+        ),
+      ),
+    ).toBe(true);
   });
 
   it('applies puts and deletes in order', () => {
@@ -80,17 +112,22 @@ describe('EndpointTable', () => {
     expect(table.revision).toBe(12n);
   });
 
-  it('skips the snapshot\'s own transaction, whose keys it already holds (Get at R, watch from R + 1)', () => {
+  it("skips the snapshot's own transaction, whose keys it already holds (Get at R, watch from R + 1)", () => {
     const table = new EndpointTable();
     table.reset([{ key: 'b', value: naming('10.0.0.2:2') }], 11n);
     expect(isEmptyChange(table.apply([put('b', '10.0.0.2:2', 11)]))).toBe(true);
-    expect(addrs(table.apply([put('c', '10.0.0.3:3', 12), put('d', '10.0.0.4:4', 12)]).added)).toEqual(['10.0.0.3:3', '10.0.0.4:4']);
+    expect(addrs(table.apply([put('c', '10.0.0.3:3', 12), put('d', '10.0.0.4:4', 12)]).added)).toEqual([
+      '10.0.0.3:3',
+      '10.0.0.4:4',
+    ]);
   });
 
   it('treats a put without a dialable address (etcd-naming Op 1) as a removal', () => {
     const table = new EndpointTable();
     table.reset([{ key: 'k1', value: naming('10.0.0.1:1') }], 1n);
-    const change = table.apply([{ type: 'put', key: 'k1', value: JSON.stringify({ Op: 1, Addr: '10.0.0.1:1' }), revision: 2n }]);
+    const change = table.apply([
+      { type: 'put', key: 'k1', value: JSON.stringify({ Op: 1, Addr: '10.0.0.1:1' }), revision: 2n },
+    ]);
     expect(addrs(change.removed)).toEqual(['10.0.0.1:1']);
     expect(table.endpoints()).toEqual([]);
   });
@@ -100,14 +137,27 @@ describe('EndpointTable', () => {
     table.reset([{ key: 'k1', value: naming('10.0.0.1:1') }], 1n);
     const moved = table.apply([put('k1', '10.0.0.9:1', 2)]);
     expect([addrs(moved.removed), addrs(moved.added)]).toEqual([['10.0.0.1:1'], ['10.0.0.9:1']]);
-    const rewritten = table.apply([{ type: 'put', key: 'k1', value: JSON.stringify({ Op: 0, Addr: '10.0.0.9:1', Metadata: '{"version":5}' }), revision: 3n }]);
+    const rewritten = table.apply([
+      {
+        type: 'put',
+        key: 'k1',
+        value: JSON.stringify({ Op: 0, Addr: '10.0.0.9:1', Metadata: '{"version":5}' }),
+        revision: 3n,
+      },
+    ]);
     expect(isEmptyChange(rewritten)).toBe(true);
     expect(table.endpoints()[0]?.metadata).toEqual({ version: 5 });
   });
 
   it('dials an address published under two keys once', () => {
     const table = new EndpointTable();
-    table.reset([{ key: 'old-task:1', value: '10.0.0.1:1' }, { key: 'new-task:1', value: '10.0.0.1:1' }], 1n);
+    table.reset(
+      [
+        { key: 'old-task:1', value: '10.0.0.1:1' },
+        { key: 'new-task:1', value: '10.0.0.1:1' },
+      ],
+      1n,
+    );
     expect(table.endpoints()).toHaveLength(2);
     expect(table.addresses()).toEqual(['10.0.0.1:1']);
   });

@@ -3,11 +3,21 @@ import { clusterNameOf, isClusterArnOrName, parseClusterArn, parseTaskArn } from
 
 describe('parseTaskArn', () => {
   it('reads region, account, cluster and task ID from a task ARN of the current format', () => {
-    expect(parseTaskArn('arn:aws:ecs:eu-west-1:123456789012:task/prod/0123abcd')).toEqual({ region: 'eu-west-1', account: '123456789012', clusterName: 'prod', taskId: '0123abcd' });
+    expect(parseTaskArn('arn:aws:ecs:eu-west-1:123456789012:task/prod/0123abcd')).toEqual({
+      region: 'eu-west-1',
+      account: '123456789012',
+      clusterName: 'prod',
+      taskId: '0123abcd',
+    });
   });
 
   it('reads a task ARN of the older format, which names no cluster', () => {
-    expect(parseTaskArn('arn:aws-cn:ecs:cn-north-1:123456789012:task/0123abcd')).toEqual({ region: 'cn-north-1', account: '123456789012', clusterName: undefined, taskId: '0123abcd' });
+    expect(parseTaskArn('arn:aws-cn:ecs:cn-north-1:123456789012:task/0123abcd')).toEqual({
+      region: 'cn-north-1',
+      account: '123456789012',
+      clusterName: undefined,
+      taskId: '0123abcd',
+    });
   });
 
   it('rejects a cluster ARN, a short account and a path in the task ID', () => {
@@ -19,7 +29,11 @@ describe('parseTaskArn', () => {
 
 describe('parseClusterArn', () => {
   it('reads region, account and name from a cluster ARN in any partition', () => {
-    expect(parseClusterArn('arn:aws-us-gov:ecs:us-gov-west-1:123456789012:cluster/batch_1')).toEqual({ region: 'us-gov-west-1', account: '123456789012', clusterName: 'batch_1' });
+    expect(parseClusterArn('arn:aws-us-gov:ecs:us-gov-west-1:123456789012:cluster/batch_1')).toEqual({
+      region: 'us-gov-west-1',
+      account: '123456789012',
+      clusterName: 'batch_1',
+    });
   });
 
   it('rejects a bare name and a name with a slash', () => {

@@ -13,7 +13,12 @@ function fakeClock() {
 }
 
 /** Takes `n` reads at the clock's current time and returns when each starts. */
-async function startsOf(budget: ReadBudget, clock: ReturnType<typeof fakeClock>, n: number, deadline?: number): Promise<(number | false)[]> {
+async function startsOf(
+  budget: ReadBudget,
+  clock: ReturnType<typeof fakeClock>,
+  n: number,
+  deadline?: number,
+): Promise<(number | false)[]> {
   const out: (number | false)[] = [];
   for (let i = 0; i < n; i++) {
     const before = clock.starts.length;

@@ -49,7 +49,10 @@ describe('parseTaskStateChange', () => {
   });
 
   it('reads old-format task ARNs (no cluster segment)', () => {
-    expect(parseTaskStateChange(loadEvent('ec2-running-with-overrides-stratusgrid')).task).toMatchObject({ taskId: '3102878e-4af2-4b3c-b9c1-2556b95b2bbf', clusterName: 'cluster1' });
+    expect(parseTaskStateChange(loadEvent('ec2-running-with-overrides-stratusgrid')).task).toMatchObject({
+      taskId: '3102878e-4af2-4b3c-b9c1-2556b95b2bbf',
+      clusterName: 'cluster1',
+    });
   });
 
   it.each([
@@ -64,20 +67,81 @@ describe('parseTaskStateChange', () => {
     ['a negative version', withDetail(fargate, { version: -1 }), 'detail.version'],
     ['a fractional version', withDetail(fargate, { version: 1.5 }), 'detail.version'],
     ['a lower-case status', withDetail(fargate, { lastStatus: 'running' }), 'detail.lastStatus'],
-    ['a taskArn with a path', withDetail(fargate, { taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/../x' }), 'detail.taskArn'],
-    ['a task of another cluster', withDetail(fargate, { taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/Other/c13b4cb40f1f4fe4a2971f76ae5a47ad' }), 'detail.taskArn'],
-    ['a task of another account', withDetail(fargate, { taskArn: 'arn:aws:ecs:us-west-2:999999999999:task/FargateCluster/c13b4cb40f1f4fe4a2971f76ae5a47ad' }), 'detail.taskArn'],
-    ['an ENI address that is not an IP', withDetail(fargate, { attachments: [{ type: 'eni', details: [{ name: 'privateIPv4Address', value: '10.0.0.999' }] }] }), 'detail.attachments.privateIPv4Address'],
-    ['a loopback ENI address', withDetail(fargate, { attachments: [{ type: 'eni', details: [{ name: 'privateIPv4Address', value: '127.0.0.1' }] }] }), 'detail.attachments.privateIPv4Address'],
-    ['the instance metadata address on a container', withDetail(fargate, { attachments: [], containers: [{ name: 'a', networkInterfaces: [{ privateIpv4Address: '169.254.169.254' }] }] }), 'detail.containers.0.networkInterfaces.privateIpv4Address'],
-    ['10,000 containers', withDetail(fargate, { containers: Array.from({ length: 10000 }, (_, i) => ({ name: `c${i}` })) }), 'detail.containers'],
-    ['a port of 70000', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 70000 }] }] }), 'detail.containers.0.networkBindings.0.hostPort'],
-    ['a port "abc"', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 'abc' }] }] }), 'detail.containers.0.networkBindings.0.hostPort'],
-    ['a container name with a slash', withDetail(fargate, { containers: [{ name: 'a/b' }] }), 'detail.containers.0.name'],
+    [
+      'a taskArn with a path',
+      withDetail(fargate, { taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/../x' }),
+      'detail.taskArn',
+    ],
+    [
+      'a task of another cluster',
+      withDetail(fargate, {
+        taskArn: 'arn:aws:ecs:us-west-2:111122223333:task/Other/c13b4cb40f1f4fe4a2971f76ae5a47ad',
+      }),
+      'detail.taskArn',
+    ],
+    [
+      'a task of another account',
+      withDetail(fargate, {
+        taskArn: 'arn:aws:ecs:us-west-2:999999999999:task/FargateCluster/c13b4cb40f1f4fe4a2971f76ae5a47ad',
+      }),
+      'detail.taskArn',
+    ],
+    [
+      'an ENI address that is not an IP',
+      withDetail(fargate, {
+        attachments: [{ type: 'eni', details: [{ name: 'privateIPv4Address', value: '10.0.0.999' }] }],
+      }),
+      'detail.attachments.privateIPv4Address',
+    ],
+    [
+      'a loopback ENI address',
+      withDetail(fargate, {
+        attachments: [{ type: 'eni', details: [{ name: 'privateIPv4Address', value: '127.0.0.1' }] }],
+      }),
+      'detail.attachments.privateIPv4Address',
+    ],
+    [
+      'the instance metadata address on a container',
+      withDetail(fargate, {
+        attachments: [],
+        containers: [{ name: 'a', networkInterfaces: [{ privateIpv4Address: '169.254.169.254' }] }],
+      }),
+      'detail.containers.0.networkInterfaces.privateIpv4Address',
+    ],
+    [
+      '10,000 containers',
+      withDetail(fargate, { containers: Array.from({ length: 10000 }, (_, i) => ({ name: `c${i}` })) }),
+      'detail.containers',
+    ],
+    [
+      'a port of 70000',
+      withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 70000 }] }] }),
+      'detail.containers.0.networkBindings.0.hostPort',
+    ],
+    [
+      'a port "abc"',
+      withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ hostPort: 'abc' }] }] }),
+      'detail.containers.0.networkBindings.0.hostPort',
+    ],
+    [
+      'a container name with a slash',
+      withDetail(fargate, { containers: [{ name: 'a/b' }] }),
+      'detail.containers.0.name',
+    ],
     ['a time that is not ISO-8601', { ...fargate, time: 'yesterday' }, 'time'],
     ['a time that is no date', { ...fargate, time: '2026-13-45T99:99:99Z' }, 'time'],
-    ['a containerPortRange "all"', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ containerPortRange: 'all' }] }] }), 'detail.containers.0.networkBindings.0.containerPortRange'],
-    ['a hostPortRange of numbers', withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ containerPortRange: '1-2', hostPortRange: 3 }] }] }), 'detail.containers.0.networkBindings.0.hostPortRange'],
+    [
+      'a containerPortRange "all"',
+      withDetail(fargate, { containers: [{ name: 'a', networkBindings: [{ containerPortRange: 'all' }] }] }),
+      'detail.containers.0.networkBindings.0.containerPortRange',
+    ],
+    [
+      'a hostPortRange of numbers',
+      withDetail(fargate, {
+        containers: [{ name: 'a', networkBindings: [{ containerPortRange: '1-2', hostPortRange: 3 }] }],
+      }),
+      'detail.containers.0.networkBindings.0.hostPortRange',
+    ],
   ])('rejects %s with a message naming where', (_what, event, path) => {
     const err = rejection(event);
     expect(err.retryable).toBe(false);
@@ -101,13 +165,23 @@ describe('port-range bindings', () => {
 
   it('accepts range bindings (no containerPort) from an event and keeps them for planning', () => {
     const relay = parseTaskStateChange(ranged).task.containers.find((c) => c.name === 'relay')!;
-    expect(relay.networkBindings).toContainEqual({ bindIP: '0.0.0.0', containerPortRange: '41100-41104', hostPortRange: '49300-49304', protocol: 'tcp' });
+    expect(relay.networkBindings).toContainEqual({
+      bindIP: '0.0.0.0',
+      containerPortRange: '41100-41104',
+      hostPortRange: '49300-49304',
+      protocol: 'tcp',
+    });
   });
 
   it('accepts the same bindings in a DescribeTasks answer', () => {
     const described = describedFromDetail(ranged.detail);
-    const fromApi = snapshotFromDescribedTask({ ...described, startedAt: new Date((described.startedAt as number) * 1000) } as never);
-    expect(fromApi.containers.map((c) => c.networkBindings)).toEqual(parseTaskStateChange(ranged).task.containers.map((c) => c.networkBindings));
+    const fromApi = snapshotFromDescribedTask({
+      ...described,
+      startedAt: new Date((described.startedAt as number) * 1000),
+    } as never);
+    expect(fromApi.containers.map((c) => c.networkBindings)).toEqual(
+      parseTaskStateChange(ranged).task.containers.map((c) => c.networkBindings),
+    );
   });
 });
 
@@ -120,5 +194,7 @@ describe('taskPhase', () => {
     ['DEPROVISIONING', 'STOPPED', TaskPhase.Stopping],
     ['PENDING', 'RUNNING', TaskPhase.Starting],
     ['PROVISIONING', 'RUNNING', TaskPhase.Starting],
-  ])('lastStatus %s, desiredStatus %s → %s', (lastStatus, desiredStatus, phase) => expect(taskPhase({ lastStatus, desiredStatus })).toBe(phase));
+  ])('lastStatus %s, desiredStatus %s → %s', (lastStatus, desiredStatus, phase) =>
+    expect(taskPhase({ lastStatus, desiredStatus })).toBe(phase),
+  );
 });

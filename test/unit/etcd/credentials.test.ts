@@ -6,7 +6,10 @@ const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 
 describe('parseCredentials', () => {
   it('reads user, password and PEMs', () => {
-    const c = parseCredentials({ username: 'registrar', password: 'pw', ca: PEM, cert: PEM, key: PEM }, 'secret prod/etcd');
+    const c = parseCredentials(
+      { username: 'registrar', password: 'pw', ca: PEM, cert: PEM, key: PEM },
+      'secret prod/etcd',
+    );
     expect(c.username).toBe('registrar');
     expect(c.ca?.toString()).toBe(PEM);
   });

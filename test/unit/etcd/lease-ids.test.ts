@@ -5,7 +5,9 @@ const ARN = 'arn:aws:ecs:us-west-2:111122223333:task/FargateCluster/c13b4cb40f1f
 
 describe('leaseIdFor', () => {
   it('gives every grant for the same purpose the same ID, so a lost grant is found again', () => {
-    expect(leaseIdFor(taskLeaseName({ taskArn: ARN, version: 4 }))).toBe(leaseIdFor(taskLeaseName({ taskArn: ARN, version: 4 })));
+    expect(leaseIdFor(taskLeaseName({ taskArn: ARN, version: 4 }))).toBe(
+      leaseIdFor(taskLeaseName({ taskArn: ARN, version: 4 })),
+    );
   });
 
   it('gives another version, task or purpose another ID', () => {

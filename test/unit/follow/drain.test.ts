@@ -2,7 +2,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { TaskSnapshot } from '../../../lib/ecs/event';
 import { DRAIN_WAIT_MS, drainThenStop, type DrainDeps } from '../../../lib/follow/drain';
 
-const stopping = { taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/prod/old', taskId: 'old', clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod', clusterName: 'prod' };
+const stopping = {
+  taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/prod/old',
+  taskId: 'old',
+  clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod',
+  clusterName: 'prod',
+};
 const pendingArn = 'arn:aws:ecs:us-east-1:123456789012:task/prod/new';
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -17,8 +22,28 @@ function deps(): { deps: DrainDeps; answer: (tasks: TaskSnapshot[]) => void; des
       registryPrefix: 'services',
       log: quiet,
       registry: {
-        readTask: async () => ({ record: { key: 'registrar/tasks/prod/old', modRevision: '1', lease: '1', record: { taskArn: stopping.taskArn, clusterArn: stopping.clusterArn, version: 3, state: 'registered', leaseId: '1', keys: ['services/api/old:50051'], taskDefinitionArn: 'td', gatedContainers: [], updatedAt: '' } } }),
-        pendingTasks: async (services) => (services.includes('api') ? [{ taskArn: pendingArn, clusterArn: stopping.clusterArn, gatedContainers: ['app'] }] : []),
+        readTask: async () => ({
+          record: {
+            key: 'registrar/tasks/prod/old',
+            modRevision: '1',
+            lease: '1',
+            record: {
+              taskArn: stopping.taskArn,
+              clusterArn: stopping.clusterArn,
+              version: 3,
+              state: 'registered',
+              leaseId: '1',
+              keys: ['services/api/old:50051'],
+              taskDefinitionArn: 'td',
+              gatedContainers: [],
+              updatedAt: '',
+            },
+          },
+        }),
+        pendingTasks: async (services) =>
+          services.includes('api')
+            ? [{ taskArn: pendingArn, clusterArn: stopping.clusterArn, gatedContainers: ['app'] }]
+            : [],
       },
       load: async () => ({
         ecs: {
@@ -36,7 +61,7 @@ function deps(): { deps: DrainDeps; answer: (tasks: TaskSnapshot[]) => void; des
 afterEach(() => vi.useRealTimers());
 
 describe('drainThenStop', () => {
-  it('finds the pending tasks of the stopping task\'s services from its keys (a record without `services`) and asks ECS once', async () => {
+  it("finds the pending tasks of the stopping task's services from its keys (a record without `services`) and asks ECS once", async () => {
     const d = deps();
     const stop = vi.fn(async () => 'removed');
     const done = drainThenStop(d.deps, stopping, stop);

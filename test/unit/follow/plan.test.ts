@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskSnapshot } from '../../../lib/ecs/event';
 import { HEALTH_CHECK_DEFAULTS } from '../../../lib/ecs/task-definition';
-import { decideFollowUp, decideWithoutEcs, FOLLOW_CHECK_SECONDS, FOLLOW_MARGIN_SECONDS, followTiming, MAX_ATTEMPTS, nextDelaySeconds, type FollowInput } from '../../../lib/follow/plan';
+import {
+  decideFollowUp,
+  decideWithoutEcs,
+  FOLLOW_CHECK_SECONDS,
+  FOLLOW_MARGIN_SECONDS,
+  followTiming,
+  MAX_ATTEMPTS,
+  nextDelaySeconds,
+  type FollowInput,
+} from '../../../lib/follow/plan';
 
 const T0 = Date.parse('2026-12-01T12:00:00.000Z');
 
@@ -33,11 +42,19 @@ const input = (changes: Partial<FollowInput> = {}): FollowInput => ({
 describe('followTiming', () => {
   it('with ECS defaults: first check one interval after start, then every 3 s, until the bound plus margin', () => {
     const timing = followTiming([HEALTH_CHECK_DEFAULTS], T0, T0 + 2000);
-    expect(timing).toEqual({ firstDelaySeconds: 28, checkEverySeconds: FOLLOW_CHECK_SECONDS, giveUpAt: T0 + (0 + 3 * (30 + 5) + FOLLOW_MARGIN_SECONDS) * 1000 });
+    expect(timing).toEqual({
+      firstDelaySeconds: 28,
+      checkEverySeconds: FOLLOW_CHECK_SECONDS,
+      giveUpAt: T0 + (0 + 3 * (30 + 5) + FOLLOW_MARGIN_SECONDS) * 1000,
+    });
   });
 
   it('a start period lengthens the bound but does not delay the first check (a probe passing during it counts)', () => {
-    const timing = followTiming([{ intervalSeconds: 10, timeoutSeconds: 2, retries: 5, startPeriodSeconds: 120 }], T0, T0);
+    const timing = followTiming(
+      [{ intervalSeconds: 10, timeoutSeconds: 2, retries: 5, startPeriodSeconds: 120 }],
+      T0,
+      T0,
+    );
     expect(timing.firstDelaySeconds).toBe(10);
     expect(timing.giveUpAt).toBe(T0 + (120 + 5 * 12 + FOLLOW_MARGIN_SECONDS) * 1000);
   });
@@ -51,14 +68,21 @@ describe('followTiming', () => {
       T0,
       T0,
     );
-    expect(timing).toEqual({ firstDelaySeconds: 1, checkEverySeconds: 1, giveUpAt: T0 + (30 + 3 * 25 + FOLLOW_MARGIN_SECONDS) * 1000 });
+    expect(timing).toEqual({
+      firstDelaySeconds: 1,
+      checkEverySeconds: 1,
+      giveUpAt: T0 + (30 + 3 * 25 + FOLLOW_MARGIN_SECONDS) * 1000,
+    });
   });
 
-  it('uses ECS defaults for a container without timing', () => expect(followTiming([undefined], T0, T0)).toEqual(followTiming([HEALTH_CHECK_DEFAULTS], T0, T0)));
+  it('uses ECS defaults for a container without timing', () =>
+    expect(followTiming([undefined], T0, T0)).toEqual(followTiming([HEALTH_CHECK_DEFAULTS], T0, T0)));
 
   it('checks at once when the event came late (first probe already due), and never waits past SQS limits', () => {
     expect(followTiming([HEALTH_CHECK_DEFAULTS], T0 - 600_000, T0).firstDelaySeconds).toBe(0);
-    expect(followTiming([{ ...HEALTH_CHECK_DEFAULTS, intervalSeconds: 300 }], T0 + 3_600_000, T0).firstDelaySeconds).toBe(300);
+    expect(
+      followTiming([{ ...HEALTH_CHECK_DEFAULTS, intervalSeconds: 300 }], T0 + 3_600_000, T0).firstDelaySeconds,
+    ).toBe(300);
   });
 });
 
@@ -72,41 +96,80 @@ describe('nextDelaySeconds', () => {
 });
 
 describe('decideWithoutEcs: only tasks still pending in etcd are worth an ECS read', () => {
-  it('stops for a stopped task', () => expect(decideWithoutEcs(input({ tombstoned: true, record: undefined }))).toEqual({ action: 'done', reason: 'stopped (tombstone)' }));
-  it('says unknown when etcd has no record', () => expect(decideWithoutEcs(input({ record: undefined }))).toMatchObject({ action: 'unknown' }));
+  it('stops for a stopped task', () =>
+    expect(decideWithoutEcs(input({ tombstoned: true, record: undefined }))).toEqual({
+      action: 'done',
+      reason: 'stopped (tombstone)',
+    }));
+  it('says unknown when etcd has no record', () =>
+    expect(decideWithoutEcs(input({ record: undefined }))).toMatchObject({ action: 'unknown' }));
   it('stops for a task already published or withdrawn', () => {
-    expect(decideWithoutEcs(input({ record: { state: 'registered', gatedContainers: ['app'] } }))).toEqual({ action: 'done', reason: 'record is registered already' });
-    expect(decideWithoutEcs(input({ record: { state: 'withdrawn', gatedContainers: ['app'] } }))).toEqual({ action: 'done', reason: 'record is withdrawn already' });
+    expect(decideWithoutEcs(input({ record: { state: 'registered', gatedContainers: ['app'] } }))).toEqual({
+      action: 'done',
+      reason: 'record is registered already',
+    });
+    expect(decideWithoutEcs(input({ record: { state: 'withdrawn', gatedContainers: ['app'] } }))).toEqual({
+      action: 'done',
+      reason: 'record is withdrawn already',
+    });
   });
   it('asks ECS about a pending task', () => expect(decideWithoutEcs(input())).toBeUndefined());
 });
 
 describe('decideFollowUp', () => {
   it('writes a task ECS says is HEALTHY (task-level or every gated container)', () => {
-    expect(decideFollowUp(input({ described: task({ healthStatus: 'HEALTHY' }) }))).toEqual({ action: 'write', health: 'ready' });
-    expect(decideFollowUp(input({ described: task({ containers: [{ name: 'app', healthStatus: 'HEALTHY', networkBindings: [] }] }) }))).toEqual({ action: 'write', health: 'ready' });
+    expect(decideFollowUp(input({ described: task({ healthStatus: 'HEALTHY' }) }))).toEqual({
+      action: 'write',
+      health: 'ready',
+    });
+    expect(
+      decideFollowUp(
+        input({ described: task({ containers: [{ name: 'app', healthStatus: 'HEALTHY', networkBindings: [] }] }) }),
+      ),
+    ).toEqual({ action: 'write', health: 'ready' });
   });
 
-  it('writes (withdrawn) a task ECS says is UNHEALTHY', () => expect(decideFollowUp(input({ described: task({ healthStatus: 'UNHEALTHY' }) }))).toEqual({ action: 'write', health: 'unhealthy' }));
+  it('writes (withdrawn) a task ECS says is UNHEALTHY', () =>
+    expect(decideFollowUp(input({ described: task({ healthStatus: 'UNHEALTHY' }) }))).toEqual({
+      action: 'write',
+      health: 'unhealthy',
+    }));
 
   it('publishes nothing for a task ECS says is stopping or stopped', () => {
-    expect(decideFollowUp(input({ described: task({ desiredStatus: 'STOPPED', healthStatus: 'HEALTHY' }) }))).toMatchObject({ action: 'done' });
-    expect(decideFollowUp(input({ described: task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED' }) }))).toMatchObject({ action: 'done' });
+    expect(
+      decideFollowUp(input({ described: task({ desiredStatus: 'STOPPED', healthStatus: 'HEALTHY' }) })),
+    ).toMatchObject({ action: 'done' });
+    expect(
+      decideFollowUp(input({ described: task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED' }) })),
+    ).toMatchObject({ action: 'done' });
   });
 
   it('asks again, on the cadence, while the task is still pending within its bound', () =>
-    expect(decideFollowUp(input({ described: task({ healthStatus: 'UNKNOWN' }), nowMs: T0 + 30_500 }))).toEqual({ action: 'again', delaySeconds: 3 }));
+    expect(decideFollowUp(input({ described: task({ healthStatus: 'UNKNOWN' }), nowMs: T0 + 30_500 }))).toEqual({
+      action: 'again',
+      delaySeconds: 3,
+    }));
 
   it('asks again when ECS answers MISSING (eventually consistent: no evidence of a stop)', () =>
     expect(decideFollowUp(input({ described: 'missing' }))).toMatchObject({ action: 'again' }));
 
   it('gives up when the next check would fall past the bound (renew stays in charge)', () =>
-    expect(decideFollowUp(input({ nowMs: T0 + 118_500 }))).toMatchObject({ action: 'give-up', reason: expect.stringContaining('renew stays in charge') }));
+    expect(decideFollowUp(input({ nowMs: T0 + 118_500 }))).toMatchObject({
+      action: 'give-up',
+      reason: expect.stringContaining('renew stays in charge'),
+    }));
 
-  it('gives up after the most checks whatever the bound says', () => expect(decideFollowUp(input({ attempt: MAX_ATTEMPTS, giveUpAt: T0 + 10 ** 9 }))).toMatchObject({ action: 'give-up' }));
+  it('gives up after the most checks whatever the bound says', () =>
+    expect(decideFollowUp(input({ attempt: MAX_ATTEMPTS, giveUpAt: T0 + 10 ** 9 }))).toMatchObject({
+      action: 'give-up',
+    }));
 
   it('never asks ECS-based questions of a task etcd does not hold pending', () => {
-    expect(decideFollowUp(input({ record: undefined, described: task({ healthStatus: 'HEALTHY' }) }))).toMatchObject({ action: 'unknown' });
-    expect(decideFollowUp(input({ tombstoned: true, described: task({ healthStatus: 'HEALTHY' }) }))).toMatchObject({ action: 'done' });
+    expect(decideFollowUp(input({ record: undefined, described: task({ healthStatus: 'HEALTHY' }) }))).toMatchObject({
+      action: 'unknown',
+    });
+    expect(decideFollowUp(input({ tombstoned: true, described: task({ healthStatus: 'HEALTHY' }) }))).toMatchObject({
+      action: 'done',
+    });
   });
 });

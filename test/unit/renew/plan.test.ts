@@ -41,14 +41,17 @@ const stored = (id: string, changes: Partial<TaskRecord> = {}): StoredRecord => 
 });
 
 const ok = <T>(value: T) => ({ ok: true as const, value });
-const described = (tasks: TaskSnapshot[], missing: string[] = [], invalid: DescribedTasks['invalid'] = []) => ok<DescribedTasks>({ tasks, missing, invalid });
+const described = (tasks: TaskSnapshot[], missing: string[] = [], invalid: DescribedTasks['invalid'] = []) =>
+  ok<DescribedTasks>({ tasks, missing, invalid });
 
 /** Facts where every record's lease was renewed and every endpoint key hangs on its lease. */
 function facts(records: StoredRecord[], cluster: Partial<ClusterFacts>, more: Partial<RenewFacts> = {}): RenewFacts {
   return {
     records,
     leases: { alive: new Set(records.map((r) => r.lease)), expired: new Set(), failed: new Map() },
-    clusters: new Map([['prod', { cluster: CLUSTER, served: true, listed: ok(records.map((r) => r.record.taskArn)), ...cluster }]]),
+    clusters: new Map([
+      ['prod', { cluster: CLUSTER, served: true, listed: ok(records.map((r) => r.record.taskArn)), ...cluster }],
+    ]),
     endpointLeases: new Map(records.flatMap((r) => r.record.keys.map((k) => [k, r.lease] as const))),
     missingMarks: new Map(),
     tombstoned: new Set(),
@@ -57,7 +60,10 @@ function facts(records: StoredRecord[], cluster: Partial<ClusterFacts>, more: Pa
   };
 }
 const kinds = (plan: ReturnType<typeof planRenew>) => plan.steps.map((s) => [s.kind, s.taskArn]);
-const mark = (id: string): [string, MissingMark] => [arn(id), { taskArn: arn(id), firstSeen: '2026-01-01T00:00:00.000Z' }];
+const mark = (id: string): [string, MissingMark] => [
+  arn(id),
+  { taskArn: arn(id), firstSeen: '2026-01-01T00:00:00.000Z' },
+];
 
 describe('planRenew', () => {
   it('only renews tasks ECS describes as running and healthy with their keys in place', () => {
@@ -67,7 +73,15 @@ describe('planRenew', () => {
 
   it('rewrites, withdraws and tombstones as ECS says', () => {
     const records = [stored('a'), stored('b'), stored('c', { state: RecordState.Pending })];
-    const plan = planRenew(facts(records, { described: described([task('a', { desiredStatus: 'STOPPED' }), task('b', { healthStatus: 'UNHEALTHY' }), task('c', { healthStatus: 'HEALTHY' })]) }));
+    const plan = planRenew(
+      facts(records, {
+        described: described([
+          task('a', { desiredStatus: 'STOPPED' }),
+          task('b', { healthStatus: 'UNHEALTHY' }),
+          task('c', { healthStatus: 'HEALTHY' }),
+        ]),
+      }),
+    );
     expect(kinds(plan)).toEqual([
       [StepKind.Deregister, arn('a')],
       [StepKind.Withdraw, arn('b')],
@@ -77,29 +91,51 @@ describe('planRenew', () => {
 
   describe('MISSING', () => {
     it('keeps a task ListTasks still lists, and clears its mark', () => {
-      const plan = planRenew(facts([stored('a')], { described: described([], [arn('a')]) }, { missingMarks: new Map([mark('a')]) }));
+      const plan = planRenew(
+        facts([stored('a')], { described: described([], [arn('a')]) }, { missingMarks: new Map([mark('a')]) }),
+      );
       expect(kinds(plan)).toEqual([[StepKind.ClearMissing, arn('a')]]);
       expect(plan.renewed).toBe(1);
     });
 
     it('marks, and keeps, a task ListTasks does not list either', () => {
       const plan = planRenew(facts([stored('a')], { described: described([], [arn('a')]), listed: ok([]) }));
-      expect(plan.steps).toEqual([expect.objectContaining({ kind: StepKind.MarkMissing, taskArn: arn('a'), firstSeen: '2026-01-01T00:01:00.000Z' })]);
+      expect(plan.steps).toEqual([
+        expect.objectContaining({
+          kind: StepKind.MarkMissing,
+          taskArn: arn('a'),
+          firstSeen: '2026-01-01T00:01:00.000Z',
+        }),
+      ]);
     });
 
     it('removes (never tombstones) a task still MISSING and unlisted on a later tick', () => {
-      const plan = planRenew(facts([stored('a')], { described: described([], [arn('a')]), listed: ok([]) }, { missingMarks: new Map([mark('a')]) }));
+      const plan = planRenew(
+        facts(
+          [stored('a')],
+          { described: described([], [arn('a')]), listed: ok([]) },
+          { missingMarks: new Map([mark('a')]) },
+        ),
+      );
       expect(kinds(plan)).toEqual([[StepKind.RemoveMissing, arn('a')]]);
       expect(plan.steps.some((s) => s.kind === StepKind.Deregister)).toBe(false);
     });
 
     it('keeps a MISSING task when ListTasks failed (fail open), marking nothing', () => {
-      const plan = planRenew(facts([stored('a')], { described: described([], [arn('a')]), listed: { ok: false, error: 'throttled' } }, { missingMarks: new Map([mark('a')]) }));
+      const plan = planRenew(
+        facts(
+          [stored('a')],
+          { described: described([], [arn('a')]), listed: { ok: false, error: 'throttled' } },
+          { missingMarks: new Map([mark('a')]) },
+        ),
+      );
       expect(plan).toMatchObject({ steps: [], failOpen: 1 });
     });
 
     it('clears the mark of a task ECS describes again', () => {
-      const plan = planRenew(facts([stored('a')], { described: described([task('a')]) }, { missingMarks: new Map([mark('a')]) }));
+      const plan = planRenew(
+        facts([stored('a')], { described: described([task('a')]) }, { missingMarks: new Map([mark('a')]) }),
+      );
       expect(kinds(plan)).toEqual([[StepKind.ClearMissing, arn('a')]]);
     });
   });
@@ -116,18 +152,24 @@ describe('planRenew', () => {
   });
 
   it('does not check keys of a task not verified this tick: it only gets its keepalive', () => {
-    const plan = planRenew(facts([stored('a'), stored('b')], { described: described([task('a')]) }, { endpointLeases: new Map() }));
+    const plan = planRenew(
+      facts([stored('a'), stored('b')], { described: described([task('a')]) }, { endpointLeases: new Map() }),
+    );
     expect(kinds(plan)).toEqual([[StepKind.RestoreKeys, arn('a')]]);
     expect(plan.renewed).toBe(1);
   });
 
   it('renews without removing anything when ECS failed for the cluster', () => {
-    const plan = planRenew(facts([stored('a')], { described: { ok: false, error: 'ServerException' }, listed: undefined }));
+    const plan = planRenew(
+      facts([stored('a')], { described: { ok: false, error: 'ServerException' }, listed: undefined }),
+    );
     expect(plan).toEqual({ steps: [], renewed: 0, failOpen: 1, failures: [] });
   });
 
   it('never removes on an answer it cannot read', () => {
-    const plan = planRenew(facts([stored('a')], { described: described([], [], [{ taskArn: arn('a'), error: 'bad' }]) }));
+    const plan = planRenew(
+      facts([stored('a')], { described: described([], [], [{ taskArn: arn('a'), error: 'bad' }]) }),
+    );
     expect(plan).toEqual({ steps: [], renewed: 0, failOpen: 1, failures: [{ taskArn: arn('a'), error: 'bad' }] });
   });
 
@@ -149,8 +191,15 @@ describe('planRenew', () => {
   });
 
   it('repairs running tasks without a record, except tombstoned, stopping and recorded ones', () => {
-    const unrecorded = described([task('new'), task('dead'), task('stopping', { desiredStatus: 'STOPPED' }), task('a')]);
-    const plan = planRenew(facts([stored('a')], { described: described([task('a')]), unrecorded }, { tombstoned: new Set([arn('dead')]) }));
+    const unrecorded = described([
+      task('new'),
+      task('dead'),
+      task('stopping', { desiredStatus: 'STOPPED' }),
+      task('a'),
+    ]);
+    const plan = planRenew(
+      facts([stored('a')], { described: described([task('a')]), unrecorded }, { tombstoned: new Set([arn('dead')]) }),
+    );
     expect(kinds(plan)).toEqual([[StepKind.Repair, arn('new')]]);
   });
 

@@ -1,14 +1,31 @@
 import { describe, expect, it } from 'vitest';
-import { LIST_POSITION, planSlice, SliceProgress, type SliceCluster, type SlicePosition } from '../../../lib/renew/slice';
+import {
+  LIST_POSITION,
+  planSlice,
+  SliceProgress,
+  type SliceCluster,
+  type SlicePosition,
+} from '../../../lib/renew/slice';
 
-const arn = (cluster: string, i: number) => `arn:aws:ecs:us-east-1:123456789012:task/${cluster}/${i.toString(16).padStart(32, '0')}`;
+const arn = (cluster: string, i: number) =>
+  `arn:aws:ecs:us-east-1:123456789012:task/${cluster}/${i.toString(16).padStart(32, '0')}`;
 const id = (i: number) => i.toString(16).padStart(32, '0');
 function cluster(name: string, tasks: number, options: Partial<SliceCluster> = {}): SliceCluster {
-  return { name, cluster: `arn:aws:ecs:us-east-1:123456789012:cluster/${name}`, taskArns: Array.from({ length: tasks }, (_, i) => arn(name, i)).reverse(), listed: true, ...options };
+  return {
+    name,
+    cluster: `arn:aws:ecs:us-east-1:123456789012:cluster/${name}`,
+    taskArns: Array.from({ length: tasks }, (_, i) => arn(name, i)).reverse(),
+    listed: true,
+    ...options,
+  };
 }
 
 /** Runs ticks as renew does (every unit finished) and returns, per tick, the tasks described. */
-function runTicks(clusters: SliceCluster[], budget: number, ticks: number): { described: string[][]; listed: string[][]; k: number } {
+function runTicks(
+  clusters: SliceCluster[],
+  budget: number,
+  ticks: number,
+): { described: string[][]; listed: string[][]; k: number } {
   let cursor: SlicePosition | undefined;
   const described: string[][] = [];
   const listed: string[][] = [];
@@ -36,13 +53,27 @@ describe('planSlice', () => {
       ['describe', 'b', 50],
       ['list', 'b', 3],
     ]);
-    expect(plan).toMatchObject({ passReads: 8, plannedReads: 8, ticksPerPass: 1, tasks: 300, clusters: 2, wholePass: true });
+    expect(plan).toMatchObject({
+      passReads: 8,
+      plannedReads: 8,
+      ticksPerPass: 1,
+      tasks: 300,
+      clusters: 2,
+      wholePass: true,
+    });
   });
 
   it('takes as many units as the budget pays for, and says how many ticks a pass takes', () => {
     const plan = planSlice({ clusters: [cluster('a', 1000), cluster('b', 1000)], budget: 7 });
     // A pass: 10 DescribeTasks + 10 ListTasks pages per cluster = 40 reads.
-    expect(plan).toMatchObject({ passReads: 40, plannedReads: 7, ticksPerPass: 6, tasks: 700, clusters: 0, wholePass: false });
+    expect(plan).toMatchObject({
+      passReads: 40,
+      plannedReads: 7,
+      ticksPerPass: 6,
+      tasks: 700,
+      clusters: 0,
+      wholePass: false,
+    });
     expect(plan.units.every((u) => u.kind === 'describe' && u.name === 'a')).toBe(true);
   });
 
@@ -70,7 +101,15 @@ describe('planSlice', () => {
 
   it('always takes one unit, so a listing larger than the budget still gets done', () => {
     const plan = planSlice({ clusters: [cluster('a', 0, { listPages: 30 })], budget: 10 });
-    expect(plan.units).toEqual([{ kind: 'list', cluster: expect.stringContaining('cluster/a'), name: 'a', reads: 30, position: { cluster: 'a', task: LIST_POSITION } }]);
+    expect(plan.units).toEqual([
+      {
+        kind: 'list',
+        cluster: expect.stringContaining('cluster/a'),
+        name: 'a',
+        reads: 30,
+        position: { cluster: 'a', task: LIST_POSITION },
+      },
+    ]);
     expect(plan.ticksPerPass).toBe(1);
   });
 
