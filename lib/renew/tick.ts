@@ -152,7 +152,7 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
     for (const task of repairable) fail(task.taskArn, `tombstones could not be read: ${errorMessage(err)}`);
     tombstoned = undefined;
   }
-  summary.durationsMs.reconcile += round(performance.now() - timer);
+  summary.durationsMs.reconcile = round(summary.durationsMs.reconcile + performance.now() - timer);
   mark = performance.now();
 
   const plan = planRenew({
@@ -240,7 +240,7 @@ async function askEcs(
     } catch (err) {
       return { ok: false, error: errorMessage(err), notFound: isClusterNotFound(err), outOfTime: outOfTime(err) };
     } finally {
-      summary.durationsMs[into] += Math.round((performance.now() - started) * 10) / 10;
+      summary.durationsMs[into] = Math.round((summary.durationsMs[into] + performance.now() - started) * 10) / 10;
     }
   };
   /** DescribeClusters' status when it confirms the cluster is gone; undefined otherwise (including when it fails). */
