@@ -20,7 +20,7 @@
  */
 import { Etcd3 } from 'etcd3';
 import pLimit from 'p-limit';
-import { checkedTask, type CheckedTask } from '../test/kit/health-checked';
+import { checkedTask, putCheckedDefinition, type CheckedTask } from '../test/kit/health-checked';
 import { lambdaContext } from '../test/kit/lambda';
 import { LocalAws } from '../test/kit/local-aws';
 import { startLocalEtcd } from '../test/kit/local-etcd';
@@ -45,21 +45,8 @@ interface Platform {
 async function startPlatform(): Promise<Platform> {
   const etcd = await startLocalEtcd();
   const aws = (await new LocalAws().start()).putSampleTaskDefinitions();
-  aws.putTaskDefinition({
-    taskDefinitionArn: DEFINITION,
-    family: 'bench-checked',
-    revision: 1,
-    networkMode: 'awsvpc',
-    // No timing given: ECS's defaults (30 s interval, 5 s timeout, 3 retries, no start period).
-    containerDefinitions: [
-      {
-        name: 'FargateApp',
-        essential: true,
-        portMappings: [{ containerPort: 50051, protocol: 'tcp' }],
-        healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'] },
-      },
-    ],
-  });
+  // No timing given: ECS's defaults (30 s interval, 5 s timeout, 3 retries, no start period).
+  putCheckedDefinition(aws, { arn: DEFINITION, family: 'bench-checked', timing: 'ecs-defaults' });
   const deadLetter = aws.createQueue('follow-dlq');
   const queue = aws.createQueue('follow', { deadLetter, maxReceiveCount: 3, visibilityTimeoutMs: 5000 });
   Object.assign(process.env, aws.sdkEnv(), {

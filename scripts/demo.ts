@@ -15,7 +15,7 @@ import type { RegisterOutcome } from '../lib/registrar';
 import { parseEndpoint } from '../lib/discovery/parse';
 import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
 import { loadEvent } from '../test/kit/events';
-import { checkedTask } from '../test/kit/health-checked';
+import { checkedTask, putCheckedDefinition } from '../test/kit/health-checked';
 import { lambdaContext } from '../test/kit/lambda';
 import { LocalAws, runningFromStopped } from '../test/kit/local-aws';
 import { consumeQueue } from '../test/kit/local-sqs';
@@ -221,21 +221,8 @@ async function rollingDeploy(
   followQueue: string,
 ): Promise<void> {
   const definition = 'arn:aws:ecs:us-west-2:111122223333:task-definition/checkout:1';
-  aws.putTaskDefinition({
-    taskDefinitionArn: definition,
-    family: 'checkout',
-    revision: 1,
-    networkMode: 'awsvpc',
-    // A 2 s interval keeps the demo short (ECS's default is 30 s: the follow-up then checks every 3 s).
-    containerDefinitions: [
-      {
-        name: 'FargateApp',
-        essential: true,
-        portMappings: [{ containerPort: 50051, protocol: 'tcp' }],
-        healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'], interval: 2, timeout: 1, retries: 2 },
-      },
-    ],
-  });
+  // A 2 s interval keeps the demo short (ECS's default is 30 s: the follow-up then checks every 3 s).
+  putCheckedDefinition(aws, { arn: definition, family: 'checkout', timing: { interval: 2, timeout: 1, retries: 2 } });
   // Task k at 10.0.9.k (fargateEvent's address of task 9 × 256 + k), apart from the other demo tasks.
   const task = (k: number, healthy: boolean) =>
     checkedTask(aws, 9 * 256 + k, {

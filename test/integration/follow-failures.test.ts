@@ -24,7 +24,7 @@ beforeAll(async () => {
   // These tests read the metric lines (vitest turns metrics off elsewhere).
   env = testEnv({ POWERTOOLS_METRICS_DISABLED: 'false' });
   platform = await startFollowPlatform(env, { maxReceiveCount: 3, visibilityTimeoutMs: 300 });
-  putCheckedDefinition(platform.aws, { interval: 1 });
+  putCheckedDefinition(platform.aws, { timing: { interval: 1 } });
   client = new Etcd3({ hosts: env.ETCD_ENDPOINTS! });
   logs = captureLogs();
 });

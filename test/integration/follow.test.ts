@@ -45,7 +45,7 @@ async function until(what: string, condition: () => Promise<boolean>, timeoutMs 
 beforeAll(async () => {
   env = testEnv({ POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
   platform = await startFollowPlatform(env);
-  putCheckedDefinition(platform.aws, { interval: 2 });
+  putCheckedDefinition(platform.aws, { timing: { interval: 2 } });
   client = new Etcd3({ hosts: env.ETCD_ENDPOINTS! });
   consumer = platform.deliver({
     onDelivery: async (delivery) => {

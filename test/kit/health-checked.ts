@@ -1,8 +1,9 @@
 /**
- * Health-checked Fargate tasks for the follow-up tests: a task definition whose container has a
- * short health check (1 s interval, so a follow-up check falls due every second), tasks of it
- * built from the Fargate sample, health changes as ECS reports them, and a recorder of every state
- * a service's endpoint directory goes through.
+ * Health-checked Fargate tasks for the follow-up tests, the health bench and the demo's rolling
+ * deploy: a task definition whose container has a health check (by default a short one: 1 s
+ * interval, so a follow-up check falls due every second), tasks of it built from the Fargate
+ * sample, health changes as ECS reports them, and a recorder of every state a service's endpoint
+ * directory goes through.
  */
 import type { Etcd3 } from 'etcd3';
 import { prefixEnd } from '../../lib/etcd/registry';
@@ -14,14 +15,46 @@ type Json = Record<string, any>;
 /** The health-checked task definition (container `FargateApp` like the sample, port 50051). */
 export const CHECKED_DEFINITION_ARN = 'arn:aws:ecs:us-west-2:111122223333:task-definition/checked-api:1';
 
-/** Declares {@link CHECKED_DEFINITION_ARN} with the given health check timing (seconds). */
-export function putCheckedDefinition(
-  aws: LocalAws,
-  timing: { interval?: number; timeout?: number; retries?: number; startPeriod?: number } = {},
-): void {
+/** Health check timing of a container, in seconds (what a task definition's `healthCheck` holds). */
+export interface HealthCheckTiming {
+  readonly interval?: number;
+  readonly timeout?: number;
+  readonly retries?: number;
+  readonly startPeriod?: number;
+}
+
+/** Options of {@link putCheckedDefinition}. */
+export interface CheckedDefinitionOptions {
+  /** @default CHECKED_DEFINITION_ARN */
+  readonly arn?: string;
+  /** @default 'checked-api' */
+  readonly family?: string;
+  /**
+   * The health check's timing; `'ecs-defaults'` gives none, so ECS's defaults apply (30 s
+   * interval, 5 s timeout, 3 retries, no start period).
+   * @default a 1 s interval and timeout, 2 retries, no start period (a follow-up check every second)
+   */
+  readonly timing?: HealthCheckTiming | 'ecs-defaults';
+}
+
+/**
+ * Declares a health-checked task definition: one container `FargateApp` like the sample's, on port
+ * 50051, whose health check gates registration.
+ */
+export function putCheckedDefinition(aws: LocalAws, options: CheckedDefinitionOptions = {}): void {
+  const timing = options.timing ?? {};
+  const healthCheck =
+    timing === 'ecs-defaults'
+      ? {}
+      : {
+          interval: timing.interval ?? 1,
+          timeout: timing.timeout ?? 1,
+          retries: timing.retries ?? 2,
+          startPeriod: timing.startPeriod ?? 0,
+        };
   aws.putTaskDefinition({
-    taskDefinitionArn: CHECKED_DEFINITION_ARN,
-    family: 'checked-api',
+    taskDefinitionArn: options.arn ?? CHECKED_DEFINITION_ARN,
+    family: options.family ?? 'checked-api',
     revision: 1,
     networkMode: 'awsvpc',
     containerDefinitions: [
@@ -29,13 +62,7 @@ export function putCheckedDefinition(
         name: 'FargateApp',
         essential: true,
         portMappings: [{ containerPort: 50051, protocol: 'tcp' }],
-        healthCheck: {
-          command: ['CMD', 'grpc_health_probe', '-addr=:50051'],
-          interval: timing.interval ?? 1,
-          timeout: timing.timeout ?? 1,
-          retries: timing.retries ?? 2,
-          startPeriod: timing.startPeriod ?? 0,
-        },
+        healthCheck: { command: ['CMD', 'grpc_health_probe', '-addr=:50051'], ...healthCheck },
       },
     ],
   });
