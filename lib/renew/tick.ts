@@ -295,12 +295,17 @@ async function askEcs(
   const facts = new Map<string, ClusterFacts>();
   for (const [name, cluster] of arns) {
     const base = { cluster, served: served.has(name) };
+    // A cluster ECS failed for (fail open) or confirmed gone is not listed this tick, and its
+    // listing is not left for the next: it is done as far as this tick goes.
+    const skipped = served.has(name) ? verification.listUnit(name) : undefined;
     if (gone.has(name)) {
+      if (skipped) verification.done(skipped);
       facts.set(name, { ...base, gone: gone.get(name)! });
       continue;
     }
     const failure = failures.get(name);
     if (failure) {
+      if (skipped) verification.done(skipped);
       facts.set(name, { ...base, described: failure });
       continue;
     }

@@ -74,6 +74,8 @@ describe('ECS throttled during renew', () => {
       const tickSeconds = Math.ceil((Date.now() - tickStarted) / 1000);
       expect(summary).toMatchObject({ records: 5, failOpen: 5, renewed: 0, removed: 0, withdrawn: 0, failed: 0 });
       expect(summary.ecsFailures).toEqual([{ cluster: CLUSTER_ARN, error: expect.stringMatching(THROTTLED) }]);
+      // Failing open is not running out of time: nothing is reported left for the next tick.
+      expect(summary.verification?.left).toEqual({ tasks: 0, clusters: 0 });
       expect(aws.count('DescribeTasks') - calls).toBe(6); // the SDK's 2 attempts (AWS_MAX_ATTEMPTS=2), then 2 backoff rounds of the reader, then it gave up
       // Renewed at the start of the tick (the throttled reads then back off for a few seconds);
       // a lease not renewed would also have lost the 2.1 s waited before the tick.
