@@ -10,17 +10,12 @@
 import { readFileSync } from 'node:fs';
 import { Etcd3 } from 'etcd3';
 import pLimit from 'p-limit';
-import { loadConfig } from '../lib/config';
-import { AwsEcsReader } from '../lib/ecs/api';
 import { parseTaskStateChange } from '../lib/ecs/event';
-import { createEtcdClient } from '../lib/etcd/client';
-import { prefixEnd, Registry } from '../lib/etcd/registry';
-import { Registrar } from '../lib/registrar';
+import { prefixEnd } from '../lib/etcd/registry';
 import { fargateEvent } from '../test/kit/events';
 import { lambdaContext } from '../test/kit/lambda';
 import { startLocalEtcd } from '../test/kit/local-etcd';
-import { BENCH_EVENT, type Json, loadBundle, median, round, startEcsEndpoint } from './support';
-import { loadEc2 } from '../lib/ecs/ec2-loader';
+import { BENCH_EVENT, type Json, loadBundle, median, round, registrarFromEnv, startEcsEndpoint } from './support';
 
 const quiet = { info() {}, warn() {}, error() {} };
 const ticksAt = (size: number) => (size > 10_000 ? 3 : 5);
@@ -81,15 +76,7 @@ export async function benchRenew(sizes: readonly number[] = [1000, 10_000, 50_00
       POWERTOOLS_LOG_LEVEL: 'WARN',
       POWERTOOLS_METRICS_DISABLED: 'true',
     });
-    const config = loadConfig(process.env);
-    const client = createEtcdClient(config);
-    const registrar = new Registrar({
-      config,
-      etcd: client,
-      registry: new Registry(client, config),
-      ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
-      log: quiet,
-    });
+    const { config, client, registrar } = registrarFromEnv(quiet);
     const renew = await loadBundle('renew');
     const raw = new Etcd3({ hosts: etcd.endpoint });
     const limit = pLimit(256);

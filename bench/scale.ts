@@ -11,17 +11,11 @@
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { loadConfig } from '../lib/config';
-import { AwsEcsReader } from '../lib/ecs/api';
 import { parseTaskStateChange } from '../lib/ecs/event';
-import { createEtcdClient } from '../lib/etcd/client';
-import { Registry } from '../lib/etcd/registry';
 import { recordKey } from '../lib/keys';
-import { Registrar } from '../lib/registrar';
 import { fargateEvent, taskCluster } from '../test/kit/events';
 import { startLocalEtcd } from '../test/kit/local-etcd';
-import { BENCH_EVENT, type Json, median, round, startEcsEndpoint } from './support';
-import { loadEc2 } from '../lib/ecs/ec2-loader';
+import { BENCH_EVENT, type Json, median, round, registrarFromEnv, startEcsEndpoint } from './support';
 
 const quiet = { info() {}, warn() {}, error() {} };
 const TICK_MS = 50_000;
@@ -44,15 +38,7 @@ export async function benchScale(
       POWERTOOLS_METRICS_DISABLED: 'true',
     };
     Object.assign(process.env, env);
-    const config = loadConfig(process.env);
-    const client = createEtcdClient(config);
-    const registrar = new Registrar({
-      config,
-      etcd: client,
-      registry: new Registry(client, config),
-      ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
-      log: quiet,
-    });
+    const { config, client, registrar } = registrarFromEnv(quiet);
 
     progress(`registering ${tasks} tasks in ${clusters} clusters (setup, not measured)`);
     const setupStarted = performance.now();

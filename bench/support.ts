@@ -8,6 +8,12 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import { Etcd3 } from 'etcd3';
+import { loadConfig } from '../lib/config';
+import { AwsEcsReader } from '../lib/ecs/api';
+import { loadEc2 } from '../lib/ecs/ec2-loader';
+import { createEtcdClient } from '../lib/etcd/client';
+import { Registry } from '../lib/etcd/registry';
+import { type Log, Registrar } from '../lib/registrar';
 import { lambdaContext } from '../test/kit/lambda';
 import { startLocalEtcd } from '../test/kit/local-etcd';
 
@@ -129,4 +135,22 @@ export async function rawGrantAndPut(raw: Etcd3, key: string): Promise<void> {
     .if(key, 'Create', '==', 0)
     .then(raw.put(key).value('{"Op":0,"Addr":"10.0.0.1:50051"}').lease(lease.ID))
     .commit();
+}
+
+/**
+ * A registrar wired from `process.env` as the functions wire theirs (the registry on the
+ * configured etcd, the ECS reader with its EC2 lookup), for a bench's setup and its in-process
+ * ticks. Close `client` when done.
+ */
+export function registrarFromEnv(log: Log) {
+  const config = loadConfig(process.env);
+  const client = createEtcdClient(config);
+  const registrar = new Registrar({
+    config,
+    etcd: client,
+    registry: new Registry(client, config),
+    ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
+    log,
+  });
+  return { config, client, registrar };
 }

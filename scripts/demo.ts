@@ -15,7 +15,7 @@ import type { RegisterOutcome } from '../lib/registrar';
 import { parseEndpoint } from '../lib/discovery/parse';
 import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
 import { loadEvent } from '../test/kit/events';
-import { checkedTask, putCheckedDefinition } from '../test/kit/health-checked';
+import { checkedTask, putCheckedDefinition, recordService } from '../test/kit/health-checked';
 import { lambdaContext } from '../test/kit/lambda';
 import { LocalAws, runningFromStopped } from '../test/kit/local-aws';
 import { consumeQueue } from '../test/kit/local-sqs';
@@ -244,19 +244,8 @@ async function rollingDeploy(
   for (const t of old) await handlers.register(t.running as never, lambdaContext('register'));
   console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
 
-  const seen: number[] = [];
-  const start = await client.kv.range({ key: Buffer.from(directory), range_end: Buffer.from('services/checkout0') });
-  let count = start.kvs.length;
-  seen.push(count);
-  const watcher = await client
-    .watch()
-    .prefix(directory)
-    .startRevision(String(Number(start.header.revision) + 1))
-    .create();
-  watcher.on('data', (res) => {
-    for (const e of res.events) count += e.type === 'Put' ? (e.kv.version === '1' ? 1 : 0) : -1;
-    seen.push(count);
-  });
+  // Every state of the service's endpoint directory from now on, a whole revision at a time.
+  const recording = await recordService(client, directory);
   const consumer = consumeQueue(aws.queue(followQueue), handlers.follow as never);
   try {
     step(
@@ -287,10 +276,13 @@ async function rollingDeploy(
     );
     console.log(`  etcd:///services/checkout/ → ${(await addrs()).join(', ')}`);
     await new Promise((r) => setTimeout(r, 100));
-    console.log(`  endpoints the service had, after every change: ${seen.join(' → ')} (never 0)`);
+    const fewest = Math.min(...recording.counts);
+    console.log(
+      `  endpoints the service had, after every change: ${recording.counts.join(' → ')} (${fewest > 0 ? 'never 0' : 'it reached 0'})`,
+    );
   } finally {
     await consumer.stop();
-    await watcher.cancel();
+    await recording.stop();
   }
 }
 

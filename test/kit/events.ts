@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { TaskSnapshot } from '../../lib/ecs/event';
 
 type Json = Record<string, any>;
 
@@ -90,4 +91,24 @@ export function transition(
 ): Json {
   const next = withDetail(event, { version, lastStatus, desiredStatus, ...extra });
   return { ...next, id: `${event.detail.taskArn.split('/').pop()}-${version}-${lastStatus}-${desiredStatus}` };
+}
+
+/**
+ * A task as the registrar's pure decisions see it: `TaskSnapshot` of task `id` in cluster `prod`
+ * (us-east-1), RUNNING/RUNNING at version 5 with one container `app`, `changes` on top.
+ */
+export function taskSnapshot(id = 'abc', changes: Partial<TaskSnapshot> = {}): TaskSnapshot {
+  return {
+    taskArn: `arn:aws:ecs:us-east-1:123456789012:task/prod/${id}`,
+    taskId: id,
+    clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod',
+    clusterName: 'prod',
+    region: 'us-east-1',
+    version: 5,
+    lastStatus: 'RUNNING',
+    desiredStatus: 'RUNNING',
+    taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/api:1',
+    containers: [{ name: 'app', networkBindings: [] }],
+    ...changes,
+  };
 }

@@ -43,6 +43,15 @@ export interface RegistryReport {
   readonly sharedLeases: string[];
 }
 
+/** The parts of a {@link RegistryReport} of a consistent registry: nothing found wrong. */
+export const CONSISTENT = {
+  duplicateRecords: [],
+  brokenRecords: [],
+  orphanKeys: [],
+  orphanLeases: [],
+  sharedLeases: [],
+} as const;
+
 /**
  * Checks the registry's invariants on a snapshot: every record hangs on its own lease with exactly
  * its endpoint keys; every endpoint key belongs to a record on the same lease; every lease carries a

@@ -11,20 +11,9 @@ import {
   WriteSource,
 } from '../../lib/decide';
 import type { TaskSnapshot } from '../../lib/ecs/event';
+import { taskSnapshot } from '../kit/events';
 
-const task = (changes: Partial<TaskSnapshot> = {}): TaskSnapshot => ({
-  taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/prod/abc',
-  taskId: 'abc',
-  clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod',
-  clusterName: 'prod',
-  region: 'us-east-1',
-  version: 5,
-  lastStatus: 'RUNNING',
-  desiredStatus: 'RUNNING',
-  taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/api:1',
-  containers: [{ name: 'app', networkBindings: [] }],
-  ...changes,
-});
+const task = (changes: Partial<TaskSnapshot> = {}): TaskSnapshot => taskSnapshot('abc', changes);
 
 describe('decideWrite (ordering)', () => {
   const event = (version: number) => ({ version, source: WriteSource.Event });

@@ -11,22 +11,11 @@ import {
   nextDelaySeconds,
   type FollowInput,
 } from '../../../lib/follow/plan';
+import { taskSnapshot } from '../../kit/events';
 
 const T0 = Date.parse('2026-12-01T12:00:00.000Z');
 
-const task = (changes: Partial<TaskSnapshot> = {}): TaskSnapshot => ({
-  taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/prod/abc',
-  taskId: 'abc',
-  clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod',
-  clusterName: 'prod',
-  region: 'us-east-1',
-  version: 3,
-  lastStatus: 'RUNNING',
-  desiredStatus: 'RUNNING',
-  taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/api:1',
-  containers: [{ name: 'app', networkBindings: [] }],
-  ...changes,
-});
+const task = (changes: Partial<TaskSnapshot> = {}): TaskSnapshot => taskSnapshot('abc', { version: 3, ...changes });
 
 const input = (changes: Partial<FollowInput> = {}): FollowInput => ({
   checkEverySeconds: 3,

@@ -4,23 +4,12 @@ import type { DescribedTasks } from '../../../lib/ecs/api';
 import type { TaskSnapshot } from '../../../lib/ecs/event';
 import type { MissingMark, StoredRecord } from '../../../lib/etcd/registry';
 import { planRenew, StepKind, type ClusterFacts, type RenewFacts } from '../../../lib/renew/plan';
+import { taskSnapshot } from '../../kit/events';
 
 const CLUSTER = 'arn:aws:ecs:us-east-1:123456789012:cluster/prod';
 const arn = (id: string) => `arn:aws:ecs:us-east-1:123456789012:task/prod/${id}`;
 
-const task = (id: string, changes: Partial<TaskSnapshot> = {}): TaskSnapshot => ({
-  taskArn: arn(id),
-  taskId: id,
-  clusterArn: CLUSTER,
-  clusterName: 'prod',
-  region: 'us-east-1',
-  version: 5,
-  lastStatus: 'RUNNING',
-  desiredStatus: 'RUNNING',
-  taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/api:1',
-  containers: [{ name: 'app', networkBindings: [] }],
-  ...changes,
-});
+const task = (id: string, changes: Partial<TaskSnapshot> = {}): TaskSnapshot => taskSnapshot(id, changes);
 
 const stored = (id: string, changes: Partial<TaskRecord> = {}): StoredRecord => ({
   key: `registrar/tasks/prod/${id}`,
