@@ -34,7 +34,9 @@ async function deregister(
 ): Promise<(DeregisterOutcome & { drained?: DrainOutcome }) | NotStopping> {
   const { task } = parseTaskStateChange(event);
   if (taskPhase(task) !== TaskPhase.Stopping) {
-    const reason = `not a stopping task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): deregister handles desiredStatus STOPPED or lastStatus STOPPED`;
+    const reason =
+      `not a stopping task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): ` +
+      'deregister handles desiredStatus STOPPED or lastStatus STOPPED';
     logger.warn('event ignored', { reason });
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }

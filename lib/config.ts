@@ -199,7 +199,8 @@ function leaseTtlVar(env: Env): number {
   if (raw && /^\d+$/.test(raw) && Number(raw) < MIN_LEASE_TTL_SECONDS)
     throw new ConfigError(
       'LEASE_TTL_SECONDS',
-      `must be at least ${MIN_LEASE_TTL_SECONDS} (three ${RENEW_INTERVAL_SECONDS} s renew ticks, so keys survive two missed ticks), got ${raw}`,
+      `must be at least ${MIN_LEASE_TTL_SECONDS} (three ${RENEW_INTERVAL_SECONDS} s renew ticks, ` +
+        `so keys survive two missed ticks), got ${raw}`,
     );
   return intVar(env, 'LEASE_TTL_SECONDS', DEFAULT_LEASE_TTL_SECONDS, MIN_LEASE_TTL_SECONDS, 86400);
 }
@@ -210,7 +211,8 @@ function eventConfirmAgeVar(env: Env, tombstoneTtlSeconds: number): number {
   if (raw && /^\d+$/.test(raw) && Number(raw) > max)
     throw new ConfigError(
       'EVENT_CONFIRM_AGE_SECONDS',
-      `must be at most half of TOMBSTONE_TTL_SECONDS (${max}): an unconfirmed event must be younger than the tombstone of a stop it may follow, got ${raw}`,
+      `must be at most half of TOMBSTONE_TTL_SECONDS (${max}): ` +
+        `an unconfirmed event must be younger than the tombstone of a stop it may follow, got ${raw}`,
     );
   return intVar(env, 'EVENT_CONFIRM_AGE_SECONDS', Math.min(600, max), 0, max);
 }

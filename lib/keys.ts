@@ -46,7 +46,8 @@ const shown = (value: string) => JSON.stringify(value.length > 64 ? `${value.sli
 export function assertSegment(value: string, what: string): string {
   if (!SEGMENT.test(value) || value.includes('..'))
     throw new InvalidEventError(
-      `${shown(value)} is not a valid name: use 1-255 ASCII letters, digits, ".", "_" or "-", starting with a letter or digit, without ".."`,
+      `${shown(value)} is not a valid name: ` +
+        'use 1-255 ASCII letters, digits, ".", "_" or "-", starting with a letter or digit, without ".."',
       what,
     );
   return value;

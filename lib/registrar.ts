@@ -1,7 +1,8 @@
 /**
  * The registrar's use cases: register a started task and the renew tick (deregistering a
- * stopping task is `lib/deregister.ts`, which needs no ECS client). Each reads what it needs through the ECS reader, decides with the pure functions and
- * writes through the registry; handlers in `functions/` only validate and call these.
+ * stopping task is `lib/deregister.ts`, which needs no ECS client). Each reads what it needs
+ * through the ECS reader, decides with the pure functions and writes through the registry;
+ * handlers in `functions/` only validate and call these.
  */
 import type { Config } from './config';
 import { decideWrite, evaluateHealth, RecordState, targetState, WriteSource } from './decide';
@@ -209,7 +210,9 @@ export class Registrar {
     // Validate first: a malformed or not-started event must cause no etcd request at all.
     const { task, emittedAt } = parseTaskStateChange(event);
     if (taskPhase(task) !== TaskPhase.Started) {
-      const reason = `not a started task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): register only handles RUNNING/RUNNING`;
+      const reason =
+        `not a started task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): ` +
+        'register only handles RUNNING/RUNNING';
       log.warn('event ignored', { reason, taskArn: task.taskArn });
       return { action: 'ignored', taskArn: task.taskArn, reason };
     }

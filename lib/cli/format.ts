@@ -4,6 +4,7 @@
  */
 import type { PlannedChange } from '../registrar';
 import type { ListRow, Problem, TaskView } from './inspect';
+import type { LeaseStatus } from './snapshot';
 
 /**
  * Lays rows out in columns aligned on the widest cell, two spaces apart, headers first. The last
@@ -64,6 +65,12 @@ export function formatPlan(planned: readonly PlannedChange[]): string {
   );
 }
 
+/** A lease's state for people: its TTL left, expired, or why it is unknown. */
+function leaseState(lease: LeaseStatus): string {
+  if (lease.state === 'alive') return `TTL ${formatTtl(lease.ttl)}`;
+  return lease.state === 'expired' ? 'expired' : `unknown (${lease.error})`;
+}
+
 /** The `show` report: the task, its record, tombstone, lease, keys and why. */
 export function formatTaskView(view: TaskView): string {
   const r = view.record?.record;
@@ -83,12 +90,7 @@ export function formatTaskView(view: TaskView): string {
             : `${t.key}: stopped at ${t.stoppedAt}, version ${t.version}`
           : 'none',
       ],
-      [
-        'lease',
-        lease
-          ? `${lease.id}: ${lease.state === 'alive' ? `TTL ${formatTtl(lease.ttl)}` : lease.state === 'expired' ? 'expired' : `unknown (${lease.error})`}`
-          : '-',
-      ],
+      ['lease', lease ? `${lease.id}: ${leaseState(lease)}` : '-'],
       ['published', view.published ? 'yes' : 'no'],
     ],
   ).replace(/^FIELD\s+VALUE\n/, '');

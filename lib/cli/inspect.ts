@@ -392,7 +392,8 @@ export function explain(view: Pick<TaskView, 'record' | 'tombstone' | 'keys' | '
   if (tombstone) {
     const stop = tombstone.error
       ? `tombstoned: the tombstone is unreadable (${tombstone.error})`
-      : `tombstoned: stopped at ${tombstone.stoppedAt}, version ${tombstone.version}; later events for it up to that version are ignored while the tombstone lasts`;
+      : `tombstoned: stopped at ${tombstone.stoppedAt}, version ${tombstone.version}; ` +
+        'later events for it up to that version are ignored while the tombstone lasts';
     why.push(stop);
     if (record) why.push('inconsistent: the task also has a record (run `check`)');
   }
@@ -405,7 +406,8 @@ export function explain(view: Pick<TaskView, 'record' | 'tombstone' | 'keys' | '
     const r = record.record;
     if (r.state === RecordState.Pending)
       why.push(
-        `pending: waiting for ECS to report HEALTHY${r.gatedContainers.length > 0 ? ` (health-checked containers: ${r.gatedContainers.join(', ')})` : ''}`,
+        'pending: waiting for ECS to report HEALTHY' +
+          (r.gatedContainers.length > 0 ? ` (health-checked containers: ${r.gatedContainers.join(', ')})` : ''),
       );
     else if (r.state === RecordState.Withdrawn)
       why.push('withdrawn: ECS said UNHEALTHY; published again once ECS reports HEALTHY');
@@ -423,8 +425,9 @@ export function explain(view: Pick<TaskView, 'record' | 'tombstone' | 'keys' | '
       why.push(`key ${k.key} hangs on lease ${k.lease}, not the task's lease ${record.lease} (another task holds it)`);
     if (view.published) {
       const live = keys.filter((k) => k.listed && k.exists && k.onTaskLease);
+      const ttl = lease?.state === 'alive' && lease.ttl !== undefined ? ` (TTL ${lease.ttl} s)` : '';
       why.unshift(
-        `published: ${live.length} of ${r.keys.length} keys on lease ${record.lease}${lease?.state === 'alive' && lease.ttl !== undefined ? ` (TTL ${lease.ttl} s)` : ''}, version ${r.version}`,
+        `published: ${live.length} of ${r.keys.length} keys on lease ${record.lease}${ttl}, version ${r.version}`,
       );
     }
   }

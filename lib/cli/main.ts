@@ -102,7 +102,11 @@ async function stableProblems(conn: Connection): Promise<{ snapshot: Snapshot; p
  * Never throws: every failure is written to `stderr` and mapped to an {@link ExitCode}.
  *
  * @example
- * process.exitCode = await runCli(process.argv.slice(2), { env: process.env, stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) });
+ * process.exitCode = await runCli(process.argv.slice(2), {
+ *   env: process.env,
+ *   stdout: (s) => process.stdout.write(s),
+ *   stderr: (s) => process.stderr.write(s),
+ * });
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
   let code: ExitCode = ExitCode.Ok;
@@ -143,7 +147,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
       const keyless = snapshot.records.filter((s) => s.record.keys.length === 0).length;
       if (service !== undefined && keyless > 0)
         io.stdout(
-          `(${keyless} task${keyless === 1 ? '' : 's'} publishing nothing (pending, withdrawn, empty) not shown: a service is known once published; run ls without a service)\n`,
+          `(${keyless} task${keyless === 1 ? '' : 's'} publishing nothing (pending, withdrawn, empty) not shown: ` +
+            'a service is known once published; run ls without a service)\n',
         );
     });
 

@@ -334,7 +334,8 @@ export class AwsEcsReader implements EcsReader {
       if (!load)
         throw new DependencyError(
           'ec2',
-          `EC2 lookups are not available in this function, so the host address of ${arns.join(', ')} is unknown; the follow-up or renew publishes the task`,
+          `EC2 lookups are not available in this function, so the host address of ${arns.join(', ')} is unknown; ` +
+            'the follow-up or renew publishes the task',
         );
       this.calls.describeContainerInstances++;
       const described = await this.send('ecs', `DescribeContainerInstances in ${cluster}`, () =>

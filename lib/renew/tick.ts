@@ -178,7 +178,10 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   return summary;
 }
 
-/** An ECS answer; a failure says whether ECS did not know the cluster (a hint to confirm), or whether no read slot was left before the deadline. */
+/**
+ * An ECS answer; a failure says whether ECS did not know the cluster (a hint to confirm), or
+ * whether no read slot was left before the deadline.
+ */
 type Asked<T> =
   | Answer<T>
   | { readonly ok: false; readonly error: string; readonly notFound: boolean; readonly outOfTime: boolean };

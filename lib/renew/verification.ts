@@ -26,7 +26,10 @@ export const MIN_WRITE_RESERVE_MS = 3000;
 
 /** The verification part of a renew summary. */
 export interface VerificationReport {
-  /** Ticks a full verification pass takes at this tick's budget (K): every task is described, and every served cluster listed, at least once every K ticks. */
+  /**
+   * Ticks a full verification pass takes at this tick's budget (K): every task is described, and
+   * every served cluster listed, at least once every K ticks.
+   */
   readonly ticksPerPass: number;
   /** Tasks described with ECS this tick. */
   readonly tasksVerified: number;
