@@ -54,8 +54,13 @@ export interface EcsReader {
   taskDefinition(arn: string): Promise<TaskDefinitionInfo>;
   /** Describes tasks of one cluster, 100 per call. */
   describeTasks(cluster: string, taskArns: readonly string[]): Promise<DescribedTasks>;
-  /** Every task ARN of a cluster with desiredStatus RUNNING (all pages). */
-  listRunningTasks(cluster: string): Promise<string[]>;
+  /**
+   * Every task ARN of a cluster with desiredStatus RUNNING (all pages).
+   *
+   * @param options.until time (ms since epoch) after which no further page is asked for: the
+   *   listing then fails with a DependencyError caused by a DeadlineError (nothing is half-listed).
+   */
+  listRunningTasks(cluster: string, options?: { readonly until?: number }): Promise<string[]>;
   /**
    * Private IPv4 address of a container instance's EC2 instance (cached). Lookups asked for in the
    * same turn of the event loop are answered by one DescribeContainerInstances and one
@@ -264,10 +269,16 @@ export class AwsEcsReader implements EcsReader {
     return { tasks, missing, invalid };
   }
 
-  async listRunningTasks(cluster: string): Promise<string[]> {
+  async listRunningTasks(cluster: string, options: { readonly until?: number } = {}): Promise<string[]> {
     const arns: string[] = [];
     let nextToken: string | undefined;
     do {
+      // A cluster too large to list before the caller's stop time is given up on between pages,
+      // so the time after it (renew's writes) is never spent on it.
+      if (options.until !== undefined && Date.now() >= options.until)
+        throw new DependencyError('ecs', `ListTasks in ${cluster} stopped after ${arns.length} tasks: out of time`, {
+          cause: new DeadlineError(`ListTasks in ${cluster} did not finish before its stop time`),
+        });
       this.calls.listTasks++;
       const token = nextToken;
       const out = await this.send('ecs', `ListTasks in ${cluster}`, () =>

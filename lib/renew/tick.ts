@@ -324,9 +324,17 @@ async function askEcs(
       facts.set(name, { ...base, described });
       continue;
     }
-    const listed = await timed('reconcile', () => ecs.listRunningTasks(cluster));
+    // Pages stop at the tick's ECS stop time, so a listing too long for one tick never eats the
+    // time kept for the writes (and the invocation never overruns its deadline).
+    const listed = await timed('reconcile', () => ecs.listRunningTasks(cluster, { until: verification.stopAt }));
     if (!listed.ok && 'outOfTime' in listed && listed.outOfTime) {
-      facts.set(name, { ...base, described }); // left for the next tick
+      // Left for the next tick; a cluster whose listing never fits one tick says so every tick.
+      log.warn('renew could not list a cluster before its ECS stop time: left for the next tick', {
+        cluster,
+        error: listed.error,
+        hint: 'a cluster whose running tasks take more ListTasks pages than one tick can read needs a higher ECS_MAX_READS_PER_SECOND',
+      });
+      facts.set(name, { ...base, described });
       continue;
     }
     if (unit) verification.done(unit);

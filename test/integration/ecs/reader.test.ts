@@ -82,6 +82,29 @@ describe('AwsEcsReader read budget', () => {
     expect(aws.count('ListTasks')).toBe(1);
   });
 
+  it("stops listing between pages at the caller's stop time, with an out-of-time error", async () => {
+    for (let k = 0; k < 250; k++)
+      aws.putTaskFromDetail({
+        taskArn: `arn:aws:ecs:us-east-1:123456789012:task/big/${k.toString(16).padStart(32, '0')}`,
+        clusterArn: 'arn:aws:ecs:us-east-1:123456789012:cluster/big',
+        desiredStatus: 'RUNNING',
+        lastStatus: 'RUNNING',
+      });
+    const clock = { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
+    // Two pages a second: the third of three pages would start after the stop time.
+    const budget = new ReadBudget({ readsPerSecond: 2, clock });
+    const reader = new AwsEcsReader(ecsClient(1), { budget });
+    expect(await reader.listRunningTasks('big')).toHaveLength(250);
+    const calls = aws.count('ListTasks');
+    const err = await reader.listRunningTasks('big', { until: Date.now() + 700 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DependencyError);
+    expect((err as Error).cause).toBeInstanceOf(DeadlineError);
+    expect((err as Error).message).toMatch(/ListTasks in big stopped after \d+ tasks: out of time/);
+    expect(aws.count('ListTasks') - calls).toBeLessThan(3);
+    for (let k = 0; k < 250; k++)
+      aws.tasks.delete(`arn:aws:ecs:us-east-1:123456789012:task/big/${k.toString(16).padStart(32, '0')}`);
+  });
+
   it('starts no request when the budget has no slot before the deadline', async () => {
     const budget = new ReadBudget({ readsPerSecond: 1 });
     await budget.take();
