@@ -306,11 +306,17 @@ function clusterArnIn(d: Deployment, cluster: string): string {
 function deploymentVar(env: Env): Deployment {
   const stage = env.STAGE?.trim() || 'local';
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(stage))
-    throw new ConfigError('STAGE', `expected 1-64 letters, digits, "-" or "_" (a Serverless stage), got "${env.STAGE}"`);
+    throw new ConfigError(
+      'STAGE',
+      `expected 1-64 letters, digits, "-" or "_" (a Serverless stage), got "${env.STAGE}"`,
+    );
   // The derived namespace is registrar/<stage>/...: a stage named like a state kind would lie in
   // the previous layout's ranges (registrar/tasks/...).
   if (['tasks', 'tombstones', 'missing', 'pending', 'clusters', 'renew', 'owner'].includes(stage))
-    throw new ConfigError('STAGE', `"${stage}" is reserved (a state key kind under registrar/): choose another stage name`);
+    throw new ConfigError(
+      'STAGE',
+      `"${stage}" is reserved (a state key kind under registrar/): choose another stage name`,
+    );
   const region = env.AWS_REGION?.trim() || undefined;
   if (region !== undefined && !/^[a-z0-9-]{1,32}$/.test(region))
     throw new ConfigError('AWS_REGION', `expected an AWS region such as eu-west-1, got "${env.AWS_REGION}"`);
@@ -322,7 +328,7 @@ function deploymentVar(env: Env): Deployment {
   if (env.AWS_LAMBDA_FUNCTION_NAME && (!account || !region))
     throw new ConfigError(
       account ? 'AWS_REGION' : 'ACCOUNT_ID',
-      "is required on Lambda (serverless.yml sets ACCOUNT_ID to ${aws:accountId}; Lambda sets AWS_REGION)",
+      'is required on Lambda (serverless.yml sets ACCOUNT_ID to ${aws:accountId}; Lambda sets AWS_REGION)',
     );
   return { stage, region, account };
 }
@@ -336,7 +342,12 @@ function deploymentVar(env: Env): Deployment {
  */
 export function loadConfig(env: Env): Config {
   const deployment = deploymentVar(env);
-  const registryPrefix = prefixVar(env, 'REGISTRY_PREFIX', defaultRegistryPrefix(deployment, Boolean(env.STAGE?.trim())), true);
+  const registryPrefix = prefixVar(
+    env,
+    'REGISTRY_PREFIX',
+    defaultRegistryPrefix(deployment, Boolean(env.STAGE?.trim())),
+    true,
+  );
   // Empty means unset for STATE_PREFIX (serverless.yml passes its param through, "" by default).
   const explicitState = env.STATE_PREFIX?.trim() ? env.STATE_PREFIX : undefined;
   const statePrefix = prefixVar({ STATE_PREFIX: explicitState }, 'STATE_PREFIX', defaultStatePrefix(deployment), false);
@@ -357,7 +368,8 @@ export function loadConfig(env: Env): Config {
     if (!isClusterArnOrName(cluster))
       throw new ConfigError('CLUSTERS', `"${cluster}" is neither a cluster name nor a cluster ARN`);
     const foreign = cluster.startsWith('arn:') ? foreignReason(deployment, cluster) : undefined;
-    if (foreign) throw new ConfigError('CLUSTERS', `${foreign}: renew never asks ECS about another deployment's cluster`);
+    if (foreign)
+      throw new ConfigError('CLUSTERS', `${foreign}: renew never asks ECS about another deployment's cluster`);
   }
   return {
     etcdEndpoints: endpointsVar(env),

@@ -8,7 +8,8 @@ import type { Config } from '../config';
 import { DependencyError, errorMessage } from '../errors';
 import { probeLeases } from '../etcd/keepalive';
 import { etcdCall, prefixEnd, type Registry, type StoredRecord } from '../etcd/registry';
-import { foreignReason } from '../deployment';
+import { type Deployment, foreignReason } from '../deployment';
+import { parseEndpoint } from '../discovery/parse';
 import { recordsPrefix, stateKeyParts, tombstonesPrefix } from '../keys';
 
 /** One key as read. */
@@ -104,6 +105,16 @@ export function parseTombstoneEntry(key: string, value: string): TombstoneEntry 
 }
 
 /**
+ * True for an endpoint key another deployment published in a shared service directory: its
+ * metadata (etcd-naming) names a task of another account or region. Keys without metadata (the
+ * `addr` and `json` formats) cannot say whose they are and are kept.
+ */
+function ofAnotherDeployment(deployment: Deployment, kv: KeyValue): boolean {
+  const taskArn = parseEndpoint(kv.key, kv.value)?.metadata?.taskArn;
+  return typeof taskArn === 'string' && foreignReason(deployment, taskArn) !== undefined;
+}
+
+/**
  * Reads the records, tombstones and endpoint keys, all at the revision of the first read, so a
  * write landing meanwhile cannot show half a task.
  *
@@ -144,7 +155,7 @@ export async function readSnapshot(
     tombstones: tombstones.kvs.map((kv) => parseTombstoneEntry(kv.key.toString(), kv.value.toString())),
     endpoints: endpoints.kvs
       .map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), lease: kv.lease }))
-      .filter((kv) => !kv.key.startsWith(statePrefix)),
+      .filter((kv) => !kv.key.startsWith(statePrefix) && !ofAnotherDeployment(config.deployment, kv)),
   };
 }
 

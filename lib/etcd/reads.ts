@@ -103,7 +103,8 @@ export async function listRecords(
  * it, see lib/etcd/migrate.ts), or a value of a cluster or task of another account or region.
  */
 function notOurs(ctx: EtcdContext, key: string, arn: string): string | undefined {
-  if (stateKeyParts(key).legacy) return 'a key of the previous layout (cluster name without account and region), not moved';
+  if (stateKeyParts(key).legacy)
+    return 'a key of the previous layout (cluster name without account and region), not moved';
   return foreignReason(ctx.config.deployment, arn);
 }
 

@@ -17,7 +17,7 @@ import {
 import { ConflictError } from '../errors';
 import { assertServed } from '../deployment';
 import { parseClusterArn } from '../ecs/arn';
-import { clusterKey, missingKey, pendingKey, recordKey, recordsPrefix, stateKeyParts, tombstoneKey } from '../keys';
+import { clusterKey, missingKey, pendingKey, recordKey, recordsPrefix, tombstoneKey } from '../keys';
 import { taskLeaseName, tombstoneLeaseName, type Leases } from './leases';
 import {
   absent,

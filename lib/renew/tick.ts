@@ -121,7 +121,7 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   for (const bad of invalid) fail(bad.key, `unreadable task record: ${bad.error}`);
   // Another deployment's (or an unmoved old-layout) record is neither renewed, verified nor removed.
   if (foreign.length > 0)
-    log.error('renew skipped records that are not this deployment\'s', {
+    log.error("renew skipped records that are not this deployment's", {
       count: foreign.length,
       records: foreign.slice(0, 10),
     });

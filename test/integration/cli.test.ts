@@ -161,8 +161,8 @@ describe('on a broken registry', () => {
   it('check exits 1 listing an orphan key and a record key that was deleted; show says which key is missing', async () => {
     const orphan = `${h.config.registryPrefix}/sample-fargate/ghost:9`;
     await h.etcd.put(orphan).value('10.9.9.9:9');
-    const [deleted] = (await h.registry.readTask({ clusterArn: CLUSTER_ARN, taskId: idOf(running[1]!) })).record!
-      .record.keys;
+    const [deleted] = (await h.registry.readTask({ clusterArn: CLUSTER_ARN, taskId: idOf(running[1]!) })).record!.record
+      .keys;
     await h.etcd.delete().key(deleted!);
 
     const { code, out } = await cli('check');

@@ -178,7 +178,12 @@ describe('a deleted cluster', () => {
     };
   };
   const doomedRecords = async () =>
-    Object.keys(await client.getAll().prefix(recordKey(env.STATE_PREFIX!, DOOMED, '')).strings());
+    Object.keys(
+      await client
+        .getAll()
+        .prefix(recordKey(env.STATE_PREFIX!, DOOMED, ''))
+        .strings(),
+    );
 
   it('keeps its tasks while ECS only fails, or DescribeClusters cannot confirm', async () => {
     const events = [20, 21].map(inDoomed);
@@ -196,9 +201,12 @@ describe('a deleted cluster', () => {
     const events = [22, 23].map(inDoomed);
     const survivor = fargateEvent(24, { salt: 'd' });
     await registerAll([...events, survivor]);
-    const leases = Object.values(await client.getAll().prefix(recordKey(env.STATE_PREFIX!, DOOMED, '')).json()).map(
-      (r) => (r as { leaseId: string }).leaseId,
-    );
+    const leases = Object.values(
+      await client
+        .getAll()
+        .prefix(recordKey(env.STATE_PREFIX!, DOOMED, ''))
+        .json(),
+    ).map((r) => (r as { leaseId: string }).leaseId);
     expect(await client.get(clusterKey(env.STATE_PREFIX!, DOOMED)).string()).toBe(DOOMED);
     aws.deleteCluster(DOOMED);
 

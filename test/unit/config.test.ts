@@ -50,7 +50,11 @@ describe('loadConfig', () => {
 
   it('keeps an explicit STATE_PREFIX as the namespace and the place the previous layout is moved from', () => {
     const config = loadConfig({ ...base, STAGE: 'prod', STATE_PREFIX: 'ops/registrar', REGISTRY_PREFIX: 'services' });
-    expect(config).toMatchObject({ statePrefix: 'ops/registrar', legacyStatePrefix: 'ops/registrar', registryPrefix: 'services' });
+    expect(config).toMatchObject({
+      statePrefix: 'ops/registrar',
+      legacyStatePrefix: 'ops/registrar',
+      registryPrefix: 'services',
+    });
   });
 
   it("names CLUSTERS' bare names as ARNs of the deployment's account and region", () => {
@@ -111,7 +115,12 @@ describe('loadConfig', () => {
     [{ ...base, ACCOUNT_ID: '1234' }, 'ACCOUNT_ID'],
     [{ ...base, AWS_LAMBDA_FUNCTION_NAME: 'registrar-prod-renew', AWS_REGION: 'eu-west-1' }, 'ACCOUNT_ID'],
     [
-      { ...base, AWS_REGION: 'eu-west-1', ACCOUNT_ID: '123456789012', CLUSTERS: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod' },
+      {
+        ...base,
+        AWS_REGION: 'eu-west-1',
+        ACCOUNT_ID: '123456789012',
+        CLUSTERS: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod',
+      },
       'CLUSTERS',
     ],
     [{ ...base, STATE_PREFIX: 'services/registrar' }, 'STATE_PREFIX'],
