@@ -103,8 +103,10 @@ describe('serverless package: the CloudFormation template', () => {
       });
       expect(fn.Environment.Variables).toEqual({
         ETCD_ENDPOINTS: PARAMS.etcdEndpoints,
-        REGISTRY_PREFIX: 'services',
-        STATE_PREFIX: 'registrar',
+        REGISTRY_PREFIX: 'services/ci',
+        STATE_PREFIX: '',
+        STAGE: 'ci',
+        ACCOUNT_ID: { Ref: 'AWS::AccountId' },
         LEASE_TTL_SECONDS: '210',
         VALUE_FORMAT: 'etcd-naming',
         KEY_FORMAT: 'task',

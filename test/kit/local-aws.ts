@@ -199,16 +199,26 @@ export class LocalAws {
   /** `http://127.0.0.1:<port>` once started. */
   endpoint = '';
 
+  /** The account and region this endpoint answers as (DescribeClusters' ARNs, the SDK's region). */
+  readonly place: { readonly account: string; readonly region: string };
+
   /**
    * @param place the account and region this endpoint is ECS of: a cluster ARN of another is not
    *   found (ClusterNotFoundException; DescribeClusters: MISSING), as a regional ECS answers.
+   *   Without it, clusters of any account and region are answered for (the sample events' too).
    */
-  constructor(readonly place: { readonly account: string; readonly region: string } = DEFAULT_PLACE) {}
+  constructor(private readonly scoped?: { readonly account: string; readonly region: string }) {
+    this.place = scoped ?? DEFAULT_PLACE;
+  }
 
-  /** True for a cluster ARN of another account or region than this endpoint's. */
+  /** True for a cluster ARN of another account or region than this endpoint's (only when scoped). */
   private elsewhere(cluster: string): boolean {
     const match = /^arn:[^:]+:ecs:([^:]+):(\d{12}):cluster\//.exec(cluster);
-    return match !== null && (match[1] !== this.place.region || match[2] !== this.place.account);
+    return (
+      this.scoped !== undefined &&
+      match !== null &&
+      (match[1] !== this.scoped.region || match[2] !== this.scoped.account)
+    );
   }
 
   /** Starts listening on 127.0.0.1, on `port` or a free one. */
