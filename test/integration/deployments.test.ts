@@ -4,7 +4,8 @@
  * prefixes and with the layout docs/operations.md documents, over interleaved ticks.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, inject, it } from 'vitest';
+import { ExitCode, runCli } from '../../lib/cli/main';
 import { ConfigError, InvalidEventError } from '../../lib/errors';
 import { prefixEnd } from '../../lib/etcd/registry';
 import { fargateEvent } from '../kit/events';
@@ -159,6 +160,27 @@ describe.each(layouts)('deployments on one etcd, with %s', (_layout, envOf) => {
       const idsOf = (events: Json[]) => events.map((e) => e.detail.taskArn.split('/').pop());
       const dirA = Object.keys(await a.endpoints()).map((k) => k.split('/').pop()!.split(':')[0]);
       expect(dirA.sort()).toEqual((shared ? [...idsOf(tasksA), ...idsOf(tasksB)] : idsOf(tasksA)).sort());
+
+      // The operator CLI of each deployment finds its own registry consistent: the other's keys in a
+      // shared directory are not taken for orphans, the other's records are not read.
+      for (const p of [pa, pb]) {
+        let out = '';
+        const env = {
+          ETCD_ENDPOINTS: inject('etcdEndpoint'),
+          STAGE: p.stage,
+          AWS_REGION: p.region,
+          ACCOUNT_ID: p.account,
+        };
+        const code = await runCli(['check'], {
+          env: { ...env, ...envOf(p, shared) },
+          stdout: (t) => void (out += t),
+          stderr: (t) => void (out += t),
+        });
+        expect({ code, out }).toEqual({
+          code: ExitCode.Ok,
+          out: `consistent: 3 records, 3 endpoint keys, 0 tombstones\n`,
+        });
+      }
 
       // The other's event is refused before anything is written or asked.
       const revisions = await a.revisions();
