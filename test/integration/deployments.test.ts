@@ -8,6 +8,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { ExitCode, runCli } from '../../lib/cli/main';
 import { ConfigError, InvalidEventError } from '../../lib/errors';
 import { prefixEnd } from '../../lib/etcd/registry';
+import { recordKey } from '../../lib/keys';
 import { fargateEvent } from '../kit/events';
 import { createDeployment } from '../support/harness';
 
@@ -198,6 +199,35 @@ describe.each(layouts)('deployments on one etcd, with %s', (_layout, envOf) => {
 });
 
 describe('a state namespace', () => {
+  it('holding a record of another account or region: renew skips it at ERROR, never asks ECS about it, removes nothing', async () => {
+    const place = { stage: `prod${run}`, account: newAccount(), region: 'eu-west-1' };
+    const d = await start(place);
+    await d.claim();
+    const [mine] = await registerTasks(d, place, 31);
+    const { record } = await d.registry.readTask({
+      clusterArn: mine!.detail.clusterArn,
+      taskId: mine!.detail.taskArn.split('/').pop(),
+    });
+    // A hand copy of another region's record (a cluster also called prod), in this namespace.
+    const foreignCluster = `arn:aws:ecs:us-east-1:${place.account}:cluster/prod`;
+    const foreignTask = `arn:aws:ecs:us-east-1:${place.account}:task/prod/0123456789abcdef0123456789abcdef`;
+    const key = recordKey(d.config.statePrefix, foreignCluster, '0123456789abcdef0123456789abcdef');
+    await d.etcd
+      .put(key)
+      .value(JSON.stringify({ ...record!.record, taskArn: foreignTask, clusterArn: foreignCluster }))
+      .exec();
+    const rev = (await d.etcd.kv.range({ key: Buffer.from(key) })).kvs[0]!.mod_revision;
+
+    const summary = await d.registrar.renew();
+    expect(summary).toMatchObject({ records: 3, renewed: 3, removed: 0, missing: 0, clustersRemoved: 0, failed: 0 });
+    expect(d.log.lines.find((l) => l.level === 'error')).toMatchObject({
+      message: "renew skipped records that are not this deployment's",
+      extra: [{ count: 1, records: [{ key, error: expect.stringContaining('is of account') }] }],
+    });
+    expect((await d.etcd.kv.range({ key: Buffer.from(key) })).kvs[0]?.mod_revision).toBe(rev);
+    expect([...d.aws.clustersAsked]).toEqual([mine!.detail.clusterArn]);
+  });
+
   it('owned by another region, account or stage is refused at start, naming both, and nothing is written', async () => {
     const account = newAccount();
     const namespace = `t-${run}/shared-${randomUUID().slice(0, 6)}`;
