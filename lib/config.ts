@@ -324,8 +324,9 @@ function deploymentVar(env: Env): Deployment {
   if (account !== undefined && !/^\d{12}$/.test(account))
     throw new ConfigError('ACCOUNT_ID', `expected a 12-digit AWS account ID, got "${env.ACCOUNT_ID}"`);
   // On Lambda the identity must be whole: without it the namespace and the cluster checks could
-  // not tell this deployment from another one on the same etcd.
-  if (env.AWS_LAMBDA_FUNCTION_NAME && (!account || !region))
+  // not tell this deployment from another one on the same etcd (`serverless invoke local` sets
+  // IS_LOCAL: a local run).
+  if (env.AWS_LAMBDA_FUNCTION_NAME && env.IS_LOCAL !== 'true' && (!account || !region))
     throw new ConfigError(
       account ? 'AWS_REGION' : 'ACCOUNT_ID',
       'is required on Lambda (serverless.yml sets ACCOUNT_ID to ${aws:accountId}; Lambda sets AWS_REGION)',

@@ -62,6 +62,13 @@ describe('loadConfig', () => {
     expect(config.clusters).toEqual(['arn:aws-cn:ecs:cn-north-1:123456789012:cluster/prod']);
   });
 
+  it('requires the whole identity on Lambda, not in a local invocation', () => {
+    const lambda = { ...base, AWS_LAMBDA_FUNCTION_NAME: 'ecs-etcd-registrar-prod-renew', AWS_REGION: 'eu-west-1' };
+    expect(() => loadConfig(lambda)).toThrow(/^ACCOUNT_ID: is required on Lambda/);
+    expect(loadConfig({ ...lambda, ACCOUNT_ID: '123456789012' }).deployment.account).toBe('123456789012');
+    expect(loadConfig({ ...lambda, IS_LOCAL: 'true' }).deployment.account).toBeUndefined();
+  });
+
   it('reads DRY_RUN as a boolean', () => {
     expect(loadConfig({ ...base, DRY_RUN: 'true' }).dryRun).toBe(true);
     expect(loadConfig({ ...base, DRY_RUN: 'FALSE' }).dryRun).toBe(false);
