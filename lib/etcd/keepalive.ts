@@ -22,6 +22,12 @@ export interface KeepAliveOptions {
    * by the invocation's deadline. @default 10000
    */
   readonly timeoutMs?: number;
+  /**
+   * Give up on a stream whose first answer has not come after this long: a member that accepts
+   * the stream and never answers is found within one round trip's bound, not the progress bound.
+   * @default timeoutMs
+   */
+  readonly firstAnswerMs?: number;
 }
 
 /** Per-lease outcome of a keepalive round. */
@@ -46,6 +52,13 @@ interface KeepAliveStream {
 /** Longest a keepalive round may last when the invocation sets no deadline. */
 const ROUND_LIMIT_MS = 15 * 60_000;
 
+/** How long a stream may wait, and how much it may ask at once. */
+interface StreamBounds {
+  readonly inFlight: number;
+  readonly timeoutMs: number;
+  readonly firstAnswerMs: number;
+}
+
 /** How a stream ended: the leases it left without an answer, and why. */
 interface StreamEnd {
   readonly left: string[];
@@ -57,10 +70,10 @@ interface StreamEnd {
 async function runStream(
   client: Etcd3,
   ids: readonly string[],
-  inFlight: number,
-  timeoutMs: number,
+  bounds: StreamBounds,
   result: KeepAliveResult,
 ): Promise<StreamEnd> {
+  const { inFlight, timeoutMs, firstAnswerMs } = bounds;
   let stream: KeepAliveStream;
   try {
     // The stream lives until the round ends (at the latest the invocation's deadline); a stalled
@@ -88,11 +101,11 @@ async function runStream(
       }
       resolve({ left, reason: left.length > 0 ? (reason ?? 'keepalive stream closed') : undefined, timedOut });
     };
-    const idle = () => finish(`no keepalive answer within ${timeoutMs} ms`, true);
-    let timer = setTimeout(idle, timeoutMs);
+    const idle = (ms: number) => () => finish(`no keepalive answer within ${ms} ms`, true);
+    let timer = setTimeout(idle(firstAnswerMs), firstAnswerMs);
     const progressed = () => {
       clearTimeout(timer);
-      timer = setTimeout(idle, timeoutMs);
+      timer = setTimeout(idle(timeoutMs), timeoutMs);
     };
     const pump = () => {
       while (pending.size < inFlight && next < ids.length) {
@@ -128,12 +141,12 @@ async function renewShard(
   client: Etcd3,
   ids: readonly string[],
   shard: number,
-  options: Required<Pick<KeepAliveOptions, 'inFlight' | 'timeoutMs'>>,
+  bounds: StreamBounds,
   result: KeepAliveResult,
 ): Promise<void> {
   const members = client instanceof EtcdClient && client.health.endpoints.length > 1 ? client : undefined;
   if (!members) {
-    const end = await runStream(client, ids, options.inFlight, options.timeoutMs, result);
+    const end = await runStream(client, ids, bounds, result);
     for (const id of end.left) result.failed.set(id, end.reason!);
     return;
   }
@@ -149,7 +162,7 @@ async function renewShard(
     const endpoint = choices[shard % Math.max(1, choices.length)];
     if (endpoint === undefined) break;
     tried.add(endpoint);
-    const end = await runStream(members.member(endpoint), left, options.inFlight, options.timeoutMs, result);
+    const end = await runStream(members.member(endpoint), left, bounds, result);
     if (end.left.length === 0) {
       health.answered(endpoint);
       return;
@@ -186,7 +199,8 @@ export async function keepAliveLeases(
   for (const [i, id] of ids.entries()) shards[i % streams]!.push(id);
   // A random first member per round, so single-stream rounds do not all go to the same one.
   const offset = Math.floor(Math.random() * 1024);
-  const bounds = { inFlight, timeoutMs: options.timeoutMs ?? 10000 };
+  const timeoutMs = options.timeoutMs ?? 10000;
+  const bounds = { inFlight, timeoutMs, firstAnswerMs: Math.min(timeoutMs, options.firstAnswerMs ?? timeoutMs) };
   await Promise.all(shards.map((shard, i) => renewShard(client, shard, offset + i, bounds, result)));
   return result;
 }

@@ -17,8 +17,11 @@
 import { type IDefaultPolicyContext, type IPolicy, handleWhen, retry } from 'cockatiel';
 import { GRPCDeadlineExceededError, isRecoverableError } from 'etcd3';
 
-/** Least time a member whose call timed out is avoided. */
-export const SILENT_AVOID_MS = 60_000;
+/**
+ * Least time a member whose call timed out is avoided: longer than the renew schedule (60 s), so a
+ * warm container's next ticks do not each pay a deadline to find it silent again.
+ */
+export const SILENT_AVOID_MS = 5 * 60_000;
 
 /** How long a member whose call failed fast is avoided. */
 export const DOWN_AVOID_MS = 1000;

@@ -140,6 +140,7 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
     : await keepAliveLeases(deps.etcd, leaseIds, {
         inFlight: config.renewConcurrency * 8,
         timeoutMs: config.etcdTimeoutMs * 2,
+        firstAnswerMs: config.etcdTimeoutMs,
       });
   phase('keepAlive');
 
