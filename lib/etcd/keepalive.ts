@@ -167,9 +167,8 @@ async function renewShard(
       health.answered(endpoint);
       return;
     }
-    // Fewer answers than asked means the member stopped answering (or never did).
     if (end.timedOut) health.timedOut(endpoint);
-    else if (end.left.length === left.length) health.failed(endpoint);
+    else health.failed(endpoint);
     reasons.push(`${endpoint}: ${end.reason}`);
     left = end.left;
   }

@@ -35,11 +35,17 @@ const NAME_BITS = 63n - BigInt(LEASE_TAG_BITS);
  * not, so the tag is how a deployment tells the leases it granted from everyone else's.
  */
 export function leaseTagFor(statePrefix: string): bigint {
-  return (
-    createHash('sha256').update(`lease-tag\u0000${statePrefix}`).digest().readBigUInt64BE(0) >>
-    (64n - BigInt(LEASE_TAG_BITS))
-  );
+  let tag = tags.get(statePrefix);
+  if (tag === undefined) {
+    const hash = createHash('sha256').update(`lease-tag\u0000${statePrefix}`).digest();
+    tag = hash.readBigUInt64BE(0) >> (64n - BigInt(LEASE_TAG_BITS));
+    tags.set(statePrefix, tag);
+  }
+  return tag;
 }
+
+/** Tags computed so far: a sweep asks for one per lease of the cluster. */
+const tags = new Map<string, bigint>();
 
 /** True when `leaseId` carries the tag of the deployment whose state namespace is `statePrefix`. */
 export function hasLeaseTag(leaseId: string, statePrefix: string): boolean {
