@@ -156,9 +156,9 @@ export class Leases {
 
   /**
    * Revokes a lease, deleting what hangs on it. Best effort: an already expired lease is fine, and
-   * an unreachable etcd is tried again for a few seconds (long enough for etcd3's circuit breaker to
-   * let calls through after a leader election). If etcd stays unreachable, the lease is remembered
-   * and revoked by a later grant of this process, if it is still empty; else it expires by its TTL.
+   * an unreachable etcd is tried again for a few seconds (long enough for a leader election). If
+   * etcd stays unreachable, the lease is remembered and revoked by a later grant of this process, if
+   * it is still empty; else renew's orphan sweep revokes it, or it expires by its TTL.
    */
   async revoke(leaseId: string): Promise<void> {
     await this.revokeWithRetry(leaseId, false);
