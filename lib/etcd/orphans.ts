@@ -39,6 +39,8 @@ export interface OrphanSweep {
   readonly revoked: number;
   /** Candidates left for the next tick: over {@link MAX_CHECKS}, or past the stop time. */
   readonly left: number;
+  /** False when the tick had no time left for the sweep (it runs next tick). */
+  readonly ran: boolean;
   /** Reads or revokes that failed (the lease is tried again next tick), and why the sweep stopped, if it did. */
   readonly errors: string[];
   readonly durationMs: number;
@@ -97,15 +99,17 @@ const DEFAULT_GRACE_SECONDS = 30;
 export async function sweepOrphanLeases(ctx: SweepContext, input: SweepInput): Promise<OrphanSweep> {
   const started = performance.now();
   const errors: string[] = [];
-  const report = (listed: number, candidates: number, checked: number, revoked: number, left: number) => ({
+  const report = (listed: number, candidates: number, checked: number, revoked: number, left: number, ran = true) => ({
     listed,
     candidates,
     checked,
     revoked,
     left,
+    ran,
     errors,
     durationMs: Math.round((performance.now() - started) * 10) / 10,
   });
+  if (input.stopAt !== undefined && Date.now() >= input.stopAt) return report(0, 0, 0, 0, 0, false);
   const { statePrefix, leaseTtlSeconds, tombstoneTtlSeconds } = ctx.config;
   const grace = ctx.config.orphanGraceSeconds ?? DEFAULT_GRACE_SECONDS;
   let all: string[];

@@ -101,3 +101,19 @@ it('reads nothing lease by lease when every lease of the deployment is referred 
   const summary = await h.registrar.renew();
   expect(summary.orphanLeases).toMatchObject({ candidates: 0, checked: 0, revoked: 0, errors: [] });
 });
+
+it('does not start a sweep the tick has no time left for', async () => {
+  h = await createHarness();
+  const lost = await h.registry.grant(h.config.leaseTtlSeconds, {
+    name: taskLeaseName({ taskArn: parseTaskStateChange(fargateEvent(711)).task.taskArn, version: 1 }),
+  });
+  const swept = await h.registry.sweepOrphanLeases({
+    referenced: new Set(),
+    dryRun: false,
+    concurrency: 4,
+    stopAt: Date.now() - 1,
+  });
+  expect(swept).toMatchObject({ ran: false, listed: 0, revoked: 0 });
+  expect(await keysOn(lost)).toBe(0);
+  await h.etcd.leaseClient.leaseRevoke({ ID: lost });
+});
