@@ -61,6 +61,13 @@ export interface Config {
   /** `RENEW_CONCURRENCY`: keepalives and task repairs in flight at once during renew. @default 64 */
   readonly renewConcurrency: number;
   /**
+   * `ORPHAN_GRACE_SECONDS`: a lease of this deployment holding no key is revoked by renew once it
+   * was neither renewed nor granted for longer than this. A register grants its lease before
+   * writing on it, so this must exceed the longest invocation of the event functions (20 s).
+   * @default 30
+   */
+  readonly orphanGraceSeconds: number;
+  /**
    * `ECS_MAX_READS_PER_SECOND`: the registrar's share of the account's ECS read budget. Every ECS
    * and EC2 read of a process (renew, reconcile, registration lookups) is paced to it, at most one
    * second's worth at once; renew verifies as many tasks per tick as it allows and slices the rest
@@ -310,6 +317,7 @@ export function loadConfig(env: Env): Config {
     clusters,
     etcdTimeoutMs: intVar(env, 'ETCD_TIMEOUT_MS', 5000, 100, 60000),
     renewConcurrency: intVar(env, 'RENEW_CONCURRENCY', 64, 1, 1024),
+    orphanGraceSeconds: intVar(env, 'ORPHAN_GRACE_SECONDS', 30, 1, 3600),
     ecsMaxReadsPerSecond: intVar(env, 'ECS_MAX_READS_PER_SECOND', 10, 1, 1000),
     dryRun: boolVar(env, 'DRY_RUN', false),
     allowLoopbackEndpoints: boolVar(env, 'ALLOW_LOOPBACK_ENDPOINTS', false),

@@ -18,6 +18,7 @@ describe('loadConfig', () => {
       clusters: [],
       etcdTimeoutMs: 5000,
       renewConcurrency: 64,
+      orphanGraceSeconds: 30,
       ecsMaxReadsPerSecond: 10,
       dryRun: false,
       allowLoopbackEndpoints: false,
