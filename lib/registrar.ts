@@ -4,11 +4,13 @@
  * through the ECS reader, decides with the pure functions and writes through the registry;
  * handlers in `functions/` only validate and call these.
  */
+import type { TaskAddresses } from './address';
 import type { Config } from './config';
 import { decideWrite, evaluateHealth, RecordState, targetState, WriteSource } from './decide';
 import type { EcsReader } from './ecs/api';
 import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
+import type { Ambiguity } from './port-selection';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, MissingNetworkInfo } from './errors';
 import { refOf, type DesiredTask, type LeftOutKey, type Registry, type TaskState } from './etcd/registry';
@@ -37,6 +39,8 @@ export interface RegisterOutcome {
   readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
   /** Endpoint keys left with another task that holds them (a reused ip:port), and why. */
   readonly leftOut?: readonly LeftOutKey[];
+  /** Services whose port was guessed among several unmarked ones (logged as a WARN with the fix). */
+  readonly ambiguities?: readonly Ambiguity[];
   /** True when nothing was written (`DRY_RUN`): the outcome says what would have happened. */
   readonly dryRun?: boolean;
 }
@@ -99,7 +103,7 @@ export class Registrar {
   async prepare(
     task: TaskSnapshot,
     source: WriteSource = WriteSource.Event,
-  ): Promise<{ desired: DesiredTask; skipped: EndpointPlan['skipped'] }> {
+  ): Promise<{ desired: DesiredTask; skipped: EndpointPlan['skipped']; ambiguities: EndpointPlan['ambiguities'] }> {
     const { config, ecs } = this.deps;
     const definition = await ecs.taskDefinition(task.taskDefinitionArn);
     let plan: EndpointPlan;
@@ -120,6 +124,12 @@ export class Registrar {
         throw again;
       }
     }
+    for (const a of plan.ambiguities)
+      this.deps.log.warn(
+        `ambiguous gRPC port: task ${task.taskArn} maps several unmarked TCP ports for service ${a.service}; ` +
+          `published ${a.chosen} (of ${a.candidates.join(', ')}). Fix: ${a.fix}`,
+        { taskArn: task.taskArn, service: a.service, chosen: a.chosen, candidates: a.candidates },
+      );
     const state = targetState(evaluateHealth(task, plan.gatedContainers), plan.endpoints.length);
     const metadata = (container: string): EndpointMetadata => ({
       taskArn: task.taskArn,
@@ -147,9 +157,11 @@ export class Registrar {
         gatedContainers: plan.gatedContainers,
         startedAt: task.startedAt,
         services: [...new Set(plan.endpoints.map((e) => e.service))],
+        ports: plan.chosen,
         entries,
       },
       skipped: plan.skipped,
+      ambiguities: plan.ambiguities,
     };
   }
 
@@ -174,6 +186,7 @@ export class Registrar {
       throw err;
     }
     const { desired, skipped } = prepared;
+    const ambiguities = prepared.ambiguities.length > 0 ? { ambiguities: prepared.ambiguities } : {};
     const result = await this.deps.registry.writeTask(desired, { source, known, granted });
     if (result.status === 'ignored')
       return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
@@ -187,6 +200,7 @@ export class Registrar {
       keys: result.keys,
       skipped,
       ...leftOut,
+      ...ambiguities,
     };
   }
 
@@ -306,14 +320,15 @@ export class Registrar {
   }
 
   private async plan(task: TaskSnapshot, definition: TaskDefinitionInfo): Promise<EndpointPlan> {
-    let hostIp: string | undefined;
+    let host: TaskAddresses | undefined;
     if (needsHostIp(definition)) {
       if (!task.containerInstanceArn)
         throw new MissingNetworkInfo(`${definition.networkMode} networking but the task names no container instance`);
-      hostIp = await this.deps.ecs.hostIp(task.clusterArn, task.containerInstanceArn);
+      host = await this.deps.ecs.hostAddresses(task.clusterArn, task.containerInstanceArn);
     }
-    return planEndpoints(task, definition, hostIp, this.reserved, {
+    return planEndpoints(task, definition, host, this.reserved, {
       allowLoopback: this.deps.config.allowLoopbackEndpoints,
+      addressFamily: this.deps.config.endpointAddressFamily,
     });
   }
 

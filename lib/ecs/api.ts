@@ -19,6 +19,7 @@ import { DeadlineError, DependencyError, errorMessage } from '../errors';
 import { clusterNameOf } from './arn';
 import { isThrottling, throttleBackoffMs, type ReadBudget } from './budget';
 import { snapshotFromDescribedTask, type TaskSnapshot } from './event';
+import type { InstanceAddresses } from './ec2';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from './task-definition';
 
 /** `DescribeTasks` takes at most this many tasks per call. */
@@ -67,6 +68,11 @@ export interface EcsReader {
    * DescribeInstances per 100 instances.
    */
   hostIp(cluster: string, containerInstanceArn: string): Promise<string>;
+  /**
+   * Private IPv4 and IPv6 addresses of a container instance's EC2 instance (one lookup with
+   * {@link hostIp}, cached the same way); either may be absent, not both.
+   */
+  hostAddresses(cluster: string, containerInstanceArn: string): Promise<InstanceAddresses>;
   /** The status of each cluster (ARN or name, as given), 100 per call; `MISSING` for one ECS does not know. */
   describeClusters(clusters: readonly string[]): Promise<ReadonlyMap<string, ClusterStatus>>;
 }
@@ -143,11 +149,11 @@ function wrap(dependency: 'ecs' | 'ec2', what: string, err: unknown): Dependency
   return new DependencyError(dependency, `${what} failed: ${name}: ${errorMessage(err)}`, { cause: err });
 }
 
-type Ec2Lookup = (instanceIds: readonly string[]) => Promise<Map<string, string>>;
+type Ec2Lookup = (instanceIds: readonly string[]) => Promise<Map<string, InstanceAddresses>>;
 
 /** A host lookup waiting for the next batch. */
 interface HostWaiter {
-  resolve(ip: string): void;
+  resolve(ip: InstanceAddresses): void;
   reject(err: unknown): void;
 }
 
@@ -164,7 +170,7 @@ export class AwsEcsReader implements EcsReader {
     throttled: 0,
   };
   private readonly definitions = new PromiseCache<TaskDefinitionInfo>(1000);
-  private readonly hostIps = new PromiseCache<string>(10000);
+  private readonly hostIps = new PromiseCache<InstanceAddresses>(10000);
   /** Host lookups not sent yet, by cluster then container instance ARN. */
   private hostQueue = new Map<string, Map<string, HostWaiter>>();
   private ec2?: Promise<Ec2Lookup>;
@@ -311,11 +317,20 @@ export class AwsEcsReader implements EcsReader {
     return statuses;
   }
 
-  hostIp(cluster: string, containerInstanceArn: string): Promise<string> {
+  async hostIp(cluster: string, containerInstanceArn: string): Promise<string> {
+    const { ipv4, ipv6 } = await this.hostAddresses(cluster, containerInstanceArn);
+    if (ipv4) return ipv4;
+    throw new DependencyError(
+      'ec2',
+      `container instance ${containerInstanceArn} has no private IPv4 address (IPv6 ${ipv6})`,
+    );
+  }
+
+  hostAddresses(cluster: string, containerInstanceArn: string): Promise<InstanceAddresses> {
     return this.hostIps.get(
       containerInstanceArn,
       () =>
-        new Promise<string>((resolve, reject) => {
+        new Promise<InstanceAddresses>((resolve, reject) => {
           if (this.hostQueue.size === 0) setImmediate(() => this.flushHostLookups());
           let queued = this.hostQueue.get(cluster);
           if (!queued) this.hostQueue.set(cluster, (queued = new Map()));
@@ -356,7 +371,7 @@ export class AwsEcsReader implements EcsReader {
         (described.containerInstances ?? []).map((c) => [c.containerInstanceArn, c.ec2InstanceId]),
       );
       const instanceIds = [...new Set([...instanceOf.values()].filter((id): id is string => Boolean(id)))];
-      let ips = new Map<string, string>();
+      let ips = new Map<string, InstanceAddresses>();
       if (instanceIds.length > 0) {
         this.calls.describeInstances++;
         this.ec2 ??= load().then((m) => m.ec2PrivateIpLookup((client) => this.pace(client)));

@@ -170,6 +170,8 @@ export class LocalAws {
   readonly containerInstances = new Map<string, string>();
   /** Private IP by EC2 instance id. */
   readonly instanceIps = new Map<string, string>();
+  /** IPv6 address by instance id (instances without one have none). */
+  readonly instanceIpv6s = new Map<string, string>();
   /** Secrets Manager secrets (SecretString) by name or ARN. */
   readonly secrets = new Map<string, string>();
   /** SSM parameter values by name. */
@@ -300,10 +302,15 @@ export class LocalAws {
     return this;
   }
 
-  /** Declares a container instance and its EC2 private IP. */
-  putContainerInstance(containerInstanceArn: string, instanceId: string, privateIp: string): void {
+  /**
+   * Declares a container instance and its EC2 private IP (`''` for an IPv6-only instance) and,
+   * optionally, its IPv6 address.
+   */
+  putContainerInstance(containerInstanceArn: string, instanceId: string, privateIp: string, ipv6?: string): void {
     this.containerInstances.set(containerInstanceArn, instanceId);
     this.instanceIps.set(instanceId, privateIp);
+    if (ipv6 === undefined) this.instanceIpv6s.delete(instanceId);
+    else this.instanceIpv6s.set(instanceId, ipv6);
   }
 
   /**
@@ -576,7 +583,10 @@ export class LocalAws {
       .filter((id) => this.instanceIps.has(id))
       .map(
         (id) =>
-          `<item><instanceId>${id}</instanceId><privateIpAddress>${this.instanceIps.get(id)}</privateIpAddress></item>`,
+          `<item><instanceId>${id}</instanceId>` +
+          (this.instanceIps.get(id) ? `<privateIpAddress>${this.instanceIps.get(id)}</privateIpAddress>` : '') +
+          (this.instanceIpv6s.has(id) ? `<ipv6Address>${this.instanceIpv6s.get(id)}</ipv6Address>` : '') +
+          '</item>',
       )
       .join('');
     xml(

@@ -21,6 +21,7 @@ describe('loadConfig', () => {
       ecsMaxReadsPerSecond: 10,
       dryRun: false,
       allowLoopbackEndpoints: false,
+      endpointAddressFamily: 'ipv4',
       etcdCredentials: { kind: 'none' },
     });
   });

@@ -294,7 +294,7 @@ describe('viewTask and explain', () => {
         record: stored('e', '1', RecordState.Empty, []),
         lease: { id: '1', state: 'alive', ttl: 5 },
       })[0],
-    ).toMatch(/^empty: the task exposes no port/);
+    ).toMatch(/^empty: the task publishes no port/);
     expect(
       explain({
         ...base,
