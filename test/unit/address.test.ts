@@ -50,7 +50,9 @@ describe('chooseAddress', () => {
     expect(chooseAddress({ ipv6: '2600:1f18::5' }, AddressFamily.Ipv4)).toEqual({ ip: '2600:1f18::5' });
     expect(chooseAddress({ ipv4: '10.0.0.5' }, AddressFamily.Ipv6)).toEqual({ ip: '10.0.0.5' });
     expect(chooseAddress({ ipv6: '2600:1f18::5' }, AddressFamily.Ipv4Only)).toEqual({
-      reason: expect.stringMatching(/^no IPv4 address \(only IPv6 2600:1f18::5\) while ENDPOINT_ADDRESS_FAMILY=ipv4-only/),
+      reason: expect.stringMatching(
+        /^no IPv4 address \(only IPv6 2600:1f18::5\) while ENDPOINT_ADDRESS_FAMILY=ipv4-only/,
+      ),
     });
     expect(chooseAddress({ ipv4: '10.0.0.5' }, AddressFamily.Ipv6Only)).toEqual({
       reason: expect.stringMatching(/^no IPv6 address \(only IPv4 10\.0\.0\.5\)/),

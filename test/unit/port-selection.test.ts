@@ -19,7 +19,12 @@ const app = (ports: Json[], extra: Json = {}) => ({
   portMappings: ports,
   ...extra,
 });
-const datadog = { name: 'datadog-agent', image: 'public.ecr.aws/datadog/agent:7', essential: true, portMappings: [{ containerPort: 8126 }] };
+const datadog = {
+  name: 'datadog-agent',
+  image: 'public.ecr.aws/datadog/agent:7',
+  essential: true,
+  portMappings: [{ containerPort: 8126 }],
+};
 const otel = {
   name: 'otel',
   image: 'public.ecr.aws/aws-observability/aws-otel-collector:latest',
@@ -38,7 +43,12 @@ describe('selectPorts: the service name never depends on how many ports the task
     expect(chosen(definition(datadog, app([{ containerPort: 50051 }]), otel))).toEqual(before);
     const helper = { name: 'helper', image: 'me/helper:1', essential: false, portMappings: [{ containerPort: 7000 }] };
     expect(chosen(definition(helper, app([{ containerPort: 50051 }])))).toEqual(before);
-    const firelens = { name: 'log_router', image: 'me/fb:1', firelensConfiguration: { type: 'fluentbit' }, portMappings: [{ containerPort: 2020 }] };
+    const firelens = {
+      name: 'log_router',
+      image: 'me/fb:1',
+      firelensConfiguration: { type: 'fluentbit' },
+      portMappings: [{ containerPort: 2020 }],
+    };
     expect(chosen(definition(firelens, app([{ containerPort: 50051 }])))).toEqual(before);
   });
 
@@ -47,7 +57,9 @@ describe('selectPorts: the service name never depends on how many ports the task
     expect(skipped).toEqual([
       {
         container: 'datadog-agent',
-        reason: expect.stringMatching(/^port 8126 is not published: the container is a well-known agent image .*registrar\.service=<name>/),
+        reason: expect.stringMatching(
+          /^port 8126 is not published: the container is a well-known agent image .*registrar\.service=<name>/,
+        ),
       },
     ]);
   });
@@ -76,15 +88,24 @@ describe('selectPorts: the service name never depends on how many ports the task
 
   it('lets registrar.ports override every rule, http and sidecars included', () => {
     const def = definition(
-      app([{ containerPort: 8080, appProtocol: 'http' }, { containerPort: 50051, appProtocol: 'grpc' }], {
-        dockerLabels: { 'registrar.ports': '8080' },
-      }),
+      app(
+        [
+          { containerPort: 8080, appProtocol: 'http' },
+          { containerPort: 50051, appProtocol: 'grpc' },
+        ],
+        {
+          dockerLabels: { 'registrar.ports': '8080' },
+        },
+      ),
     );
     expect(chosen(def)).toEqual([['api', 'app:8080', ChoiceRule.Label]]);
   });
 
   it('publishes a labelled sidecar under its own name only', () => {
-    const def = definition(app([{ containerPort: 50051 }]), { ...datadog, dockerLabels: { 'registrar.service': 'apm' } });
+    const def = definition(app([{ containerPort: 50051 }]), {
+      ...datadog,
+      dockerLabels: { 'registrar.service': 'apm' },
+    });
     expect(chosen(def)).toEqual([
       ['api', 'app:50051', ChoiceRule.OnlyPort],
       ['apm', 'datadog-agent:8126', ChoiceRule.OnlyPort],
@@ -92,10 +113,16 @@ describe('selectPorts: the service name never depends on how many ports the task
   });
 
   it("never publishes Service Connect's Envoy", () => {
-    const envoy = { name: 'ecs-service-connect-7f2a', image: 'public.ecr.aws/ecs/service-connect:1', portMappings: [{ containerPort: 15000 }] };
+    const envoy = {
+      name: 'ecs-service-connect-7f2a',
+      image: 'public.ecr.aws/ecs/service-connect:1',
+      portMappings: [{ containerPort: 15000 }],
+    };
     const { chosen: picked, skipped } = selectPorts(task, definition(envoy, app([{ containerPort: 50051 }])));
     expect(picked.map((c) => c.container)).toEqual(['app']);
-    expect(skipped).toEqual([{ container: 'ecs-service-connect-7f2a', reason: "Service Connect's Envoy proxy: never published" }]);
+    expect(skipped).toEqual([
+      { container: 'ecs-service-connect-7f2a', reason: "Service Connect's Envoy proxy: never published" },
+    ]);
   });
 
   it('guesses among several unmarked ports by the documented rule, and says so with the fix', () => {
@@ -103,14 +130,25 @@ describe('selectPorts: the service name never depends on how many ports the task
     const custom = { name: 'custom', image: 'me/custom:1', portMappings: [{ containerPort: 7000 }] };
     const named = { ...app([{ containerPort: 50051 }]), name: 'api' };
     expect(chosen(definition(custom, named))).toEqual([['api', 'api:50051', ChoiceRule.Ambiguous]]);
-    const waitedFor = definition(custom, app([{ containerPort: 50051 }], { dependsOn: [{ containerName: 'custom', condition: 'START' }] }));
+    const waitedFor = definition(
+      custom,
+      app([{ containerPort: 50051 }], { dependsOn: [{ containerName: 'custom', condition: 'START' }] }),
+    );
     expect(chosen(waitedFor)).toEqual([['api', 'app:50051', ChoiceRule.Ambiguous]]);
     const metrics = selectPorts(task, definition(app([{ containerPort: 50051 }, { containerPort: 9090 }])));
     expect(metrics.ambiguities).toEqual([
-      { service: 'api', chosen: 'app:50051', candidates: ['app:50051', 'app:9090'], fix: expect.stringContaining('appProtocol: "grpc"') },
+      {
+        service: 'api',
+        chosen: 'app:50051',
+        candidates: ['app:50051', 'app:9090'],
+        fix: expect.stringContaining('appProtocol: "grpc"'),
+      },
     ]);
     // An http2 mark ranks first: gRPC runs over HTTP/2.
-    const h2 = selectPorts(task, definition(app([{ containerPort: 9090 }, { containerPort: 8443, appProtocol: 'http2' }])));
+    const h2 = selectPorts(
+      task,
+      definition(app([{ containerPort: 9090 }, { containerPort: 8443, appProtocol: 'http2' }])),
+    );
     expect(h2.chosen.map((c) => [c.containerPort, c.rule])).toEqual([[8443, ChoiceRule.Ambiguous]]);
   });
 });
@@ -147,7 +185,11 @@ describe('planEndpoints: the app container stopped or restarting beside a one-po
 
 describe('planEndpoints: address families', () => {
   const def = definition(app([{ containerPort: 50051 }]));
-  const v6only = taskSnapshot('t1', { group: 'service:api', eniIpv6: '2600:1f18::7', containers: [{ name: 'app', networkBindings: [] }] });
+  const v6only = taskSnapshot('t1', {
+    group: 'service:api',
+    eniIpv6: '2600:1f18::7',
+    containers: [{ name: 'app', networkBindings: [] }],
+  });
   const dual = { ...v6only, eniIpv4: '10.0.0.7' };
 
   it('publishes an IPv6-only task at its IPv6 address under ipv4 and ipv6', () => {
@@ -185,9 +227,9 @@ describe('planEndpoints: address families', () => {
     expect(planEndpoints(hostTask, hostDef, host, [], { addressFamily: 'ipv6' }).endpoints.map((e) => e.ip)).toEqual([
       '2600:1f18::9',
     ]);
-    expect(
-      planEndpoints(hostTask, hostDef, { ipv4: '10.1.2.3' }, [], { addressFamily: 'ipv6-only' }).skipped,
-    ).toEqual([{ container: 'app', reason: expect.stringMatching(/^the container instance has no IPv6 address/) }]);
+    expect(planEndpoints(hostTask, hostDef, { ipv4: '10.1.2.3' }, [], { addressFamily: 'ipv6-only' }).skipped).toEqual([
+      { container: 'app', reason: expect.stringMatching(/^the container instance has no IPv6 address/) },
+    ]);
     expect(() => planEndpoints(hostTask, hostDef, { ipv6: 'fe80::9' }, [], { addressFamily: 'ipv6' })).toThrow(
       /containerInstance\.ipv6Address.*link-local/,
     );
