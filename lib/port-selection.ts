@@ -125,6 +125,7 @@ export function sidecarReason(container: ContainerDefinitionInfo): string | unde
 /** A candidate port of the ambiguity rule, with what ranks it. */
 interface Candidate {
   readonly container: ContainerDefinitionInfo;
+  readonly service: string;
   readonly containerPort: number;
   readonly http2: boolean;
   readonly order: number;
@@ -227,14 +228,25 @@ export function selectPorts(task: { readonly group?: string }, definition: TaskD
             `port ${p.containerPort} is not published: the container is ${sidecar}, and a sidecar's port never ` +
             `goes under the service name (label it ${Labels.Service}=<name> to publish it under its own)`,
         });
-      else
-        candidates.set(service, [
-          ...(candidates.get(service) ?? []),
-          { container: c, containerPort: p.containerPort, http2: p.appProtocol === AppProtocol.Http2, order: order++ },
+      else {
+        // A container labelled registrar.service is chosen by its label: its ports compete only
+        // among themselves, so two containers labelled alike both publish.
+        const group = c.labels[Labels.Service] === undefined ? `service:${service}` : `container:${c.name}`;
+        candidates.set(group, [
+          ...(candidates.get(group) ?? []),
+          {
+            container: c,
+            service,
+            containerPort: p.containerPort,
+            http2: p.appProtocol === AppProtocol.Http2,
+            order: order++,
+          },
         ]);
+      }
     }
   }
-  for (const [service, list] of candidates) {
+  for (const list of candidates.values()) {
+    const service = list[0]!.service;
     const [first, ...rest] = [...list].sort(rank(service, dependedOn));
     if (rest.length === 0) {
       chosen.push({

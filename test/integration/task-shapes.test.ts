@@ -12,7 +12,7 @@ import { parseTaskStateChange } from '../../lib/ecs/event';
 import { fargateEvent, transition } from '../kit/events';
 import { createHarness, type Harness } from '../support/harness';
 
-type Json = Record<string, unknown>;
+type Json = Record<string, any>;
 const ACCOUNT = 'arn:aws:ecs:us-west-2:111122223333';
 const definitionArn = (family: string, revision: number) => `${ACCOUNT}:task-definition/${family}:${revision}`;
 const app = (ports: Json[], name = 'app') => ({
