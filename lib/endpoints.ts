@@ -9,6 +9,7 @@
  */
 import { AddressFamily, assertDialableIpv4, assertDialableIpv6, chooseAddress, type TaskAddresses } from './address';
 import type { TaskSnapshot } from './ecs/event';
+import type { ServiceDeclaration } from './ecs/service-declaration';
 import type { ContainerDefinitionInfo, PortMapping, TaskDefinitionInfo } from './ecs/task-definition';
 import { InvalidEventError, MissingNetworkInfo } from './errors';
 import type { Endpoint } from './keys';
@@ -195,6 +196,8 @@ export interface PlanOptions {
   readonly allowLoopback?: boolean;
   /** `ENDPOINT_ADDRESS_FAMILY`. @default "ipv4" */
   readonly addressFamily?: AddressFamily;
+  /** What the task's ECS service declares (see {@link selectPorts}). @default none */
+  readonly declared?: ServiceDeclaration;
 }
 
 /**
@@ -215,7 +218,7 @@ export function planEndpoints(
 ): EndpointPlan {
   const hostIps = hostAddresses(host, options.allowLoopback ?? false);
   const family = options.addressFamily ?? AddressFamily.Ipv4;
-  const selection = selectPorts(task, definition);
+  const selection = selectPorts(task, definition, options.declared ? { declared: options.declared } : {});
   const skipped = [...selection.skipped];
   const endpoints: Endpoint[] = [];
   const gated = new Set<string>();

@@ -5,6 +5,7 @@
  * never renames, re-points or empties another container's endpoints (docs/design.md, "Which
  * endpoints a task publishes", gives the order).
  */
+import type { ServiceDeclaration } from './ecs/service-declaration';
 import type { ContainerDefinitionInfo, TaskDefinitionInfo } from './ecs/task-definition';
 import { AppProtocol } from './ecs/task-definition';
 import { InvalidEventError } from './errors';
@@ -26,6 +27,8 @@ export const ChoiceRule = {
   Label: 'label',
   /** Marked `appProtocol: "grpc"` in its port mapping. */
   AppProtocol: 'app-protocol',
+  /** Declared by the task's ECS service (load balancer, service registry or Service Connect port name). */
+  EcsService: 'ecs-service',
   /** The only candidate TCP port under its service name (nothing to choose between). */
   OnlyPort: 'only-port',
   /** Several candidates and nothing marked: the documented ambiguity rule chose (logged as a WARN). */
@@ -127,6 +130,8 @@ interface Candidate {
   readonly container: ContainerDefinitionInfo;
   readonly service: string;
   readonly containerPort: number;
+  /** The port mapping's name (Service Connect's `portName` refers to it). */
+  readonly name?: string;
   readonly http2: boolean;
   readonly order: number;
 }
@@ -152,6 +157,28 @@ function rank(service: string, dependedOn: ReadonlySet<string>) {
 
 const where = (c: ContainerDefinitionInfo, port: number) => `${c.name}:${port}`;
 
+/** Options of {@link selectPorts}. */
+export interface SelectOptions {
+  /**
+   * What the task's ECS service declares (DescribeServices): among several unmarked candidates of
+   * the service's own name, the one it declares is chosen. @default none: the ambiguity rule
+   */
+  readonly declared?: ServiceDeclaration;
+}
+
+/** The declaration that names a candidate, if any. */
+function declaredBy(c: Candidate, declared: ServiceDeclaration, definitionArn: string): string | undefined {
+  const port = declared.ports.find(
+    (d) => d.container === c.container.name && (d.containerPort === undefined || d.containerPort === c.containerPort),
+  );
+  if (port)
+    return `${port.source} (container ${port.container}${port.containerPort ? `, port ${port.containerPort}` : ''})`;
+  const named = declared.portNames.find(
+    (n) => n.portName === c.name && (n.taskDefinitionArn === undefined || n.taskDefinitionArn === definitionArn),
+  );
+  return named ? `serviceConnectConfiguration portName ${named.portName}` : undefined;
+}
+
 /**
  * Chooses a task's gRPC ports, in order: containers skipped by label or that are Service
  * Connect's Envoy never publish; `registrar.ports` publishes exactly the listed ports; when any port
@@ -162,7 +189,11 @@ const where = (c: ContainerDefinitionInfo, port: number) => `${c.name}:${port}`;
  *
  * @throws {InvalidEventError} for a bad label or an unsafe name.
  */
-export function selectPorts(task: { readonly group?: string }, definition: TaskDefinitionInfo): PortSelection {
+export function selectPorts(
+  task: { readonly group?: string },
+  definition: TaskDefinitionInfo,
+  options: SelectOptions = {},
+): PortSelection {
   const chosen: PortChoice[] = [];
   const skipped: { container: string; reason: string }[] = [];
   const ambiguities: Ambiguity[] = [];
@@ -238,6 +269,7 @@ export function selectPorts(task: { readonly group?: string }, definition: TaskD
             container: c,
             service,
             containerPort: p.containerPort,
+            ...(p.name ? { name: p.name } : {}),
             http2: p.appProtocol === AppProtocol.Http2,
             order: order++,
           },
@@ -245,8 +277,31 @@ export function selectPorts(task: { readonly group?: string }, definition: TaskD
       }
     }
   }
-  for (const list of candidates.values()) {
-    const service = list[0]!.service;
+  const declared = options.declared;
+  for (const [group, all] of candidates) {
+    const service = all[0]!.service;
+    // The ECS service's declaration counts for the ports published under its own name only.
+    const byService =
+      declared && group === `service:${service}` && task.group === `service:${declared.service}` && all.length > 1
+        ? all.filter((c) => declaredBy(c, declared, definition.arn))
+        : [];
+    if (byService.length === 1) {
+      const [pick] = byService as [Candidate];
+      chosen.push({
+        service,
+        container: pick.container.name,
+        containerPort: pick.containerPort,
+        rule: ChoiceRule.EcsService,
+        reason: `declared by ECS service ${declared!.service}: ${declaredBy(pick, declared!, definition.arn)}`,
+      });
+      for (const c of all.filter((c) => c !== pick))
+        skipped.push({
+          container: c.container.name,
+          reason: `port ${c.containerPort} is not published: ECS service ${declared!.service} declares ${where(pick.container, pick.containerPort)}`,
+        });
+      continue;
+    }
+    const list = byService.length > 1 ? byService : all;
     const [first, ...rest] = [...list].sort(rank(service, dependedOn));
     if (rest.length === 0) {
       chosen.push({
@@ -277,7 +332,7 @@ export function selectPorts(task: { readonly group?: string }, definition: TaskD
         `ranked first (http2 mark, container named like the service, not a dependency of another container, ` +
         `task definition order); ${fix}`,
     });
-    for (const c of rest)
+    for (const c of [...rest, ...all.filter((c) => !list.includes(c))])
       skipped.push({
         container: c.container.name,
         reason: `port ${c.containerPort} is not published: ${where(first!.container, first!.containerPort)} was chosen for ${service} (ambiguous; ${fix})`,

@@ -8,6 +8,7 @@ import type { TaskAddresses } from './address';
 import type { Config } from './config';
 import { decideWrite, evaluateHealth, RecordState, targetState, WriteSource } from './decide';
 import type { EcsReader } from './ecs/api';
+import type { ServiceDeclaration } from './ecs/service-declaration';
 import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
 import type { Ambiguity } from './port-selection';
@@ -326,10 +327,35 @@ export class Registrar {
         throw new MissingNetworkInfo(`${definition.networkMode} networking but the task names no container instance`);
       host = await this.deps.ecs.hostAddresses(task.clusterArn, task.containerInstanceArn);
     }
-    return planEndpoints(task, definition, host, this.reserved, {
+    const options = {
       allowLoopback: this.deps.config.allowLoopbackEndpoints,
       addressFamily: this.deps.config.endpointAddressFamily,
-    });
+    };
+    const plan = planEndpoints(task, definition, host, this.reserved, options);
+    // Only a task that leaves its service's port to a guess costs a DescribeServices (cached).
+    const service = task.group?.startsWith('service:') ? task.group.slice('service:'.length) : undefined;
+    if (!service || !plan.ambiguities.some((a) => a.service === service)) return plan;
+    const declared = await this.serviceDeclaration(task, service);
+    return declared ? planEndpoints(task, definition, host, this.reserved, { ...options, declared }) : plan;
+  }
+
+  /**
+   * The ECS service's declaration, or undefined when ECS does not know the service or the role may
+   * not read it (AccessDenied: logged, and the ambiguity rule decides). Other failures are thrown:
+   * a declaration that comes and goes would move the endpoints back and forth.
+   */
+  private async serviceDeclaration(task: TaskSnapshot, service: string): Promise<ServiceDeclaration | undefined> {
+    try {
+      return await this.deps.ecs.serviceDeclaration(task.clusterArn, service);
+    } catch (err) {
+      if (!(err instanceof DependencyError) || (err.cause as Error | undefined)?.name !== 'AccessDeniedException')
+        throw err;
+      this.deps.log.warn(
+        `ecs:DescribeServices denied: the port ECS service ${service} declares is not read; grant it to the role`,
+        { taskArn: task.taskArn, error: err.message },
+      );
+      return undefined;
+    }
   }
 
   /**

@@ -10,6 +10,7 @@
 import {
   DescribeClustersCommand,
   DescribeContainerInstancesCommand,
+  DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTasksCommand,
   ECSClient,
@@ -20,6 +21,7 @@ import { clusterNameOf } from './arn';
 import { isThrottling, throttleBackoffMs, type ReadBudget } from './budget';
 import { snapshotFromDescribedTask, type TaskSnapshot } from './event';
 import type { InstanceAddresses } from './ec2';
+import { toServiceDeclaration, type ServiceDeclaration } from './service-declaration';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from './task-definition';
 
 /** `DescribeTasks` takes at most this many tasks per call. */
@@ -73,6 +75,12 @@ export interface EcsReader {
    * {@link hostIp}, cached the same way); either may be absent, not both.
    */
   hostAddresses(cluster: string, containerInstanceArn: string): Promise<InstanceAddresses>;
+  /**
+   * What an ECS service declares about its ports (cached {@link SERVICE_DECLARATION_TTL_MS}; the
+   * services asked for in one turn of the event loop are read 10 per DescribeServices); undefined
+   * for a service ECS does not know.
+   */
+  serviceDeclaration(cluster: string, service: string): Promise<ServiceDeclaration | undefined>;
   /** The status of each cluster (ARN or name, as given), 100 per call; `MISSING` for one ECS does not know. */
   describeClusters(clusters: readonly string[]): Promise<ReadonlyMap<string, ClusterStatus>>;
 }
@@ -85,9 +93,19 @@ export interface EcsCallCounts {
   describeContainerInstances: number;
   describeInstances: number;
   describeClusters: number;
+  describeServices: number;
   /** Requests ECS or EC2 answered with a throttling error (each retry counted). */
   throttled: number;
 }
+
+/** `DescribeServices` takes at most this many services per call. */
+export const DESCRIBE_SERVICES_BATCH = 10;
+
+/**
+ * How long a service's declaration is reused. UpdateService can change load balancers and Service
+ * Connect; a port chosen from a stale declaration is corrected within this time.
+ */
+export const SERVICE_DECLARATION_TTL_MS = 5 * 60_000;
 
 /** `DescribeContainerInstances` and (here) `DescribeInstances` take this many per call. */
 export const HOST_LOOKUP_BATCH = 100;
@@ -151,11 +169,12 @@ function wrap(dependency: 'ecs' | 'ec2', what: string, err: unknown): Dependency
 
 type Ec2Lookup = (instanceIds: readonly string[]) => Promise<Map<string, InstanceAddresses>>;
 
-/** A host lookup waiting for the next batch. */
-interface HostWaiter {
-  resolve(ip: InstanceAddresses): void;
+/** A lookup waiting for the next batch. */
+interface Waiter<T> {
+  resolve(value: T): void;
   reject(err: unknown): void;
 }
+type HostWaiter = Waiter<InstanceAddresses>;
 
 /** {@link EcsReader} over the AWS SDK. */
 export class AwsEcsReader implements EcsReader {
@@ -167,10 +186,14 @@ export class AwsEcsReader implements EcsReader {
     describeContainerInstances: 0,
     describeInstances: 0,
     describeClusters: 0,
+    describeServices: 0,
     throttled: 0,
   };
   private readonly definitions = new PromiseCache<TaskDefinitionInfo>(1000);
   private readonly hostIps = new PromiseCache<InstanceAddresses>(10000);
+  private readonly declarations = new Map<string, { at: number; value: Promise<ServiceDeclaration | undefined> }>();
+  /** Declarations not asked for yet, by cluster then service. */
+  private serviceQueue = new Map<string, Map<string, Waiter<ServiceDeclaration | undefined>>>();
   /** Host lookups not sent yet, by cluster then container instance ARN. */
   private hostQueue = new Map<string, Map<string, HostWaiter>>();
   private ec2?: Promise<Ec2Lookup>;
@@ -315,6 +338,50 @@ export class AwsEcsReader implements EcsReader {
       }
     }
     return statuses;
+  }
+
+  serviceDeclaration(cluster: string, service: string): Promise<ServiceDeclaration | undefined> {
+    const key = `${clusterNameOf(cluster)}/${service}`;
+    const hit = this.declarations.get(key);
+    if (hit && Date.now() - hit.at < SERVICE_DECLARATION_TTL_MS) return hit.value;
+    const value = new Promise<ServiceDeclaration | undefined>((resolve, reject) => {
+      if (this.serviceQueue.size === 0) setImmediate(() => this.flushServiceLookups());
+      let queued = this.serviceQueue.get(cluster);
+      if (!queued) this.serviceQueue.set(cluster, (queued = new Map()));
+      queued.set(service, { resolve, reject });
+    });
+    this.declarations.set(key, { at: Date.now(), value });
+    value.catch(() => this.declarations.delete(key));
+    if (this.declarations.size > 1000) this.declarations.delete(this.declarations.keys().next().value!);
+    return value;
+  }
+
+  /** Sends the queued service lookups, 10 services per DescribeServices. */
+  private flushServiceLookups(): void {
+    const queue = this.serviceQueue;
+    this.serviceQueue = new Map();
+    for (const [cluster, waiters] of queue) {
+      const entries = [...waiters];
+      for (let i = 0; i < entries.length; i += DESCRIBE_SERVICES_BATCH)
+        void this.describeServices(cluster, entries.slice(i, i + DESCRIBE_SERVICES_BATCH));
+    }
+  }
+
+  private async describeServices(
+    cluster: string,
+    waiters: readonly (readonly [string, Waiter<ServiceDeclaration | undefined>])[],
+  ): Promise<void> {
+    try {
+      this.calls.describeServices++;
+      const names = waiters.map(([name]) => name);
+      const out = await this.send('ecs', `DescribeServices ${names.join(', ')} in ${cluster}`, () =>
+        this.ecs.send(new DescribeServicesCommand({ cluster, services: names })),
+      );
+      const byName = new Map((out.services ?? []).map((s) => [s.serviceName, toServiceDeclaration(s)]));
+      for (const [name, waiter] of waiters) waiter.resolve(byName.get(name));
+    } catch (err) {
+      for (const [, waiter] of waiters) waiter.reject(err);
+    }
   }
 
   async hostIp(cluster: string, containerInstanceArn: string): Promise<string> {

@@ -137,6 +137,55 @@ describe('a rolling deploy that adds a sidecar', () => {
   });
 });
 
+describe('a rolling deploy that adds a sidecar to a task with an unmarked app port the ECS service declares', () => {
+  it('keeps every running task in services/<svc>/ at every instant, from one cached DescribeServices, with no guess', async () => {
+    h.aws.putService('FargateCluster', {
+      serviceName: 'lb',
+      loadBalancers: [{ targetGroupArn: `${ACCOUNT}:targetgroup/lb/1`, containerName: 'app', containerPort: 50051 }],
+    });
+    const ports = [{ containerPort: 9090 }, { containerPort: 50051 }];
+    const v1 = define('lb', 1, [app(ports)]);
+    const v2 = define('lb', 2, [collector, app(ports)]);
+    const { watcher, seen } = await watch('lb');
+    const described = h.aws.count('DescribeServices');
+    const warnings = h.log.lines.filter((l) => l.level === 'warn').length;
+    const old = [21, 22].map((n) => taskEvent(n, 'lb', v1, ['app']));
+    for (const e of old)
+      expect(await start(e)).toMatchObject({ action: 'registered', keys: [expect.stringMatching(/:50051$/)] });
+    const fresh = [23, 24].map((n) => taskEvent(n, 'lb', v2, ['collector', 'app']));
+    for (const [i, e] of fresh.entries()) {
+      expect(await start(e)).toMatchObject({ action: 'registered', keys: [expect.stringMatching(/:50051$/)] });
+      await sees(
+        watcher,
+        [...old.slice(i), ...fresh.slice(0, i + 1)].map((t) => `${addressOf(t)}:50051`),
+      );
+      await stop(old[i]!);
+      await sees(
+        watcher,
+        [...old.slice(i + 1), ...fresh.slice(0, i + 1)].map((t) => `${addressOf(t)}:50051`),
+      );
+    }
+    expect(await h.registrar.renew()).toMatchObject({ failed: 0 });
+    await sees(
+      watcher,
+      fresh.map((t) => `${addressOf(t)}:50051`),
+    );
+    const settled = seen.slice(seen.findIndex((s) => s.length === 2));
+    expect(settled.every((s) => s.length >= 2)).toBe(true);
+    expect(seen.flat().every((a) => a.endsWith(':50051'))).toBe(true);
+    // Four registrations and a renew tick read the service once (cached), and guessed nothing.
+    expect(h.aws.count('DescribeServices') - described).toBe(1);
+    expect(h.log.lines.filter((l) => l.level === 'warn').length).toBe(warnings);
+    const record = Object.entries(await h.dump(`${h.config.statePrefix}/`)).find(([, v]) =>
+      v.includes(fresh[0]!.detail.taskArn),
+    );
+    expect(JSON.parse(record![1]).ports).toEqual([
+      expect.objectContaining({ container: 'app', containerPort: 50051, rule: 'ecs-service' }),
+    ]);
+    await watcher.close();
+  });
+});
+
 describe('ports marked http and grpc', () => {
   it('publishes only the grpc port, under the bare service name', async () => {
     const def = define('hg', 1, [

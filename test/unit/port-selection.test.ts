@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { ServiceDeclaration } from '../../lib/ecs/service-declaration';
 import { toTaskDefinitionInfo } from '../../lib/ecs/task-definition';
 import { planEndpoints } from '../../lib/endpoints';
 import { ChoiceRule, selectPorts } from '../../lib/port-selection';
@@ -233,5 +234,67 @@ describe('planEndpoints: address families', () => {
     expect(() => planEndpoints(hostTask, hostDef, { ipv6: 'fe80::9' }, [], { addressFamily: 'ipv6' })).toThrow(
       /containerInstance\.ipv6Address.*link-local/,
     );
+  });
+});
+
+describe('selectPorts: the ECS service declaration', () => {
+  const custom = {
+    name: 'custom',
+    image: 'me/custom:1',
+    essential: true,
+    portMappings: [{ containerPort: 7000, name: 'side' }],
+  };
+  const def = definition(custom, app([{ containerPort: 9090 }, { containerPort: 50051, name: 'rpc' }]));
+  const declared = (fields: Partial<ServiceDeclaration>): ServiceDeclaration => ({
+    service: 'api',
+    ports: [],
+    portNames: [],
+    ...fields,
+  });
+
+  it.each([
+    [
+      'a load balancer container and port',
+      { ports: [{ container: 'app', containerPort: 50051, source: 'loadBalancers[0]' }] },
+    ],
+    [
+      'a Service Connect port name of the task definition',
+      {
+        portNames: [{ portName: 'rpc', taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/api:1' }],
+      },
+    ],
+  ])('chooses the port the service declares by %s, with no guess', (_what, fields) => {
+    const selection = selectPorts(task, def, { declared: declared(fields) });
+    expect(selection.chosen.map((c) => [c.service, `${c.container}:${c.containerPort}`, c.rule])).toEqual([
+      ['api', 'app:50051', ChoiceRule.EcsService],
+    ]);
+    expect(selection.ambiguities).toEqual([]);
+  });
+
+  it("ignores a declaration of a sidecar's port, another deployment's port name, or another service", () => {
+    const sidecarTarget = declared({
+      ports: [{ container: 'datadog-agent', containerPort: 8126, source: 'loadBalancers[0]' }],
+    });
+    const withAgent = definition(datadog, app([{ containerPort: 9090 }, { containerPort: 50051 }]));
+    expect(selectPorts(task, withAgent, { declared: sidecarTarget }).chosen.map((c) => c.rule)).toEqual([
+      ChoiceRule.Ambiguous,
+    ]);
+    const otherRevision = declared({
+      portNames: [{ portName: 'rpc', taskDefinitionArn: 'arn:aws:ecs:us-east-1:123456789012:task-definition/api:9' }],
+    });
+    expect(selectPorts(task, def, { declared: otherRevision }).chosen.map((c) => c.rule)).toEqual([
+      ChoiceRule.Ambiguous,
+    ]);
+    const other = {
+      ...declared({ ports: [{ container: 'app', containerPort: 50051, source: 'loadBalancers[0]' }] }),
+      service: 'web',
+    };
+    expect(selectPorts(task, def, { declared: other }).chosen.map((c) => c.rule)).toEqual([ChoiceRule.Ambiguous]);
+  });
+
+  it('narrows the guess to the declared container when a registry names the container alone', () => {
+    const registry = declared({ ports: [{ container: 'app', source: 'serviceRegistries[0]' }] });
+    const selection = selectPorts(task, def, { declared: registry });
+    expect(selection.ambiguities.map((a) => a.candidates)).toEqual([['app:9090', 'app:50051']]);
   });
 });
