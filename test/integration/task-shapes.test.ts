@@ -95,6 +95,35 @@ async function sees(watcher: ServiceWatcher, addrs: string[]) {
   await vi.waitFor(() => expect([...watcher.addresses()].sort()).toEqual([...addrs].sort()), { timeout: 5000 });
 }
 
+/**
+ * Two tasks on `v1`, then ECS's rolling deploy to `v2` (minimum healthy 100 %): start a new task,
+ * stop an old one, twice, then a renew tick. Asserts what the client sees after every step and
+ * returns every list it was handed.
+ */
+async function rollingDeploy(service: string, v1: string, v2: string, containers: readonly string[], first: number) {
+  const { watcher, seen } = await watch(service);
+  const at = (tasks: Json[]) => tasks.map((t) => `${addressOf(t)}:50051`);
+  const old = [first, first + 1].map((n) => taskEvent(n, service, v1, ['app']));
+  for (const e of old)
+    expect(await start(e)).toMatchObject({ action: 'registered', keys: [expect.stringMatching(/:50051$/)] });
+  await sees(watcher, at(old));
+  const fresh = [first + 2, first + 3].map((n) => taskEvent(n, service, v2, [...containers]));
+  for (const [i, e] of fresh.entries()) {
+    expect(await start(e)).toMatchObject({ action: 'registered', keys: [expect.stringMatching(/:50051$/)] });
+    await sees(watcher, at([...old.slice(i), ...fresh.slice(0, i + 1)]));
+    expect(await stop(old[i]!)).toMatchObject({ action: 'removed' });
+    await sees(watcher, at([...old.slice(i + 1), ...fresh.slice(0, i + 1)]));
+  }
+  expect(await h.registrar.renew()).toMatchObject({ failed: 0 });
+  await sees(watcher, at(fresh));
+  await watcher.close();
+  // Never fewer than the two running tasks once both old ones were published, never a sidecar port.
+  const settled = seen.slice(seen.findIndex((s) => s.length === 2));
+  expect(settled.every((s) => s.length >= 2)).toBe(true);
+  expect(seen.flat().every((a) => a.endsWith(':50051'))).toBe(true);
+  return { fresh };
+}
+
 describe('a rolling deploy that adds a sidecar', () => {
   it.each([
     ['a marked app port and an unknown sidecar', 'mk', [{ containerPort: 50051, appProtocol: 'grpc' }], collector],
@@ -102,43 +131,10 @@ describe('a rolling deploy that adds a sidecar', () => {
   ])('keeps every running task in services/<svc>/ at every instant (%s)', async (_what, service, ports, sidecar) => {
     const v1 = define(service, 1, [app(ports)]);
     const v2 = define(service, 2, [app(ports), sidecar]);
-    const { watcher, seen } = await watch(service);
-    const old = [1, 2].map((n) => taskEvent(n, service, v1, ['app']));
-    for (const e of old) expect(await start(e)).toMatchObject({ action: 'registered' });
-    await sees(
-      watcher,
-      old.map((e) => `${addressOf(e)}:50051`),
-    );
-    const fresh = [3, 4].map((n) => taskEvent(n, service, v2, ['app', sidecar.name]));
-    // ECS starts a new task, then stops an old one, one at a time (minimum healthy 100 %).
-    for (const [i, e] of fresh.entries()) {
-      expect(await start(e)).toMatchObject({ action: 'registered', keys: [expect.stringMatching(/:50051$/)] });
-      await sees(
-        watcher,
-        [...old.slice(i), ...fresh.slice(0, i + 1)].map((t) => `${addressOf(t)}:50051`),
-      );
-      expect(await stop(old[i]!)).toMatchObject({ action: 'removed' });
-      await sees(
-        watcher,
-        [...old.slice(i + 1), ...fresh.slice(0, i + 1)].map((t) => `${addressOf(t)}:50051`),
-      );
-    }
-    const summary = await h.registrar.renew();
-    expect(summary).toMatchObject({ failed: 0 });
-    await sees(
-      watcher,
-      fresh.map((t) => `${addressOf(t)}:50051`),
-    );
-    // Never fewer than the two running tasks once both old ones were published, never a sidecar port.
-    const settled = seen.slice(seen.findIndex((s) => s.length === 2));
-    expect(settled.every((s) => s.length >= 2)).toBe(true);
-    expect(seen.flat().every((a) => a.endsWith(':50051'))).toBe(true);
-    await watcher.close();
+    await rollingDeploy(service, v1, v2, ['app', sidecar.name], 1);
   });
-});
 
-describe('a rolling deploy that adds a sidecar to a task with an unmarked app port the ECS service declares', () => {
-  it('keeps every running task in services/<svc>/ at every instant, from one cached DescribeServices, with no guess', async () => {
+  it('keeps them there for an unmarked app port the ECS service declares, from one cached DescribeServices, with no guess', async () => {
     h.aws.putService('FargateCluster', {
       serviceName: 'lb',
       loadBalancers: [{ targetGroupArn: `${ACCOUNT}:targetgroup/lb/1`, containerName: 'app', containerPort: 50051 }],
@@ -146,43 +142,18 @@ describe('a rolling deploy that adds a sidecar to a task with an unmarked app po
     const ports = [{ containerPort: 9090 }, { containerPort: 50051 }];
     const v1 = define('lb', 1, [app(ports)]);
     const v2 = define('lb', 2, [collector, app(ports)]);
-    const { watcher, seen } = await watch('lb');
     const described = h.aws.count('DescribeServices');
     const warnings = h.log.lines.filter((l) => l.level === 'warn').length;
-    const old = [21, 22].map((n) => taskEvent(n, 'lb', v1, ['app']));
-    for (const e of old)
-      expect(await start(e)).toMatchObject({ action: 'registered', keys: [expect.stringMatching(/:50051$/)] });
-    const fresh = [23, 24].map((n) => taskEvent(n, 'lb', v2, ['collector', 'app']));
-    for (const [i, e] of fresh.entries()) {
-      expect(await start(e)).toMatchObject({ action: 'registered', keys: [expect.stringMatching(/:50051$/)] });
-      await sees(
-        watcher,
-        [...old.slice(i), ...fresh.slice(0, i + 1)].map((t) => `${addressOf(t)}:50051`),
-      );
-      await stop(old[i]!);
-      await sees(
-        watcher,
-        [...old.slice(i + 1), ...fresh.slice(0, i + 1)].map((t) => `${addressOf(t)}:50051`),
-      );
-    }
-    expect(await h.registrar.renew()).toMatchObject({ failed: 0 });
-    await sees(
-      watcher,
-      fresh.map((t) => `${addressOf(t)}:50051`),
-    );
-    const settled = seen.slice(seen.findIndex((s) => s.length === 2));
-    expect(settled.every((s) => s.length >= 2)).toBe(true);
-    expect(seen.flat().every((a) => a.endsWith(':50051'))).toBe(true);
+    const { fresh } = await rollingDeploy('lb', v1, v2, ['collector', 'app'], 21);
     // Four registrations and a renew tick read the service once (cached), and guessed nothing.
     expect(h.aws.count('DescribeServices') - described).toBe(1);
     expect(h.log.lines.filter((l) => l.level === 'warn').length).toBe(warnings);
-    const record = Object.entries(await h.dump(`${h.config.statePrefix}/`)).find(([, v]) =>
-      v.includes(fresh[0]!.detail.taskArn),
+    const record = Object.entries(await h.dump(`${h.config.statePrefix}/`)).find(
+      ([, v]) => v.includes(fresh[0]!.detail.taskArn) && v.includes('"ports"'),
     );
     expect(JSON.parse(record![1]).ports).toEqual([
       expect.objectContaining({ container: 'app', containerPort: 50051, rule: 'ecs-service' }),
     ]);
-    await watcher.close();
   });
 });
 
