@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { buildFunctions } from '../scripts/build.mjs';
 import { benchBurst } from './burst';
 import { benchColdStart } from './cold-start';
+import { benchDeclaredPorts } from './declared-ports';
 import { benchHealth } from './health';
 import { benchRegister } from './register';
 import { benchRenew } from './renew';
@@ -36,6 +37,7 @@ const FIGURES: Record<string, () => Promise<unknown>> = {
   burst: () => benchBurst(),
   'cold-start': () => benchColdStart(),
   health: () => benchHealth(),
+  'declared-ports': () => benchDeclaredPorts(),
   scale: () => benchScale(),
 };
 
