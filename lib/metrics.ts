@@ -27,7 +27,7 @@
  * | `KeysRestored` | registered tasks whose missing endpoint keys renew wrote again |
  * | `MissingMarked` | tasks ECS answered MISSING for (not listed either), kept until a later tick confirms |
  * | `ClustersRemoved` | clusters ECS confirmed deleted: their tasks removed, the cluster forgotten |
- * | `AmbiguousPorts` | registrations whose gRPC port was guessed among several unmarked TCP ports (a WARN says the fix) |
+ * | `AmbiguousPorts` | registrations (event or renew) whose gRPC port was guessed among several unmarked TCP ports (a WARN says the fix) |
  * | `EtcdLatency` | milliseconds per etcd request (one value per request) |
  *
  * Metric names are a contract with dashboards and alarms and keep their names; the outcomes they
@@ -121,6 +121,7 @@ export function renewMetrics(summary: RenewSummary): MetricCounts {
     KeysRestored: summary.restored,
     MissingMarked: summary.missing,
     ClustersRemoved: summary.clustersRemoved,
+    AmbiguousPorts: summary.ambiguous,
   };
 }
 

@@ -83,6 +83,7 @@ describe('loadConfig', () => {
     [{ ...base, ECS_MAX_READS_PER_SECOND: '0' }, 'ECS_MAX_READS_PER_SECOND'],
     [{ ...base, ECS_MAX_READS_PER_SECOND: '2.5' }, 'ECS_MAX_READS_PER_SECOND'],
     [{ ...base, KEY_FORMAT: 'ip' }, 'KEY_FORMAT'],
+    [{ ...base, ENDPOINT_ADDRESS_FAMILY: 'ip6' }, 'ENDPOINT_ADDRESS_FAMILY'],
     [{ ...base, STATE_PREFIX: '' }, 'STATE_PREFIX'],
     [{ ...base, STATE_PREFIX: 'services/registrar' }, 'STATE_PREFIX'],
     [{ ...base, REGISTRY_PREFIX: 'registrar/services' }, 'REGISTRY_PREFIX'],
