@@ -6,6 +6,7 @@
  * addresses, and ECS Managed Instances.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ExitCode, runCli } from '../../lib/cli/main';
 import { deregisterTask } from '../../lib/deregister';
 import { watchService, type ServiceWatcher } from '../../lib/discovery/watcher';
 import { parseTaskStateChange } from '../../lib/ecs/event';
@@ -187,6 +188,24 @@ describe('the app container stopped or restarted beside a one-port sidecar', () 
     );
     const ip = addressOf(running);
     await sees(watcher, [`${ip}:50051`]);
+    // The operator CLI says which port was chosen and why: show explains it, check warns (exit 0).
+    const env = {
+      ETCD_ENDPOINTS: h.config.etcdEndpoints.join(','),
+      REGISTRY_PREFIX: h.config.registryPrefix,
+      STATE_PREFIX: h.config.statePrefix,
+    };
+    let out = '';
+    const io = { env, stdout: (t: string) => void (out += t), stderr: () => undefined };
+    const id = (running.detail.taskArn as string).split('/').pop()!;
+    expect(await runCli(['show', id, '--json'], io)).toBe(ExitCode.Ok);
+    expect(JSON.parse(out).why).toContainEqual(
+      expect.stringMatching(/^port app:50051 → rs \(ambiguous\): guessed among 2/),
+    );
+    out = '';
+    expect(await runCli(['check'], io)).toBe(ExitCode.Ok);
+    expect(out).toMatch(
+      new RegExp(`^warning: ${running.detail.taskArn}: ambiguous port: app:50051 chosen for rs`, 'm'),
+    );
     const containers = (status: string) => [
       { name: 'app', lastStatus: status, taskArn: running.detail.taskArn },
       { name: 'collector', lastStatus: 'RUNNING', taskArn: running.detail.taskArn },
