@@ -1,6 +1,6 @@
 /**
  * Pure: which endpoints a task publishes, from the task (event or DescribeTasks), its task
- * definition and, for bridge/host networking, the container instance's private IP.
+ * definition and, for bridge/host networking, the container instance's addresses.
  *
  * Which ports and names: {@link selectPorts} (lib/port-selection.ts) decides from the task
  * definition alone; this file adds the addresses (ENI or container instance, in the configured
