@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { buildFunctions } from '../scripts/build.mjs';
 import { benchBurst } from './burst';
 import { benchColdStart } from './cold-start';
+import { benchDeclaredPorts } from './declared-ports';
 import { benchHealth } from './health';
 import { benchMemberFailure } from './member-failure';
 import { benchOrphanSweep } from './orphan-sweep';
@@ -40,6 +41,7 @@ const FIGURES: Record<string, () => Promise<unknown>> = {
   health: () => benchHealth(),
   members: () => benchMemberFailure(),
   sweep: () => benchOrphanSweep(),
+  'declared-ports': () => benchDeclaredPorts(),
   scale: () => benchScale(),
 };
 

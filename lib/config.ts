@@ -3,6 +3,7 @@
  * variable's name and what was expected. The AWS SDK's own variables (`AWS_REGION`,
  * `AWS_ENDPOINT_URL_ECS`, `AWS_ENDPOINT_URL_EC2`, `AWS_MAX_ATTEMPTS`, ...) are left to the SDK.
  */
+import { AddressFamily } from './address';
 import { isClusterArnOrName } from './ecs/arn';
 import { ConfigError } from './errors';
 
@@ -83,6 +84,13 @@ export interface Config {
    * @default false
    */
   readonly allowLoopbackEndpoints: boolean;
+  /**
+   * `ENDPOINT_ADDRESS_FAMILY`: the address family endpoints are published in. `ipv4` and `ipv6`
+   * choose for dual-stack tasks and instances (a task with one family publishes that one);
+   * `ipv4-only` and `ipv6-only` skip a task without an address of the family, with the reason.
+   * @default "ipv4"
+   */
+  readonly endpointAddressFamily: AddressFamily;
   /**
    * Where the etcd credentials come from (never from serverless.yml in plain text):
    * `ETCD_SECRET_ID` (a Secrets Manager secret), `ETCD_SSM_PARAMETER` (an SSM SecureString), or,
@@ -321,6 +329,7 @@ export function loadConfig(env: Env): Config {
     ecsMaxReadsPerSecond: intVar(env, 'ECS_MAX_READS_PER_SECOND', 10, 1, 1000),
     dryRun: boolVar(env, 'DRY_RUN', false),
     allowLoopbackEndpoints: boolVar(env, 'ALLOW_LOOPBACK_ENDPOINTS', false),
+    endpointAddressFamily: oneOf(env, 'ENDPOINT_ADDRESS_FAMILY', AddressFamily, AddressFamily.Ipv4),
     etcdCredentials: credentialSource(env),
     followQueueUrl: queueUrlVar(env, 'FOLLOW_QUEUE_URL'),
   };

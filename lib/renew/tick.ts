@@ -42,6 +42,8 @@ export interface RenewSummary {
   clustersRemoved: number;
   /** Leases renewed without asking ECS, because ECS failed for their cluster (fail open). */
   failOpen: number;
+  /** Tasks (re)written this tick whose gRPC port was guessed among several unmarked ones (WARN logged). */
+  ambiguous: number;
   /** Tasks that could not be handled this tick. */
   failed: number;
   /** What failed, per task. */
@@ -100,6 +102,7 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
     withdrawn: 0,
     clustersRemoved: 0,
     failOpen: 0,
+    ambiguous: 0,
     failed: 0,
     failures: [],
     ecsFailures: [],

@@ -22,6 +22,7 @@ describe('loadConfig', () => {
       ecsMaxReadsPerSecond: 10,
       dryRun: false,
       allowLoopbackEndpoints: false,
+      endpointAddressFamily: 'ipv4',
       etcdCredentials: { kind: 'none' },
     });
   });
@@ -83,6 +84,7 @@ describe('loadConfig', () => {
     [{ ...base, ECS_MAX_READS_PER_SECOND: '0' }, 'ECS_MAX_READS_PER_SECOND'],
     [{ ...base, ECS_MAX_READS_PER_SECOND: '2.5' }, 'ECS_MAX_READS_PER_SECOND'],
     [{ ...base, KEY_FORMAT: 'ip' }, 'KEY_FORMAT'],
+    [{ ...base, ENDPOINT_ADDRESS_FAMILY: 'ip6' }, 'ENDPOINT_ADDRESS_FAMILY'],
     [{ ...base, STATE_PREFIX: '' }, 'STATE_PREFIX'],
     [{ ...base, STATE_PREFIX: 'services/registrar' }, 'STATE_PREFIX'],
     [{ ...base, REGISTRY_PREFIX: 'registrar/services' }, 'REGISTRY_PREFIX'],
