@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { buildFunctions } from '../scripts/build.mjs';
 import { benchBurst } from './burst';
 import { benchColdStart } from './cold-start';
+import { benchDeclaredPorts } from './declared-ports';
 import { benchHealth } from './health';
+import { benchMemberFailure } from './member-failure';
+import { benchOrphanSweep } from './orphan-sweep';
 import { benchRegister } from './register';
 import { benchRenew } from './renew';
 import { benchScale } from './scale';
@@ -36,6 +39,9 @@ const FIGURES: Record<string, () => Promise<unknown>> = {
   burst: () => benchBurst(),
   'cold-start': () => benchColdStart(),
   health: () => benchHealth(),
+  members: () => benchMemberFailure(),
+  sweep: () => benchOrphanSweep(),
+  'declared-ports': () => benchDeclaredPorts(),
   scale: () => benchScale(),
 };
 
@@ -66,6 +72,8 @@ const EXPECTED_SECONDS: Record<string, number> = {
   'cold-start': 25,
   'etcd-restart': 60,
   health: 120,
+  members: 60,
+  sweep: 90,
   scale: 1500,
 };
 /** How often a running figure says it is still running. */

@@ -14,14 +14,20 @@
 //
 // serverless.yml: `resources: ${file(./infra/iam-statements.cjs):resources}`, `role:` per function.
 // The ECS/EC2 reads that turn a task into endpoints (its task definition, and for bridge/host tasks
-// the container instance's EC2 address); every function that may publish a task makes them.
-const PUBLISH = ['ecs:DescribeTaskDefinition', 'ecs:DescribeContainerInstances', 'ec2:DescribeInstances'];
+// the container instance's EC2 address; the ECS service's declared port when a task leaves its gRPC
+// port to a guess); every function that may publish a task makes them.
+const PUBLISH = [
+  'ecs:DescribeTaskDefinition',
+  'ecs:DescribeServices',
+  'ecs:DescribeContainerInstances',
+  'ec2:DescribeInstances',
+];
 const CALLS = {
   // The first follow-up check of a task recorded pending goes to the follow queue.
   register: ['ecs:DescribeTasks', ...PUBLISH, ['sqs:SendMessage', 'FollowQueue']],
   // The drain check: pending tasks of the stopping task's services, published if HEALTHY. Its
   // package carries no EC2 client (a bridge or host task is left to the follow-up).
-  deregister: ['ecs:DescribeTasks', 'ecs:DescribeTaskDefinition'],
+  deregister: ['ecs:DescribeTasks', 'ecs:DescribeTaskDefinition', 'ecs:DescribeServices'],
   // DescribeClusters confirms that a cluster is gone before renew removes its tasks.
   renew: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeClusters', ...PUBLISH, ['sqs:SendMessage', 'FollowQueue']],
   // The next check of a task still pending goes back on its own queue.

@@ -3,6 +3,7 @@
  * variable's name and what was expected. The AWS SDK's own variables (`AWS_REGION`,
  * `AWS_ENDPOINT_URL_ECS`, `AWS_ENDPOINT_URL_EC2`, `AWS_MAX_ATTEMPTS`, ...) are left to the SDK.
  */
+import { AddressFamily } from './address';
 import {
   type Deployment,
   defaultRegistryPrefix,
@@ -85,6 +86,13 @@ export interface Config {
   /** `RENEW_CONCURRENCY`: keepalives and task repairs in flight at once during renew. @default 64 */
   readonly renewConcurrency: number;
   /**
+   * `ORPHAN_GRACE_SECONDS`: a lease of this deployment holding no key is revoked by renew once it
+   * was neither renewed nor granted for longer than this. A register grants its lease before
+   * writing on it, so this must exceed the longest invocation of the event functions (20 s).
+   * @default 30
+   */
+  readonly orphanGraceSeconds: number;
+  /**
    * `ECS_MAX_READS_PER_SECOND`: the registrar's share of the account's ECS read budget. Every ECS
    * and EC2 read of a process (renew, reconcile, registration lookups) is paced to it, at most one
    * second's worth at once; renew verifies as many tasks per tick as it allows and slices the rest
@@ -100,6 +108,13 @@ export interface Config {
    * @default false
    */
   readonly allowLoopbackEndpoints: boolean;
+  /**
+   * `ENDPOINT_ADDRESS_FAMILY`: the address family endpoints are published in. `ipv4` and `ipv6`
+   * choose for dual-stack tasks and instances (a task with one family publishes that one);
+   * `ipv4-only` and `ipv6-only` skip a task without an address of the family, with the reason.
+   * @default "ipv4"
+   */
+  readonly endpointAddressFamily: AddressFamily;
   /**
    * Where the etcd credentials come from (never from serverless.yml in plain text):
    * `ETCD_SECRET_ID` (a Secrets Manager secret), `ETCD_SSM_PARAMETER` (an SSM SecureString), or,
@@ -386,9 +401,11 @@ export function loadConfig(env: Env): Config {
     clusters,
     etcdTimeoutMs: intVar(env, 'ETCD_TIMEOUT_MS', 5000, 100, 60000),
     renewConcurrency: intVar(env, 'RENEW_CONCURRENCY', 64, 1, 1024),
+    orphanGraceSeconds: intVar(env, 'ORPHAN_GRACE_SECONDS', 30, 1, 3600),
     ecsMaxReadsPerSecond: intVar(env, 'ECS_MAX_READS_PER_SECOND', 10, 1, 1000),
     dryRun: boolVar(env, 'DRY_RUN', false),
     allowLoopbackEndpoints: boolVar(env, 'ALLOW_LOOPBACK_ENDPOINTS', false),
+    endpointAddressFamily: oneOf(env, 'ENDPOINT_ADDRESS_FAMILY', AddressFamily, AddressFamily.Ipv4),
     etcdCredentials: credentialSource(env),
     followQueueUrl: queueUrlVar(env, 'FOLLOW_QUEUE_URL'),
   };

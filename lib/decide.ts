@@ -3,6 +3,7 @@
  * the adapters in `lib/etcd` and `lib/ecs` carry the decisions out.
  */
 import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
+import type { PortChoice } from './port-selection';
 
 /** What the registry currently publishes for a task. */
 export const RecordState = {
@@ -42,6 +43,11 @@ export interface TaskRecord {
   readonly startedAt?: string;
   /** Random tag of the write that stored this record, so a retried write recognises its own. */
   readonly writeId?: string;
+  /**
+   * The ports chosen for the task and the rule that chose each (`show` and `check` explain them).
+   * Absent in records written before it was kept.
+   */
+  readonly ports?: readonly PortChoice[];
 }
 
 /** The memory of a stopped task, so late or redelivered RUNNING events change nothing. */

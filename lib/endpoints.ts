@@ -1,26 +1,21 @@
 /**
  * Pure: which endpoints a task publishes, from the task (event or DescribeTasks), its task
- * definition and, for bridge/host networking, the container instance's private IP.
+ * definition and, for bridge/host networking, the container instance's addresses.
  *
- * Naming rule: a container is published under its `registrar.service` docker label, else the ECS
- * service (`group` = `service:NAME`), else the task definition family. A service name that gets
- * one container port is published as `<service>`; one that gets several ports publishes each as
- * `<service>-<containerPort>`.
+ * Which ports and names: {@link selectPorts} (lib/port-selection.ts) decides from the task
+ * definition alone; this file adds the addresses (ENI or container instance, in the configured
+ * family) and the ports clients dial (host ports in bridge mode), and leaves out containers that
+ * are not running.
  */
+import { AddressFamily, assertDialableIpv4, assertDialableIpv6, chooseAddress, type TaskAddresses } from './address';
 import type { TaskSnapshot } from './ecs/event';
+import type { ServiceDeclaration } from './ecs/service-declaration';
 import type { ContainerDefinitionInfo, PortMapping, TaskDefinitionInfo } from './ecs/task-definition';
 import { InvalidEventError, MissingNetworkInfo } from './errors';
-import { assertDialableIpv4, assertSegment, type Endpoint } from './keys';
+import type { Endpoint } from './keys';
+import { selectPorts, type Ambiguity, type PortChoice } from './port-selection';
 
-/** Docker labels that steer registration. */
-export const Labels = {
-  /** Service name to publish the container under. */
-  Service: 'registrar.service',
-  /** Comma list of container ports to publish (default: every TCP port). */
-  Ports: 'registrar.ports',
-  /** `true` skips the container. */
-  Skip: 'registrar.skip',
-} as const;
+export { Labels } from './port-selection';
 
 /** Most endpoints one task may publish (keeps every write within one etcd transaction). */
 export const MAX_ENDPOINTS_PER_TASK = 50;
@@ -32,44 +27,15 @@ export interface EndpointPlan {
   readonly gatedContainers: readonly string[];
   /** Containers left out, with why (for logs). */
   readonly skipped: readonly { readonly container: string; readonly reason: string }[];
+  /** Every chosen port (published or, its container not running, not), with the rule that chose it. */
+  readonly chosen: readonly PortChoice[];
+  /** Services whose port the ambiguity rule chose: logged as a WARN, counted, shown by `show` and `check`. */
+  readonly ambiguities: readonly Ambiguity[];
 }
 
 /** Whether the task's addresses come from its container instance (bridge or host networking). */
 export function needsHostIp(definition: Pick<TaskDefinitionInfo, 'networkMode'>): boolean {
   return definition.networkMode === 'bridge' || definition.networkMode === 'host';
-}
-
-function labelPath(container: string, label: string): string {
-  return `taskDefinition.containerDefinitions[${container}].dockerLabels["${label}"]`;
-}
-
-function allowedPorts(def: ContainerDefinitionInfo): Set<number> | undefined {
-  const raw = def.labels[Labels.Ports];
-  if (raw === undefined) return undefined;
-  const ports = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const parsed = ports.map((p) => (/^\d{1,5}$/.test(p) ? Number(p) : NaN));
-  if (ports.length === 0 || parsed.some((p) => !(p >= 1 && p <= 65535)))
-    throw new InvalidEventError(
-      `${JSON.stringify(raw.slice(0, 64))} is not a comma list of ports 1-65535`,
-      labelPath(def.name, Labels.Ports),
-    );
-  return new Set(parsed);
-}
-
-function baseServiceName(
-  task: TaskSnapshot,
-  definition: TaskDefinitionInfo,
-  container: ContainerDefinitionInfo,
-): string {
-  const label = container.labels[Labels.Service];
-  if (label !== undefined) return assertSegment(label, labelPath(container.name, Labels.Service));
-  const group = task.group ?? '';
-  if (group.startsWith('service:')) return assertSegment(group.slice('service:'.length), 'detail.group');
-  if (group.startsWith('family:')) return assertSegment(group.slice('family:'.length), 'detail.group');
-  return assertSegment(definition.family, 'taskDefinition.family');
 }
 
 function checkPort(port: number | undefined, what: string): number {
@@ -181,88 +147,134 @@ function containerPorts(
   );
 }
 
+/** The awsvpc addresses of a container: the task's ENI, else the container's network interface. */
+function awsvpcAddresses(task: TaskSnapshot, container: ContainerDefinitionInfo): TaskAddresses {
+  const snapshot = task.containers.find((c) => c.name === container.name);
+  const ipv4 = task.eniIpv4 ?? snapshot?.privateIpv4;
+  const ipv6 = task.eniIpv6 ?? snapshot?.privateIpv6;
+  return { ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}) };
+}
+
+/**
+ * The address a container is published at, or why none is usable (a reason, not an error: the task
+ * is skipped, not retried, since no retry gives it an address of another family).
+ */
 function containerIp(
   task: TaskSnapshot,
   definition: TaskDefinitionInfo,
   container: ContainerDefinitionInfo,
-  hostIp: string | undefined,
-  allowLoopback: boolean,
-): string {
+  host: TaskAddresses | undefined,
+  family: AddressFamily,
+): { readonly ip: string } | { readonly reason: string } {
   if (needsHostIp(definition)) {
-    if (!hostIp)
+    if (!host?.ipv4 && !host?.ipv6)
       throw new MissingNetworkInfo(
         `the container instance's private IP is needed for ${definition.networkMode} networking`,
       );
-    return hostIp;
+    const chosen = chooseAddress(host, family);
+    return 'ip' in chosen ? chosen : { reason: `the container instance has ${chosen.reason}` };
   }
-  const ip = task.eniIpv4 ?? task.containers.find((c) => c.name === container.name)?.privateIpv4;
-  if (!ip) throw new MissingNetworkInfo('the task reports no ENI address yet');
-  return assertDialableIpv4(ip, 'detail.attachments.privateIPv4Address', allowLoopback);
+  const addresses = awsvpcAddresses(task, container);
+  if (!addresses.ipv4 && !addresses.ipv6) throw new MissingNetworkInfo('the task reports no ENI address yet');
+  const chosen = chooseAddress(addresses, family);
+  return 'ip' in chosen ? chosen : { reason: `the task has ${chosen.reason}` };
+}
+
+/** The container instance's addresses, validated; a bare string is an IPv4 address. */
+function hostAddresses(host: string | TaskAddresses | undefined, allowLoopback: boolean): TaskAddresses | undefined {
+  if (host === undefined) return undefined;
+  const { ipv4, ipv6 } = typeof host === 'string' ? { ipv4: host, ipv6: undefined } : host;
+  return {
+    ...(ipv4 ? { ipv4: assertDialableIpv4(ipv4, 'containerInstance.privateIpAddress', allowLoopback) } : {}),
+    ...(ipv6 ? { ipv6: assertDialableIpv6(ipv6, 'containerInstance.ipv6Address', allowLoopback) } : {}),
+  };
+}
+
+/** Options of {@link planEndpoints}. */
+export interface PlanOptions {
+  /** Accept loopback addresses (`ALLOW_LOOPBACK_ENDPOINTS`, local runs only). @default false */
+  readonly allowLoopback?: boolean;
+  /** `ENDPOINT_ADDRESS_FAMILY`. @default "ipv4" */
+  readonly addressFamily?: AddressFamily;
+  /** What the task's ECS service declares (see {@link selectPorts}). @default none */
+  readonly declared?: ServiceDeclaration;
 }
 
 /**
  * Works out the endpoints a task publishes and which containers gate it on health.
  *
+ * @param host the container instance's addresses (bridge and host networking); a string is its IPv4 address.
  * @param reservedServices names that must not be used (e.g. the state prefix's first segment when
  *   the registry prefix is empty).
- * @param options.allowLoopback accept 127/8 addresses (`ALLOW_LOOPBACK_ENDPOINTS`, local runs only).
- * @throws {InvalidEventError} for unsafe names, bad labels or undialable ports.
+ * @throws {InvalidEventError} for unsafe names, bad labels or undialable ports and addresses.
  * @throws {MissingNetworkInfo} when the task does not (yet) carry the addresses or bindings needed.
  */
 export function planEndpoints(
   task: TaskSnapshot,
   definition: TaskDefinitionInfo,
-  hostIp?: string,
+  host?: string | TaskAddresses,
   reservedServices: readonly string[] = [],
-  options: { readonly allowLoopback?: boolean } = {},
+  options: PlanOptions = {},
 ): EndpointPlan {
-  if (hostIp !== undefined) assertDialableIpv4(hostIp, 'containerInstance.privateIpAddress', options.allowLoopback);
-  const skipped: { container: string; reason: string }[] = [];
-  const raw: (Omit<Endpoint, 'service'> & { base: string; hasHealthCheck: boolean })[] = [];
+  const hostIps = hostAddresses(host, options.allowLoopback ?? false);
+  const family = options.addressFamily ?? AddressFamily.Ipv4;
+  const selection = selectPorts(task, definition, options.declared ? { declared: options.declared } : {});
+  const skipped = [...selection.skipped];
+  const endpoints: Endpoint[] = [];
+  const gated = new Set<string>();
   for (const container of definition.containers) {
-    if (container.labels[Labels.Skip] === 'true') {
-      skipped.push({ container: container.name, reason: `label ${Labels.Skip}=true` });
-      continue;
-    }
+    if (!selection.considered.includes(container.name)) continue;
+    // Not running: left out, and nothing else takes its place (the choice above ignores status).
     const status = task.containers.find((c) => c.name === container.name)?.lastStatus;
     if (status !== undefined && status !== 'RUNNING') {
       skipped.push({ container: container.name, reason: `container is ${status}` });
       continue;
     }
-    const only = allowedPorts(container);
-    const listening = containerPorts(task, definition, container);
-    for (const range of listening.ranges)
+    const ranges = tcpRanges(task, definition, container);
+    for (const range of ranges)
       skipped.push({
         container: container.name,
         reason: `port range ${range} is not published (a range names no single port to dial)`,
       });
-    const ports = listening.ports.filter((p) => !only || only.has(p.containerPort));
-    if (ports.length === 0) {
-      if ((container.portMappings.length > 0 || only) && listening.ranges.length === 0)
+    const choices = selection.chosen.filter((c) => c.container === container.name);
+    if (choices.length === 0) {
+      const explained = selection.skipped.some((s) => s.container === container.name);
+      if (container.portMappings.length > 0 && ranges.length === 0 && !explained)
         skipped.push({ container: container.name, reason: 'no TCP port to publish' });
       continue;
     }
-    const base = baseServiceName(task, definition, container);
-    const ip = containerIp(task, definition, container, hostIp, options.allowLoopback ?? false);
-    for (const { containerPort, port } of ports)
-      raw.push({ base, container: container.name, containerPort, ip, port, hasHealthCheck: container.hasHealthCheck });
+    const listening = containerPorts(task, definition, container);
+    const ports = listening.ports.filter((p) => choices.some((c) => c.containerPort === p.containerPort));
+    if (ports.length === 0) {
+      if (ranges.length === 0) skipped.push({ container: container.name, reason: 'no TCP port to publish' });
+      continue;
+    }
+    const address = containerIp(task, definition, container, hostIps, family);
+    if (!('ip' in address)) {
+      skipped.push({ container: container.name, reason: address.reason });
+      continue;
+    }
+    for (const { containerPort, port } of ports) {
+      const service = choices.find((c) => c.containerPort === containerPort)!.service;
+      if (reservedServices.includes(service))
+        throw new InvalidEventError(
+          `service name "${service}" is reserved: it is the first segment of STATE_PREFIX while REGISTRY_PREFIX is empty`,
+          'service',
+        );
+      endpoints.push({ service, container: container.name, containerPort, ip: address.ip, port });
+    }
+    if (container.hasHealthCheck) gated.add(container.name);
   }
-  const portsPerService = new Map<string, Set<number>>();
-  for (const e of raw) portsPerService.set(e.base, (portsPerService.get(e.base) ?? new Set()).add(e.containerPort));
-  const endpoints: Endpoint[] = raw.map(({ base, hasHealthCheck: _, ...e }) => {
-    const service = portsPerService.get(base)!.size > 1 ? assertSegment(`${base}-${e.containerPort}`, 'service') : base;
-    if (reservedServices.includes(service))
-      throw new InvalidEventError(
-        `service name "${service}" is reserved: it is the first segment of STATE_PREFIX while REGISTRY_PREFIX is empty`,
-        'service',
-      );
-    return { service, ...e };
-  });
   if (endpoints.length > MAX_ENDPOINTS_PER_TASK)
     throw new InvalidEventError(
       `task publishes ${endpoints.length} endpoints; at most ${MAX_ENDPOINTS_PER_TASK} are supported`,
       'taskDefinition.containerDefinitions',
     );
-  const gatedContainers = [...new Set(raw.filter((e) => e.hasHealthCheck).map((e) => e.container))];
-  return { endpoints, gatedContainers, skipped };
+  return {
+    endpoints,
+    gatedContainers: [...gated],
+    skipped,
+    chosen: selection.chosen,
+    ambiguities: selection.ambiguities,
+  };
 }

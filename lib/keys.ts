@@ -2,10 +2,12 @@
  * Pure key layout and value formats. Everything that becomes part of a key passes
  * {@link assertSegment} first: no label or event field is trusted to be a safe path segment.
  */
-import { isIPv4 } from 'node:net';
+import { hostPort } from './address';
 import { KeyFormat, ValueFormat, type Config } from './config';
 import { clusterNameOfSegment, clusterSegment, isLegacySegment } from './deployment';
 import { InvalidEventError } from './errors';
+
+export { assertDialableIpv4 } from './address';
 
 /** One dialable endpoint of one task. */
 export interface Endpoint {
@@ -15,7 +17,7 @@ export interface Endpoint {
   readonly container: string;
   /** Port inside the container (from the task definition or the binding). */
   readonly containerPort: number;
-  /** Address clients dial. */
+  /** Address clients dial: IPv4, or IPv6 in canonical form (written `[ip]:port`, see {@link hostPort}). */
   readonly ip: string;
   /** Port clients dial (the host port in bridge mode). */
   readonly port: number;
@@ -54,28 +56,6 @@ export function assertSegment(value: string, what: string): string {
   return value;
 }
 
-/**
- * Checks that a value is a dotted-quad IPv4 address a client can dial: no other notation (leading
- * zeros, spaces, IPv6), and not in a range where no task serves clients.
- *
- * @param allowLoopback accept 127/8 (local runs, where "tasks" are servers on this machine).
- * @throws {InvalidEventError} naming `what` and the offending value.
- */
-export function assertDialableIpv4(value: string, what: string, allowLoopback = false): string {
-  if (!isIPv4(value)) throw new InvalidEventError(`${shown(value)} is not an IPv4 address`, what);
-  const [a, b] = value.split('.').map(Number) as [number, number];
-  if (allowLoopback && a === 127) return value;
-  // "This network" 0/8, loopback 127/8, link-local 169.254/16 (the EC2 instance and ECS task
-  // metadata endpoints), multicast 224/4, reserved and broadcast 240/4: publishing one would send
-  // clients to themselves or to a metadata endpoint.
-  if (a === 0 || a === 127 || a >= 224 || (a === 169 && b === 254))
-    throw new InvalidEventError(
-      `${shown(value)} is not an address a task serves clients on (this-network, loopback, link-local, multicast or reserved)`,
-      what,
-    );
-  return value;
-}
-
 /** The prefix clients watch for one service, with its trailing slash. */
 export function serviceDirectory(registryPrefix: string, service: string): string {
   return registryPrefix === '' ? `${service}/` : `${registryPrefix}/${service}/`;
@@ -87,13 +67,16 @@ export function endpointKey(
   taskId: string,
   endpoint: Endpoint,
 ): string {
-  const last = config.keyFormat === KeyFormat.Addr ? `${endpoint.ip}:${endpoint.port}` : `${taskId}:${endpoint.port}`;
+  // An IPv6 address is written bracketed (`[2600:1f18::1]:50051`): colons and brackets are not `/`,
+  // so the last segment stays one segment, and the canonical form makes one address one key.
+  const last =
+    config.keyFormat === KeyFormat.Addr ? hostPort(endpoint.ip, endpoint.port) : `${taskId}:${endpoint.port}`;
   return serviceDirectory(config.registryPrefix, endpoint.service) + last;
 }
 
 /** The value of an endpoint key, in the configured format. */
 export function endpointValue(format: ValueFormat, endpoint: Endpoint, metadata: EndpointMetadata): string {
-  const addr = `${endpoint.ip}:${endpoint.port}`;
+  const addr = hostPort(endpoint.ip, endpoint.port);
   switch (format) {
     case ValueFormat.Addr:
       return addr;

@@ -27,6 +27,7 @@
  * | `KeysRestored` | registered tasks whose missing endpoint keys renew wrote again |
  * | `MissingMarked` | tasks ECS answered MISSING for (not listed either), kept until a later tick confirms |
  * | `ClustersRemoved` | clusters ECS confirmed deleted: their tasks removed, the cluster forgotten |
+ * | `AmbiguousPorts` | registrations (event or renew) whose gRPC port was guessed among several unmarked TCP ports (a WARN says the fix) |
  * | `EtcdLatency` | milliseconds per etcd request (one value per request) |
  *
  * Metric names are a contract with dashboards and alarms and keep their names; the outcomes they
@@ -68,6 +69,7 @@ export const MetricName = {
   KeysRestored: 'KeysRestored',
   MissingMarked: 'MissingMarked',
   ClustersRemoved: 'ClustersRemoved',
+  AmbiguousPorts: 'AmbiguousPorts',
 } as const;
 export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 
@@ -75,13 +77,14 @@ export type MetricName = (typeof MetricName)[keyof typeof MetricName];
 export const ETCD_LATENCY_METRIC = 'EtcdLatency';
 
 /** Metrics of one register invocation (a dry run emits none: it changed nothing). */
-export function registerMetrics(outcome: Pick<RegisterOutcome, 'action' | 'dryRun'>): MetricCounts {
+export function registerMetrics(outcome: Pick<RegisterOutcome, 'action' | 'dryRun' | 'ambiguities'>): MetricCounts {
   if (outcome.dryRun) return {};
+  const ambiguous = outcome.ambiguities?.length ? { AmbiguousPorts: 1 } : {};
   switch (outcome.action) {
     case 'registered':
-      return { Registered: 1 };
+      return { Registered: 1, ...ambiguous };
     case 'pending':
-      return { HeldBackPending: 1 };
+      return { HeldBackPending: 1, ...ambiguous };
     case 'withdrawn':
       return { Withdrawn: 1 };
     case 'ignored':
@@ -118,6 +121,7 @@ export function renewMetrics(summary: RenewSummary): MetricCounts {
     KeysRestored: summary.restored,
     MissingMarked: summary.missing,
     ClustersRemoved: summary.clustersRemoved,
+    AmbiguousPorts: summary.ambiguous,
   };
 }
 

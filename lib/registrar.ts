@@ -4,11 +4,14 @@
  * through the ECS reader, decides with the pure functions and writes through the registry;
  * handlers in `functions/` only validate and call these.
  */
+import type { TaskAddresses } from './address';
 import type { Config } from './config';
 import { decideWrite, evaluateHealth, RecordState, targetState, WriteSource } from './decide';
 import type { EcsReader } from './ecs/api';
+import type { ServiceDeclaration } from './ecs/service-declaration';
 import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
+import type { Ambiguity } from './port-selection';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, MissingNetworkInfo } from './errors';
 import { refOf, type DesiredTask, type LeftOutKey, type Registry, type TaskState } from './etcd/registry';
@@ -38,6 +41,8 @@ export interface RegisterOutcome {
   readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
   /** Endpoint keys left with another task that holds them (a reused ip:port), and why. */
   readonly leftOut?: readonly LeftOutKey[];
+  /** Services whose port was guessed among several unmarked ones (logged as a WARN with the fix). */
+  readonly ambiguities?: readonly Ambiguity[];
   /** True when nothing was written (`DRY_RUN`): the outcome says what would have happened. */
   readonly dryRun?: boolean;
 }
@@ -100,7 +105,7 @@ export class Registrar {
   async prepare(
     task: TaskSnapshot,
     source: WriteSource = WriteSource.Event,
-  ): Promise<{ desired: DesiredTask; skipped: EndpointPlan['skipped'] }> {
+  ): Promise<{ desired: DesiredTask; skipped: EndpointPlan['skipped']; ambiguities: EndpointPlan['ambiguities'] }> {
     const { config, ecs } = this.deps;
     const definition = await ecs.taskDefinition(task.taskDefinitionArn);
     let plan: EndpointPlan;
@@ -121,6 +126,12 @@ export class Registrar {
         throw again;
       }
     }
+    for (const a of plan.ambiguities)
+      this.deps.log.warn(
+        `ambiguous gRPC port: task ${task.taskArn} maps several unmarked TCP ports for service ${a.service}; ` +
+          `published ${a.chosen} (of ${a.candidates.join(', ')}). Fix: ${a.fix}`,
+        { taskArn: task.taskArn, service: a.service, chosen: a.chosen, candidates: a.candidates },
+      );
     const state = targetState(evaluateHealth(task, plan.gatedContainers), plan.endpoints.length);
     const metadata = (container: string): EndpointMetadata => ({
       taskArn: task.taskArn,
@@ -148,9 +159,11 @@ export class Registrar {
         gatedContainers: plan.gatedContainers,
         startedAt: task.startedAt,
         services: [...new Set(plan.endpoints.map((e) => e.service))],
+        ports: plan.chosen,
         entries,
       },
       skipped: plan.skipped,
+      ambiguities: plan.ambiguities,
     };
   }
 
@@ -175,6 +188,7 @@ export class Registrar {
       throw err;
     }
     const { desired, skipped } = prepared;
+    const ambiguities = prepared.ambiguities.length > 0 ? { ambiguities: prepared.ambiguities } : {};
     const result = await this.deps.registry.writeTask(desired, { source, known, granted });
     if (result.status === 'ignored')
       return { action: 'ignored', taskArn: desired.taskArn, reason: result.reason, keys: [], skipped };
@@ -188,6 +202,7 @@ export class Registrar {
       keys: result.keys,
       skipped,
       ...leftOut,
+      ...ambiguities,
     };
   }
 
@@ -308,15 +323,41 @@ export class Registrar {
   }
 
   private async plan(task: TaskSnapshot, definition: TaskDefinitionInfo): Promise<EndpointPlan> {
-    let hostIp: string | undefined;
+    let host: TaskAddresses | undefined;
     if (needsHostIp(definition)) {
       if (!task.containerInstanceArn)
         throw new MissingNetworkInfo(`${definition.networkMode} networking but the task names no container instance`);
-      hostIp = await this.deps.ecs.hostIp(task.clusterArn, task.containerInstanceArn);
+      host = await this.deps.ecs.hostAddresses(task.clusterArn, task.containerInstanceArn);
     }
-    return planEndpoints(task, definition, hostIp, this.reserved, {
+    const options = {
       allowLoopback: this.deps.config.allowLoopbackEndpoints,
-    });
+      addressFamily: this.deps.config.endpointAddressFamily,
+    };
+    const plan = planEndpoints(task, definition, host, this.reserved, options);
+    // Only a task that leaves its service's port to a guess costs a DescribeServices (cached).
+    const service = task.group?.startsWith('service:') ? task.group.slice('service:'.length) : undefined;
+    if (!service || !plan.ambiguities.some((a) => a.service === service)) return plan;
+    const declared = await this.serviceDeclaration(task, service);
+    return declared ? planEndpoints(task, definition, host, this.reserved, { ...options, declared }) : plan;
+  }
+
+  /**
+   * The ECS service's declaration, or undefined when ECS does not know the service or the role may
+   * not read it (AccessDenied: logged, and the ambiguity rule decides). Other failures are thrown:
+   * a declaration that comes and goes would move the endpoints back and forth.
+   */
+  private async serviceDeclaration(task: TaskSnapshot, service: string): Promise<ServiceDeclaration | undefined> {
+    try {
+      return await this.deps.ecs.serviceDeclaration(task.clusterArn, service);
+    } catch (err) {
+      if (!(err instanceof DependencyError) || (err.cause as Error | undefined)?.name !== 'AccessDeniedException')
+        throw err;
+      this.deps.log.warn(
+        `ecs:DescribeServices denied: the port ECS service ${service} declares is not read; grant it to the role`,
+        { taskArn: task.taskArn, error: err.message },
+      );
+      return undefined;
+    }
   }
 
   /**

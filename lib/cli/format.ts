@@ -3,7 +3,7 @@
  * whose shape is the data itself.
  */
 import type { PlannedChange } from '../registrar';
-import type { ListRow, Problem, TaskView } from './inspect';
+import type { ListRow, PortWarning, Problem, TaskView } from './inspect';
 import type { LeaseStatus } from './snapshot';
 
 /**
@@ -54,6 +54,11 @@ export function formatProblems(
     ['PROBLEM', 'KEY', 'DETAIL'],
     problems.map((p) => [p.kind, p.key, p.message]),
   )}${problems.length} problem${problems.length === 1 ? '' : 's'} in ${scope}\n`;
+}
+
+/** `check`'s warnings (not problems: the exit code stays 0), one line each; nothing when there are none. */
+export function formatWarnings(warnings: readonly PortWarning[]): string {
+  return warnings.map((w) => `warning: ${w.taskArn}: ${w.message}\n`).join('');
 }
 
 /** The `diff` table: every change renew would make now. */

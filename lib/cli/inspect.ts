@@ -2,10 +2,11 @@
  * Pure inspections of a registry snapshot for the operator CLI: the endpoint listing, the
  * consistency check and the explanation of why one task is or is not published. No I/O here.
  */
-import { RecordState } from '../decide';
+import { RecordState, type TaskRecord } from '../decide';
 import { parseEndpoint } from '../discovery/parse';
 import type { StoredRecord } from '../etcd/registry';
 import { stateKeyParts } from '../keys';
+import { ChoiceRule } from '../port-selection';
 import type { KeyValue, LeaseStatus, LeaseTable, Snapshot, TombstoneEntry } from './snapshot';
 
 /** One line of `ls`: an endpoint key, or a task that publishes none. */
@@ -273,6 +274,33 @@ export function checkSnapshot(snapshot: Snapshot, leases: LeaseTable): Problem[]
   return problems;
 }
 
+/** A task whose gRPC port was guessed (not an inconsistency: `check` lists it and still exits 0). */
+export interface PortWarning {
+  readonly key: string;
+  readonly taskArn: string;
+  readonly message: string;
+}
+
+/** The tasks whose port the ambiguity rule chose, with the port, the rule's reason and the fix. */
+export function portWarnings(snapshot: Pick<Snapshot, 'records'>): PortWarning[] {
+  return snapshot.records.flatMap((stored) =>
+    (stored.record.ports ?? [])
+      .filter((p) => p.rule === ChoiceRule.Ambiguous)
+      .map((p) => ({
+        key: stored.key,
+        taskArn: stored.record.taskArn,
+        message: `ambiguous port: ${p.container}:${p.containerPort} chosen for ${p.service}: ${p.reason}`,
+      })),
+  );
+}
+
+/** One line per chosen port of a record: which port, under which service, and why. */
+export function explainPorts(record: Pick<TaskRecord, 'ports'>): string[] {
+  return (record.ports ?? []).map(
+    (p) => `port ${p.container}:${p.containerPort} → ${p.service} (${p.rule}): ${p.reason}`,
+  );
+}
+
 /**
  * The problems of a second check that the first showed too: a task registering or stopping between
  * the reads of one check can look inconsistent for a moment; a real problem stays.
@@ -412,7 +440,11 @@ export function explain(view: Pick<TaskView, 'record' | 'tombstone' | 'keys' | '
     else if (r.state === RecordState.Withdrawn)
       why.push('withdrawn: ECS said UNHEALTHY; published again once ECS reports HEALTHY');
     else if (r.state === RecordState.Empty)
-      why.push('empty: the task exposes no port (no port mappings, or every container skipped)');
+      why.push(
+        'empty: the task publishes no port (no port mappings, every container skipped or not running, ' +
+          'or no address of ENDPOINT_ADDRESS_FAMILY; the register log says which)',
+      );
+    why.push(...explainPorts(r));
     if (lease && lease.state === 'expired')
       why.push(
         `lease ${lease.id} expired: its keys are gone; renew restores the task on its next tick if ECS says it runs`,

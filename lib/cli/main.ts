@@ -14,8 +14,16 @@ import { claimNamespace } from '../etcd/ownership';
 import { etcdCall } from '../etcd/operations';
 import { Registry } from '../etcd/registry';
 import type { Log } from '../registrar';
-import { formatList, formatPlan, formatProblems, formatTaskView } from './format';
-import { checkSnapshot, listRows, persistentProblems, taskLeases, viewTask, type Problem } from './inspect';
+import { formatList, formatPlan, formatProblems, formatTaskView, formatWarnings } from './format';
+import {
+  checkSnapshot,
+  listRows,
+  persistentProblems,
+  portWarnings,
+  taskLeases,
+  viewTask,
+  type Problem,
+} from './inspect';
 import { planRenew } from './plan';
 import { readLeases, readSnapshot, type LeaseTable, type Snapshot } from './snapshot';
 import { loadEc2 } from '../ecs/ec2-loader';
@@ -208,10 +216,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
         keys: snapshot.endpoints.length,
         tombstones: snapshot.tombstones.length,
       };
+      const warnings = portWarnings(snapshot);
       io.stdout(
         options.json
-          ? json({ consistent: problems.length === 0, ...counted, problems })
-          : formatProblems(problems, counted),
+          ? json({ consistent: problems.length === 0, ...counted, problems, warnings })
+          : formatProblems(problems, counted) + formatWarnings(warnings),
       );
       if (problems.length > 0) code = ExitCode.NotOk;
     });

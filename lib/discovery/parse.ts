@@ -8,21 +8,21 @@ import { isIPv4, isIPv6 } from 'node:net';
 export interface DiscoveredEndpoint {
   /** The etcd key. */
   readonly key: string;
-  /** `ip:port` to dial. */
+  /** `ip:port` (IPv4) or `[ip]:port` (IPv6) to dial. */
   readonly addr: string;
   /** Parsed metadata (etcd-naming format only). */
   readonly metadata?: Record<string, unknown>;
 }
 
-/** `host:port` with a real IPv4/IPv6 address or DNS name and a port 1-65535. */
-function isAddr(addr: string, ipv4Only = false): boolean {
+/** `host:port` with a real IPv4 address, a bracketed IPv6 address or a DNS name, and a port 1-65535. */
+function isAddr(addr: string, ipOnly = false): boolean {
   const colon = addr.lastIndexOf(':');
   const host = addr.slice(0, colon);
   const port = addr.slice(colon + 1);
   if (colon < 1 || !/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) return false;
   if (isIPv4(host)) return true;
-  if (ipv4Only) return false;
   if (host.startsWith('[') && host.endsWith(']')) return isIPv6(host.slice(1, -1));
+  if (ipOnly) return false;
   return (
     /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host) &&
     /[A-Za-z]/.test(host) &&
@@ -62,8 +62,8 @@ export function parseEndpoint(key: string, value: string): DiscoveredEndpoint | 
     return undefined;
   }
   if (isAddr(text)) return { key, addr: text };
-  // Fall back to the key's last segment only when it is an IPv4 address (KEY_FORMAT=addr): a task
-  // id (KEY_FORMAT=task) must never be taken for a host name.
+  // Fall back to the key's last segment only when it is an IPv4 or bracketed IPv6 address
+  // (KEY_FORMAT=addr): a task id (KEY_FORMAT=task) must never be taken for a host name.
   const last = key.slice(key.lastIndexOf('/') + 1);
   return isAddr(last, true) ? { key, addr: last } : undefined;
 }

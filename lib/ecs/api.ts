@@ -10,6 +10,7 @@
 import {
   DescribeClustersCommand,
   DescribeContainerInstancesCommand,
+  DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTasksCommand,
   ECSClient,
@@ -19,6 +20,8 @@ import { DeadlineError, DependencyError, errorMessage } from '../errors';
 import { clusterNameOf } from './arn';
 import { isThrottling, throttleBackoffMs, type ReadBudget } from './budget';
 import { snapshotFromDescribedTask, type TaskSnapshot } from './event';
+import type { InstanceAddresses } from './ec2';
+import { toServiceDeclaration, type ServiceDeclaration } from './service-declaration';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from './task-definition';
 
 /** `DescribeTasks` takes at most this many tasks per call. */
@@ -67,6 +70,17 @@ export interface EcsReader {
    * DescribeInstances per 100 instances.
    */
   hostIp(cluster: string, containerInstanceArn: string): Promise<string>;
+  /**
+   * Private IPv4 and IPv6 addresses of a container instance's EC2 instance (one lookup with
+   * {@link hostIp}, cached the same way); either may be absent, not both.
+   */
+  hostAddresses(cluster: string, containerInstanceArn: string): Promise<InstanceAddresses>;
+  /**
+   * What an ECS service declares about its ports (cached {@link SERVICE_DECLARATION_TTL_MS}; the
+   * services asked for in one turn of the event loop are read 10 per DescribeServices); undefined
+   * for a service ECS does not know.
+   */
+  serviceDeclaration(cluster: string, service: string): Promise<ServiceDeclaration | undefined>;
   /** The status of each cluster (ARN or name, as given), 100 per call; `MISSING` for one ECS does not know. */
   describeClusters(clusters: readonly string[]): Promise<ReadonlyMap<string, ClusterStatus>>;
 }
@@ -79,9 +93,19 @@ export interface EcsCallCounts {
   describeContainerInstances: number;
   describeInstances: number;
   describeClusters: number;
+  describeServices: number;
   /** Requests ECS or EC2 answered with a throttling error (each retry counted). */
   throttled: number;
 }
+
+/** `DescribeServices` takes at most this many services per call. */
+export const DESCRIBE_SERVICES_BATCH = 10;
+
+/**
+ * How long a service's declaration is reused. UpdateService can change load balancers and Service
+ * Connect; a port chosen from a stale declaration is corrected within this time.
+ */
+export const SERVICE_DECLARATION_TTL_MS = 5 * 60_000;
 
 /** `DescribeContainerInstances` and (here) `DescribeInstances` take this many per call. */
 export const HOST_LOOKUP_BATCH = 100;
@@ -143,13 +167,14 @@ function wrap(dependency: 'ecs' | 'ec2', what: string, err: unknown): Dependency
   return new DependencyError(dependency, `${what} failed: ${name}: ${errorMessage(err)}`, { cause: err });
 }
 
-type Ec2Lookup = (instanceIds: readonly string[]) => Promise<Map<string, string>>;
+type Ec2Lookup = (instanceIds: readonly string[]) => Promise<Map<string, InstanceAddresses>>;
 
-/** A host lookup waiting for the next batch. */
-interface HostWaiter {
-  resolve(ip: string): void;
+/** A lookup waiting for the next batch. */
+interface Waiter<T> {
+  resolve(value: T): void;
   reject(err: unknown): void;
 }
+type HostWaiter = Waiter<InstanceAddresses>;
 
 /** {@link EcsReader} over the AWS SDK. */
 export class AwsEcsReader implements EcsReader {
@@ -161,10 +186,14 @@ export class AwsEcsReader implements EcsReader {
     describeContainerInstances: 0,
     describeInstances: 0,
     describeClusters: 0,
+    describeServices: 0,
     throttled: 0,
   };
   private readonly definitions = new PromiseCache<TaskDefinitionInfo>(1000);
-  private readonly hostIps = new PromiseCache<string>(10000);
+  private readonly hostIps = new PromiseCache<InstanceAddresses>(10000);
+  private readonly declarations = new Map<string, { at: number; value: Promise<ServiceDeclaration | undefined> }>();
+  /** Declarations not asked for yet, by cluster then service. */
+  private serviceQueue = new Map<string, Map<string, Waiter<ServiceDeclaration | undefined>>>();
   /** Host lookups not sent yet, by cluster then container instance ARN. */
   private hostQueue = new Map<string, Map<string, HostWaiter>>();
   private ec2?: Promise<Ec2Lookup>;
@@ -311,11 +340,64 @@ export class AwsEcsReader implements EcsReader {
     return statuses;
   }
 
-  hostIp(cluster: string, containerInstanceArn: string): Promise<string> {
+  serviceDeclaration(cluster: string, service: string): Promise<ServiceDeclaration | undefined> {
+    const key = `${clusterNameOf(cluster)}/${service}`;
+    const hit = this.declarations.get(key);
+    if (hit && Date.now() - hit.at < SERVICE_DECLARATION_TTL_MS) return hit.value;
+    const value = new Promise<ServiceDeclaration | undefined>((resolve, reject) => {
+      if (this.serviceQueue.size === 0) setImmediate(() => this.flushServiceLookups());
+      let queued = this.serviceQueue.get(cluster);
+      if (!queued) this.serviceQueue.set(cluster, (queued = new Map()));
+      queued.set(service, { resolve, reject });
+    });
+    this.declarations.set(key, { at: Date.now(), value });
+    value.catch(() => this.declarations.delete(key));
+    if (this.declarations.size > 1000) this.declarations.delete(this.declarations.keys().next().value!);
+    return value;
+  }
+
+  /** Sends the queued service lookups, 10 services per DescribeServices. */
+  private flushServiceLookups(): void {
+    const queue = this.serviceQueue;
+    this.serviceQueue = new Map();
+    for (const [cluster, waiters] of queue) {
+      const entries = [...waiters];
+      for (let i = 0; i < entries.length; i += DESCRIBE_SERVICES_BATCH)
+        void this.describeServices(cluster, entries.slice(i, i + DESCRIBE_SERVICES_BATCH));
+    }
+  }
+
+  private async describeServices(
+    cluster: string,
+    waiters: readonly (readonly [string, Waiter<ServiceDeclaration | undefined>])[],
+  ): Promise<void> {
+    try {
+      this.calls.describeServices++;
+      const names = waiters.map(([name]) => name);
+      const out = await this.send('ecs', `DescribeServices ${names.join(', ')} in ${cluster}`, () =>
+        this.ecs.send(new DescribeServicesCommand({ cluster, services: names })),
+      );
+      const byName = new Map((out.services ?? []).map((s) => [s.serviceName, toServiceDeclaration(s)]));
+      for (const [name, waiter] of waiters) waiter.resolve(byName.get(name));
+    } catch (err) {
+      for (const [, waiter] of waiters) waiter.reject(err);
+    }
+  }
+
+  async hostIp(cluster: string, containerInstanceArn: string): Promise<string> {
+    const { ipv4, ipv6 } = await this.hostAddresses(cluster, containerInstanceArn);
+    if (ipv4) return ipv4;
+    throw new DependencyError(
+      'ec2',
+      `container instance ${containerInstanceArn} has no private IPv4 address (IPv6 ${ipv6})`,
+    );
+  }
+
+  hostAddresses(cluster: string, containerInstanceArn: string): Promise<InstanceAddresses> {
     return this.hostIps.get(
       containerInstanceArn,
       () =>
-        new Promise<string>((resolve, reject) => {
+        new Promise<InstanceAddresses>((resolve, reject) => {
           if (this.hostQueue.size === 0) setImmediate(() => this.flushHostLookups());
           let queued = this.hostQueue.get(cluster);
           if (!queued) this.hostQueue.set(cluster, (queued = new Map()));
@@ -356,7 +438,7 @@ export class AwsEcsReader implements EcsReader {
         (described.containerInstances ?? []).map((c) => [c.containerInstanceArn, c.ec2InstanceId]),
       );
       const instanceIds = [...new Set([...instanceOf.values()].filter((id): id is string => Boolean(id)))];
-      let ips = new Map<string, string>();
+      let ips = new Map<string, InstanceAddresses>();
       if (instanceIds.length > 0) {
         this.calls.describeInstances++;
         this.ec2 ??= load().then((m) => m.ec2PrivateIpLookup((client) => this.pace(client)));

@@ -6,13 +6,19 @@
  */
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 
+/** An instance's private IPv4 address and primary IPv6 address, either absent (IPv6-only or IPv4-only). */
+export interface InstanceAddresses {
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+}
+
 /**
- * Private IPv4 address by instance id of EC2 instances, through a client created on first use;
- * `configure` sees the client first (the ECS reader adds its read budget to it).
+ * Private IPv4 and IPv6 addresses by instance id of EC2 instances, through a client created on
+ * first use; `configure` sees the client first (the ECS reader adds its read budget to it).
  */
 export function ec2PrivateIpLookup(
   configure: (client: EC2Client) => void,
-): (instanceIds: readonly string[]) => Promise<Map<string, string>> {
+): (instanceIds: readonly string[]) => Promise<Map<string, InstanceAddresses>> {
   const ec2 = new EC2Client({});
   configure(ec2);
   return async (instanceIds) => {
@@ -21,9 +27,17 @@ export function ec2PrivateIpLookup(
     const out = await ec2.send(
       new DescribeInstancesCommand({ Filters: [{ Name: 'instance-id', Values: [...instanceIds] }] }),
     );
-    const ips = new Map<string, string>();
-    for (const instance of out.Reservations?.flatMap((r) => r.Instances ?? []) ?? [])
-      if (instance.InstanceId && instance.PrivateIpAddress) ips.set(instance.InstanceId, instance.PrivateIpAddress);
+    const ips = new Map<string, InstanceAddresses>();
+    for (const instance of out.Reservations?.flatMap((r) => r.Instances ?? []) ?? []) {
+      // The primary interface's primary IPv6 address (else its first): the one the instance's
+      // tasks are reached at over IPv6 in bridge and host networking.
+      const primary = instance.NetworkInterfaces?.find((n) => n.Attachment?.DeviceIndex === 0);
+      const v6 = primary?.Ipv6Addresses ?? [];
+      const ipv6 = instance.Ipv6Address ?? (v6.find((a) => a.IsPrimaryIpv6) ?? v6[0])?.Ipv6Address;
+      const ipv4 = instance.PrivateIpAddress;
+      if (instance.InstanceId && (ipv4 || ipv6))
+        ips.set(instance.InstanceId, { ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}) });
+    }
     return ips;
   };
 }

@@ -9,7 +9,7 @@ import type { Task } from '@aws-sdk/client-ecs';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { InvalidEventError } from '../errors';
-import { assertDialableIpv4 } from '../keys';
+import { assertDialableIpv4, assertDialableIpv6 } from '../address';
 import { ARN_PARTITION, CLUSTER_ARN, parseClusterArn, parseTaskArn, TASK_ARN } from './arn';
 
 const TASK_DEFINITION_ARN = new RegExp(
@@ -54,7 +54,11 @@ const container = z.object({
   lastStatus: z.optional(status),
   healthStatus: z.optional(healthStatus),
   networkBindings: z.optional(z.array(networkBinding).check(z.maxLength(1000))),
-  networkInterfaces: z.optional(z.array(z.object({ privateIpv4Address: z.optional(z.ipv4()) })).check(z.maxLength(16))),
+  networkInterfaces: z.optional(
+    z
+      .array(z.object({ privateIpv4Address: z.optional(z.ipv4()), ipv6Address: z.optional(str(64)) }))
+      .check(z.maxLength(16)),
+  ),
 });
 
 const attachment = z.object({
@@ -118,6 +122,8 @@ export interface ContainerSnapshot {
   readonly networkBindings: readonly NetworkBindingSnapshot[];
   /** The container's awsvpc address, when the task reports one. */
   readonly privateIpv4?: string;
+  /** The container's awsvpc IPv6 address (canonical), when the task reports one. */
+  readonly privateIpv6?: string;
 }
 
 /** A validated view of one ECS task, from an event or from `DescribeTasks`. */
@@ -142,6 +148,8 @@ export interface TaskSnapshot {
   readonly startedAt?: string;
   /** IPv4 address of the task's ENI (awsvpc), when attached. */
   readonly eniIpv4?: string;
+  /** IPv6 address of the task's ENI (awsvpc: IPv6-only or dual-stack subnets), canonical, when attached. */
+  readonly eniIpv6?: string;
   readonly containers: readonly ContainerSnapshot[];
 }
 
@@ -179,6 +187,9 @@ function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): Tas
   const eni = detail.attachments?.find((a) => a.type === 'eni' || a.type === 'ElasticNetworkInterface');
   const eniIpv4 = eni?.details?.find((d) => d.name === 'privateIPv4Address')?.value;
   if (eniIpv4 !== undefined) assertDialableIpv4(eniIpv4, `${root}attachments.privateIPv4Address`);
+  // The ENI attachment's IPv6 detail is `ipv6Address` (as in containers[].networkInterfaces[]).
+  const rawIpv6 = eni?.details?.find((d) => d.name === 'ipv6Address')?.value;
+  const eniIpv6 = rawIpv6 === undefined ? undefined : assertDialableIpv6(rawIpv6, `${root}attachments.ipv6Address`);
   return {
     taskArn: detail.taskArn,
     taskId: taskId!,
@@ -196,16 +207,23 @@ function toSnapshot(detail: z.infer<typeof taskDetailSchema>, root: string): Tas
     healthStatus: detail.healthStatus,
     startedAt: detail.startedAt,
     eniIpv4,
+    ...(eniIpv6 === undefined ? {} : { eniIpv6 }),
     containers: (detail.containers ?? []).map((c, i) => {
       const privateIpv4 = c.networkInterfaces?.find((n) => n.privateIpv4Address)?.privateIpv4Address;
       if (privateIpv4 !== undefined)
         assertDialableIpv4(privateIpv4, `${root}containers.${i}.networkInterfaces.privateIpv4Address`);
+      const rawV6 = c.networkInterfaces?.find((n) => n.ipv6Address)?.ipv6Address;
+      const privateIpv6 =
+        rawV6 === undefined
+          ? undefined
+          : assertDialableIpv6(rawV6, `${root}containers.${i}.networkInterfaces.ipv6Address`);
       return {
         name: c.name,
         lastStatus: c.lastStatus,
         healthStatus: c.healthStatus,
         networkBindings: c.networkBindings ?? [],
         privateIpv4,
+        ...(privateIpv6 === undefined ? {} : { privateIpv6 }),
       };
     }),
   };

@@ -11,7 +11,15 @@ export interface PortMapping {
   /** Static host port (bridge/host); absent or 0 means dynamic. */
   readonly hostPort?: number;
   readonly protocol: 'tcp' | 'udp';
+  /** The mapping's `name` (Service Connect's `portName` refers to it). */
+  readonly name?: string;
+  /** ECS's `appProtocol`: `grpc` marks a gRPC endpoint, `http` one that is not (see docs/design.md). */
+  readonly appProtocol?: AppProtocol;
 }
+
+/** ECS's `PortMapping.appProtocol` values. */
+export const AppProtocol = { Http: 'http', Http2: 'http2', Grpc: 'grpc' } as const;
+export type AppProtocol = (typeof AppProtocol)[keyof typeof AppProtocol];
 
 /** A port range a container declares (`containerPortRange`): never published, reported as skipped. */
 export interface PortRangeMapping {
@@ -23,6 +31,14 @@ export interface PortRangeMapping {
 /** One container definition, reduced to what registration reads. */
 export interface ContainerDefinitionInfo {
   readonly name: string;
+  /** The image reference (`repository:tag`), for telling well-known sidecars apart. @default "" */
+  readonly image?: string;
+  /** Whether the task stops when this container stops (ECS's `essential`). @default true */
+  readonly essential?: boolean;
+  /** Whether the container is a FireLens log router (`firelensConfiguration` set): a sidecar. */
+  readonly logRouter?: boolean;
+  /** Containers this one waits for (`dependsOn[].containerName`): what applications wait for is a helper. */
+  readonly dependsOn?: readonly string[];
   readonly portMappings: readonly PortMapping[];
   /** Port-range mappings (no `containerPort`); optional so a hand-built definition may leave it out. */
   readonly portRanges?: readonly PortRangeMapping[];
@@ -81,12 +97,21 @@ export function toTaskDefinitionInfo(definition: TaskDefinition): TaskDefinition
     networkMode: definition.networkMode ?? 'bridge',
     containers: (definition.containerDefinitions ?? []).map((c) => ({
       name: c.name ?? '',
+      image: typeof c.image === 'string' ? c.image.slice(0, 512) : '',
+      essential: c.essential !== false,
+      logRouter: c.firelensConfiguration !== undefined,
+      dependsOn: (c.dependsOn ?? []).map((d) => String(d.containerName ?? '')).filter(Boolean),
       portMappings: (c.portMappings ?? [])
         .filter((p) => typeof p.containerPort === 'number')
         .map((p) => ({
           containerPort: p.containerPort!,
           hostPort: p.hostPort || undefined,
           protocol: p.protocol === 'udp' ? 'udp' : 'tcp',
+          ...(typeof p.name === 'string' && p.name !== '' ? { name: p.name.slice(0, 255) } : {}),
+          // An unknown protocol (none exists today) is left out: it marks nothing.
+          ...(Object.values(AppProtocol).includes(p.appProtocol as AppProtocol)
+            ? { appProtocol: p.appProtocol as AppProtocol }
+            : {}),
         })),
       portRanges: (c.portMappings ?? [])
         .filter((p) => typeof p.containerPort !== 'number' && p.containerPortRange !== undefined)

@@ -2,10 +2,14 @@
  * The etcd3 client, built from config once per process and reused across warm invocations.
  * Every unary call gets a deadline: the per-call `ETCD_TIMEOUT_MS`, never later than the
  * invocation's own deadline, so an unreachable etcd fails the invocation before Lambda kills it.
+ * Calls avoid a member that is down or silent ({@link MemberHealth}), and keepalive streams can be
+ * opened on a chosen member ({@link EtcdClient.member}) to renew elsewhere what one member failed.
  */
+import { noop } from 'cockatiel';
 import { Etcd3, type IOptions } from 'etcd3';
 import type { Config } from '../config';
 import { credentialsFingerprint, type EtcdCredentials } from './credentials';
+import { MemberHealth } from './member-health';
 
 let invocationDeadline: number | undefined;
 
@@ -28,20 +32,73 @@ export function callDeadline(timeoutMs: number): number {
   return invocationDeadline === undefined ? own : Math.min(own, invocationDeadline);
 }
 
+/**
+ * An etcd3 client over every configured member that knows which members answer
+ * ({@link MemberHealth}: a down or silent member is skipped, no 5 s circuit breaker), and hands out
+ * a client bound to one member for streams that must be opened on a chosen one.
+ */
+export class EtcdClient extends Etcd3 {
+  /** Which members answer, shared by this client's calls and its per-member clients. */
+  readonly health: MemberHealth;
+  private readonly members = new Map<string, Etcd3>();
+
+  constructor(
+    private readonly memberOptions: Omit<IOptions, 'hosts'> & { readonly hosts: string[] },
+    health = new MemberHealth(memberOptions.hosts, { invocationDeadline: invocationDeadlineMs }),
+  ) {
+    super({
+      ...memberOptions,
+      faultHandling: {
+        host: (endpoint) => health.policy(endpoint),
+        global: health.retryPolicy(),
+        ...memberOptions.faultHandling,
+      },
+    });
+    this.health = health;
+  }
+
+  /**
+   * A client whose calls and streams go to `endpoint` only (one of the configured ones), with no
+   * retry of its own: the caller decides where to go next. Created on first use, closed with this one.
+   */
+  member(endpoint: string): Etcd3 {
+    let client = this.members.get(endpoint);
+    if (!client) {
+      if (!this.health.endpoints.includes(endpoint)) throw new Error(`${endpoint} is not a configured etcd endpoint`);
+      client = new Etcd3({
+        ...this.memberOptions,
+        hosts: [endpoint],
+        faultHandling: { host: () => this.health.policy(endpoint, { skip: false }), global: noop },
+      });
+      this.members.set(endpoint, client);
+    }
+    return client;
+  }
+
+  override close(): void {
+    for (const client of this.members.values()) client.close();
+    this.members.clear();
+    super.close();
+  }
+}
+
 /** Builds a new etcd3 client for the configured endpoints, with TLS and auth when given. */
 export function createEtcdClient(
   config: Pick<Config, 'etcdEndpoints' | 'etcdTimeoutMs'>,
   credentials?: EtcdCredentials,
   extra: Partial<IOptions> = {},
-): Etcd3 {
-  const secured: Partial<IOptions> = {};
+): EtcdClient {
+  const secured: Partial<Omit<IOptions, 'hosts'>> = {};
   if (credentials?.ca || credentials?.cert) {
     if (!credentials.ca) throw new Error('a client certificate needs the CA of the etcd server too');
     secured.credentials = { rootCertificate: credentials.ca, certChain: credentials.cert, privateKey: credentials.key };
   }
   if (credentials?.username) secured.auth = { username: credentials.username, password: credentials.password ?? '' };
-  return new Etcd3({
-    hosts: [...config.etcdEndpoints],
+  const { hosts, ...rest } = extra;
+  const endpoints: string[] =
+    hosts === undefined ? [...config.etcdEndpoints] : typeof hosts === 'string' ? [hosts] : [...hosts];
+  return new EtcdClient({
+    hosts: endpoints,
     ...secured,
     dialTimeout: config.etcdTimeoutMs,
     defaultCallOptions: (context) =>
@@ -51,11 +108,11 @@ export function createEtcdClient(
           ? {}
           : { deadline: invocationDeadline }
         : { deadline: callDeadline(config.etcdTimeoutMs) },
-    ...extra,
+    ...rest,
   });
 }
 
-let shared: { key: string; client: Etcd3 } | undefined;
+let shared: { key: string; client: EtcdClient } | undefined;
 
 /**
  * The process-wide client for this config and these credentials, created on first use and
@@ -64,7 +121,7 @@ let shared: { key: string; client: Etcd3 } | undefined;
 export function getEtcdClient(
   config: Pick<Config, 'etcdEndpoints' | 'etcdTimeoutMs'>,
   credentials?: EtcdCredentials,
-): Etcd3 {
+): EtcdClient {
   const key = `${config.etcdEndpoints.join(',')}|${config.etcdTimeoutMs}|${credentialsFingerprint(credentials)}`;
   if (shared?.key !== key) {
     shared?.client.close();

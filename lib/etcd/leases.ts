@@ -10,7 +10,7 @@ import { callDeadline } from './client';
 import { keepAliveLeases } from './keepalive';
 import type { EtcdContext } from './operations';
 
-/** How long a revoke that cannot reach etcd is tried again (etcd3 stops calling a failing host for 5 s). */
+/** How long a revoke that cannot reach etcd is tried again (a leader election takes a few seconds). */
 const REVOKE_RETRY_MS = 6000;
 
 /** Most leases remembered for a later revoke; past that they are left to expire by their TTL. */
@@ -25,13 +25,51 @@ export interface GrantOptions {
   readonly name?: string;
 }
 
+/** Bits of a derived lease ID that say which deployment granted it (below the sign bit). */
+export const LEASE_TAG_BITS = 10;
+const NAME_BITS = 63n - BigInt(LEASE_TAG_BITS);
+
 /**
- * The lease ID for a name: 63 bits of its SHA-256, never 0 (0 asks etcd to choose). A retried or
- * redelivered grant for the same purpose asks for the same ID and etcd answers "lease already
- * exists" when the first grant was applied, so no lease is ever granted without an owner knowing it.
+ * The tag of a deployment's lease IDs: {@link LEASE_TAG_BITS} bits of the SHA-256 of its state
+ * namespace (`STATE_PREFIX`, one per deployment). Lease IDs are etcd-wide while key prefixes are
+ * not, so the tag is how a deployment tells the leases it granted from everyone else's.
  */
-export function leaseIdFor(name: string): string {
-  const id = createHash('sha256').update(name).digest().readBigUInt64BE(0) & 0x7fff_ffff_ffff_ffffn;
+export function leaseTagFor(statePrefix: string): bigint {
+  let tag = tags.get(statePrefix);
+  if (tag === undefined) {
+    const hash = createHash('sha256').update(`lease-tag\u0000${statePrefix}`).digest();
+    tag = hash.readBigUInt64BE(0) >> (64n - BigInt(LEASE_TAG_BITS));
+    tags.set(statePrefix, tag);
+  }
+  return tag;
+}
+
+/** Tags computed so far: a sweep asks for one per lease of the cluster. */
+const tags = new Map<string, bigint>();
+
+/** True when `leaseId` carries the tag of the deployment whose state namespace is `statePrefix`. */
+export function hasLeaseTag(leaseId: string, statePrefix: string): boolean {
+  let id: bigint;
+  try {
+    id = BigInt(leaseId);
+  } catch {
+    return false;
+  }
+  return id > 0n && id >> NAME_BITS === leaseTagFor(statePrefix);
+}
+
+/**
+ * The lease ID for a name in a deployment: the deployment's tag ({@link leaseTagFor}) in the top
+ * bits, then 53 bits of the SHA-256 of the name; positive and never 0 (0 asks etcd to choose). A
+ * retried or redelivered grant for the same purpose asks for the same ID and etcd answers "lease
+ * already exists" when the first grant was applied, so no lease is ever granted without an owner
+ * knowing it, and a lease left holding nothing is recognisably this deployment's ({@link hasLeaseTag}).
+ * Leases granted before the tag existed (63 bits of the name's hash) keep working: records store
+ * their lease ID.
+ */
+export function leaseIdFor(name: string, statePrefix: string): string {
+  const hash = createHash('sha256').update(statePrefix).update('\u0000').update(name).digest().readBigUInt64BE(0);
+  const id = (leaseTagFor(statePrefix) << NAME_BITS) | (hash & ((1n << NAME_BITS) - 1n));
   return String(id === 0n ? 1n : id);
 }
 
@@ -69,7 +107,7 @@ export class Leases {
    */
   async grant(ttl: number, options: GrantOptions = {}): Promise<string> {
     if (this.unrevoked.size > 0) await this.revokeLeftovers();
-    const ID = options.name === undefined ? undefined : leaseIdFor(options.name);
+    const ID = options.name === undefined ? undefined : leaseIdFor(options.name, this.ctx.config.statePrefix);
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.ctx.call('lease grant', () =>
@@ -118,9 +156,9 @@ export class Leases {
 
   /**
    * Revokes a lease, deleting what hangs on it. Best effort: an already expired lease is fine, and
-   * an unreachable etcd is tried again for a few seconds (long enough for etcd3's circuit breaker to
-   * let calls through after a leader election). If etcd stays unreachable, the lease is remembered
-   * and revoked by a later grant of this process, if it is still empty; else it expires by its TTL.
+   * an unreachable etcd is tried again for a few seconds (long enough for a leader election). If
+   * etcd stays unreachable, the lease is remembered and revoked by a later grant of this process, if
+   * it is still empty; else renew's orphan sweep revokes it, or it expires by its TTL.
    */
   async revoke(leaseId: string): Promise<void> {
     await this.revokeWithRetry(leaseId, false);

@@ -6,6 +6,7 @@ import type { IKeyValue, ITxnResponse } from 'etcd3';
 import * as z from 'zod/mini';
 import { RecordState, type KeyHolder, type TaskRecord, type Tombstone } from '../decide';
 import { stateKeyParts } from '../keys';
+import { ChoiceRule, type PortChoice } from '../port-selection';
 
 /** Identifies one task in the registry. */
 export interface TaskRef {
@@ -45,6 +46,8 @@ export interface DesiredTask extends TaskRef {
   readonly startedAt?: string;
   /** Services the task publishes, or will once healthy (kept in the record; pending tasks are listed under each). */
   readonly services?: readonly string[];
+  /** The ports chosen and why (kept in the record for `show` and `check`). */
+  readonly ports?: readonly PortChoice[];
   /** Endpoint keys and values; empty unless `state` is registered. */
   readonly entries: readonly { readonly key: string; readonly value: string }[];
 }
@@ -77,6 +80,17 @@ const recordSchema = z.object({
   // Absent from records written before these fields existed.
   startedAt: z.optional(z.string()),
   writeId: z.optional(z.string()),
+  ports: z.optional(
+    z.array(
+      z.object({
+        service: z.string(),
+        container: z.string(),
+        containerPort: z.int(),
+        rule: z.enum(Object.values(ChoiceRule) as [ChoiceRule, ...ChoiceRule[]]),
+        reason: z.string(),
+      }),
+    ),
+  ),
 });
 const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppedAt: z.string() });
 const missingMarkSchema = z.object({ taskArn: z.string(), firstSeen: z.string() });

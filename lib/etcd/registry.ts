@@ -11,6 +11,7 @@ import type { Etcd3, IKeyValue } from 'etcd3';
 import type { Config } from '../config';
 import { clusterKey } from '../keys';
 import { Leases, type GrantOptions } from './leases';
+import { sweepOrphanLeases, type OrphanSweep, type SweepInput } from './orphans';
 import { timedCall, type CallHooks } from './operations';
 import * as reads from './reads';
 import {
@@ -24,7 +25,7 @@ import {
 } from './records';
 import * as writes from './writes';
 
-export { leaseIdFor, taskLeaseName, tombstoneLeaseName, type GrantOptions } from './leases';
+export { hasLeaseTag, leaseIdFor, taskLeaseName, tombstoneLeaseName, type GrantOptions } from './leases';
 export { etcdCall, prefixEnd } from './operations';
 export {
   refOf,
@@ -49,7 +50,8 @@ export class Registry {
   constructor(
     /** The etcd client the registry writes through. */
     readonly client: Etcd3,
-    private readonly config: Pick<Config, 'deployment' | 'statePrefix' | 'leaseTtlSeconds' | 'tombstoneTtlSeconds'>,
+    private readonly config: Pick<Config, 'deployment' | 'statePrefix' | 'leaseTtlSeconds' | 'tombstoneTtlSeconds'> &
+      Partial<Pick<Config, 'orphanGraceSeconds'>>,
     options: RegistryOptions = {},
   ) {
     const base = { client, config, call: timedCall(options) };
@@ -155,6 +157,11 @@ export class Registry {
   /** See {@link reads.keyLeases}. */
   keyLeases(keys: readonly string[]): Promise<Map<string, string>> {
     return reads.keyLeases(this.ctx, keys);
+  }
+
+  /** See {@link sweepOrphanLeases}. */
+  sweepOrphanLeases(input: SweepInput): Promise<OrphanSweep> {
+    return sweepOrphanLeases({ ...this.ctx, config: this.config }, input);
   }
 
   /** See {@link reads.tombstoned}. */

@@ -182,6 +182,7 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
         updatedAt: new Date().toISOString(),
         ...(desired.startedAt === undefined ? {} : { startedAt: desired.startedAt }),
         writeId,
+        ...(desired.ports && desired.ports.length > 0 ? { ports: desired.ports } : {}),
       };
       const oldLease = old?.lease;
       const listed = pendingKeys(statePrefix, record, desired);

@@ -105,6 +105,7 @@ async function runStep(step: RenewStep, ctx: ExecuteContext): Promise<void> {
     else if (outcome !== true) {
       keys = outcome.keys;
       if (outcome.action === 'ignored') result = 'unchanged';
+      else if (outcome.ambiguities?.length) summary.ambiguous++;
     }
   } catch (err) {
     failStep(step, err, ctx);

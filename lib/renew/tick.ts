@@ -9,7 +9,9 @@ import { clusterGone, isClusterNotFound, type DescribedTasks, type EcsReader } f
 import { clusterNameOf } from '../ecs/arn';
 import type { TaskSnapshot } from '../ecs/event';
 import { DeadlineError, DependencyError, errorMessage } from '../errors';
+import { invocationDeadlineMs } from '../etcd/client';
 import { keepAliveLeases, probeLeases } from '../etcd/keepalive';
+import type { OrphanSweep } from '../etcd/orphans';
 import type { DesiredTask, Registry, StoredRecord, TaskState } from '../etcd/registry';
 import type { Log, RegisterOutcome } from '../registrar';
 import { executeSteps, type AppliedChange, type PlannedChange } from './execute';
@@ -40,6 +42,8 @@ export interface RenewSummary {
   clustersRemoved: number;
   /** Leases renewed without asking ECS, because ECS failed for their cluster (fail open). */
   failOpen: number;
+  /** Tasks (re)written this tick whose gRPC port was guessed among several unmarked ones (WARN logged). */
+  ambiguous: number;
   /** Tasks that could not be handled this tick. */
   failed: number;
   /** What failed, per task. */
@@ -52,6 +56,8 @@ export interface RenewSummary {
   applied: AppliedChange[];
   /** What this tick verified with ECS under the read budget, K, and what it left for the next tick. */
   verification?: VerificationReport;
+  /** This deployment's leases found holding no key, and revoked (see `lib/etcd/orphans.ts`). */
+  orphanLeases?: OrphanSweep;
   /**
    * Milliseconds spent reading the task records, reading the endpoint keys (keys only) and MISSING
    * marks, renewing the leases, asking ECS about the records (DescribeTasks, DescribeClusters),
@@ -96,6 +102,7 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
     withdrawn: 0,
     clustersRemoved: 0,
     failOpen: 0,
+    ambiguous: 0,
     failed: 0,
     failures: [],
     ecsFailures: [],
@@ -142,6 +149,7 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
     : await keepAliveLeases(deps.etcd, leaseIds, {
         inFlight: config.renewConcurrency * 8,
         timeoutMs: config.etcdTimeoutMs * 2,
+        firstAnswerMs: config.etcdTimeoutMs,
       });
   phase('keepAlive');
 
@@ -175,6 +183,7 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
   for (const f of plan.failures) fail(f.taskArn, f.error);
   await executeSteps(plan.steps, { ...deps, dryRun, summary, fail });
   phase('changes');
+  summary.orphanLeases = await sweepOrphans(deps, leaseIds, endpointLeases, dryRun);
   summary.verification = await verification.finish(log);
   if (summary.verification.left.tasks + summary.verification.left.clusters > 0)
     log.warn('renew stopped starting ECS work for its deadline: the rest of its slice is left for the next tick', {
@@ -182,6 +191,33 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
     });
   summary.durationsMs.total = round(performance.now() - started);
   return summary;
+}
+
+/**
+ * Revokes this deployment's leases that hold no key, after the tick's own changes (its stops have
+ * revoked their leases, its writes are on theirs). Leases the records or endpoint keys refer to are
+ * not even looked at; the sweep stops two etcd deadlines before the invocation's.
+ */
+async function sweepOrphans(
+  deps: RenewDeps,
+  recordLeases: readonly string[],
+  endpointLeases: ReadonlyMap<string, string> | undefined,
+  dryRun: boolean,
+): Promise<OrphanSweep> {
+  const referenced = new Set([...recordLeases, ...(endpointLeases?.values() ?? [])]);
+  const deadline = invocationDeadlineMs();
+  const swept = await deps.registry.sweepOrphanLeases({
+    referenced,
+    dryRun,
+    concurrency: deps.config.renewConcurrency,
+    stopAt: deadline === undefined ? undefined : deadline - 2 * deps.config.etcdTimeoutMs,
+  });
+  if (swept.revoked > 0)
+    deps.log.info(dryRun ? 'renew would revoke leases holding no key' : 'renew revoked leases holding no key', {
+      revoked: swept.revoked,
+    });
+  if (swept.errors.length > 0) deps.log.warn('renew could not sweep every orphan lease', { errors: swept.errors });
+  return swept;
 }
 
 /**

@@ -37,10 +37,15 @@ let followQueue: string;
 let sqsResources: Record<string, Json>;
 
 /** The ECS and EC2 calls each function's code makes (lib/ecs): what its role may do, exactly. */
-const PUBLISH = ['ecs:DescribeTaskDefinition', 'ecs:DescribeContainerInstances', 'ec2:DescribeInstances'];
+const PUBLISH = [
+  'ecs:DescribeTaskDefinition',
+  'ecs:DescribeServices',
+  'ecs:DescribeContainerInstances',
+  'ec2:DescribeInstances',
+];
 const AWS_CALLS: Record<string, readonly string[]> = {
   register: ['ecs:DescribeTasks', ...PUBLISH],
-  deregister: ['ecs:DescribeTasks', 'ecs:DescribeTaskDefinition'],
+  deregister: ['ecs:DescribeTasks', 'ecs:DescribeTaskDefinition', 'ecs:DescribeServices'],
   renew: ['ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeClusters', ...PUBLISH],
   follow: ['ecs:DescribeTasks', ...PUBLISH],
 };

@@ -107,7 +107,10 @@ describe('on a consistent registry', () => {
     expect(JSON.parse(waiting.out)).toMatchObject({
       published: false,
       record: { record: { state: 'pending' } },
-      why: ['pending: waiting for ECS to report HEALTHY (health-checked containers: app)'],
+      why: [
+        'pending: waiting for ECS to report HEALTHY (health-checked containers: app)',
+        expect.stringMatching(/^port app:\d+ → \S+ \(only-port\): the only candidate TCP port/),
+      ],
     });
   });
 

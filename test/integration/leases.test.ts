@@ -92,7 +92,7 @@ describe('leases', () => {
     h.aws.putTaskFromDetail(d.detail);
     const before = await leases();
     // The first delivery's grant, applied by etcd, its answer lost (leader election, deadline).
-    const lost = leaseIdFor(taskLeaseName(task(d)));
+    const lost = leaseIdFor(taskLeaseName(task(d)), h.config.statePrefix);
     await h.etcd.leaseClient.leaseGrant({ TTL: h.config.leaseTtlSeconds, ID: lost });
     await new Promise((r) => setTimeout(r, 2100)); // the redelivery comes later: the lease's TTL has run down
     expect(await h.registrar.registerEvent(d)).toMatchObject({ action: 'registered' });
@@ -108,7 +108,7 @@ describe('leases', () => {
   it('adopts a tombstone lease whose grant answer was lost', async () => {
     const e = fargateEvent(5);
     const before = await leases();
-    const lost = leaseIdFor(tombstoneLeaseName(e.detail.taskArn));
+    const lost = leaseIdFor(tombstoneLeaseName(e.detail.taskArn), h.config.statePrefix);
     await h.etcd.leaseClient.leaseGrant({ TTL: 30, ID: lost });
     await deregisterTask(h.registry, task(transition(e, 6, 'STOPPED', 'STOPPED')));
     expect((await h.registry.readTask(task(e))).tombstone?.lease).toBe(lost);

@@ -169,3 +169,19 @@ describe("etcd's Go resolver (grpc-go, round_robin) with tasks registered by the
     expect(batch.peers[admin.addr]).toBeGreaterThan(0);
   });
 });
+
+describe("etcd's Go resolver with a task published at an IPv6 address", () => {
+  it('reaches a Go server on [::1] (an IPv6-only container instance, ENDPOINT_ADDRESS_FAMILY=ipv4 default)', async (ctx) => {
+    skipUnlessRunnable(ctx);
+    const v6fleet = new LocalFleet(aws, 'v6only');
+    // No IPv4 address: the instance's IPv6 address is the one its tasks are reached at.
+    aws.putContainerInstance(v6fleet.containerInstanceArn, 'i-0a6e0000000000001', '', '::1');
+    const server = await startGoServer(programs, { ipv6: true });
+    servers.push(server);
+    const { keys } = await registerTask(handlers, v6fleet, 'api-v6', server.port);
+    expect(keys).toHaveLength(1);
+    const client = goClient(`etcd:///${env.REGISTRY_PREFIX}/api-v6/`);
+    await warm(client, [server.addr]);
+    expect(await client.call(10)).toEqual({ calls: 10, peers: { [server.addr]: 10 }, errors: [] });
+  });
+});

@@ -68,13 +68,16 @@ export interface GoServer {
 }
 
 /** Starts `go-server` on a free loopback port. */
-export async function startGoServer(programs: GoPrograms): Promise<GoServer> {
-  const child = spawn(programs.server, [], { stdio: 'pipe' });
+export async function startGoServer(
+  programs: GoPrograms,
+  options: { readonly ipv6?: boolean } = {},
+): Promise<GoServer> {
+  const child = spawn(programs.server, options.ipv6 ? ['-host', '::1'] : [], { stdio: 'pipe' });
   const { port } = (await jsonLines(child, 'go-server')()) as { port: number };
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     port,
-    addr: `127.0.0.1:${port}`,
+    addr: options.ipv6 ? `[::1]:${port}` : `127.0.0.1:${port}`,
     stop: async () => {
       child.stdin.end();
       await exited;

@@ -1,7 +1,7 @@
 /**
  * A local stand-in for the ECS and EC2 APIs (and the secret stores), spoken to by the real AWS SDK
  * through `AWS_ENDPOINT_URL_ECS` / `_EC2` / `_SECRETS_MANAGER` / `_SSM`. It answers the calls the
- * registrar makes (DescribeTasks, ListTasks, DescribeClusters, DescribeTaskDefinition, DescribeContainerInstances,
+ * registrar makes (DescribeTasks, ListTasks, DescribeClusters, DescribeServices, DescribeTaskDefinition, DescribeContainerInstances,
  * DescribeInstances, GetSecretValue, GetParameter(s)) from state the test, demo or benchmark
  * controls, and can be told to fail. It also holds SQS queues (SendMessage, SendMessageBatch, with
  * per-message delays), whose due messages `local-sqs.ts` delivers to a handler.
@@ -173,6 +173,10 @@ export class LocalAws {
   readonly containerInstances = new Map<string, string>();
   /** Private IP by EC2 instance id. */
   readonly instanceIps = new Map<string, string>();
+  /** ECS services (as DescribeServices answers them) by `<cluster name>/<service name>`. */
+  readonly services = new Map<string, Json>();
+  /** IPv6 address by instance id (instances without one have none). */
+  readonly instanceIpv6s = new Map<string, string>();
   /** Secrets Manager secrets (SecretString) by name or ARN. */
   readonly secrets = new Map<string, string>();
   /** SSM parameter values by name. */
@@ -316,6 +320,14 @@ export class LocalAws {
     this.deletedClusters.set(name, status);
   }
 
+  /**
+   * Adds or replaces an ECS service of a cluster, e.g. `{ serviceName, loadBalancers: [{ containerName,
+   * containerPort }], serviceRegistries, deployments: [{ taskDefinition, serviceConnectConfiguration }] }`.
+   */
+  putService(cluster: string, service: Json): void {
+    this.services.set(`${clusterNameOf(cluster)}/${String(service.serviceName)}`, service);
+  }
+
   /** Adds a task definition, e.g. `{ taskDefinitionArn, family, networkMode, containerDefinitions }`. */
   putTaskDefinition(definition: Json): void {
     this.taskDefinitions.set(definition.taskDefinitionArn as string, definition);
@@ -327,10 +339,15 @@ export class LocalAws {
     return this;
   }
 
-  /** Declares a container instance and its EC2 private IP. */
-  putContainerInstance(containerInstanceArn: string, instanceId: string, privateIp: string): void {
+  /**
+   * Declares a container instance and its EC2 private IP (`''` for an IPv6-only instance) and,
+   * optionally, its IPv6 address.
+   */
+  putContainerInstance(containerInstanceArn: string, instanceId: string, privateIp: string, ipv6?: string): void {
     this.containerInstances.set(containerInstanceArn, instanceId);
     this.instanceIps.set(instanceId, privateIp);
+    if (ipv6 === undefined) this.instanceIpv6s.delete(instanceId);
+    else this.instanceIpv6s.set(instanceId, ipv6);
   }
 
   /**
@@ -424,6 +441,17 @@ export class LocalAws {
             .filter((n) => deleted(n) !== 'MISSING')
             .map((n) => ({ clusterArn: arn(n), clusterName: n, status: deleted(n) ?? 'ACTIVE' })),
           failures: names.filter((n) => deleted(n) === 'MISSING').map((n) => ({ arn: arn(n), reason: 'MISSING' })),
+        });
+      }
+      case 'DescribeServices': {
+        const names = (input.services as string[]) ?? [];
+        if (names.length > 10)
+          return send(400, { __type: 'InvalidParameterException', message: 'services can have at most 10 items' });
+        const cluster = clusterNameOf(String(input.cluster ?? 'default'));
+        const key = (name: string) => `${cluster}/${name.split('/').pop()}`;
+        return send(200, {
+          services: names.filter((n) => this.services.has(key(n))).map((n) => this.services.get(key(n))),
+          failures: names.filter((n) => !this.services.has(key(n))).map((n) => ({ arn: n, reason: 'MISSING' })),
         });
       }
       case 'DescribeTasks': {
@@ -609,7 +637,10 @@ export class LocalAws {
       .filter((id) => this.instanceIps.has(id))
       .map(
         (id) =>
-          `<item><instanceId>${id}</instanceId><privateIpAddress>${this.instanceIps.get(id)}</privateIpAddress></item>`,
+          `<item><instanceId>${id}</instanceId>` +
+          (this.instanceIps.get(id) ? `<privateIpAddress>${this.instanceIps.get(id)}</privateIpAddress>` : '') +
+          (this.instanceIpv6s.has(id) ? `<ipv6Address>${this.instanceIpv6s.get(id)}</ipv6Address>` : '') +
+          '</item>',
       )
       .join('');
     xml(

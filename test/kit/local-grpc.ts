@@ -42,7 +42,7 @@ export interface Backend {
   /** Label for output, e.g. `task-1`. */
   readonly name: string;
   readonly port: number;
-  /** `127.0.0.1:<port>`. */
+  /** `127.0.0.1:<port>`, or `[::1]:<port>` for a server on IPv6 loopback. */
   readonly addr: string;
   /** Calls received so far. */
   readonly calls: number;
@@ -52,8 +52,9 @@ export interface Backend {
   stop(): Promise<void>;
 }
 
-/** Starts a Health server on a free loopback port. */
-export async function startBackend(name: string): Promise<Backend> {
+/** Starts a Health server on a free loopback port (IPv4, or IPv6 `::1` when `options.ipv6`). */
+export async function startBackend(name: string, options: { readonly ipv6?: boolean } = {}): Promise<Backend> {
+  const host = options.ipv6 ? '[::1]' : '127.0.0.1';
   const server = new grpc.Server();
   const state = { calls: 0, lastCallAt: undefined as number | undefined };
   server.addService(healthService().service, {
@@ -64,7 +65,7 @@ export async function startBackend(name: string): Promise<Backend> {
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(err) : resolve(bound),
     ),
   );
@@ -72,7 +73,7 @@ export async function startBackend(name: string): Promise<Backend> {
   return {
     name,
     port,
-    addr: `127.0.0.1:${port}`,
+    addr: `${host}:${port}`,
     get calls() {
       return state.calls;
     },

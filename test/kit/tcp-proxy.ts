@@ -1,6 +1,8 @@
 /**
  * A TCP proxy on 127.0.0.1 in front of a real server, so a test can take the network away from
- * a client (cut every connection, refuse new ones) and give it back, without touching the server.
+ * a client (cut every connection, refuse new ones), make the server silent (connections are
+ * accepted, nothing is ever answered: a black-holed or frozen member), and give it back, without
+ * touching the server.
  */
 import { createServer, connect, type Socket } from 'node:net';
 
@@ -12,7 +14,13 @@ export interface TcpProxy {
   readonly open: number;
   /** Destroys every open connection and refuses new ones until {@link TcpProxy.restore}. */
   cut(): void;
-  /** Accepts and forwards connections again. */
+  /**
+   * Stops forwarding in both directions on every open connection and accepts new connections
+   * without ever answering them, until {@link TcpProxy.restore}: the server looks alive to TCP and
+   * never says a word (what a member behind a black-holing network or a frozen process looks like).
+   */
+  silence(): void;
+  /** Accepts and forwards connections again (silenced connections are closed first). */
   restore(): void;
   close(): Promise<void>;
 }
@@ -21,13 +29,22 @@ export interface TcpProxy {
 export async function startTcpProxy(target: string): Promise<TcpProxy> {
   const { hostname, port } = new URL(target);
   const sockets = new Set<Socket>();
-  const clients = new Set<Socket>();
-  let open = true;
+  const pairs = new Map<Socket, Socket>();
+  let mode: 'forward' | 'cut' | 'silent' = 'forward';
+  /** Stops forwarding between a client and its upstream; what the client sends is read and dropped. */
+  const mute = (client: Socket, upstream?: Socket) => {
+    if (upstream) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      upstream.pause();
+    }
+    client.resume();
+  };
   const server = createServer((client) => {
-    if (!open) return client.destroy();
-    clients.add(client);
-    client.on('close', () => clients.delete(client));
+    if (mode === 'cut') return client.destroy();
     const upstream = connect(Number(port), hostname);
+    pairs.set(client, upstream);
+    client.on('close', () => pairs.delete(client));
     for (const [a, b] of [
       [client, upstream],
       [upstream, client],
@@ -39,6 +56,7 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
         b.destroy();
       });
     }
+    if (mode === 'silent') return mute(client, upstream);
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -47,17 +65,23 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
     get open() {
-      return clients.size;
+      return pairs.size;
     },
     cut() {
-      open = false;
+      mode = 'cut';
       for (const socket of sockets) socket.destroy();
     },
+    silence() {
+      mode = 'silent';
+      for (const [client, upstream] of pairs) mute(client, upstream);
+    },
     restore() {
-      open = true;
+      // A silenced connection's streams are out of step: close it, the client opens a new one.
+      if (mode === 'silent') for (const socket of sockets) socket.destroy();
+      mode = 'forward';
     },
     close: async () => {
-      open = false;
+      mode = 'cut';
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
     },

@@ -21,9 +21,11 @@ describe('loadConfig', () => {
       clusters: [],
       etcdTimeoutMs: 5000,
       renewConcurrency: 64,
+      orphanGraceSeconds: 30,
       ecsMaxReadsPerSecond: 10,
       dryRun: false,
       allowLoopbackEndpoints: false,
+      endpointAddressFamily: 'ipv4',
       etcdCredentials: { kind: 'none' },
     });
   });
@@ -130,6 +132,7 @@ describe('loadConfig', () => {
       },
       'CLUSTERS',
     ],
+    [{ ...base, ENDPOINT_ADDRESS_FAMILY: 'ip6' }, 'ENDPOINT_ADDRESS_FAMILY'],
     [{ ...base, STATE_PREFIX: 'services/registrar' }, 'STATE_PREFIX'],
     [{ ...base, STATE_PREFIX: 'registrar', REGISTRY_PREFIX: 'registrar/services' }, 'REGISTRY_PREFIX'],
     [{ ...base, REGISTRY_PREFIX: 'a/../b' }, 'REGISTRY_PREFIX'],

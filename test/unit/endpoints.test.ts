@@ -29,6 +29,16 @@ describe('planEndpoints: awsvpc', () => {
       ],
       gatedContainers: [],
       skipped: [],
+      chosen: [
+        {
+          service: 'sample-fargate',
+          container: 'FargateApp',
+          containerPort: 50051,
+          rule: 'only-port',
+          reason: 'the only candidate TCP port of the service',
+        },
+      ],
+      ambiguities: [],
     });
   });
 
@@ -63,7 +73,7 @@ describe('planEndpoints: awsvpc', () => {
     expect(planEndpoints(task, definitionFor(task)).endpoints[0]!.service).toBe('sample-fargate');
   });
 
-  it('publishes several ports as <service>-<containerPort>, and one port as <service>', () => {
+  it('publishes one of several unmarked ports under <service>, never <service>-<port>, and reports the guess', () => {
     const def = definitionFor(fargate, {
       containerDefinitions: [
         container('FargateApp', {
@@ -71,9 +81,21 @@ describe('planEndpoints: awsvpc', () => {
         }),
       ],
     });
-    expect(planEndpoints(fargate, def).endpoints.map((e) => [e.service, e.port])).toEqual([
-      ['sample-fargate-50051', 50051],
-      ['sample-fargate-9090', 9090],
+    const plan = planEndpoints(fargate, def);
+    expect(plan.endpoints.map((e) => [e.service, e.port])).toEqual([['sample-fargate', 50051]]);
+    expect(plan.ambiguities).toEqual([
+      {
+        service: 'sample-fargate',
+        chosen: 'FargateApp:50051',
+        candidates: ['FargateApp:50051', 'FargateApp:9090'],
+        fix: expect.stringContaining('appProtocol: "grpc"'),
+      },
+    ]);
+    expect(plan.skipped).toEqual([
+      {
+        container: 'FargateApp',
+        reason: expect.stringMatching(/^port 9090 is not published: FargateApp:50051 was chosen/),
+      },
     ]);
   });
 
@@ -178,7 +200,7 @@ describe('planEndpoints: port ranges', () => {
     ).task;
 
   it('publishes every single port and reports each TCP range as skipped (bridge sample with a range sidecar)', () => {
-    expect(planEndpoints(ranged, definitionFor(ranged), '10.1.2.3')).toEqual({
+    expect(planEndpoints(ranged, definitionFor(ranged), '10.1.2.3')).toMatchObject({
       endpoints: [{ service: 'media-bridge', container: 'media', containerPort: 50051, ip: '10.1.2.3', port: 32768 }],
       gatedContainers: [],
       skipped: [
@@ -243,6 +265,8 @@ describe('planEndpoints: port ranges', () => {
           reason: 'port range 7000-7099 is not published (a range names no single port to dial)',
         },
       ],
+      chosen: [],
+      ambiguities: [],
     });
   });
 

@@ -15,6 +15,7 @@ const summary = (changes: Partial<RenewSummary> = {}): RenewSummary => ({
   withdrawn: 1,
   clustersRemoved: 1,
   failOpen: 3,
+  ambiguous: 2,
   failed: 1,
   failures: [{ taskArn: 't', error: 'e' }],
   ecsFailures: [{ cluster: 'c', error: 'e' }],
@@ -32,6 +33,14 @@ describe('metrics', () => {
     ['ignored', { IgnoredStale: 1 }],
     ['empty', {}],
   ] as const)('register %s → %j', (action, counts) => expect(registerMetrics({ action })).toEqual(counts));
+
+  it('counts a registration whose port was guessed', () => {
+    const ambiguities = [
+      { service: 'api', chosen: 'app:50051', candidates: ['app:50051', 'app:9090'], fix: 'mark it' },
+    ];
+    expect(registerMetrics({ action: 'registered', ambiguities })).toEqual({ Registered: 1, AmbiguousPorts: 1 });
+    expect(registerMetrics({ action: 'registered', ambiguities, dryRun: true })).toEqual({});
+  });
 
   it('counts a deregistration only when keys were removed', () => {
     expect(deregisterMetrics({ action: 'removed' })).toEqual({ Deregistered: 1 });
@@ -51,6 +60,7 @@ describe('metrics', () => {
       KeysRestored: 1,
       MissingMarked: 1,
       ClustersRemoved: 1,
+      AmbiguousPorts: 2,
     }));
 
   it('emits nothing for a dry run', () => expect(renewMetrics(summary({ dryRun: true }))).toEqual({}));

@@ -40,7 +40,7 @@ beforeAll(async () => {
   ({ aws, functions } = await startFunctions(env));
   etcd = createEtcdClient(loadConfig({ ...process.env, ...env }));
   registerEtcdResolver(etcd, { scheme: 'etcd-twins' });
-  backends = await Promise.all(['one', 'two'].map(startBackend));
+  backends = await Promise.all(['one', 'two'].map((name) => startBackend(name)));
   aws.putContainerInstance(INSTANCE_ARN, 'i-0123456789abcdef0', '127.0.0.1');
   const server = (name: string) => ({
     name,

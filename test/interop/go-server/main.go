@@ -20,9 +20,10 @@ import (
 
 func main() {
 	port := flag.Int("port", 0, "port to listen on (0: a free one)")
+	host := flag.String("host", "127.0.0.1", "loopback address to listen on (127.0.0.1 or ::1)")
 	flag.Parse()
 
-	lis, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", *port))
+	lis, err := net.Listen("tcp", net.JoinHostPort(*host, fmt.Sprint(*port)))
 	if err != nil {
 		log.Fatalf("listen: %v", err)
 	}

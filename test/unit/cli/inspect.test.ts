@@ -8,6 +8,7 @@ import {
   listRows,
   parseTaskRef,
   persistentProblems,
+  portWarnings,
   ProblemKind,
   viewTask,
 } from '../../../lib/cli/inspect';
@@ -294,7 +295,7 @@ describe('viewTask and explain', () => {
         record: stored('e', '1', RecordState.Empty, []),
         lease: { id: '1', state: 'alive', ttl: 5 },
       })[0],
-    ).toMatch(/^empty: the task exposes no port/);
+    ).toMatch(/^empty: the task publishes no port/);
     expect(
       explain({
         ...base,
@@ -336,5 +337,39 @@ describe('viewTask and explain', () => {
     expect(view.why[1]).toBe(
       'key services/api/old:8080 names this task but is in no record of it: clients still dial 10.0.0.7:8080 (run `check`)',
     );
+  });
+});
+
+describe('which port was chosen and why (show, check)', () => {
+  const ports = [
+    {
+      service: 'api',
+      container: 'app',
+      containerPort: 50051,
+      rule: 'ambiguous' as const,
+      reason: 'guessed among 2 unmarked TCP ports',
+    },
+  ];
+  const guessed = stored('g1', '100', RecordState.Registered, ['services/api/g1:50051'], { ports });
+  const marked = stored('m1', '101', RecordState.Registered, ['services/api/m1:50051'], {
+    ports: [{ ...ports[0]!, rule: 'app-protocol', reason: 'marked appProtocol grpc' }],
+  });
+
+  it('show explains each chosen port with its rule', () => {
+    expect(explain({ record: guessed, keys: [], published: false })).toContain(
+      'port app:50051 → api (ambiguous): guessed among 2 unmarked TCP ports',
+    );
+  });
+
+  it('check warns about guessed ports only, and keeps them out of the problems', () => {
+    const snap = snapshot({ records: [guessed, marked] });
+    expect(portWarnings(snap)).toEqual([
+      {
+        key: guessed.key,
+        taskArn: arn('g1'),
+        message: 'ambiguous port: app:50051 chosen for api: guessed among 2 unmarked TCP ports',
+      },
+    ]);
+    expect(portWarnings(snapshot({ records: [marked] }))).toEqual([]);
   });
 });

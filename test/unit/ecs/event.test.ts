@@ -198,3 +198,30 @@ describe('taskPhase', () => {
     expect(taskPhase({ lastStatus, desiredStatus })).toBe(phase),
   );
 });
+
+describe('IPv6 addresses', () => {
+  it('reads the ENI and container IPv6 addresses in canonical form, from an event and from DescribeTasks', () => {
+    const event = withDetail(fargate, {
+      attachments: [
+        { id: 'a', type: 'eni', status: 'ATTACHED', details: [{ name: 'ipv6Address', value: '2600:1F14:0::7' }] },
+      ],
+      containers: [
+        { name: 'FargateApp', lastStatus: 'RUNNING', networkInterfaces: [{ ipv6Address: '2600:1f14::0:7' }] },
+      ],
+    });
+    const { task } = parseTaskStateChange(event);
+    expect(task.eniIpv6).toBe('2600:1f14::7');
+    expect(task.eniIpv4).toBeUndefined();
+    expect(task.containers[0]!.privateIpv6).toBe('2600:1f14::7');
+    const described = describedFromDetail(event.detail);
+    const asSdk = { ...described, startedAt: new Date((described.startedAt as number) * 1000) };
+    expect(snapshotFromDescribedTask(asSdk as never).eniIpv6).toBe('2600:1f14::7');
+  });
+
+  it('rejects a bad container IPv6 address, naming the field', () => {
+    const event = withDetail(fargate, {
+      containers: [{ name: 'FargateApp', lastStatus: 'RUNNING', networkInterfaces: [{ ipv6Address: 'fe80::7' }] }],
+    });
+    expect(rejection(event).message).toMatch(/containers\.0\.networkInterfaces\.ipv6Address: "fe80::7" .*link-local/);
+  });
+});
