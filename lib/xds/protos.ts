@@ -5,7 +5,12 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+// The Envoy protos' annotations import google/protobuf/descriptor.proto, which protobufjs ships as
+// JSON but does not register by itself (@grpc/proto-loader registers it the same way). Imported,
+// not read at run time, so a bundle carries it.
+import descriptor from 'protobufjs/google/protobuf/descriptor.json';
 import type { Resource, TypeUrl } from './resources';
 
 const FILES = [
@@ -52,8 +57,14 @@ export interface EnvoyProtos {
   decodeResource(any: EncodedAny): Record<string, unknown>;
 }
 
-/** The `deps` directory of the installed `@grpc/grpc-js-xds`, or a clear error when it is missing. */
+/**
+ * Where the protos are: `envoy-protos/` beside the running file (the xDS bundle of the container
+ * image, `scripts/build-xds.mjs`), else the `deps` directory of the installed `@grpc/grpc-js-xds`;
+ * a clear error when neither is there.
+ */
 export function envoyProtoDir(): string {
+  const beside = join(dirname(fileURLToPath(import.meta.url)), 'envoy-protos');
+  if (existsSync(join(beside, 'envoy-api'))) return beside;
   try {
     const require = createRequire(import.meta.url);
     const dir = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
@@ -62,8 +73,8 @@ export function envoyProtoDir(): string {
     // reported below
   }
   throw new Error(
-    'the xDS server needs the Envoy protos of @grpc/grpc-js-xds: install it (npm install @grpc/grpc-js-xds) ' +
-      'or run from a clone of the project after npm ci',
+    'the xDS server needs the Envoy protos of @grpc/grpc-js-xds: run it from a clone of the project after npm ci ' +
+      '(npm run cli -- xds) or from the container image (Dockerfile), not from the bundled bin',
   );
 }
 
@@ -72,6 +83,7 @@ let loaded: EnvoyProtos | undefined;
 /** Loads the protos (once per process; about a second). */
 export function loadEnvoyProtos(dir = envoyProtoDir()): EnvoyProtos {
   if (loaded) return loaded;
+  protobuf.common('descriptor', (descriptor as any).nested.google.nested.protobuf.nested);
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => {
     for (const include of INCLUDE) {

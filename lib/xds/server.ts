@@ -35,6 +35,17 @@ export interface XdsServerOptions {
   readonly backoff?: BackoffOptions;
 }
 
+/** A server's state, as its health check reports it. */
+export interface XdsStatus {
+  /** The first read of etcd is done: clients get answers. */
+  readonly serving: boolean;
+  /** The last read or watch of etcd failed: what is served is the last state read. */
+  readonly etcdDown: boolean;
+  readonly clients: number;
+  readonly services: number;
+  readonly endpoints: number;
+}
+
 /** A running xDS server. */
 export interface XdsServer {
   /** The bound port. */
@@ -43,6 +54,8 @@ export interface XdsServer {
   ready(): Promise<void>;
   /** Streams connected now. */
   readonly clients: number;
+  /** What it serves now, for health checks and logs. */
+  status(): XdsStatus;
   /** Stops serving: ends every stream, the etcd watch and the listener. */
   close(): Promise<void>;
 }
@@ -91,7 +104,8 @@ class AdsServer {
   readonly view: RegistryView;
   private readonly protos = loadEnvoyProtos();
   private readonly streams = new Set<Stream>();
-  private readonly encoded = new Map<string, { token: number; any: EncodedAny }>();
+  /** Per service: `<type>|<zone>` → the resource encoded at a generation of the service. */
+  private readonly encoded = new Map<string, Map<string, { token: number; any: EncodedAny }>>();
   /** Distinguishes this process's versions from those of an earlier run. */
   private readonly boot = Date.now().toString(36);
   private version = 0;
@@ -116,6 +130,10 @@ class AdsServer {
 
   get serving(): boolean {
     return this.synced;
+  }
+
+  status(): XdsStatus {
+    return { serving: this.synced, etcdDown: this.etcdDown, clients: this.streams.size, ...this.counts() };
   }
 
   /** Starts the etcd watch. */
@@ -198,6 +216,8 @@ class AdsServer {
 
   private publish(touched: ReadonlySet<string>): void {
     this.version++;
+    // Encodings of services that are gone are never served again.
+    for (const service of touched) if (this.view.generationOf(service) === undefined) this.encoded.delete(service);
     for (const stream of this.streams) {
       if (!stream.state.watchesAny(touched)) continue;
       for (const type of stream.state.types()) this.respond(stream, type);
@@ -227,13 +247,14 @@ class AdsServer {
   /** One resource, encoded once per content (and per client zone for assignments). */
   private encode(type: TypeUrl, service: string, zone: string | undefined): EncodedAny {
     const perZone = type === TypeUrl.ClusterLoadAssignment;
-    const key = `${type}|${service}|${perZone ? (zone ?? '') : ''}`;
+    const key = `${type}|${perZone ? (zone ?? '') : ''}`;
     const token = this.view.generationOf(service)!;
-    const cached = this.encoded.get(key);
+    const ofService = this.encoded.get(service) ?? this.encoded.set(service, new Map()).get(service)!;
+    const cached = ofService.get(key);
     if (cached && (cached.token === token || !perZone)) return cached.any;
     const resource = resourceFor(type, service, this.view.endpointsOf(service), zone)!;
     const any = this.protos.encodeResource(type, resource);
-    this.encoded.set(key, { token, any });
+    ofService.set(key, { token, any });
     return any;
   }
 
@@ -276,6 +297,7 @@ export async function startXdsServer(options: XdsServerOptions): Promise<XdsServ
     get clients() {
       return ads.clients;
     },
+    status: () => ads.status(),
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         ads.close();
