@@ -60,6 +60,8 @@ export interface XdsServer {
   close(): Promise<void>;
 }
 
+/** How often a continuing etcd outage is logged again. */
+const ETCD_DOWN_REPEAT_MS = 30_000;
 const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const HEALTH_PATH = '/grpc.health.v1.Health/Check';
 /** `grpc.health.v1.HealthCheckResponse` with `status` 1 (SERVING) or 2 (NOT_SERVING), encoded by hand. */
@@ -111,6 +113,7 @@ class AdsServer {
   private version = 0;
   private synced = false;
   private etcdDown = false;
+  private warnedAt = 0;
   private watcher?: ServiceWatcher;
   private readonly firstSync: Promise<void>;
   private markSynced!: () => void;
@@ -158,7 +161,11 @@ class AdsServer {
         if (touched.size > 0) this.publish(touched);
       },
       onError: (err) => {
+        // The watcher retries about every second: say it when etcd goes, then every 30 s.
+        const now = Date.now();
+        if (this.etcdDown && now - this.warnedAt < ETCD_DOWN_REPEAT_MS) return;
         this.etcdDown = true;
+        this.warnedAt = now;
         log.warn(
           this.synced
             ? `xds: ${err.message}; serving the last state read (clients keep calling the endpoints they have)`
