@@ -53,8 +53,11 @@ export interface EnvoyProtos {
   encodeResource(type: TypeUrl, resource: Resource): EncodedAny;
   decodeRequest(bytes: Buffer): DiscoveryRequest;
   encodeResponse(response: DiscoveryResponse): Buffer;
-  /** Decodes a resource (tests read what the server sends with it). */
+  /** Decodes a resource (tests and raw clients read what the server sends with it). */
   decodeResource(any: EncodedAny): Record<string, unknown>;
+  /** A client's side of the stream (the benchmark's raw ADS clients). */
+  encodeRequest(request: Partial<DiscoveryRequest>): Buffer;
+  decodeResponse(bytes: Buffer): DiscoveryResponse;
 }
 
 /**
@@ -105,6 +108,9 @@ export function loadEnvoyProtos(dir = envoyProtoDir()): EnvoyProtos {
     decodeRequest: (bytes) =>
       request.toObject(request.decode(bytes), { defaults: true, arrays: true, longs: String }) as DiscoveryRequest,
     encodeResponse: (res) => Buffer.from(response.encode(response.fromObject(res)).finish()),
+    encodeRequest: (req) => Buffer.from(request.encode(request.fromObject(req)).finish()),
+    decodeResponse: (bytes) =>
+      response.toObject(response.decode(bytes), { defaults: true, arrays: true }) as DiscoveryResponse,
     decodeResource: (any) => {
       const message = typeOf(any.type_url);
       return message.toObject(message.decode(any.value), { enums: String, longs: Number, json: true }) as Record<

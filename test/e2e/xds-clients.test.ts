@@ -16,6 +16,7 @@ import { LocalAws } from '../kit/local-aws';
 import { startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
 import { LocalFleet, type FleetTask } from '../kit/local-fleet';
 import { callMany, check, keepCalling, startBackend, type Backend, type HealthClient } from '../kit/local-grpc';
+import { startAdsClient } from '../kit/ads-client';
 import { xdsHealthClient } from '../kit/xds';
 import { memoryLog, testEnv } from '../support/harness';
 
@@ -175,6 +176,34 @@ describe('a grpc-js-xds client of the xDS server', () => {
     const beforeReturn = callsOf(b);
     expect((await callMany(client, 10)).errors).toEqual([]);
     expect(since(b, beforeReturn)).toEqual([0, 0]);
+  });
+
+  it("logs a client's NACK with its error, and keeps serving the others", async () => {
+    const servers = (await startTasks('audit', 2)).map((t) => t.server);
+    const rejecting = startAdsClient({
+      server: `127.0.0.1:${server.port}`,
+      services: ['audit'],
+      nodeId: 'picky-client',
+      nackAssignments: 'endpoint weights unsupported',
+    });
+    try {
+      await vi.waitFor(() =>
+        expect(log.lines).toContainEqual(
+          expect.objectContaining({
+            level: 'warn',
+            message: expect.stringMatching(
+              /^xds: client picky-client rejected type\.googleapis\.com\/envoy\.config\.endpoint\.v3\.ClusterLoadAssignment \(nonce \d+\): endpoint weights unsupported$/,
+            ),
+          }),
+        ),
+      );
+      const client = await connectedClient('audit', servers);
+      const before = callsOf(servers);
+      expect((await callMany(client, 20)).errors).toEqual([]);
+      expect(since(servers, before)).toEqual([10, 10]);
+    } finally {
+      rejecting.close();
+    }
   });
 
   it('keeps its clients calling while the xDS server restarts, and they resync to what changed meanwhile', async () => {
