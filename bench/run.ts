@@ -37,6 +37,7 @@ const FIGURES: Record<string, () => Promise<unknown>> = {
   'cold-start': () => benchColdStart(),
   health: () => benchHealth(),
   scale: () => benchScale(),
+  xds: async () => linesOf('xds.ts'),
 };
 
 // Figures print results, not metric lines: every figure process (and its children) inherits this.
@@ -67,6 +68,7 @@ const EXPECTED_SECONDS: Record<string, number> = {
   'etcd-restart': 60,
   health: 120,
   scale: 1500,
+  xds: 60,
 };
 /** How often a running figure says it is still running. */
 const TICK_MS = 15_000;
