@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
+import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it, vi, type TestContext } from 'vitest';
 import { discoveryFaultHandling } from '../../lib/discovery/client-options';
 import { createEtcdClient } from '../../lib/etcd/client';
@@ -18,12 +18,14 @@ import { interopRequired, pythonGrpcMissing } from '../../scripts/ensure-python-
 import { loadHandlers, registerTask, type Handlers } from '../kit/handlers';
 import { lambdaContext } from '../kit/lambda';
 import { LocalAws } from '../kit/local-aws';
+import { startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
 import { LocalFleet, type FleetTask } from '../kit/local-fleet';
 import { startBackend, type Backend } from '../kit/local-grpc';
 import { startPythonXdsClient, type PythonXdsClient } from '../kit/xds';
 import { memoryLog, testEnv } from '../support/harness';
 
 let skipReason: string | undefined;
+let etcd: LocalEtcd;
 let aws: LocalAws;
 let fleet: LocalFleet;
 let env: Record<string, string>;
@@ -61,9 +63,11 @@ beforeAll(async () => {
     console.warn(`\n${'!'.repeat(100)}\n${skipReason}\n${'!'.repeat(100)}\n`);
     return;
   }
+  // Its own etcd: one test restarts and compacts it.
+  etcd = await startLocalEtcd();
   aws = await new LocalAws().start();
   fleet = new LocalFleet(aws);
-  env = testEnv({ POWERTOOLS_LOG_LEVEL: 'ERROR', ALLOW_LOOPBACK_ENDPOINTS: 'true' });
+  env = testEnv({ ETCD_ENDPOINTS: etcd.endpoint, POWERTOOLS_LOG_LEVEL: 'ERROR', ALLOW_LOOPBACK_ENDPOINTS: 'true' });
   handlers = await loadHandlers({ ...aws.sdkEnv(), ...env });
   watchClient = createEtcdClient({ etcdEndpoints: [env.ETCD_ENDPOINTS!], etcdTimeoutMs: 2000 }, undefined, {
     faultHandling: discoveryFaultHandling(),
@@ -76,6 +80,7 @@ afterAll(async () => {
   watchClient?.close();
   await Promise.all(backends.map((b) => b.stop()));
   await aws?.stop();
+  await etcd?.stop();
 });
 
 function skipUnlessReady(ctx: TestContext): void {
@@ -147,6 +152,18 @@ describe('a Python grpcio client of the xDS server', () => {
       expect(since(b, before).reduce((x, y) => x + y)).toBe(4);
     });
 
+    // A new task gets calls within a second of its registration.
+    const [added] = await startTasks('inventory', 1, 'us-east-1b');
+    const registeredAt = performance.now();
+    await vi.waitFor(
+      async () => {
+        await client.call('inventory', 2);
+        expect(added!.server.calls).toBeGreaterThan(0);
+      },
+      { timeout: 1000, interval: 0 },
+    );
+    expect(added!.server.lastCallAt! - registeredAt).toBeLessThan(1000);
+
     // The xDS server restarts while a task registers: the client keeps calling and then reaches it.
     const port = server.port;
     await server.close();
@@ -179,5 +196,43 @@ describe('a Python grpcio client of the xDS server', () => {
       await client.call('pricing', 10);
       expect(servers.every((s) => s.calls > 0)).toBe(true);
     });
+  });
+
+  it('keeps calling while etcd restarts, and follows a stop and a new task across the restart and a compaction', async (ctx) => {
+    skipUnlessReady(ctx);
+    const tasks = await startTasks('shipping', 2, 'us-east-1a');
+    const servers = tasks.map((t) => t.server);
+    const client = await python('us-east-1a');
+    expect(await client.call('shipping', 1, { waitForReady: true, timeoutSeconds: 10 })).toEqual({ ok: 1, errors: [] });
+
+    await etcd.kill();
+    await vi.waitFor(() => expect(log.lines.some((l) => /serving the last state read/.test(l.message))).toBe(true), {
+      timeout: 10_000,
+    });
+    expect(await client.call('shipping', 10)).toEqual({ ok: 10, errors: [] });
+    await etcd.restart();
+    await vi.waitFor(() => expect(log.lines.some((l) => /etcd answers again/.test(l.message))).toBe(true), {
+      timeout: 10_000,
+    });
+
+    const direct = new Etcd3({ hosts: etcd.endpoint });
+    try {
+      const { header } = await direct.put(`${env.STATE_PREFIX}/compaction-marker`).value('x').exec();
+      await direct.kv.compact({ revision: header.revision, physical: true });
+    } finally {
+      direct.close();
+    }
+    await handlers.deregister(tasks[0]!.task.stop(), lambdaContext('deregister'));
+    const [fresh] = await startTasks('shipping', 1, 'us-east-1a');
+    await vi.waitFor(
+      async () => {
+        await client.call('shipping', 2);
+        expect(fresh!.server.calls).toBeGreaterThan(0);
+      },
+      { timeout: 5000, interval: 50 },
+    );
+    const before = callsOf([...servers, fresh!.server]);
+    expect(await client.call('shipping', 20)).toEqual({ ok: 20, errors: [] });
+    expect(since([...servers, fresh!.server], before)).toEqual([0, 10, 10]);
   });
 });
