@@ -5,7 +5,7 @@
  * `@grpc/grpc-js-xds` clients dialing `xds:///<service>` must call exactly the registered tasks,
  * preferring their own zone.
  */
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { discoveryFaultHandling } from '../../lib/discovery/client-options';
 import { createEtcdClient } from '../../lib/etcd/client';
@@ -13,7 +13,7 @@ import { startXdsServer, type XdsServer } from '../../lib/xds/server';
 import { loadHandlers, registerTask, type Handlers } from '../kit/handlers';
 import { lambdaContext } from '../kit/lambda';
 import { LocalAws } from '../kit/local-aws';
-import { startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
+import { compactHistory, startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
 import { LocalFleet, type FleetTask } from '../kit/local-fleet';
 import { callMany, check, keepCalling, startBackend, type Backend, type HealthClient } from '../kit/local-grpc';
 import { startAdsClient } from '../kit/ads-client';
@@ -259,13 +259,7 @@ describe('a grpc-js-xds client of the xDS server', () => {
     const tasks = await startTasks('catalog', 2);
     const servers = tasks.map((t) => t.server);
     const client = await connectedClient('catalog', servers);
-    const direct = new Etcd3({ hosts: etcd.endpoint });
-    try {
-      const { header } = await direct.put(`${env.STATE_PREFIX}/compaction-marker`).value('x').exec();
-      await direct.kv.compact({ revision: header.revision, physical: true });
-    } finally {
-      direct.close();
-    }
+    await compactHistory(etcd.endpoint);
     await deregister(tasks[0]!.task);
     const [fresh] = await startTasks('catalog', 1);
     await untilSettled(client, () => fresh!.server.calls > 0);

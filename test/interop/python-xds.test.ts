@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it, vi, type TestContext } from 'vitest';
 import { discoveryFaultHandling } from '../../lib/discovery/client-options';
 import { createEtcdClient } from '../../lib/etcd/client';
@@ -18,7 +18,7 @@ import { interopRequired, pythonGrpcMissing } from '../../scripts/ensure-python-
 import { loadHandlers, registerTask, type Handlers } from '../kit/handlers';
 import { lambdaContext } from '../kit/lambda';
 import { LocalAws } from '../kit/local-aws';
-import { startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
+import { compactHistory, startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
 import { LocalFleet, type FleetTask } from '../kit/local-fleet';
 import { startBackend, type Backend } from '../kit/local-grpc';
 import { startPythonXdsClient, type PythonXdsClient } from '../kit/xds';
@@ -215,13 +215,7 @@ describe('a Python grpcio client of the xDS server', () => {
       timeout: 10_000,
     });
 
-    const direct = new Etcd3({ hosts: etcd.endpoint });
-    try {
-      const { header } = await direct.put(`${env.STATE_PREFIX}/compaction-marker`).value('x').exec();
-      await direct.kv.compact({ revision: header.revision, physical: true });
-    } finally {
-      direct.close();
-    }
+    await compactHistory(etcd.endpoint);
     await handlers.deregister(tasks[0]!.task.stop(), lambdaContext('deregister'));
     const [fresh] = await startTasks('shipping', 1, 'us-east-1a');
     await vi.waitFor(
