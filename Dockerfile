@@ -2,7 +2,8 @@
 #   docker build -t ecs-etcd-registrar-xds .
 #   docker run -e ETCD_ENDPOINTS=http://10.0.1.5:2379 -p 18000:18000 -p 18001:18001 ecs-etcd-registrar-xds
 # The build stage bundles the CLI with grpc-js's server side and copies the Envoy protos beside it
-# (scripts/build-xds.mjs); the image holds only that bundle on Node 22.
+# (scripts/build-xds.mjs); the image holds only that bundle on Node 22. The tests and CI run without
+# Docker: they run this bundle with plain Node (test/deploy/xds-bundle.test.ts), not this build.
 FROM node:22-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
