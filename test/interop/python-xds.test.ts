@@ -139,7 +139,17 @@ describe('a Python grpcio client of the xDS server', () => {
     expect(await handlers.deregister(inA[0]!.task.stop(), lambdaContext('deregister'))).toMatchObject({
       action: 'removed',
     });
-    await new Promise((r) => setTimeout(r, 300));
+    // The update lands a few milliseconds after the handler returns (etcd → xDS server → client):
+    // six round_robin calls over the three zone-A tasks give each two, so six that give the
+    // stopped one none show the client has applied it.
+    await vi.waitFor(
+      async () => {
+        const before = a[0]!.calls;
+        await client.call('inventory', 6);
+        expect(a[0]!.calls).toBe(before);
+      },
+      { timeout: 5000, interval: 0 },
+    );
     const stopped = a[0]!.calls;
     expect(await client.call('inventory', 20)).toEqual({ ok: 20, errors: [] });
     expect(a[0]!.calls).toBe(stopped);
