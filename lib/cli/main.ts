@@ -220,13 +220,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     .action(async (options: { port?: string }) => {
       const config = loadConfig(io.env);
       const { serveXds } = await import('../xds/command');
-      await serveXds({
+      const served = await serveXds({
         config,
         env: io.env,
         credentials: await credentialsFor(config, io.env),
         ...options,
         stderr: io.stderr,
       });
+      if (!served) code = ExitCode.Usage;
     });
   xds
     .command('bootstrap')

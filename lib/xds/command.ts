@@ -7,6 +7,7 @@ import { ConfigError } from '../errors';
 import type { EtcdCredentials } from '../etcd/credentials';
 import type { Log } from '../registrar';
 import { clientBootstrap, type ClientBootstrapOptions } from './bootstrap';
+import { envoyProtoDir } from './protos';
 import { runXds } from './run';
 
 /** A logger writing one JSON object per line. */
@@ -30,8 +31,17 @@ export interface ServeXdsOptions {
   readonly stderr: (text: string) => void;
 }
 
-/** `ecs-etcd-registrar xds`: serves until the process gets SIGTERM or SIGINT. */
-export async function serveXds(options: ServeXdsOptions): Promise<void> {
+/**
+ * `ecs-etcd-registrar xds`: serves until the process gets SIGTERM or SIGINT. Returns false, having
+ * said why on stderr, when this build cannot serve (the bundled bin has no Envoy protos).
+ */
+export async function serveXds(options: ServeXdsOptions): Promise<boolean> {
+  try {
+    envoyProtoDir();
+  } catch (err) {
+    options.stderr(`xds is not available in this build: ${(err as Error).message}\n`);
+    return false;
+  }
   if (options.port !== undefined && !/^\d{1,5}$/.test(options.port.trim()))
     throw new ConfigError('--port', `expected a port from 0 to 65535, got "${options.port}"`);
   const xds = loadXdsConfig(options.port === undefined ? options.env : { ...options.env, XDS_PORT: options.port });
@@ -51,6 +61,7 @@ export async function serveXds(options: ServeXdsOptions): Promise<void> {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   }
+  return true;
 }
 
 /** `ecs-etcd-registrar xds bootstrap`: the bootstrap JSON for one client. */
