@@ -43,6 +43,7 @@ const FIGURES: Record<string, () => Promise<unknown>> = {
   sweep: () => benchOrphanSweep(),
   'declared-ports': () => benchDeclaredPorts(),
   scale: () => benchScale(),
+  xds: async () => linesOf('xds.ts'),
 };
 
 // Figures print results, not metric lines: every figure process (and its children) inherits this.
@@ -75,6 +76,7 @@ const EXPECTED_SECONDS: Record<string, number> = {
   members: 60,
   sweep: 90,
   scale: 1500,
+  xds: 60,
 };
 /** How often a running figure says it is still running. */
 const TICK_MS = 15_000;

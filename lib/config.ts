@@ -418,3 +418,54 @@ export function getConfig(): Config {
   cached ??= loadConfig(process.env);
   return cached;
 }
+
+/** The xDS server's own settings (`ecs-etcd-registrar xds`); etcd and the prefixes come from {@link Config}. */
+export interface XdsConfig {
+  /** `XDS_PORT`: port the xDS (ADS) server listens on; `--port` overrides it. @default 18000 */
+  readonly port: number;
+  /** `XDS_HOST`: address to bind. @default "0.0.0.0" */
+  readonly host: string;
+  /**
+   * `XDS_HEALTH_PORT`: plain HTTP `GET /healthz` on this port, 200 once the first read of etcd is
+   * served and 503 before (load balancer and container health checks); 0 turns it off. @default 18001
+   */
+  readonly healthPort: number;
+  /**
+   * `XDS_TLS_CERT_FILE` and `XDS_TLS_KEY_FILE`: serve TLS with this certificate chain and key (PEM);
+   * `XDS_TLS_CLIENT_CA_FILE` also requires client certificates signed by that CA. Unset: plaintext.
+   * @default undefined
+   */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile?: string };
+}
+
+/**
+ * Reads the xDS server's settings. Pure.
+ *
+ * @throws {ConfigError} naming the first bad variable.
+ * @example
+ * const xds = loadXdsConfig({ XDS_PORT: '18000' });
+ */
+export function loadXdsConfig(env: Env): XdsConfig {
+  const certFile = env.XDS_TLS_CERT_FILE?.trim() || undefined;
+  const keyFile = env.XDS_TLS_KEY_FILE?.trim() || undefined;
+  const clientCaFile = env.XDS_TLS_CLIENT_CA_FILE?.trim() || undefined;
+  if (Boolean(certFile) !== Boolean(keyFile))
+    throw new ConfigError(
+      certFile ? 'XDS_TLS_KEY_FILE' : 'XDS_TLS_CERT_FILE',
+      'TLS needs both XDS_TLS_CERT_FILE and XDS_TLS_KEY_FILE',
+    );
+  if (clientCaFile && !certFile)
+    throw new ConfigError(
+      'XDS_TLS_CLIENT_CA_FILE',
+      'client certificates need TLS: set XDS_TLS_CERT_FILE and XDS_TLS_KEY_FILE too',
+    );
+  const host = env.XDS_HOST?.trim() || '0.0.0.0';
+  if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(host))
+    throw new ConfigError('XDS_HOST', `expected an address to bind, got "${host}"`);
+  return {
+    port: intVar(env, 'XDS_PORT', 18000, 0, 65535),
+    host,
+    healthPort: intVar(env, 'XDS_HEALTH_PORT', 18001, 0, 65535),
+    ...(certFile && keyFile ? { tls: { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } } : {}),
+  };
+}

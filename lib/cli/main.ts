@@ -61,7 +61,8 @@ export interface CliIo {
 const HELP_AFTER = `
 Configuration: the functions' environment variables (ETCD_ENDPOINTS, REGISTRY_PREFIX, STATE_PREFIX,
 ETCD_TIMEOUT_MS, ETCD_USERNAME/ETCD_PASSWORD, ETCD_CA_FILE/ETCD_CERT_FILE/ETCD_KEY_FILE,
-ETCD_SECRET_ID or ETCD_SSM_PARAMETER, ...); diff also reads ECS with the AWS SDK's (AWS_REGION, AWS_PROFILE, ...).
+ETCD_SECRET_ID or ETCD_SSM_PARAMETER, ...); diff also reads ECS with the AWS SDK's (AWS_REGION, AWS_PROFILE, ...);
+xds also XDS_PORT, XDS_HOST, XDS_TLS_CERT_FILE/XDS_TLS_KEY_FILE/XDS_TLS_CLIENT_CA_FILE.
 
 Exit codes: 0 ok (check: consistent; show: published), 1 check found problems / show: not published,
 2 bad command line, 3 bad configuration, 4 etcd unreachable or refused, 5 ECS failed (diff is partial),
@@ -223,6 +224,39 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
           : formatProblems(problems, counted) + formatWarnings(warnings),
       );
       if (problems.length > 0) code = ExitCode.NotOk;
+    });
+
+  const xds = program
+    .command('xds')
+    .description('serve the registry to proxyless gRPC clients over xDS (ADS, v3) until SIGTERM or SIGINT')
+    .option('--port <n>', 'port to listen on (default: XDS_PORT, else 18000)')
+    .action(async (options: { port?: string }) => {
+      const config = loadConfig(io.env);
+      const { serveXds } = await import('../xds/command');
+      const served = await serveXds({
+        config,
+        env: io.env,
+        credentials: await credentialsFor(config, io.env),
+        ...options,
+        stderr: io.stderr,
+      });
+      if (!served) code = ExitCode.Usage;
+    });
+  xds
+    .command('bootstrap')
+    .description("print the bootstrap file a client's GRPC_XDS_BOOTSTRAP names")
+    .requiredOption('--server <host:port>', "the xDS server's address (e.g. its load balancer's DNS name and port)")
+    .option('--zone <zone>', "the client's Availability Zone (e.g. us-east-1a): calls prefer it")
+    .option('--node-id <id>', 'the node id the server logs')
+    .option('--tls', 'connect to the server with TLS')
+    .action(async (options: { server: string; zone?: string; nodeId?: string; tls?: boolean }) => {
+      const { bootstrapJson } = await import('../xds/command');
+      try {
+        io.stdout(bootstrapJson(options));
+      } catch (err) {
+        io.stderr(`${errorMessage(err)}\n`);
+        code = ExitCode.Usage;
+      }
     });
 
   try {

@@ -30,6 +30,12 @@ const PARAMS = {
   accountId: '123456789012',
   etcdSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/etcd-AbCdEf',
 };
+/** The optional xDS server's parameters (infra/xds-service.cjs). */
+const XDS_PARAMS = {
+  xdsImage: '123456789012.dkr.ecr.us-east-1.amazonaws.com/ecs-etcd-registrar-xds:1',
+  xdsVpcId: 'vpc-0abc',
+  xdsDesiredCount: '3',
+};
 type Json = Record<string, any>;
 let resources: Record<string, Json>;
 let followQueue: string;
@@ -91,7 +97,8 @@ async function packageService(dir: string, params: Record<string, string>): Prom
 beforeAll(async () => {
   // One after the other: both build in the service's .esbuild directory.
   resources = await packageService(packageDir, PARAMS);
-  sqsResources = await packageService(join(work, 'package-sqs'), { ...PARAMS, ingest: 'sqs' });
+  // The second package also turns the optional xDS service on: one osls run less.
+  sqsResources = await packageService(join(work, 'package-sqs'), { ...PARAMS, ingest: 'sqs', ...XDS_PARAMS });
 }, 400_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -459,6 +466,64 @@ describe('serverless package --param=ingest=sqs: started tasks through a queue',
       },
     ]);
     expect([...receiving('DeregisterRole'), ...receiving('RenewRole')]).toEqual([]);
+  });
+});
+
+describe('serverless package --param=xdsImage=...: the optional xDS server', () => {
+  const props = (id: string) => sqsResources[id]!.Properties;
+
+  it('is not in the stack by default', () => {
+    expect(Object.keys(resources).filter((id) => id.startsWith('Xds'))).toEqual([]);
+  });
+
+  it('runs the image on Fargate, three tasks over the subnets, with the etcd settings of the functions', () => {
+    const service = props('XdsService');
+    expect(service).toMatchObject({
+      LaunchType: 'FARGATE',
+      DesiredCount: 3,
+      Cluster: { Ref: 'XdsCluster' },
+      DeploymentConfiguration: { MinimumHealthyPercent: 100, MaximumPercent: 200 },
+      NetworkConfiguration: {
+        AwsvpcConfiguration: {
+          AssignPublicIp: 'DISABLED',
+          Subnets: PARAMS.subnetIds.split(','),
+          // Its own group (the load balancer in) and the functions' (etcd out).
+          SecurityGroups: [{ Ref: 'XdsTaskSecurityGroup' }, PARAMS.securityGroupIds],
+        },
+      },
+      LoadBalancers: [{ ContainerName: 'xds', ContainerPort: 18000, TargetGroupArn: { Ref: 'XdsTargetGroup' } }],
+    });
+    const [container] = props('XdsTaskDefinition').ContainerDefinitions;
+    expect(container.Image).toBe(XDS_PARAMS.xdsImage);
+    expect(Object.fromEntries(container.Environment.map((e: Json) => [e.Name, e.Value]))).toEqual({
+      ETCD_ENDPOINTS: PARAMS.etcdEndpoints,
+      REGISTRY_PREFIX: 'services',
+      ETCD_SECRET_ID: PARAMS.etcdSecretArn,
+      ETCD_SSM_PARAMETER: '',
+      XDS_PORT: '18000',
+      XDS_HEALTH_PORT: '18001',
+    });
+    expect(container.HealthCheck.Command.join(' ')).toContain('/healthz');
+    expect(container.LogConfiguration).toMatchObject({
+      LogDriver: 'awslogs',
+      Options: { 'awslogs-group': { Ref: 'XdsLogGroup' } },
+    });
+  });
+
+  it('is reached through an internal NLB whose health check is /healthz, and may read only the etcd secret', () => {
+    expect(props('XdsLoadBalancer')).toMatchObject({ Type: 'network', Scheme: 'internal' });
+    expect(props('XdsTargetGroup')).toMatchObject({
+      TargetType: 'ip',
+      Protocol: 'TCP',
+      Port: 18000,
+      HealthCheckProtocol: 'HTTP',
+      HealthCheckPort: '18001',
+      HealthCheckPath: '/healthz',
+      VpcId: XDS_PARAMS.xdsVpcId,
+    });
+    expect(sqsResources.XdsTaskRole!.Properties.Policies.flatMap((p: Json) => p.PolicyDocument.Statement)).toEqual([
+      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: PARAMS.etcdSecretArn },
+    ]);
   });
 });
 

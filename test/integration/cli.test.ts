@@ -202,6 +202,13 @@ describe('on a broken registry', () => {
       expect(report.problems).toEqual([
         expect.objectContaining({ kind: 'key-missing', taskArn: running[1]!.detail.taskArn }),
       ]);
+      // The bin is the etcd client only: `xds` says where it runs instead (a clone, the image).
+      const xds = await promisify(execFile)(process.execPath, [file, 'xds', '--port', '0'], { env }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+      );
+      expect(xds.code).toBe(ExitCode.Usage);
+      expect(xds.stderr).toMatch(/^xds is not available in this build: .*from the container image/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -26,16 +26,17 @@ export async function loadHandlers(env: Record<string, string>): Promise<Handler
 }
 
 /**
- * Declares a task of `service` listening on 127.0.0.1:`port` and sends its RUNNING event through
- * the register handler. Throws unless the task was registered.
+ * Declares a task of `service` listening on 127.0.0.1:`port` (in `options.availabilityZone`, if
+ * given) and sends its RUNNING event through the register handler. Throws unless the task was registered.
  */
 export async function registerTask(
   handlers: Handlers,
   fleet: LocalFleet,
   service: string,
   port: number,
+  options: { availabilityZone?: string } = {},
 ): Promise<{ task: FleetTask; keys: readonly string[] }> {
-  const task = fleet.task(service, port);
+  const task = fleet.task(service, port, options);
   // A direct EventBridge event gets a RegisterOutcome (an SQS batch would get a batch response).
   const outcome = (await handlers.register(task.running(), lambdaContext('register'))) as RegisterOutcome;
   if (outcome.action !== 'registered')

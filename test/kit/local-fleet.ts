@@ -50,8 +50,11 @@ export class LocalFleet {
     aws.putContainerInstance(this.containerInstanceArn, 'i-0123456789abcdef0', '127.0.0.1');
   }
 
-  /** Declares a started task of `service` whose container is reached at 127.0.0.1:`port`. */
-  task(service: string, port: number): FleetTask {
+  /**
+   * Declares a started task of `service` whose container is reached at 127.0.0.1:`port`, in the
+   * Availability Zone `options.availabilityZone` if given (its events and DescribeTasks say so).
+   */
+  task(service: string, port: number, options: { availabilityZone?: string } = {}): FleetTask {
     const definitionArn = this.definition(service);
     const id = `${this.salt}${(++this.count).toString(16)}`.padStart(32, '0');
     const taskArn = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/${this.clusterArn.split('/').pop()}/${id}`;
@@ -63,6 +66,7 @@ export class LocalFleet {
       taskDefinitionArn: definitionArn,
       group: `service:${service}`,
       launchType: 'EC2',
+      ...(options.availabilityZone ? { availabilityZone: options.availabilityZone } : {}),
       version,
       lastStatus: 'RUNNING',
       desiredStatus,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../lib/config';
+import { loadConfig, loadXdsConfig } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
 
 const base = { ETCD_ENDPOINTS: 'http://127.0.0.1:2379' };
@@ -199,5 +199,41 @@ describe('FOLLOW_QUEUE_URL', () => {
   ])('rejects %s, naming the variable', (_name, value, message) => {
     expect(() => loadConfig({ ...base, FOLLOW_QUEUE_URL: value })).toThrow(ConfigError);
     expect(() => loadConfig({ ...base, FOLLOW_QUEUE_URL: value })).toThrow(`FOLLOW_QUEUE_URL: "${value}" ${message}`);
+  });
+});
+
+describe('loadXdsConfig', () => {
+  it('defaults to port 18000 on every address, health on 18001, no TLS', () => {
+    expect(loadXdsConfig({})).toEqual({ port: 18000, host: '0.0.0.0', healthPort: 18001 });
+  });
+
+  it('reads the port, the address, the health port and the TLS files', () => {
+    expect(
+      loadXdsConfig({
+        XDS_PORT: '15010',
+        XDS_HOST: '127.0.0.1',
+        XDS_HEALTH_PORT: '0',
+        XDS_TLS_CERT_FILE: '/tls/cert.pem',
+        XDS_TLS_KEY_FILE: '/tls/key.pem',
+        XDS_TLS_CLIENT_CA_FILE: '/tls/ca.pem',
+      }),
+    ).toEqual({
+      port: 15010,
+      host: '127.0.0.1',
+      healthPort: 0,
+      tls: { certFile: '/tls/cert.pem', keyFile: '/tls/key.pem', clientCaFile: '/tls/ca.pem' },
+    });
+  });
+
+  it('names the variable of a bad port, half a key pair, or client CAs without TLS', () => {
+    expect(() => loadXdsConfig({ XDS_PORT: '70000' })).toThrow(
+      'XDS_PORT: expected a whole number from 0 to 65535, got 70000',
+    );
+    expect(() => loadXdsConfig({ XDS_TLS_CERT_FILE: '/c.pem' })).toThrow(
+      'XDS_TLS_KEY_FILE: TLS needs both XDS_TLS_CERT_FILE and XDS_TLS_KEY_FILE',
+    );
+    expect(() => loadXdsConfig({ XDS_TLS_CLIENT_CA_FILE: '/ca.pem' })).toThrow(
+      /^XDS_TLS_CLIENT_CA_FILE: client certificates need TLS/,
+    );
   });
 });

@@ -1,0 +1,2 @@
+export declare const XDS_FILE: string;
+export declare function buildXds(outdir?: string): Promise<{ file: string; bytes: number }>;
