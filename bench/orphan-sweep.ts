@@ -56,7 +56,7 @@ export async function benchOrphanSweep(
         grant(`tombstone\u0000${i}`, config.tombstoneTtlSeconds).then((lease) =>
           limit(() =>
             client
-              .put(tombstoneKey(config.statePrefix, 'bench', `t${i}`))
+              .put(tombstoneKey(config.statePrefix, 'arn:aws:ecs:us-east-1:123456789012:cluster/bench', `t${i}`))
               .value('{}')
               .lease(lease),
           ),

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { parseTaskStateChange } from '../lib/ecs/event';
 import { recordKey } from '../lib/keys';
-import { fargateEvent, taskCluster } from '../test/kit/events';
+import { fargateEvent } from '../test/kit/events';
 import { startLocalEtcd } from '../test/kit/local-etcd';
 import { BENCH_EVENT, type Json, median, round, registrarFromEnv, startEcsEndpoint } from './support';
 
@@ -60,7 +60,7 @@ export async function benchScale(
     while (lastN % clusters !== clusters - 1 && clusters > 1) lastN--;
     const stopped = fargateEvent(lastN, { ...BENCH_EVENT, clusters }).detail;
     await ecs.updateTask(stopped.taskArn, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', version: 6 });
-    const stoppedKey = recordKey(config.statePrefix, taskCluster(lastN, clusters), stopped.taskArn.split('/').pop());
+    const stoppedKey = recordKey(config.statePrefix, stopped.clusterArn, stopped.taskArn.split('/').pop());
     await ecs.throttle({ capacity: 100, refillPerSecond: 20 });
 
     const child = fork(join(import.meta.dirname, 'renew-process.ts'), [], {

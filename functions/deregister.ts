@@ -10,6 +10,7 @@ import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { deregisterTask, planDeregister, type DeregisterOutcome } from '../lib/deregister';
 import { drainThenStop, type DrainOutcome } from '../lib/follow/drain';
+import { assertServed } from '../lib/deployment';
 import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
 import {
   emitCounts,
@@ -33,6 +34,8 @@ async function deregister(
   context: Context,
 ): Promise<(DeregisterOutcome & { drained?: DrainOutcome }) | NotStopping> {
   const { task } = parseTaskStateChange(event);
+  const { config, registry } = sharedRegistry(context);
+  assertServed(config.deployment, task.clusterArn);
   if (taskPhase(task) !== TaskPhase.Stopping) {
     const reason =
       `not a stopping task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): ` +
@@ -40,7 +43,6 @@ async function deregister(
     logger.warn('event ignored', { reason });
     return { action: 'ignored', taskArn: task.taskArn, reason };
   }
-  const { config, registry } = sharedRegistry(context);
   if (config.dryRun) return planDeregister(registry, task, logger);
   const { outcome, drained } = await drainThenStop(
     {

@@ -4,6 +4,13 @@
  * `AWS_ENDPOINT_URL_ECS`, `AWS_ENDPOINT_URL_EC2`, `AWS_MAX_ATTEMPTS`, ...) are left to the SDK.
  */
 import { AddressFamily } from './address';
+import {
+  type Deployment,
+  defaultRegistryPrefix,
+  defaultStatePrefix,
+  foreignReason,
+  LEGACY_STATE_PREFIX,
+} from './deployment';
 import { isClusterArnOrName } from './ecs/arn';
 import { ConfigError } from './errors';
 
@@ -31,10 +38,24 @@ export type KeyFormat = (typeof KeyFormat)[keyof typeof KeyFormat];
 export interface Config {
   /** `ETCD_ENDPOINTS` (required): etcd client URLs. */
   readonly etcdEndpoints: readonly string[];
-  /** `REGISTRY_PREFIX`: endpoint keys live under `<prefix>/<service>/`. @default "services" */
+  /** Who this deployment is: `STAGE`, `AWS_REGION`, `ACCOUNT_ID` (see lib/deployment.ts). */
+  readonly deployment: Deployment;
+  /**
+   * `REGISTRY_PREFIX`: endpoint keys live under `<prefix>/<service>/`. Deployments may share it
+   * (one directory for clients of several regions). @default "services/<stage>" (STAGE set), "services" (a local run)
+   */
   readonly registryPrefix: string;
-  /** `STATE_PREFIX`: task records and tombstones, never under the endpoint prefix. @default "registrar" */
+  /**
+   * `STATE_PREFIX`: this deployment's state namespace (task records, tombstones, marks, cursor,
+   * its owner record), never under the endpoint prefix and never shared: the first deployment to
+   * start owns it. @default "registrar/<stage>/<region>/<account>"
+   */
   readonly statePrefix: string;
+  /**
+   * Where the state of the layout before owned namespaces is moved from, once (lib/etcd/migrate.ts):
+   * `STATE_PREFIX` when it is set, else the old default "registrar".
+   */
+  readonly legacyStatePrefix: string;
   /**
    * `LEASE_TTL_SECONDS`: TTL of the one lease each task's keys hang on. At least
    * {@link MIN_LEASE_TTL_SECONDS} (three renew ticks), so keys survive two missed ticks.
@@ -55,7 +76,10 @@ export interface Config {
   readonly valueFormat: ValueFormat;
   /** `KEY_FORMAT`. @default "task" */
   readonly keyFormat: KeyFormat;
-  /** `CLUSTERS`: clusters renew reconciles with ListTasks; empty means the clusters of registered tasks. @default [] */
+  /**
+   * `CLUSTERS`: clusters renew reconciles with ListTasks; empty means the clusters of registered tasks.
+   * Names become ARNs of the deployment's account and region; an ARN of another is refused. @default []
+   */
   readonly clusters: readonly string[];
   /** `ETCD_TIMEOUT_MS`: deadline of one etcd call (also capped by the invocation's remaining time). @default 5000 */
   readonly etcdTimeoutMs: number;
@@ -287,6 +311,44 @@ function endpointsVar(env: Env): string[] {
   return endpoints;
 }
 
+/** A CLUSTERS name as the ARN of that cluster in this deployment's account and region (when both are known). */
+function clusterArnIn(d: Deployment, cluster: string): string {
+  if (cluster.startsWith('arn:') || !d.region || !d.account || !isClusterArnOrName(cluster)) return cluster;
+  const partition = d.region.startsWith('cn-') ? 'aws-cn' : d.region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+  return `arn:${partition}:ecs:${d.region}:${d.account}:cluster/${cluster}`;
+}
+
+function deploymentVar(env: Env): Deployment {
+  const stage = env.STAGE?.trim() || 'local';
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(stage))
+    throw new ConfigError(
+      'STAGE',
+      `expected 1-64 letters, digits, "-" or "_" (a Serverless stage), got "${env.STAGE}"`,
+    );
+  // The derived namespace is registrar/<stage>/...: a stage named like a state kind would lie in
+  // the previous layout's ranges (registrar/tasks/...).
+  if (['tasks', 'tombstones', 'missing', 'pending', 'clusters', 'renew', 'owner'].includes(stage))
+    throw new ConfigError(
+      'STAGE',
+      `"${stage}" is reserved (a state key kind under registrar/): choose another stage name`,
+    );
+  const region = env.AWS_REGION?.trim() || undefined;
+  if (region !== undefined && !/^[a-z0-9-]{1,32}$/.test(region))
+    throw new ConfigError('AWS_REGION', `expected an AWS region such as eu-west-1, got "${env.AWS_REGION}"`);
+  const account = env.ACCOUNT_ID?.trim() || undefined;
+  if (account !== undefined && !/^\d{12}$/.test(account))
+    throw new ConfigError('ACCOUNT_ID', `expected a 12-digit AWS account ID, got "${env.ACCOUNT_ID}"`);
+  // On Lambda the identity must be whole: without it the namespace and the cluster checks could
+  // not tell this deployment from another one on the same etcd (`serverless invoke local` sets
+  // IS_LOCAL: a local run).
+  if (env.AWS_LAMBDA_FUNCTION_NAME && env.IS_LOCAL !== 'true' && (!account || !region))
+    throw new ConfigError(
+      account ? 'AWS_REGION' : 'ACCOUNT_ID',
+      'is required on Lambda (serverless.yml sets ACCOUNT_ID to ${aws:accountId}; Lambda sets AWS_REGION)',
+    );
+  return { stage, region, account };
+}
+
 /**
  * Reads and validates the configuration from an environment. Pure: tests pass their own env.
  *
@@ -295,8 +357,16 @@ function endpointsVar(env: Env): string[] {
  * const config = loadConfig({ ETCD_ENDPOINTS: 'http://127.0.0.1:2379' });
  */
 export function loadConfig(env: Env): Config {
-  const registryPrefix = prefixVar(env, 'REGISTRY_PREFIX', 'services', true);
-  const statePrefix = prefixVar(env, 'STATE_PREFIX', 'registrar', false);
+  const deployment = deploymentVar(env);
+  const registryPrefix = prefixVar(
+    env,
+    'REGISTRY_PREFIX',
+    defaultRegistryPrefix(deployment, Boolean(env.STAGE?.trim())),
+    true,
+  );
+  // Empty means unset for STATE_PREFIX (serverless.yml passes its param through, "" by default).
+  const explicitState = env.STATE_PREFIX?.trim() ? env.STATE_PREFIX : undefined;
+  const statePrefix = prefixVar({ STATE_PREFIX: explicitState }, 'STATE_PREFIX', defaultStatePrefix(deployment), false);
   if (registryPrefix !== '' && (statePrefix === registryPrefix || statePrefix.startsWith(`${registryPrefix}/`)))
     throw new ConfigError(
       'STATE_PREFIX',
@@ -308,15 +378,21 @@ export function loadConfig(env: Env): Config {
   const clusters = (env.CLUSTERS ?? '')
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean);
+    .filter(Boolean)
+    .map((c) => clusterArnIn(deployment, c));
   for (const cluster of clusters) {
     if (!isClusterArnOrName(cluster))
       throw new ConfigError('CLUSTERS', `"${cluster}" is neither a cluster name nor a cluster ARN`);
+    const foreign = cluster.startsWith('arn:') ? foreignReason(deployment, cluster) : undefined;
+    if (foreign)
+      throw new ConfigError('CLUSTERS', `${foreign}: renew never asks ECS about another deployment's cluster`);
   }
   return {
     etcdEndpoints: endpointsVar(env),
+    deployment,
     registryPrefix,
     statePrefix,
+    legacyStatePrefix: explicitState ? statePrefix : LEGACY_STATE_PREFIX,
     leaseTtlSeconds: leaseTtlVar(env),
     tombstoneTtlSeconds,
     eventConfirmAgeSeconds: eventConfirmAgeVar(env, tombstoneTtlSeconds),

@@ -4,6 +4,7 @@
  */
 import { hostPort } from './address';
 import { KeyFormat, ValueFormat, type Config } from './config';
+import { clusterNameOfSegment, clusterSegment, isLegacySegment } from './deployment';
 import { InvalidEventError } from './errors';
 
 export { assertDialableIpv4 } from './address';
@@ -88,9 +89,12 @@ export function endpointValue(format: ValueFormat, endpoint: Endpoint, metadata:
   }
 }
 
-/** Where the registrar keeps the record of one task. */
-export function recordKey(statePrefix: string, clusterName: string, taskId: string): string {
-  return `${statePrefix}/tasks/${clusterName}/${taskId}`;
+/**
+ * Where the registrar keeps the record of one task: `<state>/tasks/<account>.<region>.<cluster>/<task-id>`
+ * (the cluster's whole identity, {@link clusterSegment}, never its name alone).
+ */
+export function recordKey(statePrefix: string, clusterArn: string, taskId: string): string {
+  return `${statePrefix}/tasks/${clusterSegment(clusterArn)}/${taskId}`;
 }
 
 /** Prefix of all task records. */
@@ -99,16 +103,16 @@ export function recordsPrefix(statePrefix: string): string {
 }
 
 /** Where the registrar remembers that a task stopped. */
-export function tombstoneKey(statePrefix: string, clusterName: string, taskId: string): string {
-  return `${statePrefix}/tombstones/${clusterName}/${taskId}`;
+export function tombstoneKey(statePrefix: string, clusterArn: string, taskId: string): string {
+  return `${statePrefix}/tombstones/${clusterSegment(clusterArn)}/${taskId}`;
 }
 
 /**
  * Where a pending (health-gated) task is listed under each service it will publish, so a drain
  * finds the pending tasks of one service with one range read. On the task's lease.
  */
-export function pendingKey(statePrefix: string, service: string, clusterName: string, taskId: string): string {
-  return `${pendingPrefix(statePrefix, service)}${clusterName}/${taskId}`;
+export function pendingKey(statePrefix: string, service: string, clusterArn: string, taskId: string): string {
+  return `${pendingPrefix(statePrefix, service)}${clusterSegment(clusterArn)}/${taskId}`;
 }
 
 /** Prefix of the pending tasks of one service (with its trailing slash: `api` is not `api-admin`). */
@@ -125,8 +129,8 @@ export function serviceOfEndpointKey(registryPrefix: string, key: string): strin
 }
 
 /** Where renew marks a task ECS answered MISSING for, until a later tick confirms or clears it. */
-export function missingKey(statePrefix: string, clusterName: string, taskId: string): string {
-  return `${statePrefix}/missing/${clusterName}/${taskId}`;
+export function missingKey(statePrefix: string, clusterArn: string, taskId: string): string {
+  return `${statePrefix}/missing/${clusterSegment(clusterArn)}/${taskId}`;
 }
 
 /** Prefix of all MISSING marks. */
@@ -145,8 +149,13 @@ export function renewCursorKey(statePrefix: string): string {
 }
 
 /** Key under which a cluster served by the registrar is remembered (no lease: it outlives every task). */
-export function clusterKey(statePrefix: string, clusterName: string): string {
-  return `${clustersPrefix(statePrefix)}${clusterName}`;
+export function clusterKey(statePrefix: string, clusterArn: string): string {
+  return `${clustersPrefix(statePrefix)}${clusterSegment(clusterArn)}`;
+}
+
+/** The owner record of a state namespace (who claimed it: stage, region, account; no lease). */
+export function ownerKey(statePrefix: string): string {
+  return `${statePrefix}/owner`;
 }
 
 /** Prefix of the clusters the registrar has registered tasks in. */
@@ -155,10 +164,22 @@ export function clustersPrefix(statePrefix: string): string {
 }
 
 /**
- * Cluster name and task ID from a per-task state key (`<state-prefix>/<kind>/<cluster>/<task-id>`:
- * a record, tombstone, MISSING mark or pending listing).
+ * Cluster and task ID from a per-task state key (`<state-prefix>/<kind>/<cluster-segment>/<task-id>`:
+ * a record, tombstone, MISSING mark or pending listing). `legacy` is true for a key of the layout
+ * before the segment carried the account and region (a bare cluster name).
  */
-export function stateKeyParts(key: string): { clusterName: string; taskId: string } {
+export function stateKeyParts(key: string): {
+  clusterSegment: string;
+  clusterName: string;
+  taskId: string;
+  legacy: boolean;
+} {
   const parts = key.split('/');
-  return { clusterName: parts[parts.length - 2] ?? '', taskId: parts[parts.length - 1] ?? '' };
+  const segment = parts[parts.length - 2] ?? '';
+  return {
+    clusterSegment: segment,
+    clusterName: clusterNameOfSegment(segment),
+    taskId: parts[parts.length - 1] ?? '',
+    legacy: isLegacySegment(segment),
+  };
 }

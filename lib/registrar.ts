@@ -15,6 +15,7 @@ import type { Ambiguity } from './port-selection';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, MissingNetworkInfo } from './errors';
 import { refOf, type DesiredTask, type LeftOutKey, type Registry, type TaskState } from './etcd/registry';
+import { assertServed } from './deployment';
 import { endpointKey, endpointValue, recordKey, type EndpointMetadata } from './keys';
 import type { PendingFollower } from './follow/schedule';
 import { describeState } from './renew/plan';
@@ -224,6 +225,7 @@ export class Registrar {
     const { registry, log, config } = this.deps;
     // Validate first: a malformed or not-started event must cause no etcd request at all.
     const { task, emittedAt } = parseTaskStateChange(event);
+    assertServed(config.deployment, task.clusterArn);
     if (taskPhase(task) !== TaskPhase.Started) {
       const reason =
         `not a started task (lastStatus ${task.lastStatus}, desiredStatus ${task.desiredStatus}): ` +
@@ -306,7 +308,7 @@ export class Registrar {
       version: desired.version,
       leaseTtlSeconds: config.leaseTtlSeconds,
       put: desired.entries,
-      putRecord: recordKey(config.statePrefix, task.clusterName, task.taskId),
+      putRecord: recordKey(config.statePrefix, task.clusterArn, task.taskId),
       deleteKeys: current.record ? current.record.record.keys.filter((k) => !keys.includes(k)) : [],
       revokeLease: current.record?.lease,
       skipped,

@@ -10,6 +10,8 @@ import { loadConfig, type Config } from '../config';
 import { ConfigError, DependencyError, errorMessage } from '../errors';
 import { createEtcdClient, diagnoseTls } from '../etcd/client';
 import { credentialsFromEnv, type EtcdCredentials } from '../etcd/credentials';
+import { claimNamespace } from '../etcd/ownership';
+import { etcdCall } from '../etcd/operations';
 import { Registry } from '../etcd/registry';
 import type { Log } from '../registrar';
 import { formatList, formatPlan, formatProblems, formatTaskView, formatWarnings } from './format';
@@ -126,6 +128,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     const credentials = await credentialsFor(config, io.env);
     const client = createEtcdClient(config, credentials);
     conn = { config, credentials, client, registry: new Registry(client, config) };
+    // The CLI reads one deployment's namespace: refuse one another deployment owns (it never claims).
+    await claimNamespace({ client, config, call: etcdCall }, { verifyOnly: true });
     return conn;
   };
 

@@ -8,6 +8,8 @@ import type { Config } from '../config';
 import { DependencyError, errorMessage } from '../errors';
 import { probeLeases } from '../etcd/keepalive';
 import { etcdCall, prefixEnd, type Registry, type StoredRecord } from '../etcd/registry';
+import { type Deployment, foreignReason } from '../deployment';
+import { parseEndpoint } from '../discovery/parse';
 import { recordsPrefix, stateKeyParts, tombstonesPrefix } from '../keys';
 
 /** One key as read. */
@@ -79,7 +81,8 @@ async function rangeAll(
 
 /** Reads a tombstone's value leniently: an operator wants to see what is there, whatever it is. */
 export function parseTombstoneEntry(key: string, value: string): TombstoneEntry {
-  const where = stateKeyParts(key);
+  const { clusterName, taskId } = stateKeyParts(key);
+  const where = { clusterName, taskId };
   try {
     const json = JSON.parse(value) as Record<string, unknown>;
     if (
@@ -102,6 +105,16 @@ export function parseTombstoneEntry(key: string, value: string): TombstoneEntry 
 }
 
 /**
+ * True for an endpoint key another deployment published in a shared service directory: its
+ * metadata (etcd-naming) names a task of another account or region. Keys without metadata (the
+ * `addr` and `json` formats) cannot say whose they are and are kept.
+ */
+function ofAnotherDeployment(deployment: Deployment, kv: KeyValue): boolean {
+  const taskArn = parseEndpoint(kv.key, kv.value)?.metadata?.taskArn;
+  return typeof taskArn === 'string' && foreignReason(deployment, taskArn) !== undefined;
+}
+
+/**
  * Reads the records, tombstones and endpoint keys, all at the revision of the first read, so a
  * write landing meanwhile cannot show half a task.
  *
@@ -109,7 +122,7 @@ export function parseTombstoneEntry(key: string, value: string): TombstoneEntry 
  */
 export async function readSnapshot(
   registry: Registry,
-  config: Pick<Config, 'registryPrefix' | 'statePrefix'>,
+  config: Pick<Config, 'deployment' | 'registryPrefix' | 'statePrefix'>,
 ): Promise<Snapshot> {
   const client = registry.client;
   const recordsRange = await rangeAll(client, 'read task records', recordsPrefix(config.statePrefix), undefined);
@@ -121,7 +134,13 @@ export async function readSnapshot(
   const invalidRecords: { key: string; error: string }[] = [];
   for (const kv of recordsRange.kvs) {
     try {
-      records.push(registry.parseRecord(kv));
+      const stored = registry.parseRecord(kv);
+      // Another deployment's record (or one of the previous layout, not moved) is shown as such, never acted on.
+      const foreign = stateKeyParts(stored.key).legacy
+        ? 'a record of the previous layout (cluster name without account and region), not moved'
+        : foreignReason(config.deployment, stored.record.clusterArn);
+      if (foreign) invalidRecords.push({ key: stored.key, error: `not this deployment's: ${foreign}` });
+      else records.push(stored);
     } catch (err) {
       invalidRecords.push({ key: kv.key.toString(), error: errorMessage(err) });
     }
@@ -136,7 +155,7 @@ export async function readSnapshot(
     tombstones: tombstones.kvs.map((kv) => parseTombstoneEntry(kv.key.toString(), kv.value.toString())),
     endpoints: endpoints.kvs
       .map((kv) => ({ key: kv.key.toString(), value: kv.value.toString(), lease: kv.lease }))
-      .filter((kv) => !kv.key.startsWith(statePrefix)),
+      .filter((kv) => !kv.key.startsWith(statePrefix) && !ofAnotherDeployment(config.deployment, kv)),
   };
 }
 

@@ -149,7 +149,7 @@ export function timedCall(hooks: CallHooks): EtcdCall {
 /** What the registry's modules share: the client, the state layout and TTLs, and the timed call. */
 export interface EtcdContext {
   readonly client: Etcd3;
-  readonly config: Pick<Config, 'statePrefix' | 'leaseTtlSeconds' | 'tombstoneTtlSeconds'>;
+  readonly config: Pick<Config, 'deployment' | 'statePrefix' | 'leaseTtlSeconds' | 'tombstoneTtlSeconds'>;
   readonly call: EtcdCall;
 }
 

@@ -3,7 +3,16 @@
  * through (records, pending listings, clusters, endpoint-key leases, MISSING marks, tombstones).
  */
 import { errorMessage } from '../errors';
-import { clustersPrefix, missingPrefix, pendingPrefix, recordKey, recordsPrefix, tombstoneKey } from '../keys';
+import { foreignReason, isLegacySegment } from '../deployment';
+import {
+  clustersPrefix,
+  missingPrefix,
+  pendingPrefix,
+  recordKey,
+  recordsPrefix,
+  stateKeyParts,
+  tombstoneKey,
+} from '../keys';
 import { bytes, get, prefixEnd, txn, TXN_OPS, type EtcdContext } from './operations';
 import {
   parseMissingMark,
@@ -18,15 +27,15 @@ import {
 } from './records';
 
 /** Reads a task's record and tombstone in one round trip. */
-export async function readTask(ctx: EtcdContext, ref: Pick<TaskRef, 'clusterName' | 'taskId'>): Promise<TaskState> {
+export async function readTask(ctx: EtcdContext, ref: Pick<TaskRef, 'clusterArn' | 'taskId'>): Promise<TaskState> {
   const { statePrefix } = ctx.config;
   const res = await txn(
     ctx,
     'read task',
     [],
     [
-      get(recordKey(statePrefix, ref.clusterName, ref.taskId)),
-      get(tombstoneKey(statePrefix, ref.clusterName, ref.taskId)),
+      get(recordKey(statePrefix, ref.clusterArn, ref.taskId)),
+      get(tombstoneKey(statePrefix, ref.clusterArn, ref.taskId)),
     ],
     [],
   );
@@ -51,11 +60,16 @@ export interface ListRecordsOptions {
 export async function listRecords(
   ctx: EtcdContext,
   { firstPage = 1000, pageBytes = 2 * 1024 * 1024 }: ListRecordsOptions = {},
-): Promise<{ records: StoredRecord[]; invalid: { key: string; error: string }[] }> {
+): Promise<{
+  records: StoredRecord[];
+  invalid: { key: string; error: string }[];
+  foreign: { key: string; error: string }[];
+}> {
   const prefix = recordsPrefix(ctx.config.statePrefix);
   const end = prefixEnd(prefix);
   const records: StoredRecord[] = [];
   const invalid: { key: string; error: string }[] = [];
+  const foreign: { key: string; error: string }[] = [];
   let start = bytes(prefix);
   let revision: string | undefined;
   let limit = firstPage;
@@ -68,7 +82,10 @@ export async function listRecords(
     for (const kv of res.kvs) {
       pageSize += kv.key.length + kv.value.length;
       try {
-        records.push(parseRecord(kv));
+        const stored = parseRecord(kv);
+        const why = notOurs(ctx, stored.key, stored.record.clusterArn);
+        if (why) foreign.push({ key: stored.key, error: why });
+        else records.push(stored);
       } catch (err) {
         invalid.push({ key: kv.key.toString(), error: errorMessage(err) });
       }
@@ -77,7 +94,18 @@ export async function listRecords(
     limit = Math.max(1, Math.min(10_000, Math.floor(pageBytes / (pageSize / res.kvs.length))));
     start = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
   }
-  return { records, invalid };
+  return { records, invalid, foreign };
+}
+
+/**
+ * Why a state key is not this deployment's to act on, or undefined when it is: a key of the layout
+ * before cluster segments carried the account and region (left by a deployment that has not moved
+ * it, see lib/etcd/migrate.ts), or a value of a cluster or task of another account or region.
+ */
+function notOurs(ctx: EtcdContext, key: string, arn: string): string | undefined {
+  if (stateKeyParts(key).legacy)
+    return 'a key of the previous layout (cluster name without account and region), not moved';
+  return foreignReason(ctx.config.deployment, arn);
 }
 
 /**
@@ -94,7 +122,7 @@ export async function pendingTasks(ctx: EtcdContext, services: readonly string[]
       );
       for (const kv of res.kvs) {
         const entry = parsePendingEntry(kv.value.toString());
-        if (entry) found.set(entry.taskArn, entry);
+        if (entry && !notOurs(ctx, kv.key.toString(), entry.clusterArn)) found.set(entry.taskArn, entry);
       }
     }),
   );
@@ -107,7 +135,11 @@ export async function knownClusters(ctx: EtcdContext): Promise<string[]> {
   const res = await ctx.call('list clusters', () =>
     ctx.client.kv.range({ key: bytes(prefix), range_end: prefixEnd(prefix) }),
   );
-  return res.kvs.map((kv) => kv.value.toString());
+  // Only clusters of this deployment's account and region, under keys of the current layout.
+  return res.kvs
+    .filter((kv) => !isLegacySegment(kv.key.toString().slice(prefix.length)))
+    .map((kv) => kv.value.toString())
+    .filter((arn) => !foreignReason(ctx.config.deployment, arn));
 }
 
 /** Options of {@link listKeyLeases}. */
@@ -150,7 +182,7 @@ export async function listMissingMarks(ctx: EtcdContext): Promise<Map<string, Mi
   const marks = new Map<string, MissingMark>();
   for (const kv of res.kvs) {
     const mark = parseMissingMark(kv.value.toString());
-    if (mark) marks.set(mark.taskArn, mark);
+    if (mark && !notOurs(ctx, kv.key.toString(), mark.taskArn)) marks.set(mark.taskArn, mark);
   }
   return marks;
 }
@@ -174,7 +206,7 @@ export async function keyLeases(ctx: EtcdContext, keys: readonly string[]): Prom
 
 /** Which of these tasks have a tombstone (their task ARNs). */
 export async function tombstoned(ctx: EtcdContext, refs: readonly TaskRef[]): Promise<Set<string>> {
-  const keyOf = (ref: TaskRef) => tombstoneKey(ctx.config.statePrefix, ref.clusterName, ref.taskId);
+  const keyOf = (ref: TaskRef) => tombstoneKey(ctx.config.statePrefix, ref.clusterArn, ref.taskId);
   const present = await keyLeases(ctx, refs.map(keyOf));
   return new Set(refs.filter((ref) => present.has(keyOf(ref))).map((ref) => ref.taskArn));
 }

@@ -50,7 +50,7 @@ export class Registry {
   constructor(
     /** The etcd client the registry writes through. */
     readonly client: Etcd3,
-    private readonly config: Pick<Config, 'statePrefix' | 'leaseTtlSeconds' | 'tombstoneTtlSeconds'> &
+    private readonly config: Pick<Config, 'deployment' | 'statePrefix' | 'leaseTtlSeconds' | 'tombstoneTtlSeconds'> &
       Partial<Pick<Config, 'orphanGraceSeconds'>>,
     options: RegistryOptions = {},
   ) {
@@ -60,8 +60,8 @@ export class Registry {
   }
 
   /** Key under which a cluster served by the registrar is remembered (outlives every lease). */
-  clusterKey(clusterName: string): string {
-    return clusterKey(this.config.statePrefix, clusterName);
+  clusterKey(clusterArn: string): string {
+    return clusterKey(this.config.statePrefix, clusterArn);
   }
 
   /** See {@link Leases.grant}. */
@@ -90,7 +90,7 @@ export class Registry {
   }
 
   /** See {@link reads.readTask}. */
-  readTask(ref: Pick<TaskRef, 'clusterName' | 'taskId'>): Promise<TaskState> {
+  readTask(ref: Pick<TaskRef, 'clusterArn' | 'taskId'>): Promise<TaskState> {
     return reads.readTask(this.ctx, ref);
   }
 
@@ -120,19 +120,17 @@ export class Registry {
   }
 
   /** See {@link writes.clearMissing}. */
-  clearMissing(ref: Pick<TaskRef, 'clusterName' | 'taskId'>): Promise<void> {
+  clearMissing(ref: Pick<TaskRef, 'clusterArn' | 'taskId'>): Promise<void> {
     return writes.clearMissing(this.ctx, ref);
   }
 
   /** See {@link writes.forgetCluster}. */
-  forgetCluster(clusterName: string): Promise<void> {
-    return writes.forgetCluster(this.ctx, clusterName);
+  forgetCluster(clusterArn: string): Promise<void> {
+    return writes.forgetCluster(this.ctx, clusterArn);
   }
 
   /** See {@link reads.listRecords}. */
-  listRecords(
-    options?: reads.ListRecordsOptions,
-  ): Promise<{ records: StoredRecord[]; invalid: { key: string; error: string }[] }> {
+  listRecords(options?: reads.ListRecordsOptions): ReturnType<typeof reads.listRecords> {
     return reads.listRecords(this.ctx, options);
   }
 

@@ -15,7 +15,9 @@ import {
   type WriteSource,
 } from '../decide';
 import { ConflictError } from '../errors';
-import { clusterKey, missingKey, pendingKey, recordKey, recordsPrefix, stateKeyParts, tombstoneKey } from '../keys';
+import { assertServed } from '../deployment';
+import { parseClusterArn } from '../ecs/arn';
+import { clusterKey, missingKey, pendingKey, recordKey, recordsPrefix, tombstoneKey } from '../keys';
 import { taskLeaseName, tombstoneLeaseName, type Leases } from './leases';
 import {
   absent,
@@ -90,10 +92,10 @@ export type StopResult =
 function pendingKeys(
   statePrefix: string,
   record: Pick<TaskRecord, 'state' | 'services'>,
-  ref: Pick<TaskRef, 'clusterName' | 'taskId'>,
+  ref: Pick<TaskRef, 'clusterArn' | 'taskId'>,
 ): string[] {
   if (record.state !== RecordState.Pending) return [];
-  return (record.services ?? []).map((service) => pendingKey(statePrefix, service, ref.clusterName, ref.taskId));
+  return (record.services ?? []).map((service) => pendingKey(statePrefix, service, ref.clusterArn, ref.taskId));
 }
 
 /**
@@ -112,8 +114,9 @@ function pendingKeys(
 export async function writeTask(ctx: WriteContext, desired: DesiredTask, options: WriteOptions): Promise<WriteResult> {
   const { source, known, granted } = options;
   const { statePrefix } = ctx.config;
-  const rKey = recordKey(statePrefix, desired.clusterName, desired.taskId);
-  const tKey = tombstoneKey(statePrefix, desired.clusterName, desired.taskId);
+  assertServed(ctx.config.deployment, desired.clusterArn);
+  const rKey = recordKey(statePrefix, desired.clusterArn, desired.taskId);
+  const tKey = tombstoneKey(statePrefix, desired.clusterArn, desired.taskId);
   let current: TaskState | undefined = known;
   if (current) {
     const decision = decideWrite(
@@ -203,7 +206,7 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
           ...listed.map((k) => put(k, listing, leaseId)),
           ...stale,
           // Written once per cluster, not once per task: etcd adds no revision for an unchanged key.
-          putIfChanged(clusterKey(statePrefix, desired.clusterName), desired.clusterArn),
+          putIfChanged(clusterKey(statePrefix, desired.clusterArn), desired.clusterArn),
         ],
         [get(rKey), get(tKey), ...desired.entries.map((e) => get(e.key))],
       );
@@ -286,8 +289,9 @@ export async function stopTask(
   stoppedAt: string,
 ): Promise<StopResult> {
   const { statePrefix } = ctx.config;
-  const rKey = recordKey(statePrefix, ref.clusterName, ref.taskId);
-  const tKey = tombstoneKey(statePrefix, ref.clusterName, ref.taskId);
+  assertServed(ctx.config.deployment, ref.clusterArn);
+  const rKey = recordKey(statePrefix, ref.clusterArn, ref.taskId);
+  const tKey = tombstoneKey(statePrefix, ref.clusterArn, ref.taskId);
   let current = await readTask(ctx, ref);
   let tombstoneLease: string | undefined;
   let record: StoredRecord | undefined;
@@ -356,7 +360,7 @@ export async function withdrawTask(ctx: EtcdContext, stored: StoredRecord, versi
     keys: [],
     updatedAt: new Date().toISOString(),
   };
-  const listing = pendingKeys(ctx.config.statePrefix, stored.record, stateKeyParts(stored.key));
+  const listing = pendingKeys(ctx.config.statePrefix, stored.record, storedRef(stored));
   const res = await txn(
     ctx,
     'withdraw transaction',
@@ -371,9 +375,11 @@ export async function withdrawTask(ctx: EtcdContext, stored: StoredRecord, versi
 }
 
 /** Forgets a cluster that no longer exists. */
-export async function forgetCluster(ctx: EtcdContext, clusterName: string): Promise<void> {
+export async function forgetCluster(ctx: EtcdContext, clusterArn: string): Promise<void> {
+  // A cluster named only by CLUSTERS in a local run (no account or region) was never written under a key.
+  if (!parseClusterArn(clusterArn)) return;
   await ctx.call('forget cluster', () =>
-    ctx.client.kv.deleteRange({ key: bytes(clusterKey(ctx.config.statePrefix, clusterName)) }),
+    ctx.client.kv.deleteRange({ key: bytes(clusterKey(ctx.config.statePrefix, clusterArn)) }),
   );
 }
 
@@ -390,16 +396,16 @@ export async function markMissing(ctx: EtcdContext, stored: StoredRecord, firstS
     ctx,
     'mark missing',
     [modifiedAt(stored.key, stored.modRevision)],
-    [put(missingKey(ctx.config.statePrefix, ref.clusterName, ref.taskId), JSON.stringify(mark), stored.lease)],
+    [put(missingKey(ctx.config.statePrefix, ref.clusterArn, ref.taskId), JSON.stringify(mark), stored.lease)],
     [],
   );
   return res.succeeded;
 }
 
 /** Deletes a task's MISSING mark (ECS describes or lists the task again). */
-export async function clearMissing(ctx: EtcdContext, ref: Pick<TaskRef, 'clusterName' | 'taskId'>): Promise<void> {
+export async function clearMissing(ctx: EtcdContext, ref: Pick<TaskRef, 'clusterArn' | 'taskId'>): Promise<void> {
   await ctx.call('clear missing mark', () =>
-    ctx.client.kv.deleteRange({ key: bytes(missingKey(ctx.config.statePrefix, ref.clusterName, ref.taskId)) }),
+    ctx.client.kv.deleteRange({ key: bytes(missingKey(ctx.config.statePrefix, ref.clusterArn, ref.taskId)) }),
   );
 }
 
@@ -419,7 +425,7 @@ export async function removeTask(ctx: WriteContext, stored: StoredRecord): Promi
     [modifiedAt(stored.key, stored.modRevision)],
     [
       del(stored.key),
-      del(missingKey(ctx.config.statePrefix, ref.clusterName, ref.taskId)),
+      del(missingKey(ctx.config.statePrefix, ref.clusterArn, ref.taskId)),
       ...stored.record.keys.map((k) => deleteIfOwned(k, stored.lease)),
     ],
     [],

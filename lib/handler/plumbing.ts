@@ -12,6 +12,8 @@ import { getConfig, type Config } from '../config';
 import { DeadlineError, RegistrarError } from '../errors';
 import { diagnoseTls, getEtcdClient, setInvocationDeadline } from '../etcd/client';
 import type { EtcdCredentials } from '../etcd/credentials';
+import { claimNamespace } from '../etcd/ownership';
+import { etcdCall } from '../etcd/operations';
 import { Registry } from '../etcd/registry';
 import { ETCD_LATENCY_METRIC, failureMetrics, type MetricCounts } from '../metrics';
 import { resolveEtcdCredentials } from '../etcd/credential-sources';
@@ -94,6 +96,27 @@ export function sharedRegistry(context: Context | undefined): { config: Config; 
   return { config, registry };
 }
 
+const claims = new WeakMap<Registry, Promise<void>>();
+
+/**
+ * Claims this deployment's state namespace once per registry (see lib/etcd/ownership.ts): the
+ * first invocation of a process checks the owner record (and, on a fresh or upgraded namespace,
+ * writes it and moves the previous layout in). A refusal or an etcd failure is thrown and tried
+ * again by the next invocation.
+ */
+export function claimedNamespace({ config, registry }: { config: Config; registry: Registry }): Promise<void> {
+  let claim = claims.get(registry);
+  if (!claim) {
+    claim = claimNamespace({ client: registry.client, config, call: etcdCall }).then(({ claimed, migration }) => {
+      if (claimed || (migration && migration.moved + migration.superseded > 0))
+        logger.info('state namespace claimed', { statePrefix: config.statePrefix, claimed, migration });
+    });
+    claim.catch(() => claims.delete(registry));
+    claims.set(registry, claim);
+  }
+  return claim;
+}
+
 /**
  * Per-invocation plumbing: Powertools' `injectLambdaContext` adds the Lambda context to every log
  * line (and removes this invocation's keys afterwards); then this caps every etcd call at the
@@ -126,6 +149,7 @@ function invocation(functionName: string): MiddlewareObj<unknown, unknown, Error
           configurable: true,
           writable: true,
         });
+      await claimedNamespace(sharedRegistry(request.context));
     },
     after: (request) => {
       logger.info(`${functionName} done`, { result: request.response });

@@ -153,7 +153,7 @@ async function apply(step: RenewStep, ctx: ExecuteContext): Promise<boolean | Re
     case StepKind.RemoveGone:
       return registry.removeTask(step.stored);
     case StepKind.ForgetCluster:
-      await registry.forgetCluster(step.cluster);
+      await registry.forgetCluster(step.clusterArn);
       return true;
   }
 }

@@ -123,9 +123,15 @@ export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: 
     summary.failures.push({ taskArn, error });
   };
 
-  const { records, invalid } = await registry.listRecords();
+  const { records, invalid, foreign } = await registry.listRecords();
   summary.records = records.length;
   for (const bad of invalid) fail(bad.key, `unreadable task record: ${bad.error}`);
+  // Another deployment's (or an unmoved old-layout) record is neither renewed, verified nor removed.
+  if (foreign.length > 0)
+    log.error("renew skipped records that are not this deployment's", {
+      count: foreign.length,
+      records: foreign.slice(0, 10),
+    });
   phase('records');
   // Read right after the records, so a write landing in between is rare (and guarded anyway).
   const endpointLeases = records.some((s) => s.record.state === RecordState.Registered)

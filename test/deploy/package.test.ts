@@ -115,8 +115,10 @@ describe('serverless package: the CloudFormation template', () => {
       });
       expect(fn.Environment.Variables).toEqual({
         ETCD_ENDPOINTS: PARAMS.etcdEndpoints,
-        REGISTRY_PREFIX: 'services',
-        STATE_PREFIX: 'registrar',
+        REGISTRY_PREFIX: 'services/ci',
+        STATE_PREFIX: '',
+        STAGE: 'ci',
+        ACCOUNT_ID: { Ref: 'AWS::AccountId' },
         LEASE_TTL_SECONDS: '210',
         VALUE_FORMAT: 'etcd-naming',
         KEY_FORMAT: 'task',
@@ -495,7 +497,7 @@ describe('serverless package --param=xdsImage=...: the optional xDS server', () 
     expect(container.Image).toBe(XDS_PARAMS.xdsImage);
     expect(Object.fromEntries(container.Environment.map((e: Json) => [e.Name, e.Value]))).toEqual({
       ETCD_ENDPOINTS: PARAMS.etcdEndpoints,
-      REGISTRY_PREFIX: 'services',
+      REGISTRY_PREFIX: 'services/ci', // the functions' default for the stage
       ETCD_SECRET_ID: PARAMS.etcdSecretArn,
       ETCD_SSM_PARAMETER: '',
       XDS_PORT: '18000',

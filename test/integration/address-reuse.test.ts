@@ -16,6 +16,7 @@ import { lambdaContext, scheduledEvent } from '../kit/lambda';
 import { startOnSharedEtcd, type OnSharedEtcd } from '../kit/platform';
 import { fargateEvent, transition } from '../kit/events';
 import { loadEc2 } from '../../lib/ecs/ec2-loader';
+import { recordKey } from '../../lib/keys';
 
 type Json = Record<string, any>;
 
@@ -50,7 +51,7 @@ async function keyEntry(key: string): Promise<{ value: string; lease: string } |
 
 async function recordOf(event: Json): Promise<{ lease: string; keys: string[] } | undefined> {
   const t = task(event);
-  const kv = (await rig.client.kv.range({ key: Buffer.from(`${env.STATE_PREFIX}/tasks/${t.clusterName}/${t.taskId}`) }))
+  const kv = (await rig.client.kv.range({ key: Buffer.from(recordKey(env.STATE_PREFIX!, t.clusterArn, t.taskId)) }))
     .kvs[0];
   return kv && { lease: kv.lease, keys: (JSON.parse(kv.value.toString()) as { keys: string[] }).keys };
 }

@@ -15,7 +15,7 @@ import { parseTaskStateChange } from '../../lib/ecs/event';
 import { buildCli } from '../../scripts/build-cli.mjs';
 import { createHarness, type Harness } from '../support/harness';
 import { loadEvent } from '../kit/events';
-import { fargateEvent, transition } from '../kit/events';
+import { CLUSTER_ARN, fargateEvent, transition } from '../kit/events';
 
 type Json = Record<string, any>;
 
@@ -164,8 +164,8 @@ describe('on a broken registry', () => {
   it('check exits 1 listing an orphan key and a record key that was deleted; show says which key is missing', async () => {
     const orphan = `${h.config.registryPrefix}/sample-fargate/ghost:9`;
     await h.etcd.put(orphan).value('10.9.9.9:9');
-    const [deleted] = (await h.registry.readTask({ clusterName: 'FargateCluster', taskId: idOf(running[1]!) })).record!
-      .record.keys;
+    const [deleted] = (await h.registry.readTask({ clusterArn: CLUSTER_ARN, taskId: idOf(running[1]!) })).record!.record
+      .keys;
     await h.etcd.delete().key(deleted!);
 
     const { code, out } = await cli('check');

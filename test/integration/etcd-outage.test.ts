@@ -142,6 +142,7 @@ describe('etcd fully down', () => {
   }, async () => {
     const { etcd, client } = rig;
     const registry = new Registry(client, {
+      deployment: { stage: 'local' },
       statePrefix: 'registrar',
       leaseTtlSeconds: 180,
       tombstoneTtlSeconds: 86400,

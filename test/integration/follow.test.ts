@@ -10,7 +10,8 @@
  */
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serviceDirectory } from '../../lib/keys';
+import { recordKey, serviceDirectory } from '../../lib/keys';
+import { CLUSTER_ARN } from '../kit/events';
 import type { Delivery, QueueConsumer } from '../kit/local-sqs';
 import { testEnv } from '../support/harness';
 import { checkedTask, putCheckedDefinition, recordService, type CheckedTask } from '../kit/health-checked';
@@ -186,7 +187,7 @@ describe('tasks that must never be published', () => {
     expect([...recording.everPublished]).toEqual([]);
     expect(recording.counts.every((c) => c === 0)).toBe(true);
     const record = async (task: CheckedTask) =>
-      (await client.get(`${env.STATE_PREFIX}/tasks/FargateCluster/${task.taskId}`).string()) ?? undefined;
+      (await client.get(recordKey(env.STATE_PREFIX!, CLUSTER_ARN, task.taskId)).string()) ?? undefined;
     expect(JSON.parse((await record(never))!)).toMatchObject({ state: 'pending', services: ['never'] });
     expect(JSON.parse((await record(unhealthy))!)).toMatchObject({ state: 'withdrawn', keys: [] });
     expect(await record(stoppedWithEvent)).toBeUndefined();

@@ -13,7 +13,7 @@ import { testEnv } from '../support/harness';
 import { captureLogs, type CapturedLogs } from '../support/capture-logs';
 import { lambdaContext, scheduledEvent, sqsEvent } from '../kit/lambda';
 import { startFunctions, type Functions } from '../kit/platform';
-import { fargateEvent, transition } from '../kit/events';
+import { CLUSTER_ARN, fargateEvent, transition } from '../kit/events';
 
 let aws: LocalAws;
 let env: Record<string, string>;
@@ -138,7 +138,7 @@ describe('register handler, SQS batches (EventBridge → SQS → register)', () 
     try {
       return (
         await new Registry(client, config).readTask({
-          clusterName: 'FargateCluster',
+          clusterArn: CLUSTER_ARN,
           taskId: event.detail.taskArn.split('/').pop(),
         })
       ).record?.record;

@@ -125,7 +125,7 @@ describe('hostile corpus', () => {
 describe('names at the edge of what is allowed', () => {
   // Accepted events must still write only under <REGISTRY_PREFIX>/<service>/ and <STATE_PREFIX>/.
   const CONFINED =
-    /^(services\/[A-Za-z0-9][A-Za-z0-9._-]{0,254}\/[A-Za-z0-9-]+:\d{1,5}|registrar\/(tasks|tombstones)\/[A-Za-z0-9_-]+\/[A-Za-z0-9-]+|registrar\/clusters\/[A-Za-z0-9_-]+)$/;
+    /^(services\/[A-Za-z0-9][A-Za-z0-9._-]{0,254}\/[A-Za-z0-9-]+:\d{1,5}|registrar\/(tasks|tombstones)\/\d{12}\.[a-z0-9-]+\.[A-Za-z0-9_-]+\/[A-Za-z0-9-]+|registrar\/clusters\/\d{12}\.[a-z0-9-]+\.[A-Za-z0-9_-]+|registrar\/owner)$/;
   const base = loadEvent('fargate-awsvpc-running-ecs-devguide');
   const edgeCases: [what: string, service: string, changes: Json][] = [
     ['a dotted label', 'api.v2', {}],

@@ -11,7 +11,7 @@ import { Registry } from '../../lib/etcd/registry';
 import { Registrar } from '../../lib/registrar';
 import { createHarness, type Harness } from '../support/harness';
 import { loadEvent } from '../kit/events';
-import { fargateEvent, TASK_DEFINITION_ARN, transition } from '../kit/events';
+import { CLUSTER_ARN, fargateEvent, TASK_DEFINITION_ARN, transition } from '../kit/events';
 
 type Json = Record<string, any>;
 
@@ -78,7 +78,7 @@ describe('register', () => {
     });
 
     const state = await h.registry.readTask({
-      clusterName: 'FargateCluster',
+      clusterArn: CLUSTER_ARN,
       taskId: 'c13b4cb40f1f4fe4a2971f76ae5a47ad',
     });
     expect(state.record?.record).toMatchObject({ state: RecordState.Registered, version: 4, keys: [key] });
@@ -90,7 +90,7 @@ describe('register', () => {
 
   it('remembers the cluster once, not once per task', async () => {
     h = await createHarness();
-    const clusterKey = h.registry.clusterKey('FargateCluster');
+    const clusterKey = h.registry.clusterKey(CLUSTER_ARN);
     const revisionOf = async () => (await h.etcd.kv.range({ key: Buffer.from(clusterKey) })).kvs[0]?.mod_revision;
     await start(h, fargateEvent(1));
     const first = await revisionOf();

@@ -12,7 +12,9 @@ import { testEnv } from '../support/harness';
 import { captureLogs, type CapturedLogs } from '../support/capture-logs';
 import { lambdaContext, scheduledEvent } from '../kit/lambda';
 import { invokeAll, startFunctions, type Functions } from '../kit/platform';
-import { fargateEvent } from '../kit/events';
+import { CLUSTER_ARN, fargateEvent } from '../kit/events';
+import { clusterKey, recordKey, tombstoneKey } from '../../lib/keys';
+import { clusterSegment } from '../../lib/deployment';
 
 type Json = Record<string, any>;
 
@@ -49,7 +51,7 @@ const idOf = (event: Json) => (event.detail.taskArn as string).split('/').pop()!
 const endpointKeys = async () => (await client.getAll().prefix(`${env.REGISTRY_PREFIX}/`).keys()).sort();
 const keysOf = async (event: Json) => (await endpointKeys()).filter((k) => k.includes(idOf(event)));
 const state = (kind: 'tasks' | 'tombstones' | 'missing', event: Json) =>
-  client.get(`${env.STATE_PREFIX}/${kind}/FargateCluster/${idOf(event)}`).string();
+  client.get(`${env.STATE_PREFIX}/${kind}/${clusterSegment(CLUSTER_ARN)}/${idOf(event)}`).string();
 const infoLines = (message: string) => logs.lines().filter((l) => l.level === 'INFO' && l.message === message);
 
 async function registerAll(events: Json[]): Promise<void> {
@@ -176,7 +178,12 @@ describe('a deleted cluster', () => {
     };
   };
   const doomedRecords = async () =>
-    Object.keys(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/Doomed/`).strings());
+    Object.keys(
+      await client
+        .getAll()
+        .prefix(recordKey(env.STATE_PREFIX!, DOOMED, ''))
+        .strings(),
+    );
 
   it('keeps its tasks while ECS only fails, or DescribeClusters cannot confirm', async () => {
     const events = [20, 21].map(inDoomed);
@@ -194,10 +201,13 @@ describe('a deleted cluster', () => {
     const events = [22, 23].map(inDoomed);
     const survivor = fargateEvent(24, { salt: 'd' });
     await registerAll([...events, survivor]);
-    const leases = Object.values(await client.getAll().prefix(`${env.STATE_PREFIX}/tasks/Doomed/`).json()).map(
-      (r) => (r as { leaseId: string }).leaseId,
-    );
-    expect(await client.get(`${env.STATE_PREFIX}/clusters/Doomed`).string()).toBe(DOOMED);
+    const leases = Object.values(
+      await client
+        .getAll()
+        .prefix(recordKey(env.STATE_PREFIX!, DOOMED, ''))
+        .json(),
+    ).map((r) => (r as { leaseId: string }).leaseId);
+    expect(await client.get(clusterKey(env.STATE_PREFIX!, DOOMED)).string()).toBe(DOOMED);
     aws.deleteCluster(DOOMED);
 
     const summary = await tick();
@@ -205,8 +215,8 @@ describe('a deleted cluster', () => {
     expect(await doomedRecords()).toEqual([]);
     expect(await endpointKeys()).toEqual(await keysOf(survivor));
     for (const lease of leases) expect(Number((await client.leaseClient.leaseTimeToLive({ ID: lease })).TTL)).toBe(-1);
-    expect(await client.get(`${env.STATE_PREFIX}/clusters/Doomed`).string()).toBeNull();
-    expect(await client.get(`${env.STATE_PREFIX}/tombstones/Doomed/${idOf(events[0]!)}`).string()).toBeNull();
+    expect(await client.get(clusterKey(env.STATE_PREFIX!, DOOMED)).string()).toBeNull();
+    expect(await client.get(tombstoneKey(env.STATE_PREFIX!, DOOMED, idOf(events[0]!))).string()).toBeNull();
     const errors = logs
       .lines()
       .filter((l) => l.level === 'ERROR' && String(l.message).startsWith('cluster no longer exists'));

@@ -9,7 +9,8 @@ import { prefixEnd } from '../../lib/etcd/registry';
 import { testEnv } from '../support/harness';
 import { lambdaContext } from '../kit/lambda';
 import { startOnSharedEtcd, type OnSharedEtcd } from '../kit/platform';
-import { fargateEvent, transition } from '../kit/events';
+import { CLUSTER_ARN, fargateEvent, transition } from '../kit/events';
+import { recordKey, tombstoneKey } from '../../lib/keys';
 
 type Json = Record<string, any>;
 
@@ -51,7 +52,7 @@ describe('an old RUNNING event', () => {
 
     // Expire the tombstone, as a 24 h one has when a DLQ is redriven days later: revoking its lease
     // is what etcd does when the lease's TTL runs out.
-    const tombstone = `${env.STATE_PREFIX}/tombstones/FargateCluster/${taskIdOf(event)}`;
+    const tombstone = tombstoneKey(env.STATE_PREFIX!, CLUSTER_ARN, taskIdOf(event));
     const [held] = (await rig.client.kv.range({ key: Buffer.from(tombstone) })).kvs;
     expect(held).toBeDefined();
     await rig.client.leaseClient.leaseRevoke({ ID: held!.lease });
@@ -98,7 +99,7 @@ describe('an old RUNNING event', () => {
       keys: [`${env.REGISTRY_PREFIX}/sample-fargate/${taskIdOf(event)}:50051`],
     });
     const record = (
-      await rig.client.kv.range({ key: Buffer.from(`${env.STATE_PREFIX}/tasks/FargateCluster/${taskIdOf(event)}`) })
+      await rig.client.kv.range({ key: Buffer.from(recordKey(env.STATE_PREFIX!, CLUSTER_ARN, taskIdOf(event))) })
     ).kvs[0]!;
     expect(JSON.parse(record.value.toString())).toMatchObject({ version: 7 });
   });

@@ -84,7 +84,9 @@ describe('etcd credentials from a secret store', () => {
       lambdaContext('register'),
     ).catch((e: unknown) => e);
     expect((error as Error).name).toBe('DependencyError'); // a fresh module instance: compare by name
-    expect((error as Error).message).toMatch(/^etcd: lease grant failed: etcd rejected the user name or password/);
+    expect((error as Error).message).toMatch(
+      /^etcd: read the state namespace owner failed: etcd rejected the user name or password/,
+    );
     expect(aws.count('GetParameter')).toBe(1);
   });
 

@@ -43,6 +43,8 @@ export interface FargateEventOptions {
    * @default false
    */
   readonly shared?: boolean;
+  /** Account, region and cluster name of the task (another deployment's). @default the sample's */
+  readonly place?: { readonly account: string; readonly region: string; readonly cluster: string };
 }
 
 /** Name of the cluster of task `n` among `clusters` (one: the sample's FargateCluster). */
@@ -59,13 +61,16 @@ export function taskCluster(n: number, clusters = 1): string {
  */
 export function fargateEvent(n: number, options: FargateEventOptions = {}): Json {
   const id = taskId(n, options.salt);
-  const cluster = taskCluster(n, options.clusters);
-  const arn = `arn:aws:ecs:us-west-2:111122223333:task/${cluster}/${id}`;
+  const cluster = options.place?.cluster ?? taskCluster(n, options.clusters);
+  const { account, region } = options.place ?? { account: '111122223333', region: 'us-west-2' };
+  const arn = `arn:aws:ecs:${region}:${account}:task/${cluster}/${id}`;
   const ip = `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
   const [container] = sample.detail.containers as Json[];
   const changes: Json = {
     taskArn: arn,
-    ...(cluster === 'FargateCluster' ? {} : { clusterArn: `arn:aws:ecs:us-west-2:111122223333:cluster/${cluster}` }),
+    ...(cluster === 'FargateCluster' && !options.place
+      ? {}
+      : { clusterArn: `arn:aws:ecs:${region}:${account}:cluster/${cluster}` }),
     attachments: [
       { id: `eni-${id}`, type: 'eni', status: 'ATTACHED', details: [{ name: 'privateIPv4Address', value: ip }] },
     ],

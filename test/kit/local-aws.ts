@@ -84,6 +84,9 @@ export function sampleTaskDefinitions(): Json[] {
 
 const clusterNameOf = (cluster: string) => cluster.split('/').pop()!;
 
+/** The account and region a {@link LocalAws} answers for unless told otherwise. */
+const DEFAULT_PLACE = { account: '123456789012', region: 'us-east-1' } as const;
+
 /** One message held by a {@link LocalQueue}. */
 export interface QueuedMessage {
   readonly messageId: string;
@@ -188,6 +191,8 @@ export class LocalAws {
   readonly describedMissing = new Set<string>();
   /** Deleted clusters by name, with what DescribeClusters says of them (`INACTIVE`, or `MISSING` once ECS forgot them). */
   readonly deletedClusters = new Map<string, 'INACTIVE' | 'MISSING'>();
+  /** Every cluster (as the request named it) ECS was asked about: DescribeTasks, ListTasks, DescribeClusters. */
+  readonly clustersAsked = new Set<string>();
   /** Calls refused with a throttling error by {@link throttle}'s buckets, by operation name. */
   readonly throttled = new Map<string, number>();
   private throttling?: Throttle;
@@ -197,6 +202,28 @@ export class LocalAws {
   private server?: Server;
   /** `http://127.0.0.1:<port>` once started. */
   endpoint = '';
+
+  /** The account and region this endpoint answers as (DescribeClusters' ARNs, the SDK's region). */
+  readonly place: { readonly account: string; readonly region: string };
+
+  /**
+   * @param place the account and region this endpoint is ECS of: a cluster ARN of another is not
+   *   found (ClusterNotFoundException; DescribeClusters: MISSING), as a regional ECS answers.
+   *   Without it, clusters of any account and region are answered for (the sample events' too).
+   */
+  constructor(private readonly scoped?: { readonly account: string; readonly region: string }) {
+    this.place = scoped ?? DEFAULT_PLACE;
+  }
+
+  /** True for a cluster ARN of another account or region than this endpoint's (only when scoped). */
+  private elsewhere(cluster: string): boolean {
+    const match = /^arn:[^:]+:ecs:([^:]+):(\d{12}):cluster\//.exec(cluster);
+    return (
+      this.scoped !== undefined &&
+      match !== null &&
+      (match[1] !== this.scoped.region || match[2] !== this.scoped.account)
+    );
+  }
 
   /** Starts listening on 127.0.0.1, on `port` or a free one. */
   async start(port = 0): Promise<this> {
@@ -217,7 +244,7 @@ export class LocalAws {
   /** Environment that points the AWS SDK at this endpoint. */
   sdkEnv(): Record<string, string> {
     return {
-      AWS_REGION: 'us-east-1',
+      AWS_REGION: this.place.region,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_ENDPOINT_URL_ECS: this.endpoint,
@@ -390,19 +417,25 @@ export class LocalAws {
       res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
       res.end(JSON.stringify(payload));
     };
+    for (const cluster of [input.cluster, ...((input.clusters as unknown[]) ?? [])])
+      if (typeof cluster === 'string') this.clustersAsked.add(cluster);
     const fault = this.fault(operation);
     if (fault)
       return send(fault.status ?? 400, { __type: fault.code, message: fault.message ?? `injected ${fault.code}` });
     if (
       (operation === 'DescribeTasks' || operation === 'ListTasks') &&
-      this.deletedClusters.has(clusterNameOf(String(input.cluster ?? 'default')))
+      (this.deletedClusters.has(clusterNameOf(String(input.cluster ?? 'default'))) ||
+        this.elsewhere(String(input.cluster ?? 'default')))
     )
       return send(400, { __type: 'ClusterNotFoundException', message: 'Cluster not found.' });
     switch (operation) {
       case 'DescribeClusters': {
-        const names = ((input.clusters as string[]) ?? ['default']).map(clusterNameOf);
-        const arn = (name: string) => `arn:aws:ecs:us-east-1:123456789012:cluster/${name}`;
-        const deleted = (name: string) => this.deletedClusters.get(name);
+        const asked = (input.clusters as string[]) ?? ['default'];
+        const names = asked.map(clusterNameOf);
+        const { account, region } = this.place;
+        const arn = (name: string) => `arn:aws:ecs:${region}:${account}:cluster/${name}`;
+        const foreign = new Set(asked.filter((c) => this.elsewhere(c)).map(clusterNameOf));
+        const deleted = (name: string) => (foreign.has(name) ? 'MISSING' : this.deletedClusters.get(name));
         return send(200, {
           clusters: names
             .filter((n) => deleted(n) !== 'MISSING')

@@ -12,6 +12,9 @@ import { createEtcdClient } from '../../lib/etcd/client';
 import { prefixEnd, Registry } from '../../lib/etcd/registry';
 import { Registrar, type Log } from '../../lib/registrar';
 import { loadEc2 } from '../../lib/ecs/ec2-loader';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { claimNamespace, type ClaimResult } from '../../lib/etcd/ownership';
+import { etcdCall } from '../../lib/etcd/operations';
 
 /** A logger that remembers what it was told. */
 export function memoryLog(): Log & { lines: { level: string; message: string; extra: unknown[] }[] } {
@@ -56,10 +59,40 @@ export interface Harness {
 export async function createHarness(overrides: Record<string, string> = {}): Promise<Harness> {
   const aws = (await new LocalAws().start()).putSampleTaskDefinitions();
   Object.assign(process.env, aws.sdkEnv());
-  const config = loadConfig(testEnv(overrides));
+  return wireHarness(aws, loadConfig(testEnv(overrides)), new AwsEcsReader(undefined, { ec2: loadEc2 }));
+}
+
+/**
+ * One deployment among several on the shared etcd: its own local ECS of `place` (account and
+ * region), spoken to by its own SDK client, and a registrar configured from `env` alone (no test
+ * prefixes: the defaults apply unless `env` sets them) with `STAGE`, `AWS_REGION` and `ACCOUNT_ID`.
+ */
+export async function createDeployment(
+  place: { readonly stage: string; readonly account: string; readonly region: string },
+  env: Record<string, string> = {},
+): Promise<Harness & { claim(): Promise<ClaimResult> }> {
+  const aws = (await new LocalAws({ account: place.account, region: place.region }).start()).putSampleTaskDefinitions();
+  const config = loadConfig({
+    ETCD_ENDPOINTS: inject('etcdEndpoint'),
+    STAGE: place.stage,
+    AWS_REGION: place.region,
+    ACCOUNT_ID: place.account,
+    ...env,
+  });
+  const client = new ECSClient({
+    endpoint: aws.endpoint,
+    region: place.region,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 2,
+  });
+  const h = wireHarness(aws, config, new AwsEcsReader(client, { ec2: loadEc2 }));
+  // What every function's first invocation does (lib/handler/plumbing.ts).
+  return { ...h, claim: () => claimNamespace({ client: h.etcd, config, call: etcdCall }) };
+}
+
+function wireHarness(aws: LocalAws, config: Config, ecs: AwsEcsReader): Harness {
   const etcd = createEtcdClient(config);
   const registry = new Registry(etcd, config);
-  const ecs = new AwsEcsReader(undefined, { ec2: loadEc2 });
   const log = memoryLog();
   const registrar = new Registrar({ config, etcd, registry, ecs, log });
   const dump = async (prefix: string) => {

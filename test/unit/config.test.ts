@@ -8,8 +8,11 @@ describe('loadConfig', () => {
   it('applies the documented defaults', () => {
     expect(loadConfig(base)).toEqual({
       etcdEndpoints: ['http://127.0.0.1:2379'],
+      deployment: { stage: 'local', region: undefined, account: undefined },
       registryPrefix: 'services',
-      statePrefix: 'registrar',
+      statePrefix: 'registrar/local/local/local',
+      legacyStatePrefix: 'registrar',
+      followQueueUrl: undefined,
       leaseTtlSeconds: 210,
       tombstoneTtlSeconds: 86400,
       eventConfirmAgeSeconds: 600,
@@ -35,6 +38,37 @@ describe('loadConfig', () => {
     });
     expect(config.etcdEndpoints).toEqual(['http://10.0.0.1:2379', 'https://10.0.0.2:2379']);
     expect(config.clusters).toEqual(['prod', 'arn:aws:ecs:us-east-1:123456789012:cluster/batch']);
+  });
+
+  it('derives the state namespace from stage, region and account, and the service directory from the stage', () => {
+    const config = loadConfig({ ...base, STAGE: 'prod', AWS_REGION: 'eu-west-1', ACCOUNT_ID: '123456789012' });
+    expect(config.deployment).toEqual({ stage: 'prod', region: 'eu-west-1', account: '123456789012' });
+    expect(config.statePrefix).toBe('registrar/prod/eu-west-1/123456789012');
+    expect(config.registryPrefix).toBe('services/prod');
+    expect(config.legacyStatePrefix).toBe('registrar');
+    // serverless.yml passes an empty statePrefix param through: empty means derived.
+    expect(loadConfig({ ...base, STAGE: 'dev', STATE_PREFIX: '' }).statePrefix).toBe('registrar/dev/local/local');
+  });
+
+  it('keeps an explicit STATE_PREFIX as the namespace and the place the previous layout is moved from', () => {
+    const config = loadConfig({ ...base, STAGE: 'prod', STATE_PREFIX: 'ops/registrar', REGISTRY_PREFIX: 'services' });
+    expect(config).toMatchObject({
+      statePrefix: 'ops/registrar',
+      legacyStatePrefix: 'ops/registrar',
+      registryPrefix: 'services',
+    });
+  });
+
+  it("names CLUSTERS' bare names as ARNs of the deployment's account and region", () => {
+    const config = loadConfig({ ...base, AWS_REGION: 'cn-north-1', ACCOUNT_ID: '123456789012', CLUSTERS: 'prod' });
+    expect(config.clusters).toEqual(['arn:aws-cn:ecs:cn-north-1:123456789012:cluster/prod']);
+  });
+
+  it('requires the whole identity on Lambda, not in a local invocation', () => {
+    const lambda = { ...base, AWS_LAMBDA_FUNCTION_NAME: 'ecs-etcd-registrar-prod-renew', AWS_REGION: 'eu-west-1' };
+    expect(() => loadConfig(lambda)).toThrow(/^ACCOUNT_ID: is required on Lambda/);
+    expect(loadConfig({ ...lambda, ACCOUNT_ID: '123456789012' }).deployment.account).toBe('123456789012');
+    expect(loadConfig({ ...lambda, IS_LOCAL: 'true' }).deployment.account).toBeUndefined();
   });
 
   it('reads DRY_RUN as a boolean', () => {
@@ -84,10 +118,23 @@ describe('loadConfig', () => {
     [{ ...base, ECS_MAX_READS_PER_SECOND: '0' }, 'ECS_MAX_READS_PER_SECOND'],
     [{ ...base, ECS_MAX_READS_PER_SECOND: '2.5' }, 'ECS_MAX_READS_PER_SECOND'],
     [{ ...base, KEY_FORMAT: 'ip' }, 'KEY_FORMAT'],
+    [{ ...base, STAGE: 'prod/eu' }, 'STAGE'],
+    [{ ...base, STAGE: 'tasks' }, 'STAGE'],
+    [{ ...base, AWS_REGION: 'EU WEST' }, 'AWS_REGION'],
+    [{ ...base, ACCOUNT_ID: '1234' }, 'ACCOUNT_ID'],
+    [{ ...base, AWS_LAMBDA_FUNCTION_NAME: 'registrar-prod-renew', AWS_REGION: 'eu-west-1' }, 'ACCOUNT_ID'],
+    [
+      {
+        ...base,
+        AWS_REGION: 'eu-west-1',
+        ACCOUNT_ID: '123456789012',
+        CLUSTERS: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod',
+      },
+      'CLUSTERS',
+    ],
     [{ ...base, ENDPOINT_ADDRESS_FAMILY: 'ip6' }, 'ENDPOINT_ADDRESS_FAMILY'],
-    [{ ...base, STATE_PREFIX: '' }, 'STATE_PREFIX'],
     [{ ...base, STATE_PREFIX: 'services/registrar' }, 'STATE_PREFIX'],
-    [{ ...base, REGISTRY_PREFIX: 'registrar/services' }, 'REGISTRY_PREFIX'],
+    [{ ...base, STATE_PREFIX: 'registrar', REGISTRY_PREFIX: 'registrar/services' }, 'REGISTRY_PREFIX'],
     [{ ...base, REGISTRY_PREFIX: 'a/../b' }, 'REGISTRY_PREFIX'],
     [{ ...base, REGISTRY_PREFIX: 'svc\u0000' }, 'REGISTRY_PREFIX'],
     [{ ...base, CLUSTERS: 'prod,bad cluster' }, 'CLUSTERS'],

@@ -6,6 +6,7 @@ import {
   endpointValue,
   recordKey,
   serviceDirectory,
+  stateKeyParts,
   tombstoneKey,
   type Endpoint,
 } from '../../lib/keys';
@@ -43,9 +44,19 @@ describe('endpoint keys', () => {
       }).startsWith(serviceDirectory('services', 'api')),
     ).toBe(false);
   });
-  it('keeps state keys apart', () => {
-    expect(recordKey('registrar', 'prod', 'abc')).toBe('registrar/tasks/prod/abc');
-    expect(tombstoneKey('registrar', 'prod', 'abc')).toBe('registrar/tombstones/prod/abc');
+  it('keeps state keys apart, each naming the whole cluster (account, region, name)', () => {
+    const eu = 'arn:aws:ecs:eu-west-1:123456789012:cluster/prod';
+    const us = 'arn:aws:ecs:us-east-1:123456789012:cluster/prod';
+    expect(recordKey('registrar', eu, 'abc')).toBe('registrar/tasks/123456789012.eu-west-1.prod/abc');
+    expect(tombstoneKey('registrar', eu, 'abc')).toBe('registrar/tombstones/123456789012.eu-west-1.prod/abc');
+    expect(recordKey('registrar', us, 'abc')).not.toBe(recordKey('registrar', eu, 'abc'));
+    expect(stateKeyParts(recordKey('registrar', eu, 'abc'))).toEqual({
+      clusterSegment: '123456789012.eu-west-1.prod',
+      clusterName: 'prod',
+      taskId: 'abc',
+      legacy: false,
+    });
+    expect(stateKeyParts('registrar/tasks/prod/abc')).toMatchObject({ clusterName: 'prod', legacy: true });
   });
 });
 
