@@ -178,8 +178,11 @@ describe('a grpc-js-xds client of the xDS server', () => {
     expect((await callMany(anyZone, 40)).byPeer.size).toBe(4);
 
     // Zone A empties: its clients move to zone B (priority 0 now), without failed calls.
+    // Counted here: the zone-B and no-zone clients above called zone B already, and before the
+    // update this client calls only zone A, so a call on each B server shows it has the update.
+    const beforeFailover = callsOf(b);
     for (const t of inA) await deregister(t.task);
-    await untilSettled(client, () => b.every((s) => s.calls > beforeB[b.indexOf(s)]!));
+    await untilSettled(client, () => b.every((s, i) => s.calls > beforeFailover[i]!));
     const frozenA = callsOf(a);
     const failover = await callMany(client, 20);
     expect(failover.errors).toEqual([]);

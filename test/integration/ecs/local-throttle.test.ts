@@ -43,7 +43,9 @@ describe('LocalAws throttling', () => {
   });
 
   it('keeps one bucket per action and refills it over time', async () => {
-    aws = (await new LocalAws().start()).throttle({ capacity: 1, refillPerSecond: 20 });
+    // 2/s: a token comes back after 500 ms, so two calls in a row meet an empty bucket even on a
+    // loaded machine (at 20/s a 50 ms pause between them refilled it).
+    aws = (await new LocalAws().start()).throttle({ capacity: 1, refillPerSecond: 2 });
     const { ecs, ec2 } = clients(aws.endpoint);
     expect(await errorName(ecs.send(new ListTasksCommand({ cluster: 'c' })))).toBe('ok');
     expect(await errorName(ecs.send(new ListTasksCommand({ cluster: 'c' })))).toBe('ThrottlingException');
@@ -52,7 +54,7 @@ describe('LocalAws throttling', () => {
     expect(await errorName(ec2.send(new DescribeInstancesCommand({ InstanceIds: ['i-1'] })))).toBe(
       'RequestLimitExceeded',
     );
-    await new Promise((r) => setTimeout(r, 120)); // 20/s: a token back after 50 ms
+    await new Promise((r) => setTimeout(r, 600)); // 2/s: a token back after 500 ms
     expect(await errorName(ecs.send(new ListTasksCommand({ cluster: 'c' })))).toBe('ok');
     expect(aws.throttledCount()).toBe(2);
   });

@@ -5,14 +5,26 @@
  * ECS endpoint through the AWS SDK.
  */
 import { EtcdLeaseInvalidError } from 'etcd3';
-import { afterEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { parseTaskStateChange } from '../../../lib/ecs/event';
 import { hasLeaseTag, leaseIdFor, taskLeaseName } from '../../../lib/etcd/registry';
 import { fargateEvent } from '../../kit/events';
+import { type LocalEtcd, startLocalEtcd } from '../../kit/local-etcd';
 import { createHarness, type Harness } from '../../support/harness';
 
 let h: Harness;
+// An etcd of this file's own: a sweep acts on every empty lease carrying its deployment's tag, and
+// in the shared etcd the leases of other test files' namespaces (hundreds, some with the same 10-bit
+// tag) would be swept and counted too.
+let etcd: LocalEtcd;
+beforeAll(async () => {
+  etcd = await startLocalEtcd();
+});
+afterAll(async () => etcd?.stop());
 afterEach(async () => h?.close());
+
+/** A harness on this file's etcd. */
+const harness = (env: Record<string, string> = {}) => createHarness({ ETCD_ENDPOINTS: etcd.endpoint, ...env });
 
 const GRACE_SECONDS = 1;
 
@@ -34,7 +46,7 @@ async function emptyOwnLeases(): Promise<string[]> {
 it('revokes, by the next tick, the leases a killed renew and a killed register left holding no key, and nobody else’s', {
   timeout: 30_000,
 }, async () => {
-  h = await createHarness({ ORPHAN_GRACE_SECONDS: String(GRACE_SECONDS) });
+  h = await harness({ ORPHAN_GRACE_SECONDS: String(GRACE_SECONDS) });
   const events = [0, 1, 2].map((n) => fargateEvent(700 + n));
   for (const event of events) {
     h.aws.putTaskFromDetail(event.detail);
@@ -94,7 +106,7 @@ it('revokes, by the next tick, the leases a killed renew and a killed register l
 });
 
 it('reads nothing lease by lease when every lease of the deployment is referred to by a record', async () => {
-  h = await createHarness();
+  h = await harness();
   const event = fargateEvent(710);
   h.aws.putTaskFromDetail(event.detail);
   await h.registrar.register(parseTaskStateChange(event).task);
@@ -103,7 +115,7 @@ it('reads nothing lease by lease when every lease of the deployment is referred 
 });
 
 it('does not start a sweep the tick has no time left for', async () => {
-  h = await createHarness();
+  h = await harness();
   const lost = await h.registry.grant(h.config.leaseTtlSeconds, {
     name: taskLeaseName({ taskArn: parseTaskStateChange(fargateEvent(711)).task.taskArn, version: 1 }),
   });
