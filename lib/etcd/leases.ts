@@ -25,9 +25,17 @@ export interface GrantOptions {
   readonly name?: string;
 }
 
-/** Bits of a derived lease ID that say which deployment granted it (below the sign bit). */
-export const LEASE_TAG_BITS = 10;
-const NAME_BITS = 63n - BigInt(LEASE_TAG_BITS);
+/**
+ * Bits of a derived lease ID that say which deployment granted it: the low bits. etcd's own lease
+ * IDs carry the granting member's ID in their top 16 bits and a clock and counter in the low ones,
+ * so a tag in the top bits could equal a member's ID and mark every lease that member hands out;
+ * in the low bits, one lease etcd chose in 2^16 carries a given tag, and so do two deployments' tags.
+ */
+export const LEASE_TAG_BITS = 16;
+const TAG_BITS = BigInt(LEASE_TAG_BITS);
+const TAG_MASK = (1n << TAG_BITS) - 1n;
+/** Bits of the name's hash above the tag, below the sign bit. */
+const NAME_BITS = 63n - TAG_BITS;
 
 /**
  * The tag of a deployment's lease IDs: {@link LEASE_TAG_BITS} bits of the SHA-256 of its state
@@ -38,7 +46,7 @@ export function leaseTagFor(statePrefix: string): bigint {
   let tag = tags.get(statePrefix);
   if (tag === undefined) {
     const hash = createHash('sha256').update(`lease-tag\u0000${statePrefix}`).digest();
-    tag = hash.readBigUInt64BE(0) >> (64n - BigInt(LEASE_TAG_BITS));
+    tag = hash.readBigUInt64BE(0) & TAG_MASK;
     tags.set(statePrefix, tag);
   }
   return tag;
@@ -55,22 +63,24 @@ export function hasLeaseTag(leaseId: string, statePrefix: string): boolean {
   } catch {
     return false;
   }
-  return id > 0n && id >> NAME_BITS === leaseTagFor(statePrefix);
+  return id > 0n && id < 1n << 63n && (id & TAG_MASK) === leaseTagFor(statePrefix);
 }
 
 /**
- * The lease ID for a name in a deployment: the deployment's tag ({@link leaseTagFor}) in the top
- * bits, then 53 bits of the SHA-256 of the name; positive and never 0 (0 asks etcd to choose). A
- * retried or redelivered grant for the same purpose asks for the same ID and etcd answers "lease
- * already exists" when the first grant was applied, so no lease is ever granted without an owner
- * knowing it, and a lease left holding nothing is recognisably this deployment's ({@link hasLeaseTag}).
- * Leases granted before the tag existed (63 bits of the name's hash) keep working: records store
- * their lease ID.
+ * The lease ID for a name in a deployment: 47 bits of the SHA-256 of the name, then the
+ * deployment's tag ({@link leaseTagFor}) in the low bits; positive and never 0 (0 asks etcd to
+ * choose). A retried or redelivered grant for the same purpose asks for the same ID and etcd
+ * answers "lease already exists" when the first grant was applied, so no lease is ever granted
+ * without an owner knowing it, and a lease left holding nothing is recognisably this deployment's
+ * ({@link hasLeaseTag}). Leases granted before the tag existed (63 bits of the name's hash) keep
+ * working: records store their lease ID.
  */
 export function leaseIdFor(name: string, statePrefix: string): string {
   const hash = createHash('sha256').update(statePrefix).update('\u0000').update(name).digest().readBigUInt64BE(0);
-  const id = (leaseTagFor(statePrefix) << NAME_BITS) | (hash & ((1n << NAME_BITS) - 1n));
-  return String(id === 0n ? 1n : id);
+  let high = hash & ((1n << NAME_BITS) - 1n);
+  const tag = leaseTagFor(statePrefix);
+  if (high === 0n && tag === 0n) high = 1n;
+  return String((high << TAG_BITS) | tag);
 }
 
 /** Name of the lease a task's record and keys hang on for one event version. */

@@ -14,7 +14,7 @@ import { createHarness, type Harness } from '../../support/harness';
 
 let h: Harness;
 // An etcd of this file's own: a sweep acts on every empty lease carrying its deployment's tag, and
-// in the shared etcd the leases of other test files' namespaces (hundreds, some with the same 10-bit
+// in the shared etcd the leases of other test files' namespaces (hundreds; one in 2^16 with the same
 // tag) would be swept and counted too.
 let etcd: LocalEtcd;
 beforeAll(async () => {

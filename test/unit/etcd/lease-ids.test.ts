@@ -43,15 +43,34 @@ describe('hasLeaseTag', () => {
     }
   });
 
-  it('rejects untagged IDs (older code: 63 bits of a hash) but the one in 2^10 that matches by chance', () => {
+  it('rejects untagged IDs (older code: 63 bits of a hash) but the one in 2^16 that matches by chance', () => {
     let tagged = 0;
     for (let n = 0; n < 10_000; n++) {
       const id =
         createHash('sha256').update(`task\u0000${ARN}\u0000${n}`).digest().readBigUInt64BE(0) & ((1n << 63n) - 1n);
       if (hasLeaseTag(String(id), PREFIX)) tagged++;
     }
-    expect(tagged).toBeLessThan(40); // about 10 expected
+    expect(tagged).toBeLessThan(4); // about 0.15 expected
     expect(hasLeaseTag('0', PREFIX)).toBe(false);
     expect(hasLeaseTag('not-a-number', PREFIX)).toBe(false);
+  });
+
+  it("does not take every lease some etcd member hands out for the deployment's, whatever its member ID", () => {
+    // etcd's lease IDs: the member ID's low 16 bits on top, then the clock in ms and a counter
+    // (idutil.Generator). A tag among the top bits would equal the bits of some member IDs and
+    // mark every lease those members grant; in the low bits it marks one lease in 2^16, whatever
+    // the member.
+    const at = BigInt(Date.UTC(2026, 11, 3, 15, 30));
+    const etcdId = (member: bigint, n: bigint) =>
+      ((member << 48n) | ((((at + n * 3n) << 8n) | (n & 0xffn)) & ((1n << 48n) - 1n))) & ((1n << 63n) - 1n);
+    let membersMarked = 0;
+    let tagged = 0;
+    for (let member = 0n; member < 1n << 16n; member++) {
+      const marks = [0n, 1n, 2n].filter((n) => hasLeaseTag(String(etcdId(member, n)), PREFIX)).length;
+      tagged += marks;
+      if (marks === 3) membersMarked++;
+    }
+    expect(membersMarked).toBe(0);
+    expect(tagged).toBeLessThan(20); // 3 × 2^16 IDs: about 3 expected
   });
 });
