@@ -462,10 +462,17 @@ export function loadXdsConfig(env: Env): XdsConfig {
   const host = env.XDS_HOST?.trim() || '0.0.0.0';
   if (!/^[A-Za-z0-9.:[\]-]{1,253}$/.test(host))
     throw new ConfigError('XDS_HOST', `expected an address to bind, got "${host}"`);
+  const port = intVar(env, 'XDS_PORT', 18000, 0, 65535);
+  const healthPort = intVar(env, 'XDS_HEALTH_PORT', 18001, 0, 65535);
+  if (healthPort !== 0 && healthPort === port)
+    throw new ConfigError(
+      'XDS_HEALTH_PORT',
+      `is ${healthPort}, the port xDS itself listens on (XDS_PORT or --port): choose another, or 0 to turn it off`,
+    );
   return {
-    port: intVar(env, 'XDS_PORT', 18000, 0, 65535),
+    port,
     host,
-    healthPort: intVar(env, 'XDS_HEALTH_PORT', 18001, 0, 65535),
+    healthPort,
     ...(certFile && keyFile ? { tls: { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) } } : {}),
   };
 }

@@ -115,12 +115,13 @@ function containerPorts(
   if (definition.networkMode === 'awsvpc')
     return { ports: mappings.map((p) => ({ containerPort: p.containerPort, port: p.containerPort })), ranges };
   const bindings = task.containers.find((c) => c.name === container.name)?.networkBindings ?? [];
-  const tcpBindings = bindings.filter(
-    (b) =>
-      (b.protocol ?? 'tcp') === 'tcp' &&
-      !(b.bindIP ?? '').includes(':') &&
-      !(b.containerPort === undefined && b.containerPortRange !== undefined),
+  const single = bindings.filter(
+    (b) => (b.protocol ?? 'tcp') === 'tcp' && !(b.containerPort === undefined && b.containerPortRange !== undefined),
   );
+  // Docker binds each port on 0.0.0.0 and again on :: (the same host port): the IPv4 bindings,
+  // else (an IPv6-only instance binds on :: alone) the IPv6 ones.
+  const ipv4Bindings = single.filter((b) => !(b.bindIP ?? '').includes(':'));
+  const tcpBindings = ipv4Bindings.length > 0 ? ipv4Bindings : single;
   if (tcpBindings.length > 0) {
     const seen = new Map<string, { containerPort: number; port: number }>();
     for (const b of tcpBindings) {

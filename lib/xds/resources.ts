@@ -74,14 +74,16 @@ export function serviceEndpointOf(endpoint: DiscoveredEndpoint): ServiceEndpoint
 }
 
 /**
- * The service an endpoint key belongs to: the first segment after the registry directory
- * (`services/api/<task>:8080` → `api`), or `undefined` for a key directly in the directory.
+ * The service an endpoint key belongs to: the segment between the registry directory and the key's
+ * last segment (`services/api/<task>:8080` → `api`), as the registrar writes them; `undefined` for a
+ * key directly in the directory or nested deeper (another directory under this one, such as
+ * another stage's `services/prod/api/...` under `services/`, is no service).
  */
 export function serviceOfKey(key: string, directory: string): string | undefined {
   if (!key.startsWith(directory)) return undefined;
   const rest = key.slice(directory.length);
   const slash = rest.indexOf('/');
-  return slash > 0 ? rest.slice(0, slash) : undefined;
+  return slash > 0 && slash < rest.length - 1 && !rest.includes('/', slash + 1) ? rest.slice(0, slash) : undefined;
 }
 
 /** The API listener for `xds:///<service>`: routes over RDS (ADS), the router filter last. */

@@ -236,4 +236,10 @@ describe('loadXdsConfig', () => {
       /^XDS_TLS_CLIENT_CA_FILE: client certificates need TLS/,
     );
   });
+
+  it('refuses a health port equal to the xDS port (the second listener could not bind), naming XDS_HEALTH_PORT', () => {
+    expect(() => loadXdsConfig({ XDS_PORT: '18001' })).toThrow(/^XDS_HEALTH_PORT: is 18001, the port xDS itself/);
+    expect(() => loadXdsConfig({ XDS_PORT: '9000', XDS_HEALTH_PORT: '9000' })).toThrow(/^XDS_HEALTH_PORT/);
+    expect(loadXdsConfig({ XDS_PORT: '0', XDS_HEALTH_PORT: '0' })).toMatchObject({ port: 0, healthPort: 0 });
+  });
 });

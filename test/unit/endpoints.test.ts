@@ -166,6 +166,27 @@ describe('planEndpoints: bridge and host', () => {
     expect(planEndpoints(task, definitionFor(bridge), '10.1.2.3').endpoints.map((e) => e.port)).toEqual([32768]);
   });
 
+  it('uses the IPv6 bindings of dynamic host ports when the instance binds on :: only (IPv6-only instance)', () => {
+    const task = {
+      ...bridge,
+      containers: [
+        {
+          ...bridge.containers[0]!,
+          networkBindings: [
+            { bindIP: '::', containerPort: 80, hostPort: 32768, protocol: 'tcp' as const },
+            { bindIP: '::', containerPort: 53, hostPort: 32769, protocol: 'udp' as const },
+          ],
+        },
+      ],
+    };
+    const dynamic = definitionFor(bridge, {
+      containerDefinitions: [container('simple-app', { portMappings: [{ containerPort: 80, hostPort: 0 }] })],
+    });
+    expect(planEndpoints(task, dynamic, { ipv6: '2600:1f18:abcd::10' }).endpoints.map((e) => [e.ip, e.port])).toEqual([
+      ['2600:1f18:abcd::10', 32768],
+    ]);
+  });
+
   it('reports missing bindings for dynamic ports, but uses static host ports without bindings', () => {
     const noBindings = { ...bridge, containers: [{ ...bridge.containers[0]!, networkBindings: [] }] };
     const dynamic = definitionFor(bridge, {

@@ -50,6 +50,11 @@ describe('serviceOfKey and serviceEndpointOf', () => {
     expect(serviceOfKey('services/api', 'services/')).toBeUndefined();
     expect(serviceOfKey('other/api/x', 'services/')).toBeUndefined();
   });
+  it('take no service from a key nested deeper (another stage directory under this one is no service)', () => {
+    // REGISTRY_PREFIX=services beside stage prod's services/prod/<service>/<task>:<port>.
+    expect(serviceOfKey('services/prod/api/0123:8080', 'services/')).toBeUndefined();
+    expect(serviceOfKey('services/api/', 'services/')).toBeUndefined();
+  });
   it('split the address and read the zone from the metadata (IPv6 unbracketed)', () => {
     expect(serviceEndpointOf({ key: 'k', addr: '10.0.0.1:80', metadata: { availabilityZone: 'us-east-1a' } })).toEqual(
       ep('10.0.0.1', 80, 'us-east-1a'),
