@@ -91,7 +91,11 @@ function processRegistry(context: Context | undefined): { config: Config; regist
   return { config, registry };
 }
 
-/** Per registry: its claim, and the configuration it settled (the service directory it runs with). */
+/**
+ * Per registry: its claim, and the configuration it settled (the service directory it runs with).
+ * Process-wide like the registry itself (one claim per etcd client, reused while warm); keyed by
+ * the registry, so a new client (rotated credentials) claims again and nothing outlives it.
+ */
 const claims = new WeakMap<Registry, Promise<Config>>();
 const claimed = new WeakMap<Registry, Config>();
 
