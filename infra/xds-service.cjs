@@ -9,9 +9,10 @@
 //   xdsClientCidr     who may connect (default 10.0.0.0/8)
 //   xdsCluster        an existing cluster name or ARN (default: a cluster of its own)
 //
-// The tasks use the functions' etcd settings (etcdEndpoints, registryPrefix, etcdSecretArn or
-// etcdSsmParameter) and their security groups (securityGroupIds, which reach etcd). serverless.yml
-// adds `resources` to the template.
+// The tasks use the functions' etcd settings (etcdEndpoints, registryPrefix, statePrefix,
+// etcdSecretArn or etcdSsmParameter), their identity (stage, account, region: with registryPrefix
+// unset they serve the directory the functions run with, read from the owner record) and their
+// security groups (securityGroupIds, which reach etcd). serverless.yml adds `resources` to the template.
 
 const PORT = 18000;
 const HEALTH_PORT = 18001;
@@ -47,6 +48,7 @@ async function settings(resolveVariable) {
       .filter(Boolean),
     etcdEndpoints: await param('etcdEndpoints'),
     registryPrefix: await param('registryPrefix'),
+    statePrefix: await param('statePrefix'),
     secretArn: await param('etcdSecretArn'),
     ssmParameter: await param('etcdSsmParameter'),
     service: await resolveVariable('self:service'),
@@ -84,6 +86,10 @@ async function resources({ resolveVariable }) {
   const env = {
     ETCD_ENDPOINTS: s.etcdEndpoints,
     REGISTRY_PREFIX: s.registryPrefix,
+    STATE_PREFIX: s.statePrefix,
+    STAGE: s.stage,
+    ACCOUNT_ID: { Ref: 'AWS::AccountId' },
+    AWS_REGION: { Ref: 'AWS::Region' },
     ETCD_SECRET_ID: s.secretArn,
     ETCD_SSM_PARAMETER: s.ssmParameter,
     XDS_PORT: String(PORT),

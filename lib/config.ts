@@ -42,9 +42,15 @@ export interface Config {
   readonly deployment: Deployment;
   /**
    * `REGISTRY_PREFIX`: endpoint keys live under `<prefix>/<service>/`. Deployments may share it
-   * (one directory for clients of several regions). @default "services/<stage>" (STAGE set), "services" (a local run)
+   * (one directory for clients of several regions); `/` is the root directory (keys start with the
+   * service name), held here as "". Unset or empty, the default, unless the deployment adopted the
+   * directory of the previous layout at its first start (lib/etcd/ownership.ts): then the processes
+   * run with that one (see {@link withRegistryPrefix}).
+   * @default "services/<stage>" (STAGE set), "services" (a local run)
    */
   readonly registryPrefix: string;
+  /** Whether `REGISTRY_PREFIX` was set (not empty): a directory the operator chose is never replaced by an adopted one. */
+  readonly registryPrefixExplicit: boolean;
   /**
    * `STATE_PREFIX`: this deployment's state namespace (task records, tombstones, marks, cursor,
    * its owner record), never under the endpoint prefix and never shared: the first deployment to
@@ -256,9 +262,8 @@ function eventConfirmAgeVar(env: Env, tombstoneTtlSeconds: number): number {
   return intVar(env, 'EVENT_CONFIRM_AGE_SECONDS', Math.min(600, max), 0, max);
 }
 
-function prefixVar(env: Env, name: string, fallback: string, allowEmpty: boolean): string {
+function prefixVar(env: Env, name: string, fallback: string): string {
   const value = env[name] ?? fallback;
-  if (!allowEmpty && value === '') throw new ConfigError(name, 'must not be empty');
   if (CONTROL_CHARS.test(value)) throw new ConfigError(name, 'must not contain control characters');
   if (value.split('/').some((s) => s === '..' || s === '.'))
     throw new ConfigError(name, 'must not contain "." or ".." segments');
@@ -358,22 +363,20 @@ function deploymentVar(env: Env): Deployment {
  */
 export function loadConfig(env: Env): Config {
   const deployment = deploymentVar(env);
-  const registryPrefix = prefixVar(
-    env,
-    'REGISTRY_PREFIX',
-    defaultRegistryPrefix(deployment, Boolean(env.STAGE?.trim())),
-    true,
-  );
-  // Empty means unset for STATE_PREFIX (serverless.yml passes its param through, "" by default).
+  // Empty means unset for both prefixes: serverless.yml passes its params through, "" by default,
+  // so only a directory the operator chose reaches REGISTRY_PREFIX. The root directory is "/".
+  const registryPrefixExplicit = Boolean(env.REGISTRY_PREFIX?.trim());
+  const registryPrefix =
+    env.REGISTRY_PREFIX?.trim() === '/'
+      ? ''
+      : prefixVar(
+          { REGISTRY_PREFIX: registryPrefixExplicit ? env.REGISTRY_PREFIX : undefined },
+          'REGISTRY_PREFIX',
+          defaultRegistryPrefix(deployment, Boolean(env.STAGE?.trim())),
+        );
   const explicitState = env.STATE_PREFIX?.trim() ? env.STATE_PREFIX : undefined;
-  const statePrefix = prefixVar({ STATE_PREFIX: explicitState }, 'STATE_PREFIX', defaultStatePrefix(deployment), false);
-  if (registryPrefix !== '' && (statePrefix === registryPrefix || statePrefix.startsWith(`${registryPrefix}/`)))
-    throw new ConfigError(
-      'STATE_PREFIX',
-      `"${statePrefix}" lies under REGISTRY_PREFIX "${registryPrefix}": clients would read task records as endpoints`,
-    );
-  if (registryPrefix.startsWith(`${statePrefix}/`))
-    throw new ConfigError('REGISTRY_PREFIX', `"${registryPrefix}" lies under STATE_PREFIX "${statePrefix}"`);
+  const statePrefix = prefixVar({ STATE_PREFIX: explicitState }, 'STATE_PREFIX', defaultStatePrefix(deployment));
+  checkPrefixes(registryPrefix, statePrefix);
   const tombstoneTtlSeconds = intVar(env, 'TOMBSTONE_TTL_SECONDS', 86400, 60, 7 * 86400);
   const clusters = (env.CLUSTERS ?? '')
     .split(',')
@@ -391,6 +394,7 @@ export function loadConfig(env: Env): Config {
     etcdEndpoints: endpointsVar(env),
     deployment,
     registryPrefix,
+    registryPrefixExplicit,
     statePrefix,
     legacyStatePrefix: explicitState ? statePrefix : LEGACY_STATE_PREFIX,
     leaseTtlSeconds: leaseTtlVar(env),
@@ -409,6 +413,29 @@ export function loadConfig(env: Env): Config {
     etcdCredentials: credentialSource(env),
     followQueueUrl: queueUrlVar(env, 'FOLLOW_QUEUE_URL'),
   };
+}
+
+/** Refuses a service directory and a state namespace of which one lies in the other. */
+function checkPrefixes(registryPrefix: string, statePrefix: string): void {
+  if (registryPrefix !== '' && (statePrefix === registryPrefix || statePrefix.startsWith(`${registryPrefix}/`)))
+    throw new ConfigError(
+      'STATE_PREFIX',
+      `"${statePrefix}" lies under REGISTRY_PREFIX "${registryPrefix}": clients would read task records as endpoints`,
+    );
+  if (registryPrefix.startsWith(`${statePrefix}/`))
+    throw new ConfigError('REGISTRY_PREFIX', `"${registryPrefix}" lies under STATE_PREFIX "${statePrefix}"`);
+}
+
+/**
+ * The configuration a process runs with once its state namespace is claimed: the same, with the
+ * service directory the deployment adopted (lib/etcd/ownership.ts) when `REGISTRY_PREFIX` is not set.
+ *
+ * @throws {ConfigError} when the directory and the state namespace overlap.
+ */
+export function withRegistryPrefix(config: Config, registryPrefix: string): Config {
+  if (registryPrefix === config.registryPrefix) return config;
+  checkPrefixes(registryPrefix, config.statePrefix);
+  return { ...config, registryPrefix };
 }
 
 let cached: Config | undefined;

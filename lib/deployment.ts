@@ -109,6 +109,20 @@ export interface OwnerRecord {
   readonly claimedAt: string;
   /** When the state of the previous layout was moved in (absent until then). */
   readonly migratedAt?: string;
+  /**
+   * The service directory adopted at the first start: where the previous layout's records
+   * published, kept while `REGISTRY_PREFIX` is not set (absent when none was adopted; "" is the root).
+   */
+  readonly registryPrefix?: string;
+  /** Set with {@link OwnerRecord.registryPrefix}: the directory was adopted, not chosen. */
+  readonly registryPrefixAdopted?: boolean;
+}
+
+/** The directory a deployment adopted (see {@link OwnerRecord.registryPrefix}), or undefined. */
+export function adoptedRegistryPrefix(owner: OwnerRecord | undefined): string | undefined {
+  return owner?.registryPrefixAdopted === true && typeof owner.registryPrefix === 'string'
+    ? owner.registryPrefix
+    : undefined;
 }
 
 /** Whether an owner record names this deployment (same stage, region and account). */

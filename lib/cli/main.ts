@@ -6,11 +6,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { GRPCUnavailableError, type Etcd3 } from 'etcd3';
-import { loadConfig, type Config } from '../config';
+import { loadConfig, withRegistryPrefix, type Config } from '../config';
 import { ConfigError, DependencyError, errorMessage } from '../errors';
 import { createEtcdClient, diagnoseTls } from '../etcd/client';
 import { credentialsFromEnv, type EtcdCredentials } from '../etcd/credentials';
-import { claimNamespace } from '../etcd/ownership';
+import { adoptionWarning, claimNamespace } from '../etcd/ownership';
 import { etcdCall } from '../etcd/operations';
 import { Registry } from '../etcd/registry';
 import type { Log } from '../registrar';
@@ -128,8 +128,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     const credentials = await credentialsFor(config, io.env);
     const client = createEtcdClient(config, credentials);
     conn = { config, credentials, client, registry: new Registry(client, config) };
-    // The CLI reads one deployment's namespace: refuse one another deployment owns (it never claims).
-    await claimNamespace({ client, config, call: etcdCall }, { verifyOnly: true });
+    // The CLI reads one deployment's namespace: refuse one another deployment owns (it never
+    // claims), and read the directory the deployment runs with (one it adopted, if any).
+    const owned = await claimNamespace({ client, config, call: etcdCall }, { verifyOnly: true });
+    if (owned.adopted) io.stderr(`warning: ${adoptionWarning(config, owned.registryPrefix)}\n`);
+    const settled = withRegistryPrefix(config, owned.registryPrefix);
+    conn = { ...conn, config: settled, registry: new Registry(client, settled) };
     return conn;
   };
 

@@ -38,8 +38,22 @@ export interface MigrationResult {
 /** What a migration needs. */
 export interface MigrateContext {
   readonly client: Etcd3;
-  readonly config: Pick<Config, 'deployment' | 'statePrefix' | 'legacyStatePrefix' | 'registryPrefix'>;
+  readonly config: Pick<
+    Config,
+    'deployment' | 'statePrefix' | 'legacyStatePrefix' | 'registryPrefix' | 'registryPrefixExplicit'
+  >;
   readonly call: EtcdCall;
+}
+
+/** What {@link planMigration} decided: the keys to move, and the directory to adopt, if any. */
+export interface MigrationPlan {
+  readonly moves: LegacyMove[];
+  readonly foreign: number;
+  /**
+   * The one directory the records to move publish under, when `REGISTRY_PREFIX` is the default
+   * and differs from it: the deployment keeps it (see lib/etcd/ownership.ts).
+   */
+  readonly adopt?: string;
 }
 
 /** The state kinds whose keys end in `<cluster>/<task-id>`, and the field of their value naming the task or cluster. */
@@ -66,18 +80,28 @@ async function range(ctx: MigrateContext, prefix: string): Promise<IKeyValue[]> 
   return res.kvs;
 }
 
+/** The directory of an endpoint key (`<prefix>/<service>/<last>` → `<prefix>`; "" for the root). */
+function directoryOf(key: string): string {
+  return key.split('/').slice(0, -2).join('/');
+}
+
 /**
- * Reads the previous layout and decides what to move (pure past the reads; writes nothing).
+ * Reads the previous layout and decides what to move (pure past the reads; writes nothing). When
+ * `REGISTRY_PREFIX` is the default and every record to move publishes under one other directory
+ * (an upgrade with the stack's defaults: `services`), the plan adopts that directory instead of
+ * refusing, so the tasks stay where clients watch.
  *
  * @throws {ConfigError} (`REGISTRY_PREFIX`) when this deployment's records of the previous layout
- *   publish outside `REGISTRY_PREFIX`: moving them would split one service between two
- *   directories, so nothing is moved or written until the operator chooses.
+ *   publish outside `REGISTRY_PREFIX` and no directory can be adopted (it was set, or they publish
+ *   under several): moving them would split one service between two directories, so nothing is
+ *   moved or written until the operator chooses.
  */
-export async function planMigration(ctx: MigrateContext): Promise<{ moves: LegacyMove[]; foreign: number }> {
-  const { deployment, statePrefix, legacyStatePrefix, registryPrefix } = ctx.config;
+export async function planMigration(ctx: MigrateContext): Promise<MigrationPlan> {
+  const { deployment, statePrefix, legacyStatePrefix, registryPrefix, registryPrefixExplicit } = ctx.config;
   const moves: LegacyMove[] = [];
   let foreign = 0;
   const outside = new Set<string>();
+  const directories = new Set<string>();
   for (const { kind, arnField } of PER_TASK) {
     for (const kv of await range(ctx, `${legacyStatePrefix}/${kind}/`)) {
       const key = kv.key.toString();
@@ -98,8 +122,10 @@ export async function planMigration(ctx: MigrateContext): Promise<{ moves: Legac
         continue;
       }
       if (kind === 'tasks')
-        for (const k of Array.isArray(value.keys) ? (value.keys as string[]) : [])
-          if (serviceOfEndpointKey(registryPrefix, k) === undefined) outside.add(k.split('/').slice(0, -2).join('/'));
+        for (const k of Array.isArray(value.keys) ? (value.keys as string[]) : []) {
+          directories.add(directoryOf(k));
+          if (serviceOfEndpointKey(registryPrefix, k) === undefined) outside.add(directoryOf(k));
+        }
       const service = kind === 'pending' ? `${parts[0]}/` : '';
       moves.push({ from: kv, to: `${statePrefix}/${kind}/${service}${clusterSegment(clusterArn)}/${taskId}` });
     }
@@ -114,11 +140,15 @@ export async function planMigration(ctx: MigrateContext): Promise<{ moves: Legac
     }
     moves.push({ from: kv, to: `${statePrefix}/clusters/${clusterSegment(arn)}` });
   }
+  const [only] = directories;
+  if (outside.size > 0 && !registryPrefixExplicit && directories.size === 1 && only !== undefined)
+    return { moves, foreign, adopt: only };
   if (outside.size > 0)
     throw new ConfigError(
       'REGISTRY_PREFIX',
       `this deployment's tasks of the previous layout (under "${legacyStatePrefix}/") are published under ` +
-        `${[...outside].map((p) => `"${p}"`).join(', ')}, but REGISTRY_PREFIX is "${registryPrefix}": ` +
+        `${[...outside].map((p) => `"${p}"`).join(', ')}, but REGISTRY_PREFIX is "${registryPrefix}"` +
+        `${registryPrefixExplicit ? '' : ' (the default; no single directory to keep: they publish under several)'}: ` +
         'moving them would split each service between two directories. Set REGISTRY_PREFIX (serverless param ' +
         'registryPrefix) to where your clients watch, then start again; nothing was written',
     );
@@ -156,7 +186,7 @@ async function move(ctx: MigrateContext, { from, to }: LegacyMove): Promise<'mov
  */
 export async function migrateLegacyState(
   ctx: MigrateContext,
-  planned?: { readonly moves: readonly LegacyMove[]; readonly foreign: number },
+  planned?: Pick<MigrationPlan, 'moves' | 'foreign'>,
 ): Promise<MigrationResult> {
   const { moves, foreign } = planned ?? (await planMigration(ctx));
   const counts = { moved: 0, superseded: 0, skipped: 0 };

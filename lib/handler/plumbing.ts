@@ -8,11 +8,11 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { getConfig, type Config } from '../config';
+import { getConfig, withRegistryPrefix, type Config } from '../config';
 import { DeadlineError, RegistrarError } from '../errors';
 import { diagnoseTls, getEtcdClient, setInvocationDeadline } from '../etcd/client';
 import type { EtcdCredentials } from '../etcd/credentials';
-import { claimNamespace } from '../etcd/ownership';
+import { adoptionWarning, claimNamespace } from '../etcd/ownership';
 import { etcdCall } from '../etcd/operations';
 import { Registry } from '../etcd/registry';
 import { ETCD_LATENCY_METRIC, failureMetrics, type MetricCounts } from '../metrics';
@@ -77,13 +77,8 @@ export function etcdCredentialsOf(context: Context | undefined): EtcdCredentials
   return (context as { [CREDENTIALS]?: EtcdCredentials } | undefined)?.[CREDENTIALS];
 }
 
-/**
- * The process-wide config and registry, created on first use and reused while warm (a new one
- * only when the etcd credentials changed, e.g. a rotated secret).
- *
- * @param context the invocation's Lambda context, carrying the credentials (see {@link etcdCredentialsOf}).
- */
-export function sharedRegistry(context: Context | undefined): { config: Config; registry: Registry } {
+/** The process's registry and the configuration read from the environment (before the claim). */
+function processRegistry(context: Context | undefined): { config: Config; registry: Registry } {
   const config = getConfig();
   const credentials = etcdCredentialsOf(context);
   const client = getEtcdClient(config, credentials);
@@ -96,20 +91,47 @@ export function sharedRegistry(context: Context | undefined): { config: Config; 
   return { config, registry };
 }
 
-const claims = new WeakMap<Registry, Promise<void>>();
+/**
+ * Per registry: its claim, and the configuration it settled (the service directory it runs with).
+ * Process-wide like the registry itself (one claim per etcd client, reused while warm); keyed by
+ * the registry, so a new client (rotated credentials) claims again and nothing outlives it.
+ */
+const claims = new WeakMap<Registry, Promise<Config>>();
+const claimed = new WeakMap<Registry, Config>();
+
+/**
+ * The process-wide config and registry, created on first use and reused while warm (a new one
+ * only when the etcd credentials changed, e.g. a rotated secret). The config is the one the
+ * namespace's claim settled (with the adopted service directory, if any), so it is available only
+ * once {@link invocationMiddleware} has claimed: nothing can run with the directory before it.
+ *
+ * @param context the invocation's Lambda context, carrying the credentials (see {@link etcdCredentialsOf}).
+ * @throws {Error} when called before the claim (a handler without {@link invocationMiddleware}).
+ */
+export function sharedRegistry(context: Context | undefined): { config: Config; registry: Registry } {
+  const { registry } = processRegistry(context);
+  const config = claimed.get(registry);
+  if (!config) throw new Error('the state namespace is not claimed yet: invocationMiddleware claims it first');
+  return { config, registry };
+}
 
 /**
  * Claims this deployment's state namespace once per registry (see lib/etcd/ownership.ts): the
  * first invocation of a process checks the owner record (and, on a fresh or upgraded namespace,
- * writes it and moves the previous layout in). A refusal or an etcd failure is thrown and tried
- * again by the next invocation.
+ * writes it and moves the previous layout in), and settles the configuration the process runs
+ * with. A refusal or an etcd failure is thrown and tried again by the next invocation.
  */
-export function claimedNamespace({ config, registry }: { config: Config; registry: Registry }): Promise<void> {
+export function claimedNamespace({ config, registry }: { config: Config; registry: Registry }): Promise<Config> {
   let claim = claims.get(registry);
   if (!claim) {
-    claim = claimNamespace({ client: registry.client, config, call: etcdCall }).then(({ claimed, migration }) => {
-      if (claimed || (migration && migration.moved + migration.superseded > 0))
-        logger.info('state namespace claimed', { statePrefix: config.statePrefix, claimed, migration });
+    claim = claimNamespace({ client: registry.client, config, call: etcdCall }).then((result) => {
+      const { claimed: fresh, migration, registryPrefix, adopted } = result;
+      if (fresh || (migration && migration.moved + migration.superseded > 0))
+        logger.info('state namespace claimed', { statePrefix: config.statePrefix, claimed: fresh, migration });
+      if (adopted) logger.warn(adoptionWarning(config, registryPrefix), { registryPrefix, adopted });
+      const settled = withRegistryPrefix(config, registryPrefix);
+      claimed.set(registry, settled);
+      return settled;
     });
     claim.catch(() => claims.delete(registry));
     claims.set(registry, claim);
@@ -149,7 +171,7 @@ function invocation(functionName: string): MiddlewareObj<unknown, unknown, Error
           configurable: true,
           writable: true,
         });
-      await claimedNamespace(sharedRegistry(request.context));
+      await claimedNamespace(processRegistry(request.context));
     },
     after: (request) => {
       logger.info(`${functionName} done`, { result: request.response });

@@ -6,11 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
-import type { Config, XdsConfig } from '../config';
+import { type Config, withRegistryPrefix, type XdsConfig } from '../config';
 import { discoveryFaultHandling } from '../discovery/client-options';
 import { ConfigError } from '../errors';
 import { createEtcdClient } from '../etcd/client';
 import type { EtcdCredentials } from '../etcd/credentials';
+import { etcdCall } from '../etcd/operations';
+import { adoptionWarning, claimNamespace } from '../etcd/ownership';
 import type { Log } from '../registrar';
 import { startXdsServer, type XdsServer } from './server';
 
@@ -65,24 +67,39 @@ async function startHealth(server: XdsServer, host: string, port: number): Promi
   return http;
 }
 
+function rootRefused(): ConfigError {
+  return new ConfigError('REGISTRY_PREFIX', 'the xDS server serves <prefix>/<service>/: set a non-empty prefix');
+}
+
 /**
- * Serves xDS until `signal` is aborted, then closes the server and its etcd client.
+ * Serves xDS until `signal` is aborted, then closes the server and its etcd client. Without
+ * `REGISTRY_PREFIX` it serves the directory the functions of its deployment (`STAGE`,
+ * `AWS_REGION`, `ACCOUNT_ID`, `STATE_PREFIX`) run with: the default, or the one they adopted.
  *
- * @throws {ConfigError} for an empty `REGISTRY_PREFIX` (every key in etcd would be served) or unreadable TLS files.
+ * @throws {ConfigError} for the root directory (every key in etcd would be served), unreadable TLS
+ *   files, or a state namespace another deployment owns.
  * @example
  * const stop = new AbortController();
  * process.once('SIGTERM', () => stop.abort());
  * await runXds({ config: loadConfig(process.env), xds: loadXdsConfig(process.env), log, signal: stop.signal });
  */
 export async function runXds(options: RunXdsOptions): Promise<void> {
-  const { config, xds, log, signal } = options;
-  if (config.registryPrefix === '')
-    throw new ConfigError('REGISTRY_PREFIX', 'the xDS server serves <prefix>/<service>/: set a non-empty prefix');
+  const { xds, log, signal } = options;
+  let { config } = options;
+  if (config.registryPrefixExplicit && config.registryPrefix === '') throw rootRefused();
   const credentials = serverCredentials(xds);
   const etcd = createEtcdClient(config, options.credentials, { faultHandling: discoveryFaultHandling() });
   let server: XdsServer | undefined;
   let health: Server | undefined;
   try {
+    if (!config.registryPrefixExplicit) {
+      // The functions' directory when REGISTRY_PREFIX is not set: the default, or the one their
+      // deployment adopted (its owner record says; read only, and refused if another deployment's).
+      const owned = await claimNamespace({ client: etcd, config, call: etcdCall }, { verifyOnly: true });
+      if (owned.adopted) log.warn(`xds: ${adoptionWarning(config, owned.registryPrefix)}`);
+      config = withRegistryPrefix(config, owned.registryPrefix);
+      if (config.registryPrefix === '') throw rootRefused();
+    }
     server = await startXdsServer({
       etcd,
       registryPrefix: config.registryPrefix,

@@ -115,7 +115,8 @@ describe('serverless package: the CloudFormation template', () => {
       });
       expect(fn.Environment.Variables).toEqual({
         ETCD_ENDPOINTS: PARAMS.etcdEndpoints,
-        REGISTRY_PREFIX: 'services/ci',
+        // Empty: the functions' default (services/ci) or the directory an upgrade adopted.
+        REGISTRY_PREFIX: '',
         STATE_PREFIX: '',
         STAGE: 'ci',
         ACCOUNT_ID: { Ref: 'AWS::AccountId' },
@@ -497,7 +498,12 @@ describe('serverless package --param=xdsImage=...: the optional xDS server', () 
     expect(container.Image).toBe(XDS_PARAMS.xdsImage);
     expect(Object.fromEntries(container.Environment.map((e: Json) => [e.Name, e.Value]))).toEqual({
       ETCD_ENDPOINTS: PARAMS.etcdEndpoints,
-      REGISTRY_PREFIX: 'services/ci', // the functions' default for the stage
+      // Empty, with the functions' identity: it serves the directory they run with (owner record).
+      REGISTRY_PREFIX: '',
+      STATE_PREFIX: '',
+      STAGE: 'ci',
+      ACCOUNT_ID: { Ref: 'AWS::AccountId' },
+      AWS_REGION: { Ref: 'AWS::Region' },
       ETCD_SECRET_ID: PARAMS.etcdSecretArn,
       ETCD_SSM_PARAMETER: '',
       XDS_PORT: '18000',

@@ -5,14 +5,20 @@
  * tasks stay published.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import { clusterSegment } from '../../lib/deployment';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { clusterSegment, type OwnerRecord } from '../../lib/deployment';
 import { ConfigError } from '../../lib/errors';
 import { migrateLegacyState } from '../../lib/etcd/migrate';
 import { etcdCall } from '../../lib/etcd/operations';
 import { prefixEnd } from '../../lib/etcd/registry';
+import { ownerKey } from '../../lib/keys';
 import { fargateEvent, transition } from '../kit/events';
-import { createDeployment } from '../support/harness';
+import { lambdaContext, scheduledEvent } from '../kit/lambda';
+import { captureLogs } from '../support/capture-logs';
+import { createDeployment, memoryLog } from '../support/harness';
+import { runCli } from '../../lib/cli/main';
+import { loadConfig, loadXdsConfig } from '../../lib/config';
+import { runXds } from '../../lib/xds/run';
 
 type Deployment = Awaited<ReturnType<typeof createDeployment>>;
 type Json = Record<string, any>;
@@ -23,6 +29,7 @@ const open: Deployment[] = [];
 const cleanup: string[] = [];
 
 afterEach(async () => {
+  vi.restoreAllMocks();
   const [d] = open;
   for (const prefix of cleanup.splice(0))
     await d?.etcd.kv.deleteRange({ key: Buffer.from(prefix), range_end: prefixEnd(prefix) });
@@ -136,7 +143,7 @@ describe.each([
     // Once more: the claim is done, and a second move of what is left finds nothing of its own.
     const state = await keysUnder(d, `${ns}/`);
     const derived = await keysUnder(d, `${d.config.statePrefix}/`);
-    expect(await d.claim()).toEqual({ claimed: false });
+    expect(await d.claim()).toEqual({ claimed: false, registryPrefix: `${ns}/services`, adopted: false });
     expect(await migrateLegacyState({ client: d.etcd, config: d.config, call: etcdCall })).toEqual({
       moved: 0,
       superseded: 0,
@@ -172,6 +179,168 @@ describe('moving the previous layout', () => {
     expect((error as Error).message).toContain(`published under "${ns}/services"`);
     expect((error as Error).message).toContain('nothing was written');
     expect(await keysUnder(upgraded, `${ns}/`)).toEqual(state);
+  });
+});
+
+/**
+ * A new Lambda container of `d`'s deployment with the stack's defaults: STAGE, AWS_REGION and
+ * ACCOUNT_ID set, REGISTRY_PREFIX and STATE_PREFIX empty (serverless.yml passes its empty params).
+ */
+async function functionsOf(d: Deployment) {
+  vi.resetModules();
+  const { stage, region, account } = d.config.deployment;
+  Object.assign(process.env, d.aws.sdkEnv(), {
+    ETCD_ENDPOINTS: d.config.etcdEndpoints.join(','),
+    STAGE: stage,
+    AWS_REGION: region,
+    ACCOUNT_ID: account,
+    REGISTRY_PREFIX: '',
+    STATE_PREFIX: '',
+  });
+  return {
+    register: (await import('../../functions/register')).handler,
+    renew: (await import('../../functions/renew')).handler,
+  };
+}
+
+async function ownerOf(d: Deployment): Promise<OwnerRecord & { rev: string }> {
+  const key = ownerKey(d.config.statePrefix);
+  const kv = (await keysUnder(d, key))[key]!;
+  return { ...(JSON.parse(kv.value) as OwnerRecord), rev: kv.rev };
+}
+
+describe('an upgrade with the stack defaults (REGISTRY_PREFIX not set)', () => {
+  it('adopts the directory the previous layout published under, keeps every task there, and says so', async () => {
+    const place = { stage: `up${run}`, account: newAccount(), region: 'eu-west-1' };
+    // The previous version: services/, state under registrar/ (what its stack passed).
+    const before = await createDeployment(place, { REGISTRY_PREFIX: 'services' });
+    open.push(before);
+    cleanup.push(`${before.config.statePrefix}/`);
+    const running = await writePreviousLayout(before, 'registrar', `a${run}${place.account}`);
+    const published = await keysUnder(before, 'services/');
+    const ours = Object.keys(published).filter((k) =>
+      running.some((e) => k.includes(e.detail.taskArn.split('/').pop())),
+    );
+    expect(ours).toHaveLength(2);
+    cleanup.push(...ours, ...Object.keys(await keysUnder(before, 'registrar/tasks/prod/')));
+    const mine = (all: Record<string, { value: string; lease: string; rev: string }>) =>
+      Object.fromEntries(Object.entries(all).filter(([k]) => ours.includes(k)));
+
+    const logs = captureLogs();
+    const first = await functionsOf(before);
+    for (let tick = 0; tick < 3; tick++)
+      expect(await first.renew(scheduledEvent, lambdaContext('renew'))).toMatchObject({
+        records: 2,
+        renewed: 2,
+        removed: 0,
+        missing: 0,
+        failed: 0,
+      });
+    // Still where the clients watch, untouched; nothing under the default services/<stage>/.
+    expect(mine(await keysUnder(before, 'services/'))).toEqual(mine(published));
+    expect(await keysUnder(before, `services/${place.stage}/`)).toEqual({});
+    const owner = await ownerOf(before);
+    expect(owner).toMatchObject({ registryPrefix: 'services', registryPrefixAdopted: true });
+    expect(owner.migratedAt).toBeDefined();
+    const warnings = () =>
+      logs.lines().filter((l) => l.level === 'WARN' && String(l.message).includes('publishing under "services"'));
+    expect(warnings()).toHaveLength(1);
+    expect(String(warnings()[0]!.message)).toContain(`services/${place.stage}/<service>/`);
+    expect(String(warnings()[0]!.message)).toContain(
+      'set REGISTRY_PREFIX (serverless param registryPrefix) to "services"',
+    );
+
+    // A task started after the upgrade lands beside the others.
+    const later = fargateEvent(4, { salt: `a${run}${place.account}`, place: { ...place, cluster: 'prod' } });
+    before.aws.putTaskFromDetail(later.detail);
+    expect(await first.register(later, lambdaContext('register'))).toMatchObject({ action: 'registered' });
+    const laterKeys = Object.keys(await keysUnder(before, 'services/')).filter((k) =>
+      k.includes(later.detail.taskArn.split('/').pop()),
+    );
+    cleanup.push(...laterKeys);
+    expect(laterKeys).toHaveLength(1);
+    expect(laterKeys[0]!.split('/').slice(0, 2)).toEqual(ours[0]!.split('/').slice(0, 2));
+
+    // A second container reads the adoption from the owner record: no move again, the same WARN.
+    const second = await functionsOf(before);
+    expect(await second.renew(scheduledEvent, lambdaContext('renew'))).toMatchObject({
+      records: 3,
+      renewed: 3,
+      removed: 0,
+      failed: 0,
+    });
+    expect((await ownerOf(before)).rev).toBe(owner.rev);
+    expect(logs.lines().filter((l) => l.message === 'state namespace claimed')).toHaveLength(1);
+    expect(warnings()).toHaveLength(2);
+    expect(await keysUnder(before, `services/${place.stage}/`)).toEqual({});
+
+    // The CLI and the xDS server, with the same defaults, read the directory from the owner record.
+    const env = { ...process.env } as Record<string, string>;
+    let out = '';
+    let err = '';
+    expect(
+      await runCli(['ls', '--json'], { env, stdout: (t) => void (out += t), stderr: (t) => void (err += t) }),
+    ).toBe(0);
+    for (const key of [...ours, ...laterKeys]) expect(out).toContain(key.split('/').pop());
+    expect(err).toContain('publishing under "services"');
+    const xdsLog = memoryLog();
+    const stop = new AbortController();
+    const serving = runXds({
+      config: loadConfig(env),
+      xds: loadXdsConfig({ XDS_PORT: '0', XDS_HOST: '127.0.0.1', XDS_HEALTH_PORT: '0' }),
+      log: xdsLog,
+      signal: stop.signal,
+      onListening: () => stop.abort(),
+    });
+    await serving;
+    expect(xdsLog.lines.find((l) => l.message.startsWith('xds: listening'))?.extra[0]).toMatchObject({
+      registryPrefix: 'services',
+    });
+    expect(xdsLog.lines.some((l) => l.level === 'warn' && l.message.includes('publishing under "services"'))).toBe(
+      true,
+    );
+  });
+
+  it('publishes a fresh deployment under services/<stage>, without a word about adoption', async () => {
+    const place = { stage: `fr${run}`, account: newAccount(), region: 'eu-west-1' };
+    const d = await createDeployment(place);
+    open.push(d);
+    cleanup.push(`${d.config.statePrefix}/`, `services/${place.stage}/`);
+    const logs = captureLogs();
+    const { register, renew } = await functionsOf(d);
+    const event = fargateEvent(1, { salt: `f${run}`, place: { ...place, cluster: 'prod' } });
+    d.aws.putTaskFromDetail(event.detail);
+    expect(await register(event, lambdaContext('register'))).toMatchObject({ action: 'registered' });
+    expect(await renew(scheduledEvent, lambdaContext('renew'))).toMatchObject({ records: 1, renewed: 1 });
+    expect(Object.keys(await keysUnder(d, `services/${place.stage}/`))).toHaveLength(1);
+    const owner = await ownerOf(d);
+    expect(owner.registryPrefix).toBeUndefined();
+    expect(owner.registryPrefixAdopted).toBeUndefined();
+    expect(logs.lines().some((l) => String(l.message).includes('publishing under'))).toBe(false);
+  });
+
+  it('is refused, writing nothing, when the previous records publish under several directories', async () => {
+    const ns = `t-${run}-${randomUUID().slice(0, 6)}`;
+    const place = { stage: `sv${run}`, account: newAccount(), region: 'eu-west-1' };
+    const a = await createDeployment(place, { REGISTRY_PREFIX: `${ns}/a` });
+    const b = await createDeployment(place, { REGISTRY_PREFIX: `${ns}/b` });
+    open.push(a, b);
+    cleanup.push(`${ns}/`, `${a.config.statePrefix}/`);
+    await writePreviousLayout(a, 'registrar', `s${ns}`);
+    await writePreviousLayout(b, 'registrar', `t${ns}`);
+    const legacy = Object.keys(await keysUnder(a, 'registrar/')).filter(
+      (k) => k.includes(`s${ns}`) || k.includes(`t${ns}`) || k === 'registrar/clusters/prod',
+    );
+    expect(legacy.length).toBeGreaterThan(4);
+    cleanup.push(...legacy);
+    const upgraded = await createDeployment(place);
+    open.push(upgraded);
+    const state = await keysUnder(upgraded, 'registrar/');
+    const error = await upgraded.claim().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe('REGISTRY_PREFIX');
+    expect((error as Error).message).toContain('they publish under several');
+    expect(await keysUnder(upgraded, 'registrar/')).toEqual(state);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, loadXdsConfig } from '../../lib/config';
+import { loadConfig, loadXdsConfig, withRegistryPrefix } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
 
 const base = { ETCD_ENDPOINTS: 'http://127.0.0.1:2379' };
@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       etcdEndpoints: ['http://127.0.0.1:2379'],
       deployment: { stage: 'local', region: undefined, account: undefined },
       registryPrefix: 'services',
+      registryPrefixExplicit: false,
       statePrefix: 'registrar/local/local/local',
       legacyStatePrefix: 'registrar',
       followQueueUrl: undefined,
@@ -101,9 +102,29 @@ describe('loadConfig', () => {
     expect(JSON.stringify(local)).not.toContain('secret-pw');
   });
 
-  it('accepts an empty registry prefix and an OpenIM-style scheme prefix', () => {
-    expect(loadConfig({ ...base, REGISTRY_PREFIX: '' }).registryPrefix).toBe('');
+  it('accepts the root directory ("/") and an OpenIM-style scheme prefix', () => {
+    expect(loadConfig({ ...base, REGISTRY_PREFIX: '/' })).toMatchObject({
+      registryPrefix: '',
+      registryPrefixExplicit: true,
+    });
     expect(loadConfig({ ...base, REGISTRY_PREFIX: 'sk://' }).registryPrefix).toBe('sk://');
+  });
+
+  it('takes an empty REGISTRY_PREFIX as unset (serverless.yml passes its param through, "" by default)', () => {
+    expect(loadConfig({ ...base, STAGE: 'prod', REGISTRY_PREFIX: '' })).toMatchObject({
+      registryPrefix: 'services/prod',
+      registryPrefixExplicit: false,
+    });
+    expect(loadConfig({ ...base, STAGE: 'prod', REGISTRY_PREFIX: 'services' })).toMatchObject({
+      registryPrefix: 'services',
+      registryPrefixExplicit: true,
+    });
+  });
+
+  it('runs with an adopted directory only where it does not overlap the state namespace', () => {
+    const config = loadConfig({ ...base, STAGE: 'prod' });
+    expect(withRegistryPrefix(config, 'services')).toEqual({ ...config, registryPrefix: 'services' });
+    expect(() => withRegistryPrefix(config, 'registrar')).toThrow(/^STATE_PREFIX: .*lies under REGISTRY_PREFIX/);
   });
 
   it.each([
