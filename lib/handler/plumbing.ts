@@ -131,6 +131,13 @@ export function claimedNamespace({ config, registry }: { config: Config; registr
       if (adopted) logger.warn(adoptionWarning(config, registryPrefix), { registryPrefix, adopted });
       const settled = withRegistryPrefix(config, registryPrefix);
       claimed.set(registry, settled);
+      if (migration && migration.skipped > 0) {
+        // A key the move could not take this time (etcd failed, or it changed under the move): renew
+        // skips state of the previous layout, so claim again at the next invocation, not at the next
+        // cold start, which for a warm renew can be hours away.
+        logger.warn('state of the previous layout partly moved: the next invocation moves the rest', { migration });
+        claims.delete(registry);
+      }
       return settled;
     });
     claim.catch(() => claims.delete(registry));

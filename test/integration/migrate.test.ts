@@ -19,6 +19,7 @@ import { createDeployment, memoryLog } from '../support/harness';
 import { runCli } from '../../lib/cli/main';
 import { loadConfig, loadXdsConfig } from '../../lib/config';
 import { runXds } from '../../lib/xds/run';
+import { claimedNamespace } from '../../lib/handler/plumbing';
 
 type Deployment = Awaited<ReturnType<typeof createDeployment>>;
 type Json = Record<string, any>;
@@ -156,6 +157,37 @@ describe.each([
 });
 
 describe('moving the previous layout', () => {
+  it('moves at the next invocation what a first move could not take, in a process that stays warm', async () => {
+    const place = { stage: `prod${run}`, account: newAccount(), region: 'eu-west-1' };
+    const ns = `t-${run}-${randomUUID().slice(0, 6)}`;
+    const d = await createDeployment(place, { REGISTRY_PREFIX: `${ns}/services`, STATE_PREFIX: `${ns}/registrar` });
+    open.push(d);
+    cleanup.push(`${ns}/`);
+    await writePreviousLayout(d, d.config.legacyStatePrefix, `w${ns}`);
+    const ownOld = async () =>
+      Object.keys(await keysUnder(d, `${d.config.legacyStatePrefix}/`)).filter(
+        (k) => k.includes('/prod/') || k.endsWith('/prod'), // bare cluster names: the previous layout
+      );
+    expect((await ownOld()).length).toBe(4);
+
+    // The first invocation's claim: the owner transaction goes through, the first key's move fails.
+    const txn = d.etcd.kv.txn.bind(d.etcd.kv);
+    let txns = 0;
+    vi.spyOn(d.etcd.kv, 'txn').mockImplementation((req, options) =>
+      ++txns === 2 ? Promise.reject(new Error('etcd failed for this move')) : txn(req, options),
+    );
+    await claimedNamespace({ config: d.config, registry: d.registry });
+    expect((await ownOld()).length).toBe(1);
+    vi.restoreAllMocks();
+
+    // The next invocation of the same process claims again and moves the rest; the one after finds it done.
+    await claimedNamespace({ config: d.config, registry: d.registry });
+    expect(await ownOld()).toEqual([]);
+    const owner = JSON.parse((await d.etcd.get(ownerKey(d.config.statePrefix)).string()) ?? '{}') as OwnerRecord;
+    expect(owner.migratedAt).toBeDefined();
+    expect((await d.registrar.renew()).renewed).toBe(2);
+  });
+
   it('is refused, writing nothing, when the tasks publish outside REGISTRY_PREFIX', async () => {
     const ns = `t-${run}-${randomUUID().slice(0, 6)}`;
     const place = { stage: `prod${run}`, account: newAccount(), region: 'eu-west-1' };
