@@ -4,6 +4,7 @@
  */
 import { RecordState, type TaskRecord } from '../decide';
 import { parseEndpoint } from '../discovery/parse';
+import { parseTaskRef } from '../ecs/arn';
 import type { StoredRecord } from '../etcd/registry';
 import { stateKeyParts } from '../keys';
 import { ChoiceRule } from '../port-selection';
@@ -60,13 +61,6 @@ export interface Problem {
   readonly key: string;
   readonly taskArn?: string;
   readonly message: string;
-}
-
-/** The task ID and cluster name of a task ARN (`…:task/<cluster>/<id>` or the older `…:task/<id>`), or of a bare ID. */
-export function parseTaskRef(arnOrId: string): { clusterName?: string; taskId: string } {
-  const match = /^arn:[^:]+:ecs:[^:]*:\d*:task\/(?:([^/]+)\/)?([^/]+)$/.exec(arnOrId.trim());
-  if (match) return { clusterName: match[1], taskId: match[2]! };
-  return { taskId: arnOrId.trim() };
 }
 
 /** The ID at the end of a task ARN. */

@@ -6,7 +6,6 @@ import {
   describeEndpointKey,
   explain,
   listRows,
-  parseTaskRef,
   persistentProblems,
   portWarnings,
   ProblemKind,
@@ -78,17 +77,6 @@ function consistent() {
     leases: leases({ '11': alive(170), '12': alive(160), '13': alive(150) }),
   };
 }
-
-describe('parseTaskRef', () => {
-  it('reads cluster and id from a task ARN, the id alone from a bare id or an old-style ARN', () => {
-    expect(parseTaskRef(arn('abc'))).toEqual({ clusterName: 'prod', taskId: 'abc' });
-    expect(parseTaskRef('arn:aws:ecs:us-east-1:111122223333:task/abc')).toEqual({
-      clusterName: undefined,
-      taskId: 'abc',
-    });
-    expect(parseTaskRef(' abc ')).toEqual({ taskId: 'abc' });
-  });
-});
 
 describe('describeEndpointKey', () => {
   it('takes the service from the key, the address and task from the value', () => {
