@@ -9,7 +9,7 @@ import type { Context } from 'aws-lambda';
 import { getConfig } from '../lib/config';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/handler/plumbing';
 import { renewMetrics } from '../lib/metrics';
-import type { RenewSummary } from '../lib/registrar';
+import type { RenewSummary } from '../lib/renew/summary';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
 import { enableEc2Lookups, sharedRegistrar } from '../lib/handler/ecs-wiring';
 

@@ -11,54 +11,24 @@ import type { EcsReader } from './ecs/api';
 import type { ServiceDeclaration } from './ecs/service-declaration';
 import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
 import { needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
-import type { Ambiguity } from './port-selection';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, MissingNetworkInfo } from './errors';
-import { refOf, type DesiredTask, type LeftOutKey, type Registry, type TaskState } from './etcd/registry';
+import { refOf, type DesiredTask, type Registry, type TaskState } from './etcd/registry';
 import { assertServed } from './deployment';
 import { endpointKey, endpointValue, recordKey, type EndpointMetadata } from './keys';
-import type { PendingFollower } from './follow/schedule';
+import type { PendingFollower } from './follow/follower';
+import type { Log } from './log';
+import type { NotStarted, RegisterOutcome } from './outcomes';
 import { describeState } from './renew/plan';
-import { renewTick, type RenewSummary } from './renew/tick';
+import type { RenewSummary } from './renew/summary';
+import { renewTick } from './renew/tick';
 import type { Etcd3 } from 'etcd3';
 
-/** The few logger methods the registrar uses (Powertools' Logger fits). */
-export interface Log {
-  info(message: string, ...extra: Record<string, unknown>[]): void;
-  warn(message: string, ...extra: Record<string, unknown>[]): void;
-  error(message: string, ...extra: Record<string, unknown>[]): void;
-}
-
-/** What registering one task did. */
-export interface RegisterOutcome {
-  readonly action: 'registered' | 'pending' | 'withdrawn' | 'empty' | 'ignored';
-  readonly taskArn: string;
-  /** Why nothing changed (`ignored`): stale, duplicate, stopped. */
-  readonly reason?: string;
-  /** Endpoint keys now published for the task. */
-  readonly keys: readonly string[];
-  /** Containers left out and why. */
-  readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
-  /** Endpoint keys left with another task that holds them (a reused ip:port), and why. */
-  readonly leftOut?: readonly LeftOutKey[];
-  /** Services whose port was guessed among several unmarked ones (logged as a WARN with the fix). */
-  readonly ambiguities?: readonly Ambiguity[];
-  /** True when nothing was written (`DRY_RUN`): the outcome says what would have happened. */
-  readonly dryRun?: boolean;
-}
-
-/** What the register function answers for an ECS task event that is not of a started task. */
-export interface NotStarted {
-  readonly action: 'ignored';
-  readonly taskArn: string;
-  readonly reason: string;
-}
-
-/** True for the answer to an event that is not of a started task (nothing was attempted). */
-export const isNotStarted = (outcome: RegisterOutcome | NotStarted): outcome is NotStarted => !('keys' in outcome);
-
-export type { RenewSummary } from './renew/tick';
-export type { AppliedChange, PlannedChange } from './renew/execute';
+// The vocabulary once defined here, re-exported so importers not yet moved to the leaf modules
+// (lib/cli) keep compiling; new code imports lib/log.ts, lib/outcomes.ts, lib/renew/summary.ts.
+export type { Log } from './log';
+export { isNotStarted, type NotStarted, type RegisterOutcome } from './outcomes';
+export type { AppliedChange, PlannedChange, RenewSummary } from './renew/summary';
 
 /** Dependencies of the {@link Registrar}. */
 export interface RegistrarDeps {

@@ -12,7 +12,8 @@ import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/event';
 import { errorMessage } from '../errors';
 import type { PendingEntry, Registry, TaskRef } from '../etcd/registry';
 import { serviceOfEndpointKey } from '../keys';
-import type { Log, Registrar } from '../registrar';
+import type { Log } from '../log';
+import type { Registrar } from '../registrar';
 
 /** What the drain check did. */
 export interface DrainOutcome {

@@ -5,16 +5,11 @@
 import type { EcsReader } from '../ecs/api';
 import type { TaskSnapshot } from '../ecs/event';
 import { errorMessage } from '../errors';
-import type { Log } from '../registrar';
+import type { Log } from '../log';
+import type { PendingFollower } from './follower';
 import { FOLLOW_MESSAGE_TYPE, type FollowMessage } from './message';
 import { followTiming } from './plan';
 import type { FollowQueue } from './queue';
-
-/** What the registrar calls when it has recorded a task pending. */
-export interface PendingFollower {
-  /** Starts following the task. Never throws: renew publishes the task if this fails. */
-  follow(task: TaskSnapshot, gatedContainers: readonly string[]): Promise<void>;
-}
 
 /** Dependencies of a {@link FollowScheduler}. */
 export interface FollowSchedulerDeps {
