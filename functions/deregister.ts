@@ -12,7 +12,8 @@ import { deregisterTask, planDeregister } from '../lib/deregister';
 import type { DeregisterOutcome } from '../lib/outcomes';
 import { drainThenStop, type DrainOutcome } from '../lib/follow/drain';
 import { assertServed } from '../lib/deployment';
-import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
+import { parseTaskStateChange } from '../lib/ecs/event';
+import { TaskPhase, taskPhase } from '../lib/ecs/task';
 import {
   emitCounts,
   invocationMiddleware,

@@ -2,7 +2,7 @@
  * Pure decisions: what to do with a task given what etcd holds and what ECS says. No I/O here;
  * the adapters in `lib/etcd` and `lib/ecs` carry the decisions out.
  */
-import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
+import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/task';
 import type { PortChoice } from './port-selection';
 
 /** What the registry currently publishes for a task. */

@@ -7,9 +7,10 @@
 import type { TaskAddresses } from './address';
 import type { Config } from './config';
 import { decideWrite, evaluateHealth, RecordState, targetState, WriteSource } from './decide';
-import type { EcsReader } from './ecs/api';
+import type { EcsReader } from './ecs/reader';
 import type { ServiceDeclaration } from './ecs/service-declaration';
-import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
+import { parseTaskStateChange } from './ecs/event';
+import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/task';
 import { needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, MissingNetworkInfo } from './errors';

@@ -7,8 +7,8 @@
  * round of ECS reads.
  */
 import { evaluateHealth, Health, RecordState, WriteSource } from '../decide';
-import type { EcsReader } from '../ecs/api';
-import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/event';
+import type { EcsReader } from '../ecs/reader';
+import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/task';
 import { errorMessage } from '../errors';
 import type { PendingEntry, Registry, TaskRef } from '../etcd/registry';
 import { serviceOfEndpointKey } from '../keys';

@@ -11,8 +11,8 @@
  */
 import pLimit from 'p-limit';
 import { WriteSource } from '../decide';
-import type { EcsReader } from '../ecs/api';
-import type { TaskSnapshot } from '../ecs/event';
+import type { EcsReader } from '../ecs/reader';
+import type { TaskSnapshot } from '../ecs/task';
 import { errorMessage, InvalidEventError, type RegistrarError } from '../errors';
 import type { Registry, TaskState } from '../etcd/registry';
 import type { Log } from '../log';

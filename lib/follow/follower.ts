@@ -3,7 +3,7 @@
  * (schedule.ts) implements it over the follow queue. Apart from the scheduler, so the registrar
  * depends on this interface and never on the follow code.
  */
-import type { TaskSnapshot } from '../ecs/event';
+import type { TaskSnapshot } from '../ecs/task';
 
 /** What the registrar calls when it has recorded a task pending. */
 export interface PendingFollower {

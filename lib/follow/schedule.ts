@@ -2,8 +2,8 @@
  * Starts the follow-up of a task just recorded pending: works out its health check timing from the
  * task definition and sends the first message, delayed until the first probe can have passed.
  */
-import type { EcsReader } from '../ecs/api';
-import type { TaskSnapshot } from '../ecs/event';
+import type { EcsReader } from '../ecs/reader';
+import type { TaskSnapshot } from '../ecs/task';
 import { errorMessage } from '../errors';
 import type { Log } from '../log';
 import type { PendingFollower } from './follower';

@@ -7,7 +7,7 @@ import pLimit from 'p-limit';
 import type { Config } from '../config';
 import { errorMessage, InvalidEventError } from '../errors';
 import { storedRef, type DesiredTask, type Registry, type TaskState } from '../etcd/registry';
-import type { TaskSnapshot } from '../ecs/event';
+import type { TaskSnapshot } from '../ecs/task';
 import type { Log } from '../log';
 import type { RegisterOutcome } from '../outcomes';
 import { StepKind, type RenewStep } from './plan';

@@ -5,9 +5,9 @@
  * and carries the steps out, and a dry run lists the very same steps.
  */
 import { RecordState, RenewAction, decideRenew } from '../decide';
-import type { DescribedTasks } from '../ecs/api';
+import type { DescribedTasks } from '../ecs/reader';
 import { clusterNameOf } from '../ecs/arn';
-import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/event';
+import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/task';
 import type { MissingMark, StoredRecord } from '../etcd/registry';
 
 /** An ECS answer, or why there is none. */

@@ -5,9 +5,9 @@
 import type { Etcd3 } from 'etcd3';
 import type { Config } from '../config';
 import { RecordState } from '../decide';
-import { clusterGone, isClusterNotFound, type DescribedTasks, type EcsReader } from '../ecs/api';
+import { clusterGone, isClusterNotFound, type DescribedTasks, type EcsReader } from '../ecs/reader';
 import { clusterNameOf } from '../ecs/arn';
-import type { TaskSnapshot } from '../ecs/event';
+import type { TaskSnapshot } from '../ecs/task';
 import { DeadlineError, DependencyError, errorMessage } from '../errors';
 import { invocationDeadlineMs } from '../etcd/client';
 import { keepAliveLeases, probeLeases } from '../etcd/keepalive';
