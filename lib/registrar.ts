@@ -60,7 +60,7 @@ export interface RegisterOptions {
 export class Registrar {
   private readonly reserved: readonly string[];
 
-  constructor(private readonly deps: RegistrarDeps) {
+  constructor(readonly deps: RegistrarDeps) {
     // With an empty registry prefix, a service named like the state prefix's first segment would
     // put endpoint keys among the task records.
     this.reserved = deps.config.registryPrefix === '' ? [deps.config.statePrefix.split('/')[0]!] : [];
@@ -332,17 +332,11 @@ export class Registrar {
   }
 
   /**
-   * One renew tick: renews the lease of every recorded task, asks ECS about them (100 per
-   * DescribeTasks), rewrites, withdraws or removes the tasks ECS says changed, stopped or are gone,
-   * restores lost endpoint keys, then registers the running tasks of each served cluster that
-   * ListTasks lists without a record (lost events). If ECS fails for a cluster, nothing of it is
-   * removed (fail open). A MISSING answer removes nothing before a later tick confirms it, and
-   * never leaves a tombstone. One failing task never stops the run. The decision is the pure
-   * `planRenew` (lib/renew/plan.ts); this runs its steps.
+   * One renew tick over this registrar: the same as `renewTasks(registrar, options)`
+   * (lib/renew/run.ts), which callers use.
    *
-   * @param options.dryRun (default: `DRY_RUN`) decide everything, write nothing (not even keepalives: lease TTLs are
-   *   only read), and list every change the tick would make in `planned` (the steps the real tick
-   *   would take from the same facts, listed in `applied`).
+   * @deprecated Kept only for the CLI's `diff` until it calls `renewTasks`; then removed, and with
+   *   it the registrar's one import of renew.
    */
   renew(options: { readonly dryRun?: boolean } = {}): Promise<RenewSummary> {
     return renewTick(
