@@ -20,7 +20,7 @@ import { endpointKey, endpointValue, recordKey, type EndpointMetadata } from './
 import type { PendingFollower } from './follow/follower';
 import type { Log } from './log';
 import type { NotStarted, RegisterOutcome } from './outcomes';
-import { describeState } from './renew/plan';
+import { describeState } from './ecs/task';
 import type { RenewSummary } from './renew/summary';
 import { renewTick } from './renew/tick';
 import type { Etcd3 } from 'etcd3';

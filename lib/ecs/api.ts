@@ -21,8 +21,7 @@ import { clusterNameOf } from './arn';
 import { isThrottling, throttleBackoffMs, type ReadBudget } from './budget';
 import { snapshotFromDescribedTask } from './event';
 import type { TaskSnapshot } from './task';
-import type { InstanceAddresses } from './ec2';
-import type { ClusterStatus, DescribedTasks, EcsCallCounts, EcsReader } from './reader';
+import type { ClusterStatus, DescribedTasks, EcsCallCounts, EcsReader, InstanceAddresses } from './reader';
 import { toServiceDeclaration, type ServiceDeclaration } from './service-declaration';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from './task-definition';
 

@@ -5,10 +5,15 @@
  * never the adapter.
  */
 import { DependencyError } from '../errors';
-import type { InstanceAddresses } from './ec2';
 import type { ServiceDeclaration } from './service-declaration';
 import type { TaskSnapshot } from './task';
 import type { TaskDefinitionInfo } from './task-definition';
+
+/** An instance's private IPv4 address and primary IPv6 address, either absent (IPv6-only or IPv4-only). */
+export interface InstanceAddresses {
+  readonly ipv4?: string;
+  readonly ipv6?: string;
+}
 
 /** What `DescribeTasks` said about a batch of tasks. */
 export interface DescribedTasks {

@@ -74,3 +74,8 @@ export function taskPhase(task: Pick<TaskSnapshot, 'lastStatus' | 'desiredStatus
   if (['DEACTIVATING', 'STOPPING', 'DEPROVISIONING'].includes(task.lastStatus)) return TaskPhase.Stopping;
   return TaskPhase.Starting;
 }
+
+/** A task's state in ECS's words, for reasons and log lines. */
+export function describeState(task: TaskSnapshot): string {
+  return `${task.lastStatus}/${task.desiredStatus}${task.healthStatus ? ` ${task.healthStatus}` : ''} at version ${task.version}`;
+}
