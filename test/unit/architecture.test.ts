@@ -95,6 +95,9 @@ const PURE = [
   'xds/resources.ts',
   'log.ts',
   'ecs/task.ts',
+  'ecs/reader.ts',
+  'task-record.ts',
+  'follow/follower.ts',
 ];
 /** Files that talk to etcd or AWS, or wire the processes that do. */
 const isAdapter = (file: string): boolean =>
