@@ -19,6 +19,8 @@ module.exports = async ({ resolveVariable }) => {
   if (account && !/^\d{12}$/.test(account)) throw new Error(`accountId: "${account}" is not a 12-digit AWS account ID`);
   const problems = [];
   for (const arn of arns) {
+    // Not lib/ecs/arn.ts's CLUSTER_ARN: the framework loads this file with plain Node while it reads
+    // serverless.yml, before anything is built, so it cannot import TypeScript. Same shape, kept here.
     const match = /^arn:aws[a-z-]*:ecs:([a-z0-9-]+):(\d{12}):cluster\/[A-Za-z0-9_-]+$/.exec(arn);
     if (!match) throw new Error(`clusterArns: "${arn}" is not an ECS cluster ARN`);
     if (match[1] !== region)

@@ -49,6 +49,8 @@ async function credentialStatements(param) {
   const parameter = await param('etcdSsmParameter');
   if (secretArn && parameter) throw new Error('set either etcdSecretArn or etcdSsmParameter, not both');
   if (secretArn) {
+    // An ARN pattern outside lib/ecs/arn.ts (which knows ECS's): the framework loads this file with
+    // plain Node before anything is built, so it cannot import TypeScript.
     if (!/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/.test(secretArn))
       throw new Error(`etcdSecretArn: "${secretArn}" is not a Secrets Manager secret ARN`);
     statements.push({ Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: secretArn });

@@ -3,7 +3,9 @@
  * whose shape is the data itself.
  */
 import type { PlannedChange } from '../registrar';
-import type { ListRow, PortWarning, Problem, TaskView } from './inspect';
+import type { PortWarning, Problem } from './commands/check';
+import type { ListRow } from './commands/ls';
+import type { TaskView } from './commands/show';
 import type { LeaseStatus } from './snapshot';
 
 /**

@@ -15,16 +15,10 @@ import { etcdCall } from '../etcd/operations';
 import { Registry } from '../etcd/registry';
 import type { Log } from '../registrar';
 import { formatList, formatPlan, formatProblems, formatTaskView, formatWarnings } from './format';
-import {
-  checkSnapshot,
-  listRows,
-  persistentProblems,
-  portWarnings,
-  taskLeases,
-  viewTask,
-  type Problem,
-} from './inspect';
-import { planRenew } from './plan';
+import { checkSnapshot, persistentProblems, portWarnings, type Problem } from './commands/check';
+import { dryRunRenew } from './commands/diff';
+import { listRows } from './commands/ls';
+import { taskLeases, viewTask } from './commands/show';
 import { readLeases, readSnapshot, type LeaseTable, type Snapshot } from './snapshot';
 import { loadEc2 } from '../ecs/ec2-loader';
 
@@ -176,7 +170,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     .action(async (options: { json?: boolean }) => {
       const { config, client, registry } = await connect();
       const [{ Registrar }, { AwsEcsReader }] = await Promise.all([import('../registrar'), import('../ecs/api')]);
-      const plan = await planRenew(
+      const plan = await dryRunRenew(
         new Registrar({
           config,
           etcd: client,

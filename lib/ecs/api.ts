@@ -24,21 +24,19 @@ import type { TaskSnapshot } from './task';
 import type { ClusterStatus, DescribedTasks, EcsCallCounts, EcsReader, InstanceAddresses } from './reader';
 import { toServiceDeclaration, type ServiceDeclaration } from './service-declaration';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from './task-definition';
-
-/** `DescribeTasks` takes at most this many tasks per call. */
-export const DESCRIBE_TASKS_BATCH = 100;
-
-/** `DescribeServices` takes at most this many services per call. */
-export const DESCRIBE_SERVICES_BATCH = 10;
+import {
+  DESCRIBE_CLUSTERS_BATCH,
+  DESCRIBE_SERVICES_BATCH,
+  DESCRIBE_TASKS_BATCH,
+  HOST_LOOKUP_BATCH,
+  LIST_TASKS_PAGE,
+} from './limits';
 
 /**
  * How long a service's declaration is reused. UpdateService can change load balancers and Service
  * Connect; a port chosen from a stale declaration is corrected within this time.
  */
 export const SERVICE_DECLARATION_TTL_MS = 5 * 60_000;
-
-/** `DescribeContainerInstances` and (here) `DescribeInstances` take this many per call. */
-export const HOST_LOOKUP_BATCH = 100;
 
 /** Retries after the SDK's own attempts ended in throttling (each after a backoff). */
 const THROTTLE_RETRIES = 2;
@@ -241,7 +239,9 @@ export class AwsEcsReader implements EcsReader {
       this.calls.listTasks++;
       const token = nextToken;
       const out = await this.send('ecs', `ListTasks in ${cluster}`, () =>
-        this.ecs.send(new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', maxResults: 100, nextToken: token })),
+        this.ecs.send(
+          new ListTasksCommand({ cluster, desiredStatus: 'RUNNING', maxResults: LIST_TASKS_PAGE, nextToken: token }),
+        ),
       );
       arns.push(...(out.taskArns ?? []));
       nextToken = out.nextToken;
@@ -251,8 +251,8 @@ export class AwsEcsReader implements EcsReader {
 
   async describeClusters(clusters: readonly string[]): Promise<ReadonlyMap<string, ClusterStatus>> {
     const statuses = new Map<string, ClusterStatus>();
-    for (let i = 0; i < clusters.length; i += DESCRIBE_TASKS_BATCH) {
-      const batch = clusters.slice(i, i + DESCRIBE_TASKS_BATCH);
+    for (let i = 0; i < clusters.length; i += DESCRIBE_CLUSTERS_BATCH) {
+      const batch = clusters.slice(i, i + DESCRIBE_CLUSTERS_BATCH);
       this.calls.describeClusters++;
       const out = await this.send('ecs', `DescribeClusters ${batch.join(', ')}`, () =>
         this.ecs.send(new DescribeClustersCommand({ clusters: [...batch] })),

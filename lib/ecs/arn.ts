@@ -1,6 +1,7 @@
 /**
- * ECS ARNs: the one place that knows how task and cluster ARNs are spelled, for validation at the
- * edge (strict) and for naming a cluster from an ARN or a name (lenient, for values already validated).
+ * ECS ARNs: the one place that knows how task, task definition, container instance and cluster ARNs
+ * are spelled, for validation at the edge (strict), for naming a cluster from an ARN or a name
+ * (lenient, for values already validated) and for reading the task an operator names (lenient).
  */
 
 /** The partition part of an ARN: `arn:aws`, `arn:aws-cn`, `arn:aws-us-gov`, … */
@@ -16,6 +17,20 @@ export const TASK_ARN = new RegExp(
 /** A cluster ARN; groups: region, account, cluster name. */
 export const CLUSTER_ARN = new RegExp(`^${ARN_PARTITION}:ecs:([a-z0-9-]{1,32}):(\\d{12}):cluster/(${CLUSTER_NAME})$`);
 const CLUSTER_NAME_ONLY = new RegExp(`^${CLUSTER_NAME}$`);
+/** A task definition ARN (`…:task-definition/<family>:<revision>`). */
+export const TASK_DEFINITION_ARN = new RegExp(
+  `^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:task-definition/[A-Za-z0-9_-]{1,255}:\\d{1,10}$`,
+);
+/** A container instance ARN (`…:container-instance/<cluster>/<id>`, or the older `…:container-instance/<id>`). */
+export const CONTAINER_INSTANCE_ARN = new RegExp(
+  `^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:container-instance/(?:${CLUSTER_NAME}/)?[A-Za-z0-9-]{1,64}$`,
+);
+/**
+ * A task ARN as an operator types it: lenient (any partition, region and account), because it only
+ * picks among records already stored, never lets a value in. Groups: cluster name (absent in the
+ * older format), task ID.
+ */
+const TASK_ARN_TYPED = /^arn:[^:]+:ecs:[^:]*:\d*:task\/(?:([^/]+)\/)?([^/]+)$/;
 
 /** The parts of a task ARN (`…:task/<cluster>/<id>`, or the older `…:task/<id>` without the cluster). */
 export interface TaskArnParts {
@@ -62,4 +77,14 @@ export function clusterNameOf(clusterArnOrName: string): string {
   return clusterArnOrName.startsWith('arn:') && at >= 0
     ? clusterArnOrName.slice(at + ':cluster/'.length)
     : clusterArnOrName;
+}
+
+/**
+ * The task ID and cluster name of a task ARN (`…:task/<cluster>/<id>` or the older `…:task/<id>`),
+ * or of a bare task ID, as an operator names a task (the CLI's `show`). Lenient, see above.
+ */
+export function parseTaskRef(arnOrId: string): { clusterName?: string; taskId: string } {
+  const match = TASK_ARN_TYPED.exec(arnOrId.trim());
+  if (match) return { clusterName: match[1], taskId: match[2]! };
+  return { taskId: arnOrId.trim() };
 }

@@ -10,15 +10,15 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { InvalidEventError } from '../errors';
 import { assertDialableIpv4, assertDialableIpv6 } from '../address';
-import { ARN_PARTITION, CLUSTER_ARN, parseClusterArn, parseTaskArn, TASK_ARN } from './arn';
+import {
+  CLUSTER_ARN,
+  CONTAINER_INSTANCE_ARN,
+  parseClusterArn,
+  parseTaskArn,
+  TASK_ARN,
+  TASK_DEFINITION_ARN,
+} from './arn';
 import type { TaskSnapshot } from './task';
-
-const TASK_DEFINITION_ARN = new RegExp(
-  `^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:task-definition/[A-Za-z0-9_-]{1,255}:\\d{1,10}$`,
-);
-const CONTAINER_INSTANCE_ARN = new RegExp(
-  `^${ARN_PARTITION}:ecs:[a-z0-9-]{1,32}:\\d{12}:container-instance/(?:[A-Za-z0-9_-]{1,255}/)?[A-Za-z0-9-]{1,64}$`,
-);
 
 /** Largest number of containers accepted in one task (ECS allows 10 per task definition). */
 export const MAX_CONTAINERS = 50;

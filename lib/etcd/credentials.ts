@@ -1,7 +1,7 @@
 /**
  * etcd credentials (TLS client certificate and CA, user name and password). They are resolved per
  * invocation by the handlers' middleware (from Secrets Manager or SSM, cached across invocations by
- * middy) and handed to the client factory; they never enter the config, a log line or an error.
+ * Powertools Parameters) and handed to the client factory; they never enter the config, a log line or an error.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';

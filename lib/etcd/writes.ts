@@ -46,8 +46,8 @@ import {
   type TaskState,
 } from './records';
 
-/** How many times a guarded write re-reads and retries after losing a race. */
-const MAX_ATTEMPTS = 4;
+/** Tries of one guarded write (the first and the re-reads after losing a race) before a ConflictError. */
+const GUARDED_WRITE_TRIES = 4;
 
 /** What the guarded writes need: etcd, and the leases they write on. */
 export interface WriteContext extends EtcdContext {
@@ -137,7 +137,7 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
   const holders = new Map<string, Promise<KeyHolder>>();
   let old: StoredRecord | undefined;
   try {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < GUARDED_WRITE_TRIES; attempt++) {
       old = current?.record;
       const guards: ICompare[] = [];
       const written: { key: string; value: string }[] = [];
@@ -236,7 +236,7 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
     throw err;
   }
   await ctx.leases.giveBack(leaseId);
-  throw new ConflictError(`task ${desired.taskArn}: record changed under ${MAX_ATTEMPTS} attempts to write it`);
+  throw new ConflictError(`task ${desired.taskArn}: record changed under ${GUARDED_WRITE_TRIES} attempts to write it`);
 }
 
 /**
@@ -296,7 +296,7 @@ export async function stopTask(
   let tombstoneLease: string | undefined;
   let record: StoredRecord | undefined;
   try {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < GUARDED_WRITE_TRIES; attempt++) {
       const { tombstone } = current;
       record = current.record;
       if (tombstone && !record) {
@@ -342,7 +342,7 @@ export async function stopTask(
     throw err;
   }
   if (tombstoneLease) await ctx.leases.giveBack(tombstoneLease);
-  throw new ConflictError(`task ${ref.taskArn}: record changed under ${MAX_ATTEMPTS} attempts to remove it`);
+  throw new ConflictError(`task ${ref.taskArn}: record changed under ${GUARDED_WRITE_TRIES} attempts to remove it`);
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 import { evaluateHealth, Health, RecordState, WriteSource } from '../decide';
 import type { EcsReader } from '../ecs/reader';
+import { DESCRIBE_TASKS_BATCH } from '../ecs/limits';
 import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/task';
 import { errorMessage } from '../errors';
 import type { PendingEntry, Registry, TaskRef } from '../etcd/registry';
@@ -44,9 +45,6 @@ export interface DrainDeps {
  * a throttled call) and the writes it leads to. Past that the stop goes ahead.
  */
 export const DRAIN_WAIT_MS = 3000;
-
-/** DescribeTasks takes 100 tasks per call (`lib/ecs/api.ts` is not imported here: it loads the ECS client). */
-const DESCRIBE_TASKS_BATCH = 100;
 
 const NOTHING: DrainOutcome = { checked: 0, published: [], errors: [] };
 

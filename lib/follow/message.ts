@@ -4,9 +4,10 @@
  */
 import * as z from 'zod/mini';
 import { InvalidEventError } from '../errors';
+import { TASK_DEFINITION_ARN } from '../ecs/arn';
 import { taskRefFromArns } from '../ecs/event';
 import type { TaskRef } from '../etcd/registry';
-import { MAX_ATTEMPTS } from './plan';
+import { MAX_FOLLOW_CHECKS } from './plan';
 
 /** Marks a message body as a follow-up (and its layout's version). */
 export const FOLLOW_MESSAGE_TYPE = 'ecs-etcd-registrar/follow-pending@1';
@@ -39,16 +40,10 @@ const schema = z.object({
   clusterArn: z.string().check(z.maxLength(512)),
   taskDefinitionArn: z
     .string()
-    .check(
-      z.maxLength(512),
-      z.regex(
-        /^arn:aws[a-z-]*:ecs:[a-z0-9-]{1,32}:\d{12}:task-definition\/[A-Za-z0-9_-]{1,255}:\d{1,10}$/,
-        'expected an ECS task definition ARN',
-      ),
-    ),
+    .check(z.maxLength(512), z.regex(TASK_DEFINITION_ARN, 'expected an ECS task definition ARN')),
   checkEverySeconds: z.int().check(z.minimum(1), z.maximum(900)),
   giveUpAt: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
-  attempt: z.int().check(z.minimum(1), z.maximum(MAX_ATTEMPTS)),
+  attempt: z.int().check(z.minimum(1), z.maximum(MAX_FOLLOW_CHECKS)),
 });
 
 /**

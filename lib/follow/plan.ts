@@ -27,7 +27,7 @@ export const FOLLOW_MARGIN_SECONDS = 30;
 export const MAX_DELAY_SECONDS = 900;
 
 /** Checks of one task at most, whatever its timing says (a bound against a message that loops). */
-export const MAX_ATTEMPTS = 1000;
+export const MAX_FOLLOW_CHECKS = 1000;
 
 /** How a pending task is followed: derived once, when it is recorded pending. */
 export interface FollowTiming {
@@ -148,7 +148,7 @@ export function decideFollowUp(input: FollowInput): FollowDecision {
     }
   }
   const delaySeconds = nextDelaySeconds(input.nowMs, input.checkEverySeconds);
-  if (input.attempt >= MAX_ATTEMPTS) return { action: 'give-up', reason: `checked ${input.attempt} times` };
+  if (input.attempt >= MAX_FOLLOW_CHECKS) return { action: 'give-up', reason: `checked ${input.attempt} times` };
   if (input.nowMs + delaySeconds * 1000 > input.giveUpAt)
     return {
       action: 'give-up',

@@ -10,9 +10,7 @@
  * starts right after it and wraps around, so every task is verified, and every cluster listed, at
  * least once every K ticks, K = ceil(reads of a pass / reads of a tick).
  */
-
-/** Tasks per DescribeTasks call and per ListTasks page (ECS's maximum for both). */
-const BATCH = 100;
+import { DESCRIBE_TASKS_BATCH, LIST_TASKS_PAGE } from '../ecs/limits';
 
 /** A place in the pass order: a task of a cluster, or (task {@link LIST_POSITION}) the cluster's ListTasks. */
 export interface SlicePosition {
@@ -89,7 +87,7 @@ export function comparePositions(a: SlicePosition, b: SlicePosition): number {
 
 /** ListTasks pages a cluster's listing is expected to take: as last seen, else one per 100 records. */
 export function expectedListPages(cluster: SliceCluster): number {
-  return cluster.listPages ?? Math.max(1, Math.ceil(cluster.taskArns.length / BATCH));
+  return cluster.listPages ?? Math.max(1, Math.ceil(cluster.taskArns.length / LIST_TASKS_PAGE));
 }
 
 type Item = { readonly cluster: SliceCluster; readonly position: SlicePosition; readonly taskArn?: string };
@@ -117,7 +115,7 @@ export function planSlice(input: {
       .map((taskArn) => ({ taskArn, task: taskIdOf(taskArn) }))
       .sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0));
     for (const { taskArn, task } of ids) items.push({ cluster, taskArn, position: { cluster: cluster.name, task } });
-    passReads += Math.ceil(ids.length / BATCH);
+    passReads += Math.ceil(ids.length / DESCRIBE_TASKS_BATCH);
     if (cluster.listed) {
       items.push({ cluster, position: { cluster: cluster.name, task: LIST_POSITION } });
       passReads += expectedListPages(cluster);
@@ -129,8 +127,8 @@ export function planSlice(input: {
   const described = new Set<string>();
   for (const cluster of clusters) {
     const urgent = [...new Set(cluster.urgent ?? [])];
-    for (let i = 0; i < urgent.length; i += BATCH) {
-      const taskArns = urgent.slice(i, i + BATCH);
+    for (let i = 0; i < urgent.length; i += DESCRIBE_TASKS_BATCH) {
+      const taskArns = urgent.slice(i, i + DESCRIBE_TASKS_BATCH);
       units.push({ kind: 'describe', cluster: cluster.cluster, name: cluster.name, taskArns, reads: 1 });
       plannedReads++;
       for (const arn of taskArns) described.add(arn);
@@ -165,7 +163,7 @@ export function planSlice(input: {
     if (
       batch &&
       (batch.cluster !== item.cluster ||
-        batch.taskArns.length >= BATCH ||
+        batch.taskArns.length >= DESCRIBE_TASKS_BATCH ||
         (start + n) % items.length === 0 ||
         !item.taskArn)
     )

@@ -6,6 +6,7 @@
  */
 import type { Etcd3 } from 'etcd3';
 import type { Config } from '../config';
+import { LIST_TASKS_PAGE } from '../ecs/limits';
 import { errorMessage } from '../errors';
 import { invocationDeadlineMs } from '../etcd/client';
 import type { StoredRecord } from '../etcd/registry';
@@ -155,7 +156,7 @@ export class TickVerification {
 
   /** Records how many tasks a cluster's listing returned (its page count plans the next ticks). */
   listed(name: string, tasks: number): void {
-    this.pages[name] = Math.max(1, Math.ceil(tasks / 100));
+    this.pages[name] = Math.max(1, Math.ceil(tasks / LIST_TASKS_PAGE));
   }
 
   /** Saves where the next tick continues (not in a dry run) and reports the tick's verification. */

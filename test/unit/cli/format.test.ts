@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatList, formatPlan, formatProblems, formatTable, formatTtl } from '../../../lib/cli/format';
-import { ProblemKind } from '../../../lib/cli/inspect';
+import { ProblemKind } from '../../../lib/cli/commands/check';
 
 describe('formatTable', () => {
   it('aligns every column on its widest cell and ends no line in spaces', () => {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { clusterNameOf, isClusterArnOrName, parseClusterArn, parseTaskArn } from '../../../lib/ecs/arn';
+import { clusterNameOf, isClusterArnOrName, parseClusterArn, parseTaskArn, parseTaskRef } from '../../../lib/ecs/arn';
+
+const arn = (id: string) => `arn:aws:ecs:us-west-2:111122223333:task/prod/${id}`;
 
 describe('parseTaskArn', () => {
   it('reads region, account, cluster and task ID from a task ARN of the current format', () => {
@@ -55,5 +57,16 @@ describe('clusterNameOf', () => {
   it('names the cluster of a cluster ARN and returns a name unchanged', () => {
     expect(clusterNameOf('arn:aws:ecs:us-east-1:123456789012:cluster/batch')).toBe('batch');
     expect(clusterNameOf('batch')).toBe('batch');
+  });
+});
+
+describe('parseTaskRef', () => {
+  it('reads cluster and id from a task ARN, the id alone from a bare id or an old-style ARN', () => {
+    expect(parseTaskRef(arn('abc'))).toEqual({ clusterName: 'prod', taskId: 'abc' });
+    expect(parseTaskRef('arn:aws:ecs:us-east-1:111122223333:task/abc')).toEqual({
+      clusterName: undefined,
+      taskId: 'abc',
+    });
+    expect(parseTaskRef(' abc ')).toEqual({ taskId: 'abc' });
   });
 });

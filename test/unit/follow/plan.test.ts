@@ -7,7 +7,7 @@ import {
   FOLLOW_CHECK_SECONDS,
   FOLLOW_MARGIN_SECONDS,
   followTiming,
-  MAX_ATTEMPTS,
+  MAX_FOLLOW_CHECKS,
   nextDelaySeconds,
   type FollowInput,
 } from '../../../lib/follow/plan';
@@ -149,7 +149,7 @@ describe('decideFollowUp', () => {
     }));
 
   it('gives up after the most checks whatever the bound says', () =>
-    expect(decideFollowUp(input({ attempt: MAX_ATTEMPTS, giveUpAt: T0 + 10 ** 9 }))).toMatchObject({
+    expect(decideFollowUp(input({ attempt: MAX_FOLLOW_CHECKS, giveUpAt: T0 + 10 ** 9 }))).toMatchObject({
       action: 'give-up',
     }));
 

@@ -1,11 +1,11 @@
 /**
- * What renew would change now, for `diff`. The one place the CLI asks renew for its plan, so
- * the plan shown is exactly the one the next tick carries out.
+ * `diff`: what renew would change now. The one place the CLI asks renew for its dry run, so the
+ * changes shown are exactly the ones the next tick carries out.
  */
-import type { PlannedChange, Registrar } from '../registrar';
+import type { PlannedChange, Registrar } from '../../registrar';
 
 /** renew's plan for the current state of etcd and ECS, and what kept it from being complete. */
-export interface RenewPlan {
+export interface RenewDryRun {
   /** Task records renew would look at. */
   readonly records: number;
   /** Every change renew would make (lease renewals are not listed). */
@@ -21,9 +21,9 @@ export interface RenewPlan {
  * are only read) and returns the changes it would make.
  *
  * @example
- * const { planned } = await planRenew(registrar);
+ * const { planned } = await dryRunRenew(registrar);
  */
-export async function planRenew(registrar: Pick<Registrar, 'renew'>): Promise<RenewPlan> {
+export async function dryRunRenew(registrar: Pick<Registrar, 'renew'>): Promise<RenewDryRun> {
   const summary = await registrar.renew({ dryRun: true });
   return {
     records: summary.records,
