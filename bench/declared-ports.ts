@@ -17,6 +17,7 @@ import { fargateEvent } from '../test/kit/events';
 import { LocalAws } from '../test/kit/local-aws';
 import { startLocalEtcd } from '../test/kit/local-etcd';
 import type { Json } from './support';
+import { renewTasks } from '../lib/renew/run';
 
 const ACCOUNT = 'arn:aws:ecs:us-west-2:111122223333';
 const quiet = { info() {}, warn() {}, error() {} };
@@ -82,7 +83,7 @@ export async function benchDeclaredPorts(services = 20, tasksPerService = 50): P
       for (let i = 0; i < events.length; i += 50)
         await Promise.all(events.slice(i, i + 50).map((e) => registrar.registerEvent(e)));
       const afterRegister = { describeServices: ecs.calls.describeServices, reads: reads() };
-      await registrar.renew();
+      await renewTasks(registrar);
       const tick = {
         describeServices: ecs.calls.describeServices - afterRegister.describeServices,
         reads: reads() - afterRegister.reads,
@@ -97,7 +98,7 @@ export async function benchDeclaredPorts(services = 20, tasksPerService = 50): P
         ecs: coldEcs,
         log: quiet,
       });
-      const summary = await cold.renew();
+      const summary = await renewTasks(cold);
       results.push({
         figure: 'declared_port_reads',
         fleet: marked ? 'appProtocol grpc marked' : 'unmarked, port declared by the ECS service',

@@ -16,6 +16,7 @@ import { fargateEvent } from '../test/kit/events';
 import { startLocalEtcdCluster } from '../test/kit/local-etcd';
 import { startTcpProxy } from '../test/kit/tcp-proxy';
 import { BENCH_EVENT, type Json, median, percentile, registrarFromEnv, round, startEcsEndpoint } from './support';
+import { renewTasks } from '../lib/renew/run';
 
 const quiet = { info() {}, warn() {}, error() {} };
 
@@ -68,7 +69,7 @@ export async function benchMemberFailure({ fleet = 1000, registers = 200, ticks 
       const unrenewed: number[] = [];
       try {
         for (let t = 0; t < ticks; t++) {
-          const summary = await ticker.registrar.renew();
+          const summary = await renewTasks(ticker.registrar);
           tickMs.push(round(summary.durationsMs.total, 0));
           unrenewed.push(summary.failed);
         }

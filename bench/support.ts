@@ -13,7 +13,8 @@ import { AwsEcsReader } from '../lib/ecs/api';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
 import { createEtcdClient } from '../lib/etcd/client';
 import { Registry } from '../lib/etcd/registry';
-import { type Log, Registrar } from '../lib/registrar';
+import type { Log } from '../lib/log';
+import { Registrar } from '../lib/registrar';
 import { lambdaContext } from '../test/kit/lambda';
 import { startLocalEtcd } from '../test/kit/local-etcd';
 

@@ -8,10 +8,12 @@
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
-import { deregisterTask, planDeregister, type DeregisterOutcome } from '../lib/deregister';
+import { deregisterTask, planDeregister } from '../lib/deregister';
+import type { DeregisterOutcome } from '../lib/outcomes';
 import { drainThenStop, type DrainOutcome } from '../lib/follow/drain';
 import { assertServed } from '../lib/deployment';
-import { parseTaskStateChange, TaskPhase, taskPhase } from '../lib/ecs/event';
+import { parseTaskStateChange } from '../lib/ecs/event';
+import { TaskPhase, taskPhase } from '../lib/ecs/task';
 import {
   emitCounts,
   invocationMiddleware,

@@ -11,7 +11,7 @@ import { isSqsEvent, registerMessages, type MessageResult } from '../lib/batch';
 import { RegistrarError } from '../lib/errors';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/handler/plumbing';
 import { failureMetrics, registerMetrics } from '../lib/metrics';
-import { isNotStarted, type NotStarted, type RegisterOutcome } from '../lib/registrar';
+import { isNotStarted, type NotStarted, type RegisterOutcome } from '../lib/outcomes';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
 import { enableEc2Lookups, sharedRegistrar } from '../lib/handler/ecs-wiring';
 

@@ -9,12 +9,13 @@ import type { Context } from 'aws-lambda';
 import { getConfig } from '../lib/config';
 import { emitCounts, invocationMiddleware, logger, metrics, middyOptions } from '../lib/handler/plumbing';
 import { renewMetrics } from '../lib/metrics';
-import type { RenewSummary } from '../lib/registrar';
+import { renewTasks } from '../lib/renew/run';
+import type { RenewSummary } from '../lib/renew/summary';
 import { loadEc2 } from '../lib/ecs/ec2-loader';
 import { enableEc2Lookups, sharedRegistrar } from '../lib/handler/ecs-wiring';
 
 async function renew(_event: unknown, context: Context): Promise<RenewSummary> {
-  const summary = await sharedRegistrar(context).renew({ dryRun: getConfig().dryRun });
+  const summary = await renewTasks(sharedRegistrar(context), { dryRun: getConfig().dryRun });
   emitCounts(renewMetrics(summary));
   if (summary.dryRun) logger.info('dry run: nothing was written', { planned: summary.planned });
   if (summary.failed > 0 || summary.ecsFailures.length > 0) logger.warn('renew tick had failures', { summary });

@@ -2,60 +2,12 @@
  * Pure decisions: what to do with a task given what etcd holds and what ECS says. No I/O here;
  * the adapters in `lib/etcd` and `lib/ecs` carry the decisions out.
  */
-import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
-import type { PortChoice } from './port-selection';
+import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/task';
+import { RecordState, type TaskRecord, type Tombstone } from './task-record';
 
-/** What the registry currently publishes for a task. */
-export const RecordState = {
-  /** Endpoint keys are written. */
-  Registered: 'registered',
-  /** Health-gated: waiting for ECS to report HEALTHY; no endpoint keys yet. */
-  Pending: 'pending',
-  /** ECS reported UNHEALTHY: endpoint keys removed, the task is still watched. */
-  Withdrawn: 'withdrawn',
-  /** The task exposes no endpoint (no ports, or every container skipped): tracked, nothing published. */
-  Empty: 'empty',
-} as const;
-export type RecordState = (typeof RecordState)[keyof typeof RecordState];
-
-/** The registrar's record of one task, stored under `<STATE_PREFIX>/tasks/<cluster>/<task-id>` on the task's lease. */
-export interface TaskRecord {
-  readonly taskArn: string;
-  readonly clusterArn: string;
-  /** `detail.version` of the newest state applied. */
-  readonly version: number;
-  readonly state: RecordState;
-  /** The task's lease (decimal string: lease IDs are 64-bit). */
-  readonly leaseId: string;
-  /** Endpoint keys written for this task (all on `leaseId`). */
-  readonly keys: readonly string[];
-  readonly taskDefinitionArn: string;
-  /** Containers whose health check gates registration. */
-  readonly gatedContainers: readonly string[];
-  /**
-   * Services the task publishes (or will, once healthy): a drain looks up the pending tasks of the
-   * stopping task's services. Absent in records written before it existed.
-   */
-  readonly services?: readonly string[];
-  /** ISO time of the last write. */
-  readonly updatedAt: string;
-  /** When ECS started the task (absent in records written before it was kept). */
-  readonly startedAt?: string;
-  /** Random tag of the write that stored this record, so a retried write recognises its own. */
-  readonly writeId?: string;
-  /**
-   * The ports chosen for the task and the rule that chose each (`show` and `check` explain them).
-   * Absent in records written before it was kept.
-   */
-  readonly ports?: readonly PortChoice[];
-}
-
-/** The memory of a stopped task, so late or redelivered RUNNING events change nothing. */
-export interface Tombstone {
-  readonly taskArn: string;
-  readonly version: number;
-  readonly stoppedAt: string;
-}
+// The record vocabulary lives in lib/task-record.ts (with its schema); re-exported here, where its
+// users have always found it.
+export { RecordState, type TaskRecord, type Tombstone } from './task-record';
 
 /** Where a write request comes from: an event, or ECS's own current answer during renew. */
 export const WriteSource = {

@@ -4,18 +4,8 @@
  * bundle carries no ECS client: a stop needs nothing but etcd.
  */
 import { refOf, type Registry, type TaskRef } from './etcd/registry';
-import type { Log } from './registrar';
-
-/** What deregistering one task did. */
-export interface DeregisterOutcome {
-  /** `removed`: keys and record deleted; `tombstoned`: nothing was registered, the stop is remembered; `unchanged`: already stopped. */
-  readonly action: 'removed' | 'tombstoned' | 'unchanged';
-  readonly taskArn: string;
-  /** Endpoint keys that were removed. */
-  readonly keys: readonly string[];
-  /** True when nothing was written (`DRY_RUN`): the outcome says what would have happened. */
-  readonly dryRun?: boolean;
-}
+import type { Log } from './log';
+import type { DeregisterOutcome } from './outcomes';
 
 /**
  * Removes a stopping task: tombstone, record and its own endpoint keys in one transaction, then

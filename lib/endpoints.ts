@@ -8,7 +8,7 @@
  * are not running.
  */
 import { AddressFamily, assertDialableIpv4, assertDialableIpv6, chooseAddress, type TaskAddresses } from './address';
-import type { TaskSnapshot } from './ecs/event';
+import type { TaskSnapshot } from './ecs/task';
 import type { ServiceDeclaration } from './ecs/service-declaration';
 import type { ContainerDefinitionInfo, PortMapping, TaskDefinitionInfo } from './ecs/task-definition';
 import { InvalidEventError, MissingNetworkInfo } from './errors';

@@ -7,8 +7,6 @@ import { KeyFormat, ValueFormat, type Config } from './config';
 import { clusterNameOfSegment, clusterSegment, isLegacySegment } from './deployment';
 import { InvalidEventError } from './errors';
 
-export { assertDialableIpv4 } from './address';
-
 /** One dialable endpoint of one task. */
 export interface Endpoint {
   /** Service name clients resolve (`<prefix>/<service>/`). */

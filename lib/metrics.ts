@@ -37,9 +37,9 @@
  * `withdrawn` action) counts as `Withdrawn`; a renew summary's `repaired` as `RepairedByReconcile`,
  * `restored` as `KeysRestored`, `missing` as `MissingMarked`, `failOpen` as `FailOpenRenewed`.
  */
-import type { DeregisterOutcome } from './deregister';
 import { DependencyError } from './errors';
-import type { RegisterOutcome, RenewSummary } from './registrar';
+import type { DeregisterOutcome, RegisterOutcome } from './outcomes';
+import type { RenewSummary } from './renew/summary';
 
 /** Metric name → count to add. */
 export type MetricCounts = Partial<Record<MetricName, number>>;

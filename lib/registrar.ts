@@ -7,58 +7,29 @@
 import type { TaskAddresses } from './address';
 import type { Config } from './config';
 import { decideWrite, evaluateHealth, RecordState, targetState, WriteSource } from './decide';
-import type { EcsReader } from './ecs/api';
+import type { EcsReader } from './ecs/reader';
 import type { ServiceDeclaration } from './ecs/service-declaration';
-import { parseTaskStateChange, TaskPhase, taskPhase, type TaskSnapshot } from './ecs/event';
+import { parseTaskStateChange } from './ecs/event';
+import { TaskPhase, taskPhase, type TaskSnapshot } from './ecs/task';
 import { needsHostIp, planEndpoints, type EndpointPlan } from './endpoints';
-import type { Ambiguity } from './port-selection';
 import type { TaskDefinitionInfo } from './ecs/task-definition';
 import { DependencyError, MissingNetworkInfo } from './errors';
-import { refOf, type DesiredTask, type LeftOutKey, type Registry, type TaskState } from './etcd/registry';
+import { refOf, type DesiredTask, type Registry, type TaskState } from './etcd/registry';
 import { assertServed } from './deployment';
 import { endpointKey, endpointValue, recordKey, type EndpointMetadata } from './keys';
-import type { PendingFollower } from './follow/schedule';
-import { describeState } from './renew/plan';
-import { renewTick, type RenewSummary } from './renew/tick';
+import type { PendingFollower } from './follow/follower';
+import type { Log } from './log';
+import type { NotStarted, RegisterOutcome } from './outcomes';
+import { describeState } from './ecs/task';
+import type { RenewSummary } from './renew/summary';
+import { renewTick } from './renew/tick';
 import type { Etcd3 } from 'etcd3';
 
-/** The few logger methods the registrar uses (Powertools' Logger fits). */
-export interface Log {
-  info(message: string, ...extra: Record<string, unknown>[]): void;
-  warn(message: string, ...extra: Record<string, unknown>[]): void;
-  error(message: string, ...extra: Record<string, unknown>[]): void;
-}
-
-/** What registering one task did. */
-export interface RegisterOutcome {
-  readonly action: 'registered' | 'pending' | 'withdrawn' | 'empty' | 'ignored';
-  readonly taskArn: string;
-  /** Why nothing changed (`ignored`): stale, duplicate, stopped. */
-  readonly reason?: string;
-  /** Endpoint keys now published for the task. */
-  readonly keys: readonly string[];
-  /** Containers left out and why. */
-  readonly skipped?: readonly { readonly container: string; readonly reason: string }[];
-  /** Endpoint keys left with another task that holds them (a reused ip:port), and why. */
-  readonly leftOut?: readonly LeftOutKey[];
-  /** Services whose port was guessed among several unmarked ones (logged as a WARN with the fix). */
-  readonly ambiguities?: readonly Ambiguity[];
-  /** True when nothing was written (`DRY_RUN`): the outcome says what would have happened. */
-  readonly dryRun?: boolean;
-}
-
-/** What the register function answers for an ECS task event that is not of a started task. */
-export interface NotStarted {
-  readonly action: 'ignored';
-  readonly taskArn: string;
-  readonly reason: string;
-}
-
-/** True for the answer to an event that is not of a started task (nothing was attempted). */
-export const isNotStarted = (outcome: RegisterOutcome | NotStarted): outcome is NotStarted => !('keys' in outcome);
-
-export type { RenewSummary } from './renew/tick';
-export type { AppliedChange, PlannedChange } from './renew/execute';
+// The vocabulary once defined here, re-exported so importers not yet moved to the leaf modules
+// (lib/cli) keep compiling; new code imports lib/log.ts, lib/outcomes.ts, lib/renew/summary.ts.
+export type { Log } from './log';
+export { isNotStarted, type NotStarted, type RegisterOutcome } from './outcomes';
+export type { AppliedChange, PlannedChange, RenewSummary } from './renew/summary';
 
 /** Dependencies of the {@link Registrar}. */
 export interface RegistrarDeps {
@@ -89,7 +60,7 @@ export interface RegisterOptions {
 export class Registrar {
   private readonly reserved: readonly string[];
 
-  constructor(private readonly deps: RegistrarDeps) {
+  constructor(readonly deps: RegistrarDeps) {
     // With an empty registry prefix, a service named like the state prefix's first segment would
     // put endpoint keys among the task records.
     this.reserved = deps.config.registryPrefix === '' ? [deps.config.statePrefix.split('/')[0]!] : [];
@@ -361,17 +332,11 @@ export class Registrar {
   }
 
   /**
-   * One renew tick: renews the lease of every recorded task, asks ECS about them (100 per
-   * DescribeTasks), rewrites, withdraws or removes the tasks ECS says changed, stopped or are gone,
-   * restores lost endpoint keys, then registers the running tasks of each served cluster that
-   * ListTasks lists without a record (lost events). If ECS fails for a cluster, nothing of it is
-   * removed (fail open). A MISSING answer removes nothing before a later tick confirms it, and
-   * never leaves a tombstone. One failing task never stops the run. The decision is the pure
-   * `planRenew` (lib/renew/plan.ts); this runs its steps.
+   * One renew tick over this registrar: the same as `renewTasks(registrar, options)`
+   * (lib/renew/run.ts), which callers use.
    *
-   * @param options.dryRun (default: `DRY_RUN`) decide everything, write nothing (not even keepalives: lease TTLs are
-   *   only read), and list every change the tick would make in `planned` (the steps the real tick
-   *   would take from the same facts, listed in `applied`).
+   * @deprecated Kept only for the CLI's `diff` until it calls `renewTasks`; then removed, and with
+   *   it the registrar's one import of renew.
    */
   renew(options: { readonly dryRun?: boolean } = {}): Promise<RenewSummary> {
     return renewTick(

@@ -11,7 +11,7 @@
  *   npm run demo
  */
 import { Etcd3 } from 'etcd3';
-import type { RegisterOutcome } from '../lib/registrar';
+import type { RegisterOutcome } from '../lib/outcomes';
 import { parseEndpoint } from '../lib/discovery/parse';
 import { registerEtcdResolver, roundRobin } from '../lib/discovery/grpc-resolver';
 import { loadEvent } from '../test/kit/events';

@@ -5,12 +5,7 @@
  * than the whole module) keeps that chunk small.
  */
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
-
-/** An instance's private IPv4 address and primary IPv6 address, either absent (IPv6-only or IPv4-only). */
-export interface InstanceAddresses {
-  readonly ipv4?: string;
-  readonly ipv6?: string;
-}
+import type { InstanceAddresses } from './reader';
 
 /**
  * Private IPv4 and IPv6 addresses by instance id of EC2 instances, through a client created on

@@ -3,10 +3,22 @@
  * mark and pending-listing shapes, their schemas, and parsing from etcd's key-values.
  */
 import type { IKeyValue, ITxnResponse } from 'etcd3';
-import * as z from 'zod/mini';
-import { RecordState, type KeyHolder, type TaskRecord, type Tombstone } from '../decide';
+import type { KeyHolder } from '../decide';
 import { stateKeyParts } from '../keys';
-import { ChoiceRule, type PortChoice } from '../port-selection';
+import type { PortChoice } from '../port-selection';
+import {
+  missingMarkSchema,
+  pendingEntrySchema,
+  taskRecordSchema,
+  tombstoneSchema,
+  type MissingMark,
+  type PendingEntry,
+  type RecordState,
+  type StoredRecord,
+  type Tombstone,
+} from '../task-record';
+
+export type { MissingMark, PendingEntry, StoredRecord } from '../task-record';
 
 /** Identifies one task in the registry. */
 export interface TaskRef {
@@ -19,15 +31,6 @@ export interface TaskRef {
 /** The four fields that identify a task in the registry (nothing else of a larger object). */
 export function refOf(task: TaskRef): TaskRef {
   return { taskArn: task.taskArn, taskId: task.taskId, clusterArn: task.clusterArn, clusterName: task.clusterName };
-}
-
-/** A task record as stored, with the etcd facts guards need. */
-export interface StoredRecord {
-  readonly key: string;
-  readonly record: TaskRecord;
-  readonly modRevision: string;
-  /** The lease the record hangs on (the task's lease). */
-  readonly lease: string;
 }
 
 /** What etcd holds about one task. */
@@ -52,54 +55,6 @@ export interface DesiredTask extends TaskRef {
   readonly entries: readonly { readonly key: string; readonly value: string }[];
 }
 
-/** A MISSING mark: renew saw ECS answer MISSING for the task (and ListTasks not list it) since `firstSeen`. */
-export interface MissingMark {
-  readonly taskArn: string;
-  /** ISO time of the tick that first saw it MISSING. */
-  readonly firstSeen: string;
-}
-
-/** A pending task as listed under a service it will publish (see {@link Registry.pendingTasks}). */
-export interface PendingEntry {
-  readonly taskArn: string;
-  readonly clusterArn: string;
-  readonly gatedContainers: readonly string[];
-}
-
-const recordSchema = z.object({
-  taskArn: z.string(),
-  clusterArn: z.string(),
-  version: z.int(),
-  state: z.enum([RecordState.Registered, RecordState.Pending, RecordState.Withdrawn, RecordState.Empty]),
-  leaseId: z.string(),
-  keys: z.array(z.string()),
-  taskDefinitionArn: z.string(),
-  gatedContainers: z.array(z.string()),
-  services: z.optional(z.array(z.string())),
-  updatedAt: z.string(),
-  // Absent from records written before these fields existed.
-  startedAt: z.optional(z.string()),
-  writeId: z.optional(z.string()),
-  ports: z.optional(
-    z.array(
-      z.object({
-        service: z.string(),
-        container: z.string(),
-        containerPort: z.int(),
-        rule: z.enum(Object.values(ChoiceRule) as [ChoiceRule, ...ChoiceRule[]]),
-        reason: z.string(),
-      }),
-    ),
-  ),
-});
-const tombstoneSchema = z.object({ taskArn: z.string(), version: z.int(), stoppedAt: z.string() });
-const missingMarkSchema = z.object({ taskArn: z.string(), firstSeen: z.string() });
-const pendingEntrySchema = z.object({
-  taskArn: z.string(),
-  clusterArn: z.string(),
-  gatedContainers: z.array(z.string()),
-});
-
 /** The task a stored record is of (cluster name and task id are the record key's last segments). */
 export function storedRef(stored: StoredRecord): TaskRef {
   const { clusterName, taskId } = stateKeyParts(stored.key);
@@ -110,7 +65,7 @@ export function storedRef(stored: StoredRecord): TaskRef {
 export function parseRecord(kv: IKeyValue): StoredRecord {
   return {
     key: kv.key.toString(),
-    record: recordSchema.parse(JSON.parse(kv.value.toString())),
+    record: taskRecordSchema.parse(JSON.parse(kv.value.toString())),
     modRevision: kv.mod_revision,
     lease: kv.lease,
   };

@@ -7,13 +7,14 @@
  * round of ECS reads.
  */
 import { evaluateHealth, Health, RecordState, WriteSource } from '../decide';
-import type { EcsReader } from '../ecs/api';
+import type { EcsReader } from '../ecs/reader';
 import { DESCRIBE_TASKS_BATCH } from '../ecs/limits';
-import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/event';
+import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/task';
 import { errorMessage } from '../errors';
 import type { PendingEntry, Registry, TaskRef } from '../etcd/registry';
 import { serviceOfEndpointKey } from '../keys';
-import type { Log, Registrar } from '../registrar';
+import type { Log } from '../log';
+import type { Registrar } from '../registrar';
 
 /** What the drain check did. */
 export interface DrainOutcome {

@@ -11,11 +11,12 @@
  */
 import pLimit from 'p-limit';
 import { WriteSource } from '../decide';
-import type { EcsReader } from '../ecs/api';
-import type { TaskSnapshot } from '../ecs/event';
+import type { EcsReader } from '../ecs/reader';
+import type { TaskSnapshot } from '../ecs/task';
 import { errorMessage, InvalidEventError, type RegistrarError } from '../errors';
 import type { Registry, TaskState } from '../etcd/registry';
-import type { Log, Registrar } from '../registrar';
+import type { Log } from '../log';
+import type { Registrar } from '../registrar';
 import { nextMessage, parseFollowMessage, type ParsedFollowMessage } from './message';
 import { decideFollowUp, decideWithoutEcs, type FollowDecision } from './plan';
 import type { FollowQueue, Outgoing } from './queue';

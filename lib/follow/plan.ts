@@ -10,7 +10,7 @@
  * asks ECS every few seconds from the first probe on, until that bound plus a margin.
  */
 import { evaluateHealth, Health, RecordState, type TaskRecord } from '../decide';
-import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/event';
+import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/task';
 import { HEALTH_CHECK_DEFAULTS, type HealthCheckTiming } from '../ecs/task-definition';
 
 /**

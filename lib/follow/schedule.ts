@@ -2,19 +2,14 @@
  * Starts the follow-up of a task just recorded pending: works out its health check timing from the
  * task definition and sends the first message, delayed until the first probe can have passed.
  */
-import type { EcsReader } from '../ecs/api';
-import type { TaskSnapshot } from '../ecs/event';
+import type { EcsReader } from '../ecs/reader';
+import type { TaskSnapshot } from '../ecs/task';
 import { errorMessage } from '../errors';
-import type { Log } from '../registrar';
+import type { Log } from '../log';
+import type { PendingFollower } from './follower';
 import { FOLLOW_MESSAGE_TYPE, type FollowMessage } from './message';
 import { followTiming } from './plan';
 import type { FollowQueue } from './queue';
-
-/** What the registrar calls when it has recorded a task pending. */
-export interface PendingFollower {
-  /** Starts following the task. Never throws: renew publishes the task if this fails. */
-  follow(task: TaskSnapshot, gatedContainers: readonly string[]): Promise<void>;
-}
 
 /** Dependencies of a {@link FollowScheduler}. */
 export interface FollowSchedulerDeps {

@@ -7,25 +7,11 @@ import pLimit from 'p-limit';
 import type { Config } from '../config';
 import { errorMessage, InvalidEventError } from '../errors';
 import { storedRef, type DesiredTask, type Registry, type TaskState } from '../etcd/registry';
-import type { TaskSnapshot } from '../ecs/event';
-import type { Log, RegisterOutcome } from '../registrar';
+import type { TaskSnapshot } from '../ecs/task';
+import type { Log } from '../log';
+import type { RegisterOutcome } from '../outcomes';
 import { StepKind, type RenewStep } from './plan';
-import type { RenewSummary } from './tick';
-
-/** A change a renew tick makes (or, in a dry run, would make). */
-export interface PlannedChange {
-  readonly taskArn: string;
-  readonly action: StepKind;
-  readonly reason: string;
-  /** Endpoint keys written or removed (for a registration: what it publishes). */
-  readonly keys?: readonly string[];
-}
-
-/** A change a renew tick made, with what came of it. */
-export interface AppliedChange extends PlannedChange {
-  /** `done`; `unchanged` when the write found etcd changed since the tick read it (a guard refused); `failed`. */
-  readonly result: 'done' | 'unchanged' | 'failed';
-}
+import type { AppliedChange, RenewSummary } from './summary';
 
 /** What the executor needs. */
 export interface ExecuteContext {

@@ -5,10 +5,10 @@
  * and carries the steps out, and a dry run lists the very same steps.
  */
 import { RecordState, RenewAction, decideRenew } from '../decide';
-import type { DescribedTasks } from '../ecs/api';
+import type { DescribedTasks } from '../ecs/reader';
 import { clusterNameOf } from '../ecs/arn';
-import { TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/event';
-import type { MissingMark, StoredRecord } from '../etcd/registry';
+import { describeState, TaskPhase, taskPhase, type TaskSnapshot } from '../ecs/task';
+import type { MissingMark, StoredRecord } from '../task-record';
 
 /** An ECS answer, or why there is none. */
 export type Answer<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
@@ -126,11 +126,6 @@ export interface RenewPlan {
   readonly failOpen: number;
   /** Records that could not be handled, and why. */
   readonly failures: readonly { readonly taskArn: string; readonly error: string }[];
-}
-
-/** A task's state in ECS's words, for reasons and log lines. */
-export function describeState(task: TaskSnapshot): string {
-  return `${task.lastStatus}/${task.desiredStatus}${task.healthStatus ? ` ${task.healthStatus}` : ''} at version ${task.version}`;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { loadXdsConfig, type Config } from '../config';
 import { ConfigError } from '../errors';
 import type { EtcdCredentials } from '../etcd/credentials';
-import type { Log } from '../registrar';
+import type { Log } from '../log';
 import { clientBootstrap, type ClientBootstrapOptions } from './bootstrap';
 import { envoyProtoDir } from './protos';
 import { runXds } from './run';

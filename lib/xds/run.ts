@@ -13,7 +13,7 @@ import { createEtcdClient } from '../etcd/client';
 import type { EtcdCredentials } from '../etcd/credentials';
 import { etcdCall } from '../etcd/operations';
 import { adoptionWarning, claimNamespace } from '../etcd/ownership';
-import type { Log } from '../registrar';
+import type { Log } from '../log';
 import { startXdsServer, type XdsServer } from './server';
 
 /** Options of {@link runXds}. */

@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { errorMessage } from '../discovery/errors';
 import { asDirectory, watchService, type BackoffOptions, type ServiceWatcher } from '../discovery/watcher';
-import type { Log } from '../registrar';
+import type { Log } from '../log';
 import { loadEnvoyProtos, type DiscoveryRequest, type EncodedAny, type EnvoyProtos } from './protos';
 import { RegistryView } from './registry-view';
 import { resourceFor, TypeUrl } from './resources';

@@ -16,6 +16,7 @@ import { buildCli } from '../../scripts/build-cli.mjs';
 import { createHarness, type Harness } from '../support/harness';
 import { loadEvent } from '../kit/events';
 import { CLUSTER_ARN, fargateEvent, transition } from '../kit/events';
+import { renewTasks } from '../../lib/renew/run';
 
 type Json = Record<string, any>;
 
@@ -126,7 +127,7 @@ describe('on a consistent registry', () => {
     const { code, out } = await cli('diff', '--json');
     expect(code).toBe(ExitCode.Ok);
     const plan = JSON.parse(out);
-    expect(plan.planned).toEqual((await h.registrar.renew({ dryRun: true })).planned);
+    expect(plan.planned).toEqual((await renewTasks(h.registrar, { dryRun: true })).planned);
     expect(plan.planned.map((p: Json) => [p.action, p.taskArn])).toEqual(
       expect.arrayContaining([
         ['mark-missing', running[2]!.detail.taskArn],

@@ -11,6 +11,7 @@ import { prefixEnd } from '../../lib/etcd/registry';
 import { recordKey } from '../../lib/keys';
 import { fargateEvent } from '../kit/events';
 import { createDeployment } from '../support/harness';
+import { renewTasks } from '../../lib/renew/run';
 
 type Deployment = Awaited<ReturnType<typeof createDeployment>>;
 interface Place {
@@ -134,7 +135,7 @@ describe.each(layouts)('deployments on one etcd, with %s', (_layout, envOf) => {
 
       for (let tick = 0; tick < 3; tick++)
         for (const d of tick % 2 === 0 ? [a, b] : [b, a]) {
-          const summary = await d.registrar.renew();
+          const summary = await renewTasks(d.registrar);
           expect(summary).toMatchObject({
             records: 3,
             renewed: 3,
@@ -218,7 +219,7 @@ describe('a state namespace', () => {
       .exec();
     const rev = (await d.etcd.kv.range({ key: Buffer.from(key) })).kvs[0]!.mod_revision;
 
-    const summary = await d.registrar.renew();
+    const summary = await renewTasks(d.registrar);
     expect(summary).toMatchObject({ records: 3, renewed: 3, removed: 0, missing: 0, clustersRemoved: 0, failed: 0 });
     expect(d.log.lines.find((l) => l.level === 'error')).toMatchObject({
       message: "renew skipped records that are not this deployment's",

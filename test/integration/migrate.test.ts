@@ -20,6 +20,7 @@ import { runCli } from '../../lib/cli/main';
 import { loadConfig, loadXdsConfig } from '../../lib/config';
 import { runXds } from '../../lib/xds/run';
 import { claimedNamespace } from '../../lib/handler/plumbing';
+import { renewTasks } from '../../lib/renew/run';
 
 type Deployment = Awaited<ReturnType<typeof createDeployment>>;
 type Json = Record<string, any>;
@@ -124,7 +125,7 @@ describe.each([
     expect(await keysUnder(d, `${ns}/services/`)).toEqual(published);
 
     for (let tick = 0; tick < 3; tick++) {
-      const summary = await d.registrar.renew();
+      const summary = await renewTasks(d.registrar);
       expect(summary).toMatchObject({ records: 2, renewed: 2, removed: 0, missing: 0, failed: 0, clustersRemoved: 0 });
       expect(summary.applied).toEqual([]);
     }
@@ -185,7 +186,7 @@ describe('moving the previous layout', () => {
     expect(await ownOld()).toEqual([]);
     const owner = JSON.parse((await d.etcd.get(ownerKey(d.config.statePrefix)).string()) ?? '{}') as OwnerRecord;
     expect(owner.migratedAt).toBeDefined();
-    expect((await d.registrar.renew()).renewed).toBe(2);
+    expect((await renewTasks(d.registrar)).renewed).toBe(2);
   });
 
   it('is refused, writing nothing, when the tasks publish outside REGISTRY_PREFIX', async () => {

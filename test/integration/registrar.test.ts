@@ -12,6 +12,7 @@ import { Registrar } from '../../lib/registrar';
 import { createHarness, type Harness } from '../support/harness';
 import { loadEvent } from '../kit/events';
 import { CLUSTER_ARN, fargateEvent, TASK_DEFINITION_ARN, transition } from '../kit/events';
+import { renewTasks } from '../../lib/renew/run';
 
 type Json = Record<string, any>;
 
@@ -285,7 +286,7 @@ describe('renew', () => {
     for (let n = 60; n < 63; n++) await start(h, fargateEvent(n));
     const leases = (await h.registry.listRecords()).records.map((r) => r.lease);
     await new Promise((r) => setTimeout(r, 2100));
-    const summary = await h.registrar.renew();
+    const summary = await renewTasks(h.registrar);
     expect(summary).toMatchObject({
       records: 3,
       renewed: 3,
@@ -308,7 +309,7 @@ describe('renew', () => {
     h.aws.updateTask(events[1]!.detail.taskArn, { desiredStatus: 'STOPPED' });
     h.aws.tasks.delete(events[2]!.detail.taskArn);
     h.aws.updateTask(events[3]!.detail.taskArn, { healthStatus: 'UNHEALTHY' });
-    const summary = await h.registrar.renew();
+    const summary = await renewTasks(h.registrar);
     // A MISSING answer is only marked on the first tick: it is removed once a later tick confirms it.
     expect(summary).toMatchObject({ records: 5, renewed: 1, removed: 2, missing: 1, withdrawn: 1, failed: 0 });
     const idOf = (e: Json) => e.detail.taskArn.split('/').pop();
@@ -319,7 +320,7 @@ describe('renew', () => {
     expect((await h.registry.readTask(task(events[1]!))).tombstone).toBeDefined();
 
     h.aws.updateTask(events[3]!.detail.taskArn, { healthStatus: 'HEALTHY' });
-    expect(await h.registrar.renew()).toMatchObject({ registered: 1, renewed: 1, removed: 1 });
+    expect(await renewTasks(h.registrar)).toMatchObject({ registered: 1, renewed: 1, removed: 1 });
     expect(Object.keys(await h.endpoints())).toHaveLength(2);
     expect(Object.keys(await h.endpoints()).some((k) => k.includes(idOf(events[2]!)))).toBe(false);
     expect(await h.registry.readTask(task(events[2]!))).toEqual({ record: undefined, tombstone: undefined }); // removed without a tombstone
@@ -329,10 +330,10 @@ describe('renew', () => {
     h = await createHarness();
     const running = runningFivexl(loadEvent('fargate-stopped-essential-container-exited-fivexl'));
     await start(h, running);
-    expect(await h.registrar.renew()).toMatchObject({ renewed: 1, registered: 0 });
+    expect(await renewTasks(h.registrar)).toMatchObject({ renewed: 1, registered: 0 });
     expect(await h.endpoints()).toEqual({});
     h.aws.updateTask(running.detail.taskArn, { healthStatus: 'HEALTHY' });
-    expect(await h.registrar.renew()).toMatchObject({ registered: 1 });
+    expect(await renewTasks(h.registrar)).toMatchObject({ registered: 1 });
     expect(Object.keys(await h.endpoints())).toHaveLength(1);
   });
 
@@ -340,7 +341,7 @@ describe('renew', () => {
     h = await createHarness();
     await start(h, fargateEvent(80));
     for (let n = 81; n < 84; n++) h.aws.putTaskFromDetail(fargateEvent(n).detail); // their events were lost
-    const summary = await h.registrar.renew();
+    const summary = await renewTasks(h.registrar);
     expect(summary).toMatchObject({ records: 1, renewed: 1, repaired: 3, failed: 0 });
     expect(Object.keys(await h.endpoints())).toHaveLength(4);
   });
@@ -351,7 +352,7 @@ describe('renew', () => {
     await start(h, event);
     await h.etcd.leaseClient.leaseRevoke({ ID: (await h.registry.readTask(task(event))).record!.lease }); // as if it expired
     expect(await h.endpoints()).toEqual({});
-    expect(await h.registrar.renew()).toMatchObject({ records: 0, repaired: 1 });
+    expect(await renewTasks(h.registrar)).toMatchObject({ records: 0, repaired: 1 });
     expect(Object.keys(await h.endpoints())).toHaveLength(1);
   });
 
@@ -368,7 +369,7 @@ describe('renew', () => {
       }
     })(h.etcd, h.config);
     const registrar = new Registrar({ config: h.config, etcd: h.etcd, registry: racing, ecs: h.ecs, log: h.log });
-    expect(await registrar.renew()).toMatchObject({ records: 1, registered: 1, renewed: 0, failed: 0 });
+    expect(await renewTasks(registrar)).toMatchObject({ records: 1, registered: 1, renewed: 0, failed: 0 });
     expect(Object.keys(await h.endpoints())).toHaveLength(1);
   });
 
@@ -380,7 +381,7 @@ describe('renew', () => {
     h.aws.faults.set('DescribeTasks', { code: 'ServerException', status: 500 });
     const leases = (await h.registry.listRecords()).records.map((r) => r.lease);
     await new Promise((r) => setTimeout(r, 2100));
-    const summary = await h.registrar.renew();
+    const summary = await renewTasks(h.registrar);
     expect(summary).toMatchObject({ records: 2, renewed: 0, failOpen: 2, removed: 0 });
     expect(summary.ecsFailures).toEqual([
       {
@@ -393,7 +394,7 @@ describe('renew', () => {
     expect(h.log.lines.some((l) => l.level === 'warn' && /fail open/.test(l.message))).toBe(true);
 
     h.aws.faults.clear();
-    expect(await h.registrar.renew()).toMatchObject({ removed: 1, renewed: 1 });
+    expect(await renewTasks(h.registrar)).toMatchObject({ removed: 1, renewed: 1 });
   });
 
   it('keeps going when one task fails, and says which', async () => {
@@ -401,7 +402,7 @@ describe('renew', () => {
     await start(h, fargateEvent(95));
     const broken = fargateEvent(96, { detail: { taskDefinitionArn: TASK_DEFINITION_ARN.replace(':1', ':9') } });
     h.aws.putTaskFromDetail(broken.detail); // running, but its task definition cannot be read
-    const summary = await h.registrar.renew();
+    const summary = await renewTasks(h.registrar);
     expect(summary).toMatchObject({ renewed: 1, repaired: 0, failed: 1 });
     expect(summary.failures).toEqual([
       { taskArn: broken.detail.taskArn, error: expect.stringMatching(/DescribeTaskDefinition/) },
@@ -429,7 +430,7 @@ describe('renew at scale', () => {
       expect(new Set(paged.records.map((r) => r.key)).size).toBe(250);
     }
     const calls = h.aws.count('DescribeTasks');
-    expect(await h.registrar.renew()).toMatchObject({ records: 250, renewed: 250, failed: 0 });
+    expect(await renewTasks(h.registrar)).toMatchObject({ records: 250, renewed: 250, failed: 0 });
     expect(h.aws.count('DescribeTasks') - calls).toBe(3);
     expect(h.aws.count('ListTasks')).toBe(3); // 250 running tasks, 100 per page
   });
@@ -447,7 +448,7 @@ describe('renew dry run', () => {
     const before = await h.revisions();
     await new Promise((r) => setTimeout(r, 2100));
 
-    const dry = await h.registrar.renew({ dryRun: true });
+    const dry = await renewTasks(h.registrar, { dryRun: true });
     expect(dry).toMatchObject({
       dryRun: true,
       records: 4,
@@ -467,7 +468,7 @@ describe('renew dry run', () => {
     expect(await h.revisions()).toEqual(before); // nothing written
     expect(await ttl(h, lease)).toBeLessThan(h.config.leaseTtlSeconds - 2); // not even renewed (a renewal reads TTL - 1)
 
-    const real = await h.registrar.renew();
+    const real = await renewTasks(h.registrar);
     expect(real).toMatchObject({
       dryRun: false,
       records: 4,

@@ -6,7 +6,7 @@
 import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { AwsEcsReader } from '../../lib/ecs/api';
-import type { RenewSummary } from '../../lib/registrar';
+import type { RenewSummary } from '../../lib/renew/summary';
 import type { LocalAws } from '../kit/local-aws';
 import { testEnv } from '../support/harness';
 import { captureLogs, type CapturedLogs } from '../support/capture-logs';

@@ -8,6 +8,7 @@ import { deregisterTask } from '../../lib/deregister';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { createHarness, type Harness } from '../support/harness';
 import { fargateEvent } from '../kit/events';
+import { renewTasks } from '../../lib/renew/run';
 
 type Json = Record<string, any>;
 
@@ -44,7 +45,7 @@ it('plans (dry run) exactly the steps the real tick then takes, and logs each ch
   h.aws.deleteCluster(doomed.detail.clusterArn);
   const before = await h.revisions();
 
-  const dry = await h.registrar.renew({ dryRun: true });
+  const dry = await renewTasks(h.registrar, { dryRun: true });
   expect(await h.revisions()).toEqual(before); // nothing written
   const planned = dry.planned.map((p) => [p.taskArn, p.action]).sort();
   expect(planned).toEqual(
@@ -62,7 +63,7 @@ it('plans (dry run) exactly the steps the real tick then takes, and logs each ch
   expect(dryLines).toHaveLength(planned.length);
   h.log.lines.length = 0;
 
-  const real = await h.registrar.renew();
+  const real = await renewTasks(h.registrar);
   expect(real.applied.map((a) => [a.taskArn, a.action]).sort()).toEqual(planned);
   expect(real.applied.every((a) => a.result === 'done')).toBe(true);
   for (const count of [

@@ -13,6 +13,7 @@ import { Registrar } from '../../lib/registrar';
 import { createHarness, memoryLog, type Harness } from '../support/harness';
 import { startSecureEtcd, type SecureEtcd } from '../kit/secure-etcd';
 import { fargateEvent } from '../kit/events';
+import { renewTasks } from '../../lib/renew/run';
 
 let secure: SecureEtcd;
 let h: Harness;
@@ -56,7 +57,7 @@ describe('etcd with TLS client certificates and auth', () => {
     const event = fargateEvent(1);
     h.aws.putTaskFromDetail(event.detail);
     expect(await registrar.register(parseTaskStateChange(event).task)).toMatchObject({ action: 'registered' });
-    expect(await registrar.renew()).toMatchObject({ records: 1, renewed: 1, failed: 0 });
+    expect(await renewTasks(registrar)).toMatchObject({ records: 1, renewed: 1, failed: 0 });
     const stopping = parseTaskStateChange({
       ...event,
       detail: { ...event.detail, version: 9, desiredStatus: 'STOPPED' },

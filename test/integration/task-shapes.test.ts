@@ -12,6 +12,7 @@ import { watchService, type ServiceWatcher } from '../../lib/discovery/watcher';
 import { parseTaskStateChange } from '../../lib/ecs/event';
 import { fargateEvent, transition } from '../kit/events';
 import { createHarness, type Harness } from '../support/harness';
+import { renewTasks } from '../../lib/renew/run';
 
 type Json = Record<string, any>;
 const ACCOUNT = 'arn:aws:ecs:us-west-2:111122223333';
@@ -115,7 +116,7 @@ async function rollingDeploy(service: string, v1: string, v2: string, containers
     expect(await stop(old[i]!)).toMatchObject({ action: 'removed' });
     await sees(watcher, at([...old.slice(i + 1), ...fresh.slice(0, i + 1)]));
   }
-  expect(await h.registrar.renew()).toMatchObject({ failed: 0 });
+  expect(await renewTasks(h.registrar)).toMatchObject({ failed: 0 });
   await sees(watcher, at(fresh));
   await watcher.close();
   // Never fewer than the two running tasks once both old ones were published, never a sidecar port.
@@ -251,7 +252,7 @@ describe('ECS Managed Instances', () => {
     const { watcher } = await watch('mi');
     expect(await start(e)).toMatchObject({ action: 'registered' });
     await sees(watcher, [`${addressOf(e)}:50051`]);
-    expect(await h.registrar.renew()).toMatchObject({ failed: 0 });
+    expect(await renewTasks(h.registrar)).toMatchObject({ failed: 0 });
     const value = JSON.parse(Object.entries(await h.endpoints()).find(([k]) => k.includes('/mi/'))![1]);
     expect(JSON.parse(value.Metadata)).toMatchObject({ launchType: 'MANAGED_INSTANCES' });
     await watcher.close();
@@ -276,7 +277,7 @@ describe('IPv6 tasks (ENDPOINT_ADDRESS_FAMILY=ipv4, the default)', () => {
     const { watcher } = await watch('v6');
     expect(await start(e)).toMatchObject({ action: 'registered' });
     await sees(watcher, ['[2600:1f14::9]:50051']);
-    expect(await h.registrar.renew()).toMatchObject({ failed: 0 });
+    expect(await renewTasks(h.registrar)).toMatchObject({ failed: 0 });
     await sees(watcher, ['[2600:1f14::9]:50051']);
     await watcher.close();
   });
@@ -357,7 +358,7 @@ describe('an IPv6-only task under ENDPOINT_ADDRESS_FAMILY=ipv4-only', () => {
         { container: 'app', reason: expect.stringMatching(/^the task has no IPv4 address \(only IPv6 2600:1f14::d\)/) },
       ],
     });
-    expect(await h4only.registrar.renew()).toMatchObject({ failed: 0 });
+    expect(await renewTasks(h4only.registrar)).toMatchObject({ failed: 0 });
     expect(await h4only.endpoints()).toEqual({});
   });
 });

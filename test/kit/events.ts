@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TaskSnapshot } from '../../lib/ecs/event';
+import type { TaskSnapshot } from '../../lib/ecs/task';
 
 type Json = Record<string, any>;
 

@@ -2,7 +2,7 @@
  * The Lambda handlers, loaded the way Lambda loads them: configuration comes from
  * `process.env` and is read once per process, so the environment is set before the import.
  */
-import type { RegisterOutcome } from '../../lib/registrar';
+import type { RegisterOutcome } from '../../lib/outcomes';
 import type { FleetTask, LocalFleet } from './local-fleet';
 import { lambdaContext } from './lambda';
 

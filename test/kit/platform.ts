@@ -4,7 +4,7 @@
  */
 import { Etcd3 } from 'etcd3';
 import pLimit from 'p-limit';
-import type { RenewSummary } from '../../lib/registrar';
+import type { RenewSummary } from '../../lib/renew/summary';
 import { LocalAws } from './local-aws';
 import { consumeQueue, type ConsumeOptions, type QueueConsumer } from './local-sqs';
 import { startLocalEtcd, type LocalEtcd } from './local-etcd';

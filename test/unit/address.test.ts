@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AddressFamily, assertDialableIpv6, chooseAddress, hostPort } from '../../lib/address';
+import { AddressFamily, assertDialableIpv4, assertDialableIpv6, chooseAddress, hostPort } from '../../lib/address';
 import { endpointKey, endpointValue } from '../../lib/keys';
 import { KeyFormat, ValueFormat } from '../../lib/config';
 import { parseEndpoint } from '../../lib/discovery/parse';
@@ -83,4 +83,28 @@ describe('bracketed IPv6 in keys and values', () => {
     expect(parseEndpoint(addrKey, 'garbage')?.addr).toBe('[2600:1f18::5]:50051');
     expect(parseEndpoint('services/api/abc:50051', 'garbage')).toBeUndefined();
   });
+});
+
+describe('assertDialableIpv4', () => {
+  it.each(['10.0.0.139', '172.31.5.6', '192.168.1.1', '100.64.0.1', '8.8.8.8', '169.253.1.1', '223.255.255.254'])(
+    'accepts %j',
+    (ip) => expect(assertDialableIpv4(ip, 'x')).toBe(ip),
+  );
+  it.each(['', 'abc', '10.0.0.999', '010.0.0.1', '10.0.0.1 ', '1.2.3', '::1', '10.0.0.1\u0000', '１0.0.0.1'])(
+    'rejects %j as not IPv4',
+    (ip) => expect(() => assertDialableIpv4(ip, 'ip')).toThrow(/invalid event at ip: .* is not an IPv4 address/),
+  );
+  it.each([
+    '0.0.0.0',
+    '0.1.2.3',
+    '127.0.0.1',
+    '169.254.169.254',
+    '169.254.170.2',
+    '224.0.0.1',
+    '239.1.1.1',
+    '240.0.0.1',
+    '255.255.255.255',
+  ])('rejects %j as an address no task serves on', (ip) =>
+    expect(() => assertDialableIpv4(ip, 'ip')).toThrow(/is not an address a task serves clients on/),
+  );
 });

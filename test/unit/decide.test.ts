@@ -10,7 +10,7 @@ import {
   targetState,
   WriteSource,
 } from '../../lib/decide';
-import type { TaskSnapshot } from '../../lib/ecs/event';
+import type { TaskSnapshot } from '../../lib/ecs/task';
 import { taskSnapshot } from '../kit/events';
 
 const task = (changes: Partial<TaskSnapshot> = {}): TaskSnapshot => taskSnapshot('abc', changes);

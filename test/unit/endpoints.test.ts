@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseTaskStateChange, type TaskSnapshot } from '../../lib/ecs/event';
+import { parseTaskStateChange } from '../../lib/ecs/event';
+import type { TaskSnapshot } from '../../lib/ecs/task';
 import { toTaskDefinitionInfo, type TaskDefinitionInfo } from '../../lib/ecs/task-definition';
 import { needsHostIp, planEndpoints } from '../../lib/endpoints';
 import { InvalidEventError, MissingNetworkInfo } from '../../lib/errors';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  assertDialableIpv4,
   assertSegment,
   endpointKey,
   endpointValue,
@@ -75,29 +74,5 @@ describe('assertSegment', () => {
   it.each(['api', 'api-v2', 'Api_2', 'a.b', '0day'])('accepts %j', (s) => expect(assertSegment(s, 'x')).toBe(s));
   it.each(['', '-api', '.api', 'a/b', '..', 'a..b', 'api\u0000', 'ápi', 'a b', 'x'.repeat(256)])('rejects %j', (s) =>
     expect(() => assertSegment(s, 'label')).toThrow(/invalid event at label/),
-  );
-});
-
-describe('assertDialableIpv4', () => {
-  it.each(['10.0.0.139', '172.31.5.6', '192.168.1.1', '100.64.0.1', '8.8.8.8', '169.253.1.1', '223.255.255.254'])(
-    'accepts %j',
-    (ip) => expect(assertDialableIpv4(ip, 'x')).toBe(ip),
-  );
-  it.each(['', 'abc', '10.0.0.999', '010.0.0.1', '10.0.0.1 ', '1.2.3', '::1', '10.0.0.1\u0000', '１0.0.0.1'])(
-    'rejects %j as not IPv4',
-    (ip) => expect(() => assertDialableIpv4(ip, 'ip')).toThrow(/invalid event at ip: .* is not an IPv4 address/),
-  );
-  it.each([
-    '0.0.0.0',
-    '0.1.2.3',
-    '127.0.0.1',
-    '169.254.169.254',
-    '169.254.170.2',
-    '224.0.0.1',
-    '239.1.1.1',
-    '240.0.0.1',
-    '255.255.255.255',
-  ])('rejects %j as an address no task serves on', (ip) =>
-    expect(() => assertDialableIpv4(ip, 'ip')).toThrow(/is not an address a task serves clients on/),
   );
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DependencyError, InvalidEventError } from '../../lib/errors';
 import { deregisterMetrics, failureMetrics, registerMetrics, renewMetrics } from '../../lib/metrics';
-import type { RenewSummary } from '../../lib/registrar';
+import type { RenewSummary } from '../../lib/renew/summary';
 
 const summary = (changes: Partial<RenewSummary> = {}): RenewSummary => ({
   dryRun: false,

@@ -11,7 +11,7 @@ import { discoveryClientOptions } from '../../../lib/discovery/client-options';
 import { registerEtcdResolver, roundRobin } from '../../../lib/discovery/grpc-resolver';
 import { watchService } from '../../../lib/discovery/watcher';
 import type { EtcdWatchError } from '../../../lib/discovery/errors';
-import type { RegisterOutcome } from '../../../lib/registrar';
+import type { RegisterOutcome } from '../../../lib/outcomes';
 import { LocalFleet } from '../../kit/local-fleet';
 import { check, healthClient, startBackend, type Backend } from '../../kit/local-grpc';
 import { lambdaContext } from '../../kit/lambda';

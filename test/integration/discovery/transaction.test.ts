@@ -12,7 +12,7 @@ import { loadConfig } from '../../../lib/config';
 import { registerEtcdResolver, roundRobin } from '../../../lib/discovery/grpc-resolver';
 import { watchService } from '../../../lib/discovery/watcher';
 import { createEtcdClient } from '../../../lib/etcd/client';
-import type { RegisterOutcome } from '../../../lib/registrar';
+import type { RegisterOutcome } from '../../../lib/outcomes';
 import type { LocalAws } from '../../kit/local-aws';
 import { callMany, check, healthClient, startBackend, type Backend, type HealthClient } from '../../kit/local-grpc';
 import { testEnv } from '../../support/harness';

@@ -9,7 +9,7 @@
  * registered.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RenewSummary } from '../../../lib/registrar';
+import type { RenewSummary } from '../../../lib/renew/summary';
 import { lambdaContext, scheduledEvent } from '../../kit/lambda';
 import { invokeAll, startIsolated, type Isolated } from '../../kit/platform';
 import { fargateEvent } from '../../kit/events';

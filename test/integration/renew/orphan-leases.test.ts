@@ -11,6 +11,7 @@ import { hasLeaseTag, leaseIdFor, taskLeaseName } from '../../../lib/etcd/regist
 import { fargateEvent } from '../../kit/events';
 import { type LocalEtcd, startLocalEtcd } from '../../kit/local-etcd';
 import { createHarness, type Harness } from '../../support/harness';
+import { renewTasks } from '../../../lib/renew/run';
 
 let h: Harness;
 // An etcd of this file's own: a sweep acts on every empty lease carrying its deployment's tag, and
@@ -61,7 +62,7 @@ it('revokes, by the next tick, the leases a killed renew and a killed register l
   const revoke = h.etcd.leaseClient.leaseRevoke.bind(h.etcd.leaseClient);
   h.etcd.leaseClient.leaseRevoke = () => Promise.reject(new EtcdLeaseInvalidError('dropped: the process died'));
   try {
-    expect((await h.registrar.renew()).removed).toBe(1);
+    expect((await renewTasks(h.registrar)).removed).toBe(1);
   } finally {
     h.etcd.leaseClient.leaseRevoke = revoke;
   }
@@ -82,11 +83,11 @@ it('revokes, by the next tick, the leases a killed renew and a killed register l
     name: taskLeaseName({ taskArn: lostTask.taskArn, version: 4 }),
   });
 
-  const dry = await h.registrar.renew({ dryRun: true });
+  const dry = await renewTasks(h.registrar, { dryRun: true });
   expect(dry.orphanLeases).toMatchObject({ revoked: 2 });
   expect(await keysOn(stoppingLease)).toBe(0); // a dry run revokes nothing
 
-  const next = await h.registrar.renew();
+  const next = await renewTasks(h.registrar);
   expect(next.failed).toBe(0);
   expect(next.orphanLeases).toMatchObject({ revoked: 2, errors: [] });
   expect(await keysOn(stoppingLease)).toBeUndefined();
@@ -110,7 +111,7 @@ it('reads nothing lease by lease when every lease of the deployment is referred 
   const event = fargateEvent(710);
   h.aws.putTaskFromDetail(event.detail);
   await h.registrar.register(parseTaskStateChange(event).task);
-  const summary = await h.registrar.renew();
+  const summary = await renewTasks(h.registrar);
   expect(summary.orphanLeases).toMatchObject({ candidates: 0, checked: 0, revoked: 0, errors: [] });
 });
 

@@ -15,6 +15,7 @@ import { Registrar } from '../../../lib/registrar';
 import { createHarness, memoryLog, type Harness } from '../../support/harness';
 import { fargateEvent, taskId } from '../../kit/events';
 import { loadEc2 } from '../../../lib/ecs/ec2-loader';
+import { renewTasks } from '../../../lib/renew/run';
 
 let h: Harness;
 afterEach(async () => {
@@ -59,7 +60,7 @@ describe('sliced verification', () => {
     // reads (fewer when the keepalives took long; always at least one unit).
     const tick = () => {
       setInvocationDeadline(Date.now() + 5000);
-      return registrar().renew();
+      return renewTasks(registrar());
     };
     // A pass: 4 DescribeTasks (100, 100, 100, 50 tasks, in task id order), then the cluster's 4
     // ListTasks pages (a unit larger than the tick's budget: it gets a tick of its own).
@@ -94,7 +95,7 @@ describe('sliced verification', () => {
     const { registrar } = await fleet(budget);
     setInvocationDeadline(Date.now() + 5000);
     budget.pause(60_000); // the account's bucket is empty for longer than the tick has
-    const summary = await registrar().renew();
+    const summary = await renewTasks(registrar());
     expect(summary.verification).toMatchObject({ tasksVerified: 0, left: { clusters: 0 } });
     expect(summary.verification!.left.tasks).toBeGreaterThanOrEqual(100);
     expect(summary.verification!.cursor).toBeUndefined();

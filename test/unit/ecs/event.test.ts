@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describedFromDetail } from '../../kit/local-aws';
-import { parseTaskStateChange, snapshotFromDescribedTask, TaskPhase, taskPhase } from '../../../lib/ecs/event';
+import { parseTaskStateChange, snapshotFromDescribedTask } from '../../../lib/ecs/event';
+import { TaskPhase, taskPhase } from '../../../lib/ecs/task';
 import { InvalidEventError } from '../../../lib/errors';
 import { loadEvent, withDetail } from '../../kit/events';
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { TaskSnapshot } from '../../../lib/ecs/event';
+import type { TaskSnapshot } from '../../../lib/ecs/task';
 import { DRAIN_WAIT_MS, drainThenStop, type DrainDeps } from '../../../lib/follow/drain';
 
 const stopping = {

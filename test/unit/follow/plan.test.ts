@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TaskSnapshot } from '../../../lib/ecs/event';
+import type { TaskSnapshot } from '../../../lib/ecs/task';
 import { HEALTH_CHECK_DEFAULTS } from '../../../lib/ecs/task-definition';
 import {
   decideFollowUp,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RecordState, type TaskRecord } from '../../../lib/decide';
-import type { DescribedTasks } from '../../../lib/ecs/api';
-import type { TaskSnapshot } from '../../../lib/ecs/event';
+import type { DescribedTasks } from '../../../lib/ecs/reader';
+import type { TaskSnapshot } from '../../../lib/ecs/task';
 import type { MissingMark, StoredRecord } from '../../../lib/etcd/registry';
 import { planRenew, StepKind, type ClusterFacts, type RenewFacts } from '../../../lib/renew/plan';
 import { taskSnapshot } from '../../kit/events';
