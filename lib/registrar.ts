@@ -1,6 +1,7 @@
 /**
- * The registrar's use cases: register a started task and the renew tick (deregistering a
- * stopping task is `lib/deregister.ts`, which needs no ECS client). Each reads what it needs
+ * The register use case: register a started task, from its event or from ECS's answer (renew
+ * composes it in `lib/renew/run.ts`; deregistering a stopping task is `lib/deregister.ts`, which
+ * needs no ECS client). Each reads what it needs
  * through the ECS reader, decides with the pure functions and writes through the registry;
  * handlers in `functions/` only validate and call these.
  */
@@ -21,15 +22,7 @@ import type { PendingFollower } from './follow/follower';
 import type { Log } from './log';
 import type { NotStarted, RegisterOutcome } from './outcomes';
 import { describeState } from './ecs/task';
-import type { RenewSummary } from './renew/summary';
-import { renewTick } from './renew/tick';
 import type { Etcd3 } from 'etcd3';
-
-// The vocabulary once defined here, re-exported so importers not yet moved to the leaf modules
-// (lib/cli) keep compiling; new code imports lib/log.ts, lib/outcomes.ts, lib/renew/summary.ts.
-export type { Log } from './log';
-export { isNotStarted, type NotStarted, type RegisterOutcome } from './outcomes';
-export type { AppliedChange, PlannedChange, RenewSummary } from './renew/summary';
 
 /** Dependencies of the {@link Registrar}. */
 export interface RegistrarDeps {
@@ -329,23 +322,5 @@ export class Registrar {
       );
       return undefined;
     }
-  }
-
-  /**
-   * One renew tick over this registrar: the same as `renewTasks(registrar, options)`
-   * (lib/renew/run.ts), which callers use.
-   *
-   * @deprecated Kept only for the CLI's `diff` until it calls `renewTasks`; then removed, and with
-   *   it the registrar's one import of renew.
-   */
-  renew(options: { readonly dryRun?: boolean } = {}): Promise<RenewSummary> {
-    return renewTick(
-      {
-        ...this.deps,
-        register: (task, known) => this.register(task, { source: WriteSource.Ecs, known }),
-        prepare: (task) => this.prepare(task, WriteSource.Ecs),
-      },
-      { dryRun: options.dryRun ?? this.deps.config.dryRun },
-    );
   }
 }

@@ -2,7 +2,7 @@
  * Pure text output of the operator CLI: aligned tables for people. Scripts use `--json` instead,
  * whose shape is the data itself.
  */
-import type { PlannedChange } from '../registrar';
+import type { PlannedChange } from '../renew/summary';
 import type { PortWarning, Problem } from './commands/check';
 import type { ListRow } from './commands/ls';
 import type { TaskView } from './commands/show';

@@ -13,7 +13,7 @@ import { credentialsFromEnv, type EtcdCredentials } from '../etcd/credentials';
 import { adoptionWarning, claimNamespace } from '../etcd/ownership';
 import { etcdCall } from '../etcd/operations';
 import { Registry } from '../etcd/registry';
-import type { Log } from '../registrar';
+import type { Log } from '../log';
 import { formatList, formatPlan, formatProblems, formatTaskView, formatWarnings } from './format';
 import { checkSnapshot, persistentProblems, portWarnings, type Problem } from './commands/check';
 import { dryRunRenew } from './commands/diff';

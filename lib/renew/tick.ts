@@ -33,7 +33,7 @@ export interface RenewDeps {
   readonly prepare: (task: TaskSnapshot) => Promise<{ readonly desired: DesiredTask }>;
 }
 
-/** Runs one renew tick (see `Registrar.renew`). */
+/** Runs one renew tick (see `renewTasks` in lib/renew/run.ts, which composes it with register). */
 export async function renewTick(deps: RenewDeps, { dryRun }: { readonly dryRun: boolean }): Promise<RenewSummary> {
   const { config, registry, log } = deps;
   const summary: RenewSummary = {

@@ -144,10 +144,7 @@ describe('the import graph of lib/', () => {
   });
 
   it('keeps the register use case below renew and follow: it imports only their vocabulary', () => {
-    // registrar.ts -> renew/tick.ts is the deprecated `Registrar.renew`, kept for the CLI's diff
-    // until it calls renewTasks (lib/renew/run.ts); no cycle comes of it, as renew/tick.ts does not
-    // import the registrar.
-    const allowed = ['renew/summary.ts', 'follow/follower.ts', 'renew/tick.ts'];
+    const allowed = ['renew/summary.ts', 'follow/follower.ts'];
     const upward = graph
       .get('registrar.ts')!
       .local.filter((f) => (f.startsWith('renew/') || f.startsWith('follow/')) && !allowed.includes(f));

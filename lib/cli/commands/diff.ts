@@ -2,7 +2,9 @@
  * `diff`: what renew would change now. The one place the CLI asks renew for its dry run, so the
  * changes shown are exactly the ones the next tick carries out.
  */
-import type { PlannedChange, Registrar } from '../../registrar';
+import type { Registrar } from '../../registrar';
+import { renewTasks } from '../../renew/run';
+import type { PlannedChange } from '../../renew/summary';
 
 /** renew's plan for the current state of etcd and ECS, and what kept it from being complete. */
 export interface RenewDryRun {
@@ -23,8 +25,8 @@ export interface RenewDryRun {
  * @example
  * const { planned } = await dryRunRenew(registrar);
  */
-export async function dryRunRenew(registrar: Pick<Registrar, 'renew'>): Promise<RenewDryRun> {
-  const summary = await registrar.renew({ dryRun: true });
+export async function dryRunRenew(registrar: Registrar): Promise<RenewDryRun> {
+  const summary = await renewTasks(registrar, { dryRun: true });
   return {
     records: summary.records,
     planned: summary.planned,
