@@ -114,30 +114,33 @@ async function stableProblems(conn: Connection): Promise<{ snapshot: Snapshot; p
  * });
  */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCode> {
-  let code: ExitCode = ExitCode.Ok;
-  let conn: Connection | undefined;
-  const connect = async (): Promise<Connection> => {
-    if (conn) return conn;
-    const config = loadConfig(io.env);
-    const credentials = await credentialsFor(config, io.env);
-    const client = createEtcdClient(config, credentials);
-    conn = { config, credentials, client, registry: new Registry(client, config) };
-    // The CLI reads one deployment's namespace: refuse one another deployment owns (it never
-    // claims), and read the directory the deployment runs with (one it adopted, if any).
-    const owned = await claimNamespace({ client, config, call: etcdCall }, { verifyOnly: true });
-    if (owned.adopted) io.stderr(`warning: ${adoptionWarning(config, owned.registryPrefix)}\n`);
-    const settled = withRegistryPrefix(config, owned.registryPrefix);
-    conn = { ...conn, config: settled, registry: new Registry(client, settled) };
-    return conn;
-  };
+  const run: Run = { io, code: ExitCode.Ok };
+  try {
+    await commandLine(run).parseAsync([...argv], { from: 'user' });
+    return run.code;
+  } catch (err) {
+    return await failure(err, run.conn, io);
+  } finally {
+    run.conn?.client.close();
+  }
+}
 
+/** One run of the CLI: its I/O, the etcd connection once a command opened it, the exit code so far. */
+interface Run {
+  readonly io: CliIo;
+  conn?: Connection;
+  code: ExitCode;
+}
+
+/** The commands and their options, each calling its action with the run. */
+function commandLine(run: Run): Command {
+  const { io } = run;
   const program = new Command('ecs-etcd-registrar')
     .description('Inspect what the registrar keeps in etcd: endpoints, task records, tombstones, leases.')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', HELP_AFTER);
-
   program
     .command('ls')
     .description(
@@ -145,101 +148,28 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     )
     .argument('[service]', 'only this service')
     .option('--json', 'print JSON for scripts')
-    .action(async (service: string | undefined, options: { json?: boolean }) => {
-      const { registry, client, config } = await connect();
-      const snapshot = await readSnapshot(registry, config);
-      // TTLs cost a round trip per lease: read them only for the rows shown.
-      const shown = listRows(snapshot, new Map(), { service }).flatMap((r) => (r.leaseId ? [r.leaseId] : []));
-      const rows = listRows(snapshot, await readLeases(client, shown, { ttl: true }), { service });
-      if (options.json) return io.stdout(json({ revision: snapshot.revision, rows }));
-      io.stdout(
-        rows.length === 0 && service !== undefined ? `nothing registered for service ${service}\n` : formatList(rows),
-      );
-      const keyless = snapshot.records.filter((s) => s.record.keys.length === 0).length;
-      if (service !== undefined && keyless > 0)
-        io.stdout(
-          `(${keyless} task${keyless === 1 ? '' : 's'} publishing nothing (pending, withdrawn, empty) not shown: ` +
-            'a service is known once published; run ls without a service)\n',
-        );
-    });
-
+    .action((service: string | undefined, options: { json?: boolean }) => runLs(run, service, options));
   program
     .command('diff')
     .description("what renew would change now (renew's own dry run: reads etcd and ECS, writes nothing)")
     .option('--json', 'print JSON for scripts')
-    .action(async (options: { json?: boolean }) => {
-      const { config, client, registry } = await connect();
-      const [{ Registrar }, { AwsEcsReader }] = await Promise.all([import('../registrar'), import('../ecs/api')]);
-      const plan = await dryRunRenew(
-        new Registrar({
-          config,
-          etcd: client,
-          registry,
-          ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
-          log: silent,
-        }),
-      );
-      if (options.json) io.stdout(json(plan));
-      else {
-        io.stdout(formatPlan(plan.planned));
-        for (const f of plan.failures) io.stdout(`cannot decide ${f.taskArn}: ${f.error}\n`);
-      }
-      for (const f of plan.ecsFailures)
-        io.stderr(
-          `ECS failed for cluster ${f.cluster}: ${f.error} (renew would change nothing there: the plan is partial)\n`,
-        );
-      if (plan.ecsFailures.length > 0) code = ExitCode.Ecs;
-    });
-
+    .action((options: { json?: boolean }) => runDiff(run, options));
   program
     .command('show')
     .description('everything about one task: record, tombstone, keys, lease, and why it is or is not published')
     .argument('<task>', 'task ARN or task ID')
     .option('--json', 'print JSON for scripts')
-    .action(async (task: string, options: { json?: boolean }) => {
-      const { registry, client, config } = await connect();
-      const snapshot = await readSnapshot(registry, config);
-      const view = viewTask(snapshot, await readLeases(client, taskLeases(snapshot, task), { ttl: true }), task);
-      io.stdout(options.json ? json(view) : formatTaskView(view));
-      if (!view.published) code = ExitCode.NotOk;
-    });
-
+    .action((task: string, options: { json?: boolean }) => runShow(run, task, options));
   program
     .command('check')
     .description('keys, records and leases consistent: exits 1 listing every problem when not')
     .option('--json', 'print JSON for scripts')
-    .action(async (options: { json?: boolean }) => {
-      const { snapshot, problems } = await stableProblems(await connect());
-      const counted = {
-        records: snapshot.records.length + snapshot.invalidRecords.length,
-        keys: snapshot.endpoints.length,
-        tombstones: snapshot.tombstones.length,
-      };
-      const warnings = portWarnings(snapshot);
-      io.stdout(
-        options.json
-          ? json({ consistent: problems.length === 0, ...counted, problems, warnings })
-          : formatProblems(problems, counted) + formatWarnings(warnings),
-      );
-      if (problems.length > 0) code = ExitCode.NotOk;
-    });
-
+    .action((options: { json?: boolean }) => runCheck(run, options));
   const xds = program
     .command('xds')
     .description('serve the registry to proxyless gRPC clients over xDS (ADS, v3) until SIGTERM or SIGINT')
     .option('--port <n>', 'port to listen on (default: XDS_PORT, else 18000)')
-    .action(async (options: { port?: string }) => {
-      const config = loadConfig(io.env);
-      const { serveXds } = await import('../xds/command');
-      const served = await serveXds({
-        config,
-        env: io.env,
-        credentials: await credentialsFor(config, io.env),
-        ...options,
-        stderr: io.stderr,
-      });
-      if (!served) code = ExitCode.Usage;
-    });
+    .action((options: { port?: string }) => runXds(run, options));
   xds
     .command('bootstrap')
     .description("print the bootstrap file a client's GRPC_XDS_BOOTSTRAP names")
@@ -247,23 +177,119 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<ExitCo
     .option('--zone <zone>', "the client's Availability Zone (e.g. us-east-1a): calls prefer it")
     .option('--node-id <id>', 'the node id the server logs')
     .option('--tls', 'connect to the server with TLS')
-    .action(async (options: { server: string; zone?: string; nodeId?: string; tls?: boolean }) => {
-      const { bootstrapJson } = await import('../xds/command');
-      try {
-        io.stdout(bootstrapJson(options));
-      } catch (err) {
-        io.stderr(`${errorMessage(err)}\n`);
-        code = ExitCode.Usage;
-      }
-    });
+    .action((options: { server: string; zone?: string; nodeId?: string; tls?: boolean }) => runBootstrap(run, options));
+  return program;
+}
 
+/** Opens the run's etcd connection once, in the namespace this deployment reads. */
+async function connect(run: Run): Promise<Connection> {
+  if (run.conn) return run.conn;
+  const { io } = run;
+  const config = loadConfig(io.env);
+  const credentials = await credentialsFor(config, io.env);
+  const client = createEtcdClient(config, credentials);
+  run.conn = { config, credentials, client, registry: new Registry(client, config) };
+  // The CLI reads one deployment's namespace: refuse one another deployment owns (it never
+  // claims), and read the directory the deployment runs with (one it adopted, if any).
+  const owned = await claimNamespace({ client, config, call: etcdCall }, { verifyOnly: true });
+  if (owned.adopted) io.stderr(`warning: ${adoptionWarning(config, owned.registryPrefix)}\n`);
+  const settled = withRegistryPrefix(config, owned.registryPrefix);
+  run.conn = { ...run.conn, config: settled, registry: new Registry(client, settled) };
+  return run.conn;
+}
+
+async function runLs(run: Run, service: string | undefined, options: { json?: boolean }): Promise<void> {
+  const { io } = run;
+  const { registry, client, config } = await connect(run);
+  const snapshot = await readSnapshot(registry, config);
+  // TTLs cost a round trip per lease: read them only for the rows shown.
+  const shown = listRows(snapshot, new Map(), { service }).flatMap((r) => (r.leaseId ? [r.leaseId] : []));
+  const rows = listRows(snapshot, await readLeases(client, shown, { ttl: true }), { service });
+  if (options.json) return io.stdout(json({ revision: snapshot.revision, rows }));
+  io.stdout(
+    rows.length === 0 && service !== undefined ? `nothing registered for service ${service}\n` : formatList(rows),
+  );
+  const keyless = snapshot.records.filter((s) => s.record.keys.length === 0).length;
+  if (service !== undefined && keyless > 0)
+    io.stdout(
+      `(${keyless} task${keyless === 1 ? '' : 's'} publishing nothing (pending, withdrawn, empty) not shown: ` +
+        'a service is known once published; run ls without a service)\n',
+    );
+}
+
+async function runDiff(run: Run, options: { json?: boolean }): Promise<void> {
+  const { io } = run;
+  const { config, client, registry } = await connect(run);
+  const [{ Registrar }, { AwsEcsReader }] = await Promise.all([import('../registrar'), import('../ecs/api')]);
+  const plan = await dryRunRenew(
+    new Registrar({
+      config,
+      etcd: client,
+      registry,
+      ecs: new AwsEcsReader(undefined, { ec2: loadEc2 }),
+      log: silent,
+    }),
+  );
+  if (options.json) io.stdout(json(plan));
+  else {
+    io.stdout(formatPlan(plan.planned));
+    for (const f of plan.failures) io.stdout(`cannot decide ${f.taskArn}: ${f.error}\n`);
+  }
+  for (const f of plan.ecsFailures)
+    io.stderr(
+      `ECS failed for cluster ${f.cluster}: ${f.error} (renew would change nothing there: the plan is partial)\n`,
+    );
+  if (plan.ecsFailures.length > 0) run.code = ExitCode.Ecs;
+}
+
+async function runShow(run: Run, task: string, options: { json?: boolean }): Promise<void> {
+  const { registry, client, config } = await connect(run);
+  const snapshot = await readSnapshot(registry, config);
+  const view = viewTask(snapshot, await readLeases(client, taskLeases(snapshot, task), { ttl: true }), task);
+  run.io.stdout(options.json ? json(view) : formatTaskView(view));
+  if (!view.published) run.code = ExitCode.NotOk;
+}
+
+async function runCheck(run: Run, options: { json?: boolean }): Promise<void> {
+  const { snapshot, problems } = await stableProblems(await connect(run));
+  const counted = {
+    records: snapshot.records.length + snapshot.invalidRecords.length,
+    keys: snapshot.endpoints.length,
+    tombstones: snapshot.tombstones.length,
+  };
+  const warnings = portWarnings(snapshot);
+  run.io.stdout(
+    options.json
+      ? json({ consistent: problems.length === 0, ...counted, problems, warnings })
+      : formatProblems(problems, counted) + formatWarnings(warnings),
+  );
+  if (problems.length > 0) run.code = ExitCode.NotOk;
+}
+
+async function runXds(run: Run, options: { port?: string }): Promise<void> {
+  const { io } = run;
+  const config = loadConfig(io.env);
+  const { serveXds } = await import('../xds/command');
+  const served = await serveXds({
+    config,
+    env: io.env,
+    credentials: await credentialsFor(config, io.env),
+    ...options,
+    stderr: io.stderr,
+  });
+  if (!served) run.code = ExitCode.Usage;
+}
+
+async function runBootstrap(
+  run: Run,
+  options: { server: string; zone?: string; nodeId?: string; tls?: boolean },
+): Promise<void> {
+  const { bootstrapJson } = await import('../xds/command');
   try {
-    await program.parseAsync([...argv], { from: 'user' });
-    return code;
+    run.io.stdout(bootstrapJson(options));
   } catch (err) {
-    return await failure(err, conn, io);
-  } finally {
-    conn?.client.close();
+    run.io.stderr(`${errorMessage(err)}\n`);
+    run.code = ExitCode.Usage;
   }
 }
 

@@ -113,103 +113,34 @@ function pendingKeys(
  */
 export async function writeTask(ctx: WriteContext, desired: DesiredTask, options: WriteOptions): Promise<WriteResult> {
   const { source, known, granted } = options;
-  const { statePrefix } = ctx.config;
   assertServed(ctx.config.deployment, desired.clusterArn);
-  const rKey = recordKey(statePrefix, desired.clusterArn, desired.taskId);
-  const tKey = tombstoneKey(statePrefix, desired.clusterArn, desired.taskId);
   let current: TaskState | undefined = known;
   if (current) {
-    const decision = decideWrite(
-      { version: desired.version, source },
-      { record: current.record?.record, tombstone: current.tombstone?.tombstone },
-    );
+    const decision = decideAgainst(desired, source, current);
     if (!decision.write) {
       if (granted) await ctx.leases.release(granted);
       return { status: 'ignored', reason: decision.reason };
     }
   }
   const leaseId = await (granted ?? ctx.leases.grant(ctx.config.leaseTtlSeconds, { name: taskLeaseName(desired) }));
-  // Tells this call's own write (applied, its answer lost, the call retried) from a concurrent
-  // duplicate's write on the same derived lease.
-  const writeId = randomBytes(6).toString('hex');
+  const write: GuardedWrite = {
+    ctx,
+    desired,
+    leaseId,
+    // Tells this call's own write (applied, its answer lost, the call retried) from a concurrent
+    // duplicate's write on the same derived lease.
+    writeId: randomBytes(6).toString('hex'),
+    holders: new Map(),
+  };
   /** Each endpoint key as last read (undefined: absent); none read before the first attempt. */
   let seen: Map<string, IKeyValue | undefined> | undefined;
-  const holders = new Map<string, Promise<KeyHolder>>();
   let old: StoredRecord | undefined;
   try {
     for (let attempt = 0; attempt < GUARDED_WRITE_TRIES; attempt++) {
       old = current?.record;
-      const guards: ICompare[] = [];
-      const written: { key: string; value: string }[] = [];
-      const leftOut: LeftOutKey[] = [];
-      for (const entry of desired.entries) {
-        const own = (lease: string) => lease === leaseId || lease === old?.lease;
-        const listed = old?.record.keys.includes(entry.key) ? old.lease : undefined;
-        if (!seen) {
-          // First attempt, nothing read: expect the key absent, or on the task's own lease when its
-          // record lists it. Anything else fails the guard and the failure branch reads the key.
-          guards.push(listed === undefined ? absent(entry.key) : heldBy(entry.key, listed));
-          written.push(entry);
-          continue;
-        }
-        const kv = seen.get(entry.key);
-        if (kv && !own(kv.lease)) {
-          const cacheKey = `${entry.key}@${kv.mod_revision}`;
-          if (!holders.has(cacheKey)) holders.set(cacheKey, holderOf(ctx, kv));
-          const claim = decideKeyClaim(
-            { taskArn: desired.taskArn, startedAt: desired.startedAt },
-            await holders.get(cacheKey)!,
-          );
-          if (!claim.take) {
-            leftOut.push({ key: entry.key, reason: claim.reason });
-            continue;
-          }
-        }
-        guards.push(unchanged(entry.key, kv?.mod_revision));
-        written.push(entry);
-      }
+      const { guards, written, leftOut } = await chooseKeys(write, old, seen);
       const keys = written.map((e) => e.key);
-      const record: TaskRecord = {
-        taskArn: desired.taskArn,
-        clusterArn: desired.clusterArn,
-        version: desired.version,
-        state: desired.state,
-        leaseId,
-        keys,
-        taskDefinitionArn: desired.taskDefinitionArn,
-        gatedContainers: desired.gatedContainers,
-        ...(desired.services ? { services: desired.services } : {}),
-        updatedAt: new Date().toISOString(),
-        ...(desired.startedAt === undefined ? {} : { startedAt: desired.startedAt }),
-        writeId,
-        ...(desired.ports && desired.ports.length > 0 ? { ports: desired.ports } : {}),
-      };
-      const oldLease = old?.lease;
-      const listed = pendingKeys(statePrefix, record, desired);
-      const listing = JSON.stringify({
-        taskArn: desired.taskArn,
-        clusterArn: desired.clusterArn,
-        gatedContainers: desired.gatedContainers,
-      } satisfies PendingEntry);
-      const stale = old
-        ? [...old.record.keys, ...pendingKeys(statePrefix, old.record, desired)]
-            .filter((k) => !keys.includes(k) && !listed.includes(k))
-            .map((k) => deleteIfOwned(k, oldLease!))
-        : [];
-      const res = await txn(
-        ctx,
-        'register transaction',
-        [unchanged(rKey, old?.modRevision), absent(tKey), ...guards],
-        [
-          put(rKey, JSON.stringify(record), leaseId),
-          ...written.map((e) => put(e.key, e.value, leaseId)),
-          ...listed.map((k) => put(k, listing, leaseId)),
-          ...stale,
-          // Written once per cluster, not once per task: etcd adds no revision for an unchanged key.
-          putIfChanged(clusterKey(statePrefix, desired.clusterArn), desired.clusterArn),
-        ],
-        [get(rKey), get(tKey), ...desired.entries.map((e) => get(e.key))],
-      );
+      const res = await commit(write, old, guards, written);
       if (res.succeeded) {
         if (old && old.lease !== leaseId) await ctx.leases.revoke(old.lease);
         return { status: 'written', leaseId, keys, previous: old?.record.state, leftOut };
@@ -217,12 +148,9 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
       current = stateFromResponses(res);
       seen = new Map(desired.entries.map((e, i) => [e.key, res.responses[i + 2]?.response_range.kvs[0]]));
       // A retried call whose first attempt was applied finds its own write: that is success.
-      if (current.record?.lease === leaseId && current.record.record.writeId === writeId)
+      if (current.record?.lease === leaseId && current.record.record.writeId === write.writeId)
         return { status: 'written', leaseId, keys: current.record.record.keys, previous: old?.record.state, leftOut };
-      const decision = decideWrite(
-        { version: desired.version, source },
-        { record: current.record?.record, tombstone: current.tombstone?.tombstone },
-      );
+      const decision = decideAgainst(desired, source, current);
       if (!decision.write) {
         await ctx.leases.giveBack(leaseId);
         return { status: 'ignored', reason: decision.reason };
@@ -237,6 +165,118 @@ export async function writeTask(ctx: WriteContext, desired: DesiredTask, options
   }
   await ctx.leases.giveBack(leaseId);
   throw new ConflictError(`task ${desired.taskArn}: record changed under ${GUARDED_WRITE_TRIES} attempts to write it`);
+}
+
+/** What every attempt of one {@link writeTask} shares. */
+interface GuardedWrite {
+  readonly ctx: WriteContext;
+  readonly desired: DesiredTask;
+  readonly leaseId: string;
+  readonly writeId: string;
+  /** Who holds a key, by `key@mod_revision`: looked up once across attempts. */
+  readonly holders: Map<string, Promise<KeyHolder>>;
+}
+
+/** Whether the write goes ahead against the state as read ({@link decideWrite}). */
+function decideAgainst(desired: DesiredTask, source: WriteSource, current: TaskState) {
+  return decideWrite(
+    { version: desired.version, source },
+    { record: current.record?.record, tombstone: current.tombstone?.tombstone },
+  );
+}
+
+/** The endpoint keys this attempt writes with the guard of each, and the keys left with their holder. */
+async function chooseKeys(
+  write: GuardedWrite,
+  old: StoredRecord | undefined,
+  seen: ReadonlyMap<string, IKeyValue | undefined> | undefined,
+): Promise<{ guards: ICompare[]; written: { key: string; value: string }[]; leftOut: LeftOutKey[] }> {
+  const { ctx, desired, leaseId, holders } = write;
+  const guards: ICompare[] = [];
+  const written: { key: string; value: string }[] = [];
+  const leftOut: LeftOutKey[] = [];
+  for (const entry of desired.entries) {
+    const own = (lease: string) => lease === leaseId || lease === old?.lease;
+    const listed = old?.record.keys.includes(entry.key) ? old.lease : undefined;
+    if (!seen) {
+      // First attempt, nothing read: expect the key absent, or on the task's own lease when its
+      // record lists it. Anything else fails the guard and the failure branch reads the key.
+      guards.push(listed === undefined ? absent(entry.key) : heldBy(entry.key, listed));
+      written.push(entry);
+      continue;
+    }
+    const kv = seen.get(entry.key);
+    if (kv && !own(kv.lease)) {
+      const cacheKey = `${entry.key}@${kv.mod_revision}`;
+      if (!holders.has(cacheKey)) holders.set(cacheKey, holderOf(ctx, kv));
+      const claim = decideKeyClaim(
+        { taskArn: desired.taskArn, startedAt: desired.startedAt },
+        await holders.get(cacheKey)!,
+      );
+      if (!claim.take) {
+        leftOut.push({ key: entry.key, reason: claim.reason });
+        continue;
+      }
+    }
+    guards.push(unchanged(entry.key, kv?.mod_revision));
+    written.push(entry);
+  }
+  return { guards, written, leftOut };
+}
+
+/** One guarded transaction: the record, the chosen keys and the pending listing, the old record's leftovers deleted. */
+async function commit(
+  write: GuardedWrite,
+  old: StoredRecord | undefined,
+  guards: readonly ICompare[],
+  written: readonly { key: string; value: string }[],
+) {
+  const { ctx, desired, leaseId } = write;
+  const { statePrefix } = ctx.config;
+  const rKey = recordKey(statePrefix, desired.clusterArn, desired.taskId);
+  const tKey = tombstoneKey(statePrefix, desired.clusterArn, desired.taskId);
+  const keys = written.map((e) => e.key);
+  const record: TaskRecord = {
+    taskArn: desired.taskArn,
+    clusterArn: desired.clusterArn,
+    version: desired.version,
+    state: desired.state,
+    leaseId,
+    keys,
+    taskDefinitionArn: desired.taskDefinitionArn,
+    gatedContainers: desired.gatedContainers,
+    ...(desired.services ? { services: desired.services } : {}),
+    updatedAt: new Date().toISOString(),
+    ...(desired.startedAt === undefined ? {} : { startedAt: desired.startedAt }),
+    writeId: write.writeId,
+    ...(desired.ports && desired.ports.length > 0 ? { ports: desired.ports } : {}),
+  };
+  const oldLease = old?.lease;
+  const listed = pendingKeys(statePrefix, record, desired);
+  const listing = JSON.stringify({
+    taskArn: desired.taskArn,
+    clusterArn: desired.clusterArn,
+    gatedContainers: desired.gatedContainers,
+  } satisfies PendingEntry);
+  const stale = old
+    ? [...old.record.keys, ...pendingKeys(statePrefix, old.record, desired)]
+        .filter((k) => !keys.includes(k) && !listed.includes(k))
+        .map((k) => deleteIfOwned(k, oldLease!))
+    : [];
+  return txn(
+    ctx,
+    'register transaction',
+    [unchanged(rKey, old?.modRevision), absent(tKey), ...guards],
+    [
+      put(rKey, JSON.stringify(record), leaseId),
+      ...written.map((e) => put(e.key, e.value, leaseId)),
+      ...listed.map((k) => put(k, listing, leaseId)),
+      ...stale,
+      // Written once per cluster, not once per task: etcd adds no revision for an unchanged key.
+      putIfChanged(clusterKey(statePrefix, desired.clusterArn), desired.clusterArn),
+    ],
+    [get(rKey), get(tKey), ...desired.entries.map((e) => get(e.key))],
+  );
 }
 
 /**

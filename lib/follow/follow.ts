@@ -77,19 +77,30 @@ export async function followMessages(
   records: readonly FollowRecord[],
   deps: FollowDeps,
 ): Promise<{ results: FollowResult[]; batchItemFailures: { itemIdentifier: string }[] }> {
-  const results: FollowResult[] = [];
-  const now = deps.now ?? Date.now;
-  const limit = pLimit(IN_FLIGHT);
-  const fail = (w: Pick<Work, 'record' | 'message'>, err: unknown) =>
-    results.push({
-      messageId: w.record.messageId,
-      taskArn: w.message.taskArn,
-      attempt: w.message.attempt,
-      outcome: 'failed',
-      error: err instanceof Error ? err : new Error(String(err)),
-    });
+  const batch: Batch = { deps, now: deps.now ?? Date.now, limit: pLimit(IN_FLIGHT), results: [] };
+  const work = parseRecords(records, batch.results);
+  const toAsk = await readEtcd(work, batch);
+  const decided = await askEcs(toAsk, batch);
+  const outgoing = await writeDecided(decided, batch);
+  await sendAgain(outgoing, batch);
+  return {
+    results: batch.results,
+    batchItemFailures: batch.results
+      .filter((r) => r.outcome === 'failed')
+      .map((r) => ({ itemIdentifier: r.messageId })),
+  };
+}
 
-  // Validate; a task named twice in one batch (SQS delivers at least once) is followed once.
+/** What the stages of one batch share: results are pushed in the order each message settles. */
+interface Batch {
+  readonly deps: FollowDeps;
+  readonly now: () => number;
+  readonly limit: ReturnType<typeof pLimit>;
+  readonly results: FollowResult[];
+}
+
+/** Validates; a task named twice in one batch (SQS delivers at least once) is followed once. */
+function parseRecords(records: readonly FollowRecord[], results: FollowResult[]): Work[] {
   const work: Work[] = [];
   const seen = new Set<string>();
   for (const record of records) {
@@ -118,25 +129,32 @@ export async function followMessages(
     seen.add(message.taskArn);
     work.push({ record, message });
   }
+  return work;
+}
 
-  // What etcd holds: only tasks still pending are worth an ECS read.
+/** What etcd holds: only tasks still pending are worth an ECS read; the others settle here. */
+async function readEtcd(work: readonly Work[], batch: Batch): Promise<Work[]> {
   const toAsk: Work[] = [];
   await Promise.all(
     work.map((w) =>
-      limit(async () => {
+      batch.limit(async () => {
         try {
-          w.state = await deps.registry.readTask(w.message.ref);
+          w.state = await batch.deps.registry.readTask(w.message.ref);
         } catch (err) {
-          return fail(w, err);
+          return fail(batch.results, w, err);
         }
-        const decision = decideWithoutEcs({ ...facts(w), nowMs: now() });
-        if (decision) settle(w, decision);
+        const decision = decideWithoutEcs({ ...facts(w), nowMs: batch.now() });
+        if (decision) settle(batch.results, w, decision);
         else toAsk.push(w);
       }),
     ),
   );
+  return toAsk;
+}
 
-  // What ECS says, one cluster at a time through the shared reader (100 tasks per call).
+/** What ECS says, one cluster at a time through the shared reader (100 tasks per call). */
+async function askEcs(toAsk: readonly Work[], batch: Batch): Promise<{ w: Work; decision: FollowDecision }[]> {
+  const { deps } = batch;
   const byCluster = new Map<string, Work[]>();
   for (const w of toAsk) byCluster.set(w.message.clusterArn, [...(byCluster.get(w.message.clusterArn) ?? []), w]);
   const decided: { w: Work; decision: FollowDecision }[] = [];
@@ -152,17 +170,25 @@ export async function followMessages(
         cluster,
         error: errorMessage(err),
       });
-      for (const w of group) fail(w, err);
+      for (const w of group) fail(batch.results, w, err);
       continue;
     }
     const byArn = new Map(answer.tasks.map((t) => [t.taskArn, t]));
     for (const w of group) {
       // MISSING (or an answer this code does not trust) is no evidence of anything: ask again.
       w.described = byArn.get(w.message.taskArn) ?? 'missing';
-      decided.push({ w, decision: decideFollowUp({ ...facts(w), described: w.described, nowMs: now() }) });
+      decided.push({ w, decision: decideFollowUp({ ...facts(w), described: w.described, nowMs: batch.now() }) });
     }
   }
+  return decided;
+}
 
+/** Writes what ECS's answer decided; returns the messages to send again for the next check. */
+async function writeDecided(
+  decided: readonly { w: Work; decision: FollowDecision }[],
+  batch: Batch,
+): Promise<{ w: Work; out: Outgoing }[]> {
+  const { deps, results } = batch;
   const outgoing: { w: Work; out: Outgoing }[] = [];
   await Promise.all(
     decided.map(({ w, decision }) => {
@@ -170,10 +196,11 @@ export async function followMessages(
         outgoing.push({ w, out: { body: nextMessage(w.message), delaySeconds: decision.delaySeconds } });
         return undefined;
       }
-      if (decision.action !== 'write') return settle(w, decision);
-      return limit(async () => {
+      if (decision.action !== 'write') return settle(results, w, decision);
+      return batch.limit(async () => {
         const health = decision.health === 'ready' ? 'HEALTHY' : 'UNHEALTHY';
-        if (deps.dryRun) return settle(w, { action: 'done', reason: `dry run: ECS says ${health}, would write it` });
+        if (deps.dryRun)
+          return settle(results, w, { action: 'done', reason: `dry run: ECS says ${health}, would write it` });
         try {
           const outcome = await deps.registrar.register(w.described as TaskSnapshot, {
             source: WriteSource.PendingCheck,
@@ -186,55 +213,68 @@ export async function followMessages(
           else results.push(result(w, 'done', reason));
         } catch (err) {
           if (err instanceof InvalidEventError)
-            return settle(w, { action: 'give-up', reason: `ECS's answer cannot be registered: ${err.message}` });
-          fail(w, err);
+            return settle(results, w, {
+              action: 'give-up',
+              reason: `ECS's answer cannot be registered: ${err.message}`,
+            });
+          fail(results, w, err);
         }
       });
     }),
   );
+  return outgoing;
+}
 
-  if (outgoing.length > 0) {
-    if (deps.dryRun)
-      for (const { w } of outgoing) results.push(result(w, 'done', 'dry run: still pending, would check again'));
-    else {
-      let failed: ReadonlyMap<number, string>;
-      try {
-        failed = new Map((await deps.queue.send(outgoing.map((o) => o.out))).failed.map((f) => [f.index, f.error]));
-      } catch (err) {
-        failed = new Map(outgoing.map((_, i) => [i, errorMessage(err)]));
-      }
-      outgoing.forEach(({ w, out }, i) => {
-        const error = failed.get(i);
-        if (error !== undefined) fail(w, new Error(`sending the next follow-up failed: ${error}`));
-        else results.push(result(w, 'again', `still pending: next check in ${out.delaySeconds} s`));
-      });
-    }
+/** Sends the still-pending messages back for the next check, in one batch. */
+async function sendAgain(outgoing: readonly { w: Work; out: Outgoing }[], batch: Batch): Promise<void> {
+  const { deps, results } = batch;
+  if (outgoing.length === 0) return;
+  if (deps.dryRun) {
+    for (const { w } of outgoing) results.push(result(w, 'done', 'dry run: still pending, would check again'));
+    return;
   }
+  let failed: ReadonlyMap<number, string>;
+  try {
+    failed = new Map((await deps.queue.send(outgoing.map((o) => o.out))).failed.map((f) => [f.index, f.error]));
+  } catch (err) {
+    failed = new Map(outgoing.map((_, i) => [i, errorMessage(err)]));
+  }
+  outgoing.forEach(({ w, out }, i) => {
+    const error = failed.get(i);
+    if (error !== undefined) fail(results, w, new Error(`sending the next follow-up failed: ${error}`));
+    else results.push(result(w, 'again', `still pending: next check in ${out.delaySeconds} s`));
+  });
+}
 
-  return {
-    results,
-    batchItemFailures: results.filter((r) => r.outcome === 'failed').map((r) => ({ itemIdentifier: r.messageId })),
-  };
+function fail(results: FollowResult[], w: Pick<Work, 'record' | 'message'>, err: unknown): void {
+  results.push({
+    messageId: w.record.messageId,
+    taskArn: w.message.taskArn,
+    attempt: w.message.attempt,
+    outcome: 'failed',
+    error: err instanceof Error ? err : new Error(String(err)),
+  });
+}
 
-  function settle(w: Work, decision: FollowDecision): void {
-    switch (decision.action) {
-      case 'done':
-        results.push(result(w, 'done', decision.reason));
-        return;
-      case 'give-up':
-        results.push(result(w, 'give-up', decision.reason));
-        return;
-      case 'unknown': {
-        const error = new InvalidEventError(
-          `follow-up names an unknown task ${w.message.taskArn}: ${decision.reason}`,
-          'body.taskArn',
-        );
-        results.push({ ...result(w, 'rejected', decision.reason), error });
-        return;
-      }
-      default:
-        throw new Error(`unexpected decision ${decision.action} without ECS`);
+/** Reports a decision taken without ECS's answer. */
+function settle(results: FollowResult[], w: Work, decision: FollowDecision): void {
+  switch (decision.action) {
+    case 'done':
+      results.push(result(w, 'done', decision.reason));
+      return;
+    case 'give-up':
+      results.push(result(w, 'give-up', decision.reason));
+      return;
+    case 'unknown': {
+      const error = new InvalidEventError(
+        `follow-up names an unknown task ${w.message.taskArn}: ${decision.reason}`,
+        'body.taskArn',
+      );
+      results.push({ ...result(w, 'rejected', decision.reason), error });
+      return;
     }
+    default:
+      throw new Error(`unexpected decision ${decision.action} without ECS`);
   }
 }
 

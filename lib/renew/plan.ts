@@ -141,167 +141,176 @@ export interface RenewPlan {
  * for (const step of plan.steps) await apply(step);
  */
 export function planRenew(facts: RenewFacts): RenewPlan {
-  const steps: RenewStep[] = [];
-  const failures: { taskArn: string; error: string }[] = [];
-  let renewed = 0;
-  let failOpen = 0;
-  const fail = (taskArn: string, error: string) => failures.push({ taskArn, error });
-
-  /** The lease was renewed (or not) and nothing else is done. */
-  const keep = (stored: StoredRecord, why: 'verified' | 'fail-open' | 'unverified') => {
-    const { lease, record } = stored;
-    if (facts.leases.alive.has(lease)) {
-      if (why === 'fail-open') failOpen++;
-      else renewed++;
-    } else if (facts.leases.expired.has(lease))
-      fail(record.taskArn, 'lease expired and ECS could not be asked about the task; reconcile will restore it');
-    else fail(record.taskArn, facts.leases.failed.get(lease) ?? 'keepalive failed');
-  };
-
-  // ECS's answers by task ARN, built once per cluster: a cluster can hold tens of thousands of tasks.
-  const indexes = new Map<string, ReturnType<typeof indexAnswers>>();
-  const answersOf = (name: string, c: ClusterFacts) => {
-    let index = indexes.get(name);
-    if (!index) indexes.set(name, (index = indexAnswers(c)));
-    return index;
-  };
-
+  const p: Planning = { facts, steps: [], failures: [], renewed: 0, failOpen: 0, indexes: new Map() };
   const recorded = new Set<string>();
   for (const stored of facts.records) {
-    const { record } = stored;
-    recorded.add(record.taskArn);
-    const cluster = clusterNameOf(record.clusterArn);
-    const c = facts.clusters.get(cluster);
-    const base = { taskArn: record.taskArn, cluster };
-    if (c?.gone) {
-      steps.push({
-        ...base,
-        kind: StepKind.RemoveGone,
-        stored,
-        reason: `cluster ${cluster} no longer exists (DescribeClusters: ${c.gone})`,
-      });
-      continue;
-    }
-    const described = c?.described;
-    if (!described) {
-      keep(stored, 'unverified');
-      continue;
-    }
-    if (!described.ok) {
-      keep(stored, 'fail-open');
-      continue;
-    }
-    const answers = answersOf(cluster, c);
-    const task = answers.tasks.get(record.taskArn);
-    const mark = facts.missingMarks.get(record.taskArn);
-    if (task) {
-      if (mark)
-        steps.push({
-          ...base,
-          kind: StepKind.ClearMissing,
-          stored,
-          reason: `ECS describes the task again (${describeState(task)})`,
-        });
-      planDescribed(stored, task);
-      continue;
-    }
-    const untrusted = answers.invalid.get(record.taskArn);
-    if (untrusted !== undefined) {
-      // Never remove on an answer we cannot read: renew it and report.
-      fail(record.taskArn, untrusted);
-      keep(stored, 'fail-open');
-      continue;
-    }
-    if (!answers.missing.has(record.taskArn)) {
-      keep(stored, 'unverified');
-      continue;
-    }
-    // MISSING: ECS's reads are eventually consistent, so this alone proves nothing.
-    if (!answers.listed) {
-      keep(stored, 'fail-open');
-      continue;
-    }
-    if (answers.listed.has(record.taskArn)) {
-      if (mark) steps.push({ ...base, kind: StepKind.ClearMissing, stored, reason: 'ListTasks lists the task again' });
-      keep(stored, 'verified');
-      continue;
-    }
-    // Its lease is gone: the record and its keys went with it; nothing to mark or remove.
-    if (facts.leases.expired.has(stored.lease)) continue;
-    if (mark)
-      steps.push({
-        ...base,
-        kind: StepKind.RemoveMissing,
-        stored,
-        reason: `ECS has answered MISSING since ${mark.firstSeen} and ListTasks does not list the task`,
-      });
+    recorded.add(stored.record.taskArn);
+    planRecord(p, stored);
+  }
+  for (const [cluster, c] of facts.clusters) planCluster(p, cluster, c, recorded);
+  return { steps: p.steps, renewed: p.renewed, failOpen: p.failOpen, failures: p.failures };
+}
+
+/** The plan as it is built: the steps, the failures and the counts of leases only renewed. */
+interface Planning {
+  readonly facts: RenewFacts;
+  readonly steps: RenewStep[];
+  readonly failures: { taskArn: string; error: string }[];
+  renewed: number;
+  failOpen: number;
+  /** ECS's answers by task ARN, built once per cluster: a cluster can hold tens of thousands of tasks. */
+  readonly indexes: Map<string, ReturnType<typeof indexAnswers>>;
+}
+
+function fail(p: Planning, taskArn: string, error: string): void {
+  p.failures.push({ taskArn, error });
+}
+
+/** The lease was renewed (or not) and nothing else is done. */
+function keep(p: Planning, stored: StoredRecord, why: 'verified' | 'fail-open' | 'unverified'): void {
+  const { lease, record } = stored;
+  const { leases } = p.facts;
+  if (leases.alive.has(lease)) {
+    if (why === 'fail-open') p.failOpen++;
+    else p.renewed++;
+  } else if (leases.expired.has(lease))
+    fail(p, record.taskArn, 'lease expired and ECS could not be asked about the task; reconcile will restore it');
+  else fail(p, record.taskArn, leases.failed.get(lease) ?? 'keepalive failed');
+}
+
+function answersOf(p: Planning, name: string, c: ClusterFacts): ReturnType<typeof indexAnswers> {
+  let index = p.indexes.get(name);
+  if (!index) p.indexes.set(name, (index = indexAnswers(c)));
+  return index;
+}
+
+/** One record: its cluster gone, ECS not asked or failed, ECS's answer, or MISSING. */
+function planRecord(p: Planning, stored: StoredRecord): void {
+  const { record } = stored;
+  const cluster = clusterNameOf(record.clusterArn);
+  const c = p.facts.clusters.get(cluster);
+  if (c?.gone) {
+    p.steps.push({
+      taskArn: record.taskArn,
+      cluster,
+      kind: StepKind.RemoveGone,
+      stored,
+      reason: `cluster ${cluster} no longer exists (DescribeClusters: ${c.gone})`,
+    });
+    return;
+  }
+  const described = c?.described;
+  if (!described) return keep(p, stored, 'unverified');
+  if (!described.ok) return keep(p, stored, 'fail-open');
+  const answers = answersOf(p, cluster, c);
+  const task = answers.tasks.get(record.taskArn);
+  if (!task) return planUndescribed(p, stored, answers);
+  if (p.facts.missingMarks.has(record.taskArn))
+    p.steps.push({
+      taskArn: record.taskArn,
+      cluster,
+      kind: StepKind.ClearMissing,
+      stored,
+      reason: `ECS describes the task again (${describeState(task)})`,
+    });
+  planDescribed(p, stored, task);
+}
+
+/** A record ECS's DescribeTasks did not describe: an answer it cannot read, not asked, or MISSING. */
+function planUndescribed(p: Planning, stored: StoredRecord, answers: ReturnType<typeof indexAnswers>): void {
+  const { record } = stored;
+  const base = { taskArn: record.taskArn, cluster: clusterNameOf(record.clusterArn) };
+  const mark = p.facts.missingMarks.get(record.taskArn);
+  const untrusted = answers.invalid.get(record.taskArn);
+  if (untrusted !== undefined) {
+    // Never remove on an answer we cannot read: renew it and report.
+    fail(p, record.taskArn, untrusted);
+    return keep(p, stored, 'fail-open');
+  }
+  if (!answers.missing.has(record.taskArn)) return keep(p, stored, 'unverified');
+  // MISSING: ECS's reads are eventually consistent, so this alone proves nothing.
+  if (!answers.listed) return keep(p, stored, 'fail-open');
+  if (answers.listed.has(record.taskArn)) {
+    if (mark) p.steps.push({ ...base, kind: StepKind.ClearMissing, stored, reason: 'ListTasks lists the task again' });
+    return keep(p, stored, 'verified');
+  }
+  // Its lease is gone: the record and its keys went with it; nothing to mark or remove.
+  if (p.facts.leases.expired.has(stored.lease)) return;
+  if (mark)
+    p.steps.push({
+      ...base,
+      kind: StepKind.RemoveMissing,
+      stored,
+      reason: `ECS has answered MISSING since ${mark.firstSeen} and ListTasks does not list the task`,
+    });
+  else
+    p.steps.push({
+      ...base,
+      kind: StepKind.MarkMissing,
+      stored,
+      firstSeen: p.facts.now,
+      reason: 'ECS answers MISSING and ListTasks does not list the task: kept until a later tick confirms',
+    });
+}
+
+/** A record ECS described: {@link decideRenew}, then a published task's endpoint keys on its lease. */
+function planDescribed(p: Planning, stored: StoredRecord, task: TaskSnapshot): void {
+  const { facts, steps } = p;
+  const { record, lease } = stored;
+  const base = { taskArn: record.taskArn, cluster: clusterNameOf(record.clusterArn), stored, task };
+  const action = decideRenew(record, task);
+  const state = `ECS says ${describeState(task)}`;
+  if (action === RenewAction.Register)
+    steps.push({
+      ...base,
+      kind: StepKind.Register,
+      reason: `${state}; record is ${record.state} at version ${record.version}`,
+    });
+  else if (action === RenewAction.Withdraw) steps.push({ ...base, kind: StepKind.Withdraw, reason: state });
+  else if (action === RenewAction.Deregister) steps.push({ ...base, kind: StepKind.Deregister, reason: state });
+  else if (facts.leases.expired.has(lease) && taskPhase(task) === TaskPhase.Started)
+    steps.push({ ...base, kind: StepKind.Register, reason: 'lease expired: publish again' });
+  else if (!facts.leases.alive.has(lease) || record.state !== RecordState.Registered || !facts.endpointLeases)
+    keep(p, stored, 'verified');
+  else {
+    const lost = record.keys.filter((k) => facts.endpointLeases!.get(k) !== lease);
+    if (lost.length === 0) keep(p, stored, 'verified');
     else
       steps.push({
         ...base,
-        kind: StepKind.MarkMissing,
-        stored,
-        firstSeen: facts.now,
-        reason: 'ECS answers MISSING and ListTasks does not list the task: kept until a later tick confirms',
+        kind: StepKind.RestoreKeys,
+        reason: `endpoint keys missing or on another lease: ${lost.join(', ')}`,
       });
   }
+}
 
-  function planDescribed(stored: StoredRecord, task: TaskSnapshot): void {
-    const { record, lease } = stored;
-    const base = { taskArn: record.taskArn, cluster: clusterNameOf(record.clusterArn), stored, task };
-    const action = decideRenew(record, task);
-    const state = `ECS says ${describeState(task)}`;
-    if (action === RenewAction.Register)
-      steps.push({
-        ...base,
-        kind: StepKind.Register,
-        reason: `${state}; record is ${record.state} at version ${record.version}`,
-      });
-    else if (action === RenewAction.Withdraw) steps.push({ ...base, kind: StepKind.Withdraw, reason: state });
-    else if (action === RenewAction.Deregister) steps.push({ ...base, kind: StepKind.Deregister, reason: state });
-    else if (facts.leases.expired.has(lease) && taskPhase(task) === TaskPhase.Started)
-      steps.push({ ...base, kind: StepKind.Register, reason: 'lease expired: publish again' });
-    else if (!facts.leases.alive.has(lease) || record.state !== RecordState.Registered || !facts.endpointLeases)
-      keep(stored, 'verified');
-    else {
-      const lost = record.keys.filter((k) => facts.endpointLeases!.get(k) !== lease);
-      if (lost.length === 0) keep(stored, 'verified');
-      else
-        steps.push({
-          ...base,
-          kind: StepKind.RestoreKeys,
-          reason: `endpoint keys missing or on another lease: ${lost.join(', ')}`,
-        });
-    }
+/** One cluster: forgotten when gone; else its running tasks without a record are repaired. */
+function planCluster(p: Planning, cluster: string, c: ClusterFacts, recorded: ReadonlySet<string>): void {
+  const { tombstoned } = p.facts;
+  if (c.gone) {
+    p.steps.push({
+      taskArn: c.cluster,
+      cluster,
+      kind: StepKind.ForgetCluster,
+      clusterArn: c.cluster,
+      status: c.gone,
+      reason: `DescribeClusters says ${c.gone}`,
+    });
+    return;
   }
-
-  for (const [cluster, c] of facts.clusters) {
-    if (c.gone) {
-      steps.push({
-        taskArn: c.cluster,
-        cluster,
-        kind: StepKind.ForgetCluster,
-        clusterArn: c.cluster,
-        status: c.gone,
-        reason: `DescribeClusters says ${c.gone}`,
-      });
-      continue;
-    }
-    if (!c.served || !c.unrecorded?.ok) continue;
-    for (const bad of c.unrecorded.value.invalid) fail(bad.taskArn, bad.error);
-    if (!facts.tombstoned) continue;
-    for (const task of c.unrecorded.value.tasks) {
-      if (recorded.has(task.taskArn) || taskPhase(task) !== TaskPhase.Started || facts.tombstoned.has(task.taskArn))
-        continue;
-      steps.push({
-        taskArn: task.taskArn,
-        cluster,
-        kind: StepKind.Repair,
-        task,
-        reason: `running in ECS (${describeState(task)}) without a record`,
-      });
-    }
+  if (!c.served || !c.unrecorded?.ok) return;
+  for (const bad of c.unrecorded.value.invalid) fail(p, bad.taskArn, bad.error);
+  if (!tombstoned) return;
+  for (const task of c.unrecorded.value.tasks) {
+    if (recorded.has(task.taskArn) || taskPhase(task) !== TaskPhase.Started || tombstoned.has(task.taskArn)) continue;
+    p.steps.push({
+      taskArn: task.taskArn,
+      cluster,
+      kind: StepKind.Repair,
+      task,
+      reason: `running in ECS (${describeState(task)}) without a record`,
+    });
   }
-  return { steps, renewed, failOpen, failures };
 }
 
 /** A cluster's ECS answers as sets and maps by task ARN. */

@@ -108,6 +108,34 @@ export function planSlice(input: {
   const clusters = [...input.clusters].sort((a, b) =>
     comparePositions({ cluster: a.name, task: '' }, { cluster: b.name, task: '' }),
   );
+  const { items, passReads } = passOrder(clusters);
+  const packing = packUrgent(clusters);
+  const cursor = input.cursor;
+  let start = cursor ? items.findIndex((item) => comparePositions(item.position, cursor) > 0) : 0;
+  if (start < 0) start = 0;
+  // Packs the whole pass, from the cursor, into ticks of `budget` reads: the first tick's units are
+  // this tick's; the number of ticks is K (exact while the budget and the page counts hold).
+  if (items.length > 0) packing.ticks = 1;
+  for (let n = 0; n < items.length; n++) {
+    const at = (start + n) % items.length;
+    packItem(packing, items[at]!, at === 0, input.budget);
+  }
+  closeBatch(packing);
+
+  const { units, described, plannedReads, covered, ticks } = packing;
+  return {
+    units,
+    passReads,
+    plannedReads,
+    ticksPerPass: Math.max(1, ticks),
+    tasks: described.size,
+    clusters: units.filter((u) => u.kind === 'list').length,
+    wholePass: covered === items.length,
+  };
+}
+
+/** Every unit of work of a pass in position order, and the reads the whole pass costs. */
+function passOrder(clusters: readonly SliceCluster[]): { items: Item[]; passReads: number } {
   const items: Item[] = [];
   let passReads = 0;
   for (const cluster of clusters) {
@@ -121,7 +149,23 @@ export function planSlice(input: {
       passReads += expectedListPages(cluster);
     }
   }
+  return { items, passReads };
+}
 
+/** Where the packing of a pass into ticks stands; the first tick's units are this tick's plan. */
+interface Packing {
+  readonly units: SliceUnit[];
+  readonly described: Set<string>;
+  plannedReads: number;
+  ticks: number;
+  tickReads: number;
+  tickUnits: number;
+  covered: number;
+  batch?: { cluster: SliceCluster; taskArns: string[]; position: SlicePosition };
+}
+
+/** Starts the packing with the urgent tasks, described first and outside the cursor's order. */
+function packUrgent(clusters: readonly SliceCluster[]): Packing {
   const units: SliceUnit[] = [];
   let plannedReads = 0;
   const described = new Set<string>();
@@ -134,85 +178,67 @@ export function planSlice(input: {
       for (const arn of taskArns) described.add(arn);
     }
   }
+  return { units, described, plannedReads, ticks: 0, tickReads: plannedReads, tickUnits: 0, covered: 0 };
+}
 
-  const cursor = input.cursor;
-  let start = cursor ? items.findIndex((item) => comparePositions(item.position, cursor) > 0) : 0;
-  if (start < 0) start = 0;
-  // Packs the whole pass, from the cursor, into ticks of `budget` reads: the first tick's units are
-  // this tick's; the number of ticks is K (exact while the budget and the page counts hold).
-  let ticks = items.length > 0 ? 1 : 0;
-  let tickReads = plannedReads;
-  let tickUnits = 0;
-  let covered = 0;
-  let batch: { cluster: SliceCluster; taskArns: string[]; position: SlicePosition } | undefined;
-  const closeBatch = () => {
-    if (batch && ticks === 1)
-      units.push({
-        kind: 'describe',
-        cluster: batch.cluster.cluster,
-        name: batch.cluster.name,
-        taskArns: batch.taskArns,
-        reads: 1,
-        position: batch.position,
-      });
-    batch = undefined;
-  };
-  for (let n = 0; n < items.length; n++) {
-    const item = items[(start + n) % items.length]!;
-    // A wrap to the start of the order begins a new batch, so a batch's position is its furthest task.
-    if (
-      batch &&
-      (batch.cluster !== item.cluster ||
-        batch.taskArns.length >= DESCRIBE_TASKS_BATCH ||
-        (start + n) % items.length === 0 ||
-        !item.taskArn)
-    )
-      closeBatch();
-    let cost = item.taskArn ? (batch ? 0 : 1) : expectedListPages(item.cluster);
-    // A tick always takes its first unit, so a pass makes progress even when one unit exceeds the budget.
-    if (cost > 0 && tickReads + cost > input.budget && tickUnits > 0) {
-      closeBatch();
-      ticks++;
-      tickReads = 0;
-      tickUnits = 0;
-      if (item.taskArn) cost = 1;
-    }
-    tickReads += cost;
-    if (ticks === 1) {
-      plannedReads += cost;
-      covered++;
-    }
-    if (item.taskArn) {
-      if (!batch) {
-        batch = { cluster: item.cluster, taskArns: [], position: item.position };
-        tickUnits++;
-      }
-      batch.taskArns.push(item.taskArn);
-      batch.position = item.position;
-      if (ticks === 1) described.add(item.taskArn);
-    } else {
-      if (ticks === 1)
-        units.push({
-          kind: 'list',
-          cluster: item.cluster.cluster,
-          name: item.cluster.name,
-          reads: cost,
-          position: item.position,
-        });
-      tickUnits++;
-    }
+/** Adds one item to the current batch or tick, opening the next tick when the budget is spent. */
+function packItem(p: Packing, item: Item, wrapsToStart: boolean, budget: number): void {
+  // A wrap to the start of the order begins a new batch, so a batch's position is its furthest task.
+  if (
+    p.batch &&
+    (p.batch.cluster !== item.cluster ||
+      p.batch.taskArns.length >= DESCRIBE_TASKS_BATCH ||
+      wrapsToStart ||
+      !item.taskArn)
+  )
+    closeBatch(p);
+  let cost = item.taskArn ? (p.batch ? 0 : 1) : expectedListPages(item.cluster);
+  // A tick always takes its first unit, so a pass makes progress even when one unit exceeds the budget.
+  if (cost > 0 && p.tickReads + cost > budget && p.tickUnits > 0) {
+    closeBatch(p);
+    p.ticks++;
+    p.tickReads = 0;
+    p.tickUnits = 0;
+    if (item.taskArn) cost = 1;
   }
-  closeBatch();
+  p.tickReads += cost;
+  if (p.ticks === 1) {
+    p.plannedReads += cost;
+    p.covered++;
+  }
+  if (item.taskArn) {
+    if (!p.batch) {
+      p.batch = { cluster: item.cluster, taskArns: [], position: item.position };
+      p.tickUnits++;
+    }
+    p.batch.taskArns.push(item.taskArn);
+    p.batch.position = item.position;
+    if (p.ticks === 1) p.described.add(item.taskArn);
+  } else {
+    if (p.ticks === 1)
+      p.units.push({
+        kind: 'list',
+        cluster: item.cluster.cluster,
+        name: item.cluster.name,
+        reads: cost,
+        position: item.position,
+      });
+    p.tickUnits++;
+  }
+}
 
-  return {
-    units,
-    passReads,
-    plannedReads,
-    ticksPerPass: Math.max(1, ticks),
-    tasks: described.size,
-    clusters: units.filter((u) => u.kind === 'list').length,
-    wholePass: covered === items.length,
-  };
+/** Ends the open describe batch; it is a unit of this tick's plan when it belongs to the first tick. */
+function closeBatch(p: Packing): void {
+  if (p.batch && p.ticks === 1)
+    p.units.push({
+      kind: 'describe',
+      cluster: p.batch.cluster.cluster,
+      name: p.batch.cluster.name,
+      taskArns: p.batch.taskArns,
+      reads: 1,
+      position: p.batch.position,
+    });
+  p.batch = undefined;
 }
 
 /**
