@@ -16,6 +16,8 @@ import {
   startBackend,
   type Backend,
   type HealthClient,
+  callsOf,
+  callsSince,
 } from '../kit/local-grpc';
 import { loadHandlers, registerTask, type Handlers } from '../kit/handlers';
 import { testEnv } from '../support/harness';
@@ -65,8 +67,6 @@ async function connectedClient(service: string, servers: readonly Backend[] = []
   return client;
 }
 
-const callsOf = (servers: readonly Backend[]) => servers.map((s) => s.calls);
-
 describe('a grpc-js client resolving through etcd', () => {
   it('spreads round_robin calls over the three tasks the register handler published', async () => {
     const tasks = await startTasks('search', 3);
@@ -75,7 +75,7 @@ describe('a grpc-js client resolving through etcd', () => {
     const before = callsOf(servers);
     const { errors } = await callMany(client, 60);
     expect(errors).toEqual([]);
-    const received = callsOf(servers).map((n, i) => n - before[i]!);
+    const received = callsSince(servers, before);
     expect(received.reduce((a, b) => a + b)).toBe(60);
     for (const n of received) expect(n).toBeGreaterThanOrEqual(15);
   });

@@ -7,17 +7,15 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { discoveryFaultHandling } from '../../lib/discovery/client-options';
-import { createEtcdClient } from '../../lib/etcd/client';
-import { startXdsServer, type XdsServer } from '../../lib/xds/server';
-import { loadHandlers, registerTask, type Handlers } from '../kit/handlers';
+import type { XdsServer } from '../../lib/xds/server';
+import { loadHandlers, type Handlers } from '../kit/handlers';
 import { lambdaContext, scheduledEvent } from '../kit/lambda';
 import { LocalAws } from '../kit/local-aws';
 import { compactHistory, startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
 import { LocalFleet, type FleetTask } from '../kit/local-fleet';
-import { callMany, check, keepCalling, startBackend, type Backend, type HealthClient } from '../kit/local-grpc';
+import { callMany, callsOf, callsSince, check, keepCalling, type Backend, type HealthClient } from '../kit/local-grpc';
 import { startAdsClient } from '../kit/ads-client';
-import { xdsHealthClient } from '../kit/xds';
+import { startReadyXds, startZonedTasks, xdsHealthClient, xdsWatchClient } from '../kit/xds';
 import { memoryLog, testEnv } from '../support/harness';
 
 let etcd: LocalEtcd;
@@ -34,17 +32,7 @@ const clients: HealthClient[] = [];
 const ZONE_A = 'us-east-1a';
 const ZONE_B = 'us-east-1b';
 
-async function startServer(port = 0): Promise<XdsServer> {
-  const started = await startXdsServer({
-    etcd: watchClient,
-    registryPrefix: env.REGISTRY_PREFIX!,
-    port,
-    host: '127.0.0.1',
-    log,
-  });
-  await started.ready();
-  return started;
-}
+const startServer = (port = 0) => startReadyXds({ etcd: watchClient, registryPrefix: env.REGISTRY_PREFIX!, port, log });
 
 beforeAll(async () => {
   etcd = await startLocalEtcd();
@@ -52,9 +40,7 @@ beforeAll(async () => {
   fleet = new LocalFleet(aws);
   env = testEnv({ ETCD_ENDPOINTS: etcd.endpoint, POWERTOOLS_LOG_LEVEL: 'ERROR', ALLOW_LOOPBACK_ENDPOINTS: 'true' });
   handlers = await loadHandlers({ ...aws.sdkEnv(), ...env });
-  watchClient = createEtcdClient({ etcdEndpoints: [etcd.endpoint], etcdTimeoutMs: 2000 }, undefined, {
-    faultHandling: discoveryFaultHandling(),
-  });
+  watchClient = xdsWatchClient(etcd.endpoint);
   server = await startServer();
 });
 afterAll(async () => {
@@ -66,22 +52,9 @@ afterAll(async () => {
   await etcd?.stop();
 });
 
-interface Started {
-  readonly task: FleetTask;
-  readonly server: Backend;
-}
-
 /** Starts `count` servers as tasks of `service` in `zone` and registers each through the register handler. */
-async function startTasks(service: string, count: number, zone = ZONE_A): Promise<Started[]> {
-  const started: Started[] = [];
-  for (let i = 1; i <= count; i++) {
-    const backend = await startBackend(`${service}-${zone}-${i}`);
-    backends.push(backend);
-    const { task } = await registerTask(handlers, fleet, service, backend.port, { availabilityZone: zone });
-    started.push({ task, server: backend });
-  }
-  return started;
-}
+const startTasks = (service: string, count: number, zone = ZONE_A) =>
+  startZonedTasks({ handlers, fleet, backends }, service, count, zone);
 
 /** An xDS client of one service, once it has reached every given server. */
 async function connectedClient(service: string, servers: readonly Backend[], zone?: string): Promise<HealthClient> {
@@ -91,10 +64,6 @@ async function connectedClient(service: string, servers: readonly Backend[], zon
   for (let i = 0; i < 100 && servers.some((s) => s.calls === 0); i++) await check(client);
   return client;
 }
-
-const callsOf = (servers: readonly Backend[]) => servers.map((s) => s.calls);
-const since = (servers: readonly Backend[], before: readonly number[]) =>
-  callsOf(servers).map((n, i) => n - before[i]!);
 
 async function deregister(task: FleetTask): Promise<void> {
   expect(await handlers.deregister(task.stop(), lambdaContext('deregister'))).toMatchObject({ action: 'removed' });
@@ -129,7 +98,7 @@ describe('a grpc-js-xds client of the xDS server', () => {
     const before = callsOf(servers);
     const { errors } = await callMany(client, 60);
     expect(errors).toEqual([]);
-    expect(since(servers, before)).toEqual([20, 20, 20]);
+    expect(callsSince(servers, before)).toEqual([20, 20, 20]);
   });
 
   it('sends no call to a stopped task once the update reached the client, with no failed call meanwhile; a new task gets calls within a second', async () => {
@@ -164,14 +133,14 @@ describe('a grpc-js-xds client of the xDS server', () => {
     const beforeB = callsOf(b);
     const beforeA = callsOf(a);
     expect((await callMany(client, 40)).errors).toEqual([]);
-    expect(since(a, beforeA)).toEqual([20, 20]);
-    expect(since(b, beforeB)).toEqual([0, 0]);
+    expect(callsSince(a, beforeA)).toEqual([20, 20]);
+    expect(callsSince(b, beforeB)).toEqual([0, 0]);
 
     // A zone-B client prefers zone B.
     const clientB = await connectedClient('ledger', b, ZONE_B);
     const beforeAforB = callsOf(a);
     expect((await callMany(clientB, 20)).errors).toEqual([]);
-    expect(since(a, beforeAforB)).toEqual([0, 0]);
+    expect(callsSince(a, beforeAforB)).toEqual([0, 0]);
 
     // A client without a zone calls every zone.
     const anyZone = await connectedClient('ledger', [...a, ...b]);
@@ -193,7 +162,7 @@ describe('a grpc-js-xds client of the xDS server', () => {
     await untilSettled(client, () => back!.server.calls > 0);
     const beforeReturn = callsOf(b);
     expect((await callMany(client, 10)).errors).toEqual([]);
-    expect(since(b, beforeReturn)).toEqual([0, 0]);
+    expect(callsSince(b, beforeReturn)).toEqual([0, 0]);
   });
 
   it('stops calling a task the renew tick withdrew as unhealthy', async () => {
@@ -208,7 +177,7 @@ describe('a grpc-js-xds client of the xDS server', () => {
     const before = callsOf(servers);
     expect((await callMany(client, 20)).errors).toEqual([]);
     expect(sick.server.calls).toBe(atWithdrawal);
-    expect(since(servers, before)).toEqual([0, 10, 10]);
+    expect(callsSince(servers, before)).toEqual([0, 10, 10]);
   });
 
   it("logs a client's NACK with its error, and keeps serving the others", async () => {
@@ -233,7 +202,7 @@ describe('a grpc-js-xds client of the xDS server', () => {
       const client = await connectedClient('audit', servers);
       const before = callsOf(servers);
       expect((await callMany(client, 20)).errors).toEqual([]);
-      expect(since(servers, before)).toEqual([10, 10]);
+      expect(callsSince(servers, before)).toEqual([10, 10]);
     } finally {
       rejecting.close();
     }
@@ -261,7 +230,7 @@ describe('a grpc-js-xds client of the xDS server', () => {
     );
     const before = callsOf(servers);
     expect((await callMany(client, 20)).errors).toEqual([]);
-    expect(since(servers, before)).toEqual([0, 10, 10]);
+    expect(callsSince(servers, before)).toEqual([0, 10, 10]);
   });
 
   it('keeps serving its last state while etcd is down, says so, and follows etcd again once it is back', async () => {
@@ -298,6 +267,6 @@ describe('a grpc-js-xds client of the xDS server', () => {
     await untilSettled(client, () => fresh!.server.calls > 0);
     const before = callsOf([...servers, fresh!.server]);
     expect((await callMany(client, 20)).errors).toEqual([]);
-    expect(since([...servers, fresh!.server], before)).toEqual([0, 10, 10]);
+    expect(callsSince([...servers, fresh!.server], before)).toEqual([0, 10, 10]);
   });
 });

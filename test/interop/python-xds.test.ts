@@ -11,17 +11,15 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it, vi, type TestContext } from 'vitest';
-import { discoveryFaultHandling } from '../../lib/discovery/client-options';
-import { createEtcdClient } from '../../lib/etcd/client';
-import { startXdsServer, type XdsServer } from '../../lib/xds/server';
+import type { XdsServer } from '../../lib/xds/server';
 import { interopRequired, pythonGrpcMissing } from '../../scripts/ensure-python-grpc.mjs';
-import { loadHandlers, registerTask, type Handlers } from '../kit/handlers';
+import { loadHandlers, type Handlers } from '../kit/handlers';
 import { lambdaContext } from '../kit/lambda';
 import { LocalAws } from '../kit/local-aws';
 import { compactHistory, startLocalEtcd, type LocalEtcd } from '../kit/local-etcd';
-import { LocalFleet, type FleetTask } from '../kit/local-fleet';
-import { startBackend, type Backend } from '../kit/local-grpc';
-import { startPythonXdsClient, type PythonXdsClient } from '../kit/xds';
+import { LocalFleet } from '../kit/local-fleet';
+import { callsOf, callsSince, type Backend } from '../kit/local-grpc';
+import { startPythonXdsClient, startReadyXds, startZonedTasks, xdsWatchClient, type PythonXdsClient } from '../kit/xds';
 import { memoryLog, testEnv } from '../support/harness';
 
 let skipReason: string | undefined;
@@ -36,17 +34,7 @@ const log = memoryLog();
 const backends: Backend[] = [];
 const pythons: PythonXdsClient[] = [];
 
-async function startServer(port = 0): Promise<XdsServer> {
-  const started = await startXdsServer({
-    etcd: watchClient,
-    registryPrefix: env.REGISTRY_PREFIX!,
-    port,
-    host: '127.0.0.1',
-    log,
-  });
-  await started.ready();
-  return started;
-}
+const startServer = (port = 0) => startReadyXds({ etcd: watchClient, registryPrefix: env.REGISTRY_PREFIX!, port, log });
 
 beforeAll(async () => {
   let missing = pythonGrpcMissing();
@@ -69,9 +57,7 @@ beforeAll(async () => {
   fleet = new LocalFleet(aws);
   env = testEnv({ ETCD_ENDPOINTS: etcd.endpoint, POWERTOOLS_LOG_LEVEL: 'ERROR', ALLOW_LOOPBACK_ENDPOINTS: 'true' });
   handlers = await loadHandlers({ ...aws.sdkEnv(), ...env });
-  watchClient = createEtcdClient({ etcdEndpoints: [env.ETCD_ENDPOINTS!], etcdTimeoutMs: 2000 }, undefined, {
-    faultHandling: discoveryFaultHandling(),
-  });
+  watchClient = xdsWatchClient(etcd.endpoint);
   server = await startServer();
 });
 afterAll(async () => {
@@ -87,30 +73,14 @@ function skipUnlessReady(ctx: TestContext): void {
   if (skipReason) ctx.skip(skipReason);
 }
 
-async function startTasks(
-  service: string,
-  count: number,
-  zone: string,
-): Promise<{ task: FleetTask; server: Backend }[]> {
-  const started = [];
-  for (let i = 1; i <= count; i++) {
-    const backend = await startBackend(`${service}-${zone}-${i}`);
-    backends.push(backend);
-    const { task } = await registerTask(handlers, fleet, service, backend.port, { availabilityZone: zone });
-    started.push({ task, server: backend });
-  }
-  return started;
-}
+const startTasks = (service: string, count: number, zone: string) =>
+  startZonedTasks({ handlers, fleet, backends }, service, count, zone);
 
 async function python(zone?: string): Promise<PythonXdsClient> {
   const client = await startPythonXdsClient({ server: `127.0.0.1:${server.port}`, zone, nodeId: `python-${zone}` });
   pythons.push(client);
   return client;
 }
-
-const callsOf = (servers: readonly Backend[]) => servers.map((s) => s.calls);
-const since = (servers: readonly Backend[], before: readonly number[]) =>
-  callsOf(servers).map((n, i) => n - before[i]!);
 
 describe('a Python grpcio client of the xDS server', () => {
   it('spreads calls exactly over its zone, fails over, follows a stop and a new task, and survives an xDS server restart', async (ctx) => {
@@ -132,8 +102,8 @@ describe('a Python grpcio client of the xDS server', () => {
     const beforeA = callsOf(a);
     const beforeB = callsOf(b);
     expect(await client.call('inventory', 60)).toEqual({ ok: 60, errors: [] });
-    expect(since(a, beforeA)).toEqual([20, 20, 20]);
-    expect(since(b, beforeB)).toEqual([0, 0]);
+    expect(callsSince(a, beforeA)).toEqual([20, 20, 20]);
+    expect(callsSince(b, beforeB)).toEqual([0, 0]);
 
     // One zone-A task stops: no more calls to it, none fails.
     expect(await handlers.deregister(inA[0]!.task.stop(), lambdaContext('deregister'))).toMatchObject({
@@ -159,7 +129,7 @@ describe('a Python grpcio client of the xDS server', () => {
     await vi.waitFor(async () => {
       const before = callsOf(b);
       expect((await client.call('inventory', 4)).errors).toEqual([]);
-      expect(since(b, before).reduce((x, y) => x + y)).toBe(4);
+      expect(callsSince(b, before).reduce((x, y) => x + y)).toBe(4);
     });
 
     // A new task gets calls within a second of its registration.
@@ -190,7 +160,7 @@ describe('a Python grpcio client of the xDS server', () => {
     // Its own zone is back: zone B gets nothing.
     const beforeReturn = callsOf(b);
     expect(await client.call('inventory', 10)).toEqual({ ok: 10, errors: [] });
-    expect(since(b, beforeReturn)).toEqual([0, 0]);
+    expect(callsSince(b, beforeReturn)).toEqual([0, 0]);
     expect(log.lines.filter((l) => /rejected/.test(l.message))).toEqual([]);
   });
 
@@ -237,6 +207,6 @@ describe('a Python grpcio client of the xDS server', () => {
     );
     const before = callsOf([...servers, fresh!.server]);
     expect(await client.call('shipping', 20)).toEqual({ ok: 20, errors: [] });
-    expect(since([...servers, fresh!.server], before)).toEqual([0, 10, 10]);
+    expect(callsSince([...servers, fresh!.server], before)).toEqual([0, 10, 10]);
   });
 });

@@ -143,3 +143,10 @@ export function keepCalling(
     },
   };
 }
+
+/** How many calls each server has received so far. */
+export const callsOf = (servers: readonly Backend[]): number[] => servers.map((s) => s.calls);
+
+/** How many calls each server has received since `before` (a {@link callsOf} taken earlier). */
+export const callsSince = (servers: readonly Backend[], before: readonly number[]): number[] =>
+  callsOf(servers).map((n, i) => n - before[i]!);

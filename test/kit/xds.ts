@@ -9,14 +9,62 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as xds from '@grpc/grpc-js-xds';
+import type { Etcd3 } from 'etcd3';
+import { discoveryFaultHandling } from '../../lib/discovery/client-options';
+import { createEtcdClient } from '../../lib/etcd/client';
 import { clientBootstrap } from '../../lib/xds/bootstrap';
+import { startXdsServer, type XdsServer, type XdsServerOptions } from '../../lib/xds/server';
 import { PYTHON } from '../../scripts/ensure-python-grpc.mjs';
-import { healthClient, type HealthClient } from './local-grpc';
+import { registerTask, type Handlers } from './handlers';
+import type { FleetTask, LocalFleet } from './local-fleet';
+import { healthClient, startBackend, type Backend, type HealthClient } from './local-grpc';
 
 xds.register();
 
 /** grpc-js-xds's channel option for a per-channel bootstrap (one xDS client per channel). */
 const BOOTSTRAP_OPTION = 'grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config';
+
+/** The etcd client an xDS server of the tests watches with: the discovery client's fault handling, as `xds` runs. */
+export function xdsWatchClient(etcdEndpoint: string): Etcd3 {
+  return createEtcdClient({ etcdEndpoints: [etcdEndpoint], etcdTimeoutMs: 2000 }, undefined, {
+    faultHandling: discoveryFaultHandling(),
+  });
+}
+
+/** An xDS server on 127.0.0.1 (`port` 0: any free one), once it serves its first read of etcd. */
+export async function startReadyXds(
+  options: Omit<XdsServerOptions, 'host' | 'port'> & { port?: number },
+): Promise<XdsServer> {
+  const server = await startXdsServer({ port: 0, ...options, host: '127.0.0.1' });
+  await server.ready();
+  return server;
+}
+
+/** A task of the tests' xDS fleets: its fleet task and the server standing in for it. */
+export interface ZonedTask {
+  readonly task: FleetTask;
+  readonly server: Backend;
+}
+
+/**
+ * Starts `count` servers as tasks of `service` in `zone` and registers each through the register
+ * handler; every server is added to `backends` (for the caller to stop).
+ */
+export async function startZonedTasks(
+  rig: { readonly handlers: Handlers; readonly fleet: LocalFleet; readonly backends: Backend[] },
+  service: string,
+  count: number,
+  zone: string,
+): Promise<ZonedTask[]> {
+  const started: ZonedTask[] = [];
+  for (let i = 1; i <= count; i++) {
+    const backend = await startBackend(`${service}-${zone}-${i}`);
+    rig.backends.push(backend);
+    const { task } = await registerTask(rig.handlers, rig.fleet, service, backend.port, { availabilityZone: zone });
+    started.push({ task, server: backend });
+  }
+  return started;
+}
 
 /** A Health client of `xds:///<service>` whose bootstrap names `server` and, if given, the client's zone. */
 export function xdsHealthClient(
